@@ -1,0 +1,219 @@
+//! Application state and the router.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::audit::AuditWriter;
+use crate::clock::Clock;
+use crate::crypto::{KeyRing, TenantKeys};
+use crate::http::context::Principal;
+use crate::http::metrics::{self, Metrics};
+use crate::http::{ApiError, auth, status};
+use crate::store::{self, Db};
+
+/// Tunables that handlers consult.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Longest lifetime a user record may be given, in seconds (longer requests are capped).
+    pub max_user_retention: i64,
+    /// Superseded profile versions kept per user.
+    pub keep_versions: i64,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Longest a request may run.
+    pub request_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            max_user_retention: 10 * 365 * 86_400,
+            keep_versions: 10,
+            body_limit: 64 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One `/v2` operation: its name and handler.
+pub struct Operation {
+    /// PascalCase name, the last path segment.
+    pub name: &'static str,
+    /// The POST handler.
+    pub handler: MethodRouter<AppState>,
+}
+
+/// Declares an operation.
+pub fn op<H, T>(name: &'static str, handler: H) -> Operation
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    Operation { name, handler: post(handler) }
+}
+
+/// Every authenticated operation, by domain.
+pub fn operations() -> Vec<Operation> {
+    [crate::users::operations(), crate::audit::operations(), crate::system::operations()].into_iter().flatten().collect()
+}
+
+/// Shared state of the running vault.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// Storage.
+    pub db: Db,
+    /// Unwrapped keys.
+    pub keys: Arc<KeyRing>,
+    /// Group-commit audit writer.
+    pub audit: AuditWriter,
+    /// Tunables.
+    pub settings: Settings,
+    /// Time source.
+    pub clock: Clock,
+    /// Prometheus instruments.
+    pub metrics: Metrics,
+    operations: HashMap<String, &'static str>,
+    principals: RwLock<HashMap<[u8; 32], (Arc<Principal>, Instant)>>,
+    tenants: RwLock<HashMap<String, i64>>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("backend", &self.db.backend()).finish()
+    }
+}
+
+/// How long a verified token is trusted without asking the database again.
+const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(10);
+
+impl AppState {
+    /// Builds the state around an unlocked key ring; starts the audit writer.
+    pub fn new(db: Db, keys: Arc<KeyRing>, settings: Settings, clock: Clock) -> AppState {
+        let operations = operations().into_iter().map(|op| (format!("/v2/{}", op.name), op.name)).collect();
+        AppState(Arc::new(Inner {
+            audit: AuditWriter::spawn(db.clone()),
+            db,
+            keys,
+            settings,
+            clock,
+            metrics: Metrics::new(),
+            operations,
+            principals: RwLock::new(HashMap::new()),
+            tenants: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    /// The operation routed at `path`, if it is one.
+    pub fn operation(&self, path: &str) -> Option<&'static str> {
+        self.operations.get(path).copied()
+    }
+
+    /// A tenant's keys, unwrapping them on first use.
+    pub async fn tenant_keys(&self, tenant: i64) -> Result<Arc<TenantKeys>, ApiError> {
+        if let Some(keys) = self.keys.cached(tenant) {
+            return Ok(keys);
+        }
+        let stored = store::vault::tenant_master_keys(&self.db, tenant).await?;
+        Ok(self.keys.unlock(tenant, &stored)?)
+    }
+
+    /// A cached principal for a token digest, if verified recently.
+    pub(crate) fn cached_principal(&self, digest: &[u8; 32]) -> Option<Arc<Principal>> {
+        let cache = self.principals.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(digest).filter(|(_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL).map(|(p, _)| p.clone())
+    }
+
+    /// Remembers a verified principal.
+    pub(crate) fn cache_principal(&self, digest: [u8; 32], principal: Arc<Principal>) {
+        let mut cache = self.principals.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded by the number of valid tokens in use; stale entries are swept on insert.
+        cache.retain(|_, (_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL);
+        cache.insert(digest, (principal, Instant::now()));
+    }
+
+    /// The id of a tenant by name.
+    pub(crate) async fn tenant_id(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        if let Some(id) = self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name) {
+            return Ok(Some(*id));
+        }
+        let id = store::tenants::id_by_name(&self.db, name).await?;
+        if let Some(id) = id {
+            self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), id);
+        }
+        Ok(id)
+    }
+}
+
+/// The complete HTTP application.
+pub fn router(state: AppState) -> Router {
+    let mut api = Router::new();
+    for operation in operations() {
+        api = api.route(&format!("/v2/{}", operation.name), operation.handler);
+    }
+    let api = api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let timeout = state.settings.request_timeout;
+    Router::new()
+        .merge(api)
+        .route("/status", get(status::status))
+        .route("/status/", get(status::status))
+        .route("/metrics", get(metrics::handler).with_state(state.metrics.clone()))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.settings.body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async { ApiError::Timeout }))
+                .timeout(timeout),
+        )
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let message = if uri.path().starts_with("/v2/") { "The API request was not found" } else { "endpoint is missing" };
+    ApiError::not_found(message).into_response()
+}
+
+/// The router behind a path fix-up: clients whose base URL ends in `/` send `//v2/...`.
+pub type App = tower::util::MapRequest<Router, fn(axum::extract::Request) -> axum::extract::Request>;
+
+/// The application as served and as tested.
+pub fn app(state: AppState) -> App {
+    tower::util::MapRequest::new(router(state), collapse_leading_slashes as fn(_) -> _)
+}
+
+fn collapse_leading_slashes(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if path.starts_with("//") {
+        let fixed = format!("/{}", path.trim_start_matches('/'));
+        let mut parts = req.uri().clone().into_parts();
+        let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+        if let Ok(pq) = format!("{fixed}{query}").parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}

@@ -1,0 +1,105 @@
+//! `AuditListUserEvents` and `AuditGetEvent`.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::event;
+use crate::app::{AppState, Operation, op};
+use crate::crypto::secrets::is_uuid_shaped;
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, lenient};
+use crate::store;
+use crate::users::identity::IdentityFields;
+use crate::users::{Identity, service};
+
+/// The audit operations.
+pub fn operations() -> Vec<Operation> {
+    vec![op("AuditListUserEvents", list_user_events), op("AuditGetEvent", get_event)]
+}
+
+/// `offset`/`limit` as Databunker pages: limit defaults to 10; below 1 or above 100 means 100.
+#[derive(Debug, Deserialize, Default, Clone, Copy)]
+pub struct Page {
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    offset: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    limit: Option<i64>,
+}
+
+impl Page {
+    /// (offset, limit) after defaults and clamping.
+    pub fn resolve(self) -> (i64, i64) {
+        let offset = self.offset.unwrap_or(0).max(0);
+        let limit = match self.limit {
+            None => 10,
+            Some(l) if !(1..=100).contains(&l) => 100,
+            Some(l) => l,
+        };
+        (offset, limit)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListRequest {
+    #[serde(flatten)]
+    who: IdentityFields,
+    #[serde(flatten)]
+    page: Page,
+}
+
+#[derive(Serialize)]
+struct ListReply {
+    total: i64,
+    rows: Vec<Value>,
+}
+
+async fn list_user_events(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<ListRequest>,
+) -> ApiResult<Reply<ListReply>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let who = Identity::parse(req.who)?;
+    let user = service::load(&app, &ctx, &who).await?;
+    let (offset, limit) = req.page.resolve();
+    let (total, rows) = store::audit::list_for_user(&app.db, ctx.tenant, &user.subject.user_ref, offset, limit).await?;
+    Ok(Reply(ListReply { total, rows: rows.iter().map(event::summary).collect() }))
+}
+
+#[derive(Debug, Deserialize)]
+struct GetRequest {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    auditeventuuid: Option<String>,
+}
+
+async fn get_event(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<GetRequest>,
+) -> ApiResult<Reply<Map<String, Value>>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let uuid = req.auditeventuuid.ok_or_else(|| ApiError::bad_request("Missing API request parameters: auditeventuuid"))?;
+    if !is_uuid_shaped(&uuid) {
+        return Err(ApiError::bad_request("Bad UUID"));
+    }
+    let row = store::audit::get(&app.db, ctx.tenant, &uuid.to_ascii_lowercase())
+        .await?
+        .ok_or_else(|| ApiError::not_found("The audit event was not found"))?;
+    let subject_key = match &row.subject_rid {
+        Some(rid) => match store::users::wrapped_key(&app.db, ctx.tenant, rid).await? {
+            Some(wrapped) => Some(ctx.keys.unwrap_data_key(rid, &wrapped)?),
+            None => None,
+        },
+        None => None,
+    };
+    let details = event::open(&row, ctx.tenant, &ctx.keys, subject_key.as_ref())?;
+    let Value::Object(mut out) = event::summary(&row) else {
+        return Err(ApiError::Internal("event summary is not an object".into()));
+    };
+    out.insert("principalkind".into(), Value::String(row.principal_kind.clone()));
+    out.insert("principalid".into(), Value::String(row.principal_id.clone()));
+    // An erased user's details were sealed under a key that no longer exists.
+    out.insert("erased".into(), Value::Bool(row.subject_rid.is_some() && details.is_none()));
+    out.insert("details".into(), details.unwrap_or(Value::Null));
+    Ok(Reply(out))
+}

@@ -1,0 +1,57 @@
+//! Command line.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Bunker: a personal-data vault speaking the Databunker Pro v2 API.
+#[derive(Debug, Parser)]
+#[command(name = "bunker", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the default `serve` command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the vault (the default).
+    Serve(ServeArgs),
+    /// Run a throw-away vault in memory with root token DEMO and a public wrapping key.
+    Demo(DemoArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BUNKER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Storage options.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Where the data lives.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DatabaseArgs {
+    /// `postgres://...` or `sqlite://PATH` (default: an embedded SQLite file under ./bunker-data/).
+    /// PostgreSQL can also be given with PGSQL_HOST, PGSQL_PORT, PGSQL_DATABASE, PGSQL_USER_NAME,
+    /// PGSQL_USER_PASS / PGSQL_USER_PASS_FILE and PGSQL_SSL_MODE.
+    #[arg(long, env = "BUNKER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// Options of `demo`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BUNKER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+}

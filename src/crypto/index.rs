@@ -1,0 +1,127 @@
+//! Blind indexes: HMAC-SHA256 of a normalised value under a per-tenant, per-kind key.
+//!
+//! The database sees only these digests, backed by UNIQUE constraints; equality lookups work,
+//! nothing else leaks beyond equality of values within one tenant and kind.
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::keys::Key256;
+
+/// Which identity a blind index is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IndexKind {
+    /// The user token (UUID).
+    Token,
+    /// `profile.login`.
+    Login,
+    /// `profile.email`.
+    Email,
+    /// `profile.phone`.
+    Phone,
+    /// `profile.custom`.
+    Custom,
+}
+
+impl IndexKind {
+    /// The profile-derived kinds, in the order uniqueness clashes are reported.
+    pub const PROFILE: [IndexKind; 4] =
+        [IndexKind::Login, IndexKind::Email, IndexKind::Phone, IndexKind::Custom];
+
+    /// Lower-case name: the profile key, the `mode` value and the error wording.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexKind::Token => "token",
+            IndexKind::Login => "login",
+            IndexKind::Email => "email",
+            IndexKind::Phone => "phone",
+            IndexKind::Custom => "custom",
+        }
+    }
+
+    /// Parses a `mode` value.
+    pub fn from_mode(mode: &str) -> Option<IndexKind> {
+        match mode {
+            "token" => Some(IndexKind::Token),
+            "login" => Some(IndexKind::Login),
+            "email" => Some(IndexKind::Email),
+            "phone" => Some(IndexKind::Phone),
+            "custom" => Some(IndexKind::Custom),
+            _ => None,
+        }
+    }
+
+    /// Normalises a value of this kind; `None` when it cannot be indexed (empty, wrong type).
+    ///
+    /// Only the index is normalised: the stored profile keeps exactly what the client sent.
+    pub fn normalise(self, value: &Value) -> Option<String> {
+        let text = match value {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        let normal = match self {
+            IndexKind::Email => text.to_lowercase(),
+            IndexKind::Phone => normalise_phone(&text),
+            IndexKind::Token => text.to_ascii_lowercase(),
+            IndexKind::Login | IndexKind::Custom => text,
+        };
+        (!normal.is_empty()).then_some(normal)
+    }
+}
+
+/// Keeps a leading `+` and the digits, so "+1 (555) 010-9999" and "+15550109999" match.
+fn normalise_phone(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    if text.starts_with('+') {
+        out.push('+');
+    }
+    out.extend(text.chars().filter(char::is_ascii_digit));
+    if out == "+" { String::new() } else { out }
+}
+
+/// A blind index digest.
+pub type IndexValue = [u8; 32];
+
+/// Computes the digest of an already normalised value.
+pub fn digest(key: &Key256, normalised: &str) -> IndexValue {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key.as_array()).expect("HMAC accepts any key length");
+    mac.update(normalised.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn email_is_trimmed_and_lowercased_keeping_plus() {
+        assert_eq!(
+            IndexKind::Email.normalise(&json!("  Alice+News@Example.COM ")).as_deref(),
+            Some("alice+news@example.com")
+        );
+    }
+
+    #[test]
+    fn phone_keeps_plus_and_digits_and_accepts_numbers() {
+        assert_eq!(
+            IndexKind::Phone.normalise(&json!("+1 (555) 010-9999")).as_deref(),
+            Some("+15550109999")
+        );
+        assert_eq!(IndexKind::Phone.normalise(&json!(4471234)).as_deref(), Some("4471234"));
+        assert_eq!(IndexKind::Phone.normalise(&json!("+")), None);
+        assert_eq!(IndexKind::Phone.normalise(&json!(true)), None);
+    }
+
+    #[test]
+    fn digests_differ_per_key_and_value() {
+        let k1 = Key256::random();
+        let k2 = Key256::random();
+        assert_eq!(digest(&k1, "a"), digest(&k1, "a"));
+        assert_ne!(digest(&k1, "a"), digest(&k1, "b"));
+        assert_ne!(digest(&k1, "a"), digest(&k2, "a"));
+    }
+}

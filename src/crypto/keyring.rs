@@ -1,0 +1,223 @@
+//! Unwrapped keys held in memory: the key-encryption key and each tenant's master keys.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use super::aead::{self, Aad, CryptoError};
+use super::index::{self, IndexKind, IndexValue};
+use super::keys::{DataKey, Key256};
+
+/// One stored version of a tenant master key, as read from the database.
+#[derive(Debug, Clone)]
+pub struct WrappedMasterKey {
+    /// Key version (1 for the first key).
+    pub version: u32,
+    /// The master key sealed under the key-encryption key.
+    pub wrapped: Vec<u8>,
+}
+
+/// A tenant's unwrapped keys and the sub-keys derived from them.
+pub struct TenantKeys {
+    tenant: i64,
+    active: u32,
+    masters: BTreeMap<u32, Key256>,
+    index_keys: HashMap<IndexKind, Key256>,
+}
+
+impl std::fmt::Debug for TenantKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantKeys").field("tenant", &self.tenant).field("active", &self.active).finish()
+    }
+}
+
+const USER_KEYS: &str = "user_keys";
+
+impl TenantKeys {
+    /// Builds from unwrapped master keys; `masters` must not be empty.
+    fn new(tenant: i64, masters: BTreeMap<u32, Key256>) -> Option<TenantKeys> {
+        let (&active, _) = masters.last_key_value()?;
+        // Index keys come from the first master key so that blind indexes survive rotation.
+        let (_, first) = masters.first_key_value()?;
+        let index_keys = [IndexKind::Token, IndexKind::Login, IndexKind::Email, IndexKind::Phone, IndexKind::Custom]
+            .into_iter()
+            .map(|kind| {
+                let info = format!("blind-index/{}/tenant/{tenant}", kind.name());
+                (kind, first.derive(info.as_bytes()))
+            })
+            .collect();
+        Some(TenantKeys { tenant, active, masters, index_keys })
+    }
+
+    /// The tenant these keys belong to.
+    pub fn tenant(&self) -> i64 {
+        self.tenant
+    }
+
+    /// Version of the master key used for new wrapping.
+    pub fn active_version(&self) -> u32 {
+        self.active
+    }
+
+    /// The active master key (for comparison during recovery).
+    pub fn active_master(&self) -> &Key256 {
+        &self.masters[&self.active]
+    }
+
+    /// Blind index of an already normalised value.
+    pub fn index(&self, kind: IndexKind, normalised: &str) -> IndexValue {
+        index::digest(&self.index_keys[&kind], normalised)
+    }
+
+    /// Wraps a user's data key for the row `record`.
+    pub fn wrap_data_key(&self, record: &[u8], key: &DataKey) -> Vec<u8> {
+        let aad = Aad { tenant: self.tenant, table: USER_KEYS, record, key_version: self.active };
+        aead::seal(&self.masters[&self.active], aad, key.as_array())
+    }
+
+    /// Unwraps a user's data key sealed by [`Self::wrap_data_key`] under any known version.
+    pub fn unwrap_data_key(&self, record: &[u8], wrapped: &[u8]) -> Result<DataKey, CryptoError> {
+        let version = aead::key_version_of(wrapped).ok_or(CryptoError)?;
+        let master = self.masters.get(&version).ok_or(CryptoError)?;
+        let aad = Aad { tenant: self.tenant, table: USER_KEYS, record, key_version: version };
+        let plain = zeroize::Zeroizing::new(aead::open(master, aad, wrapped)?);
+        Key256::from_slice(&plain).ok_or(CryptoError)
+    }
+
+    /// Seals tenant-level data (not tied to one user) for `table`/`record`.
+    pub fn seal(&self, table: &str, record: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let aad = Aad { tenant: self.tenant, table, record, key_version: self.active };
+        aead::seal(&self.masters[&self.active], aad, plaintext)
+    }
+
+    /// Opens data sealed by [`Self::seal`].
+    pub fn open(&self, table: &str, record: &[u8], blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let version = aead::key_version_of(blob).ok_or(CryptoError)?;
+        let master = self.masters.get(&version).ok_or(CryptoError)?;
+        aead::open(master, Aad { tenant: self.tenant, table, record, key_version: version }, blob)
+    }
+}
+
+/// Seals data under a user's data key. Version 1: data keys are never rotated in place.
+pub fn seal_user(key: &DataKey, tenant: i64, table: &str, record: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    aead::seal(key, Aad { tenant, table, record, key_version: 1 }, plaintext)
+}
+
+/// Opens data sealed by [`seal_user`].
+pub fn open_user(
+    key: &DataKey,
+    tenant: i64,
+    table: &str,
+    record: &[u8],
+    blob: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    aead::open(key, Aad { tenant, table, record, key_version: 1 }, blob)
+}
+
+/// Seals a tenant master key under the key-encryption key.
+pub fn wrap_master(kek: &Key256, tenant: i64, version: u32, master: &Key256) -> Vec<u8> {
+    aead::seal(kek, master_aad(tenant, version, b"operational"), master.as_array())
+}
+
+/// Opens a master key sealed by [`wrap_master`].
+pub fn unwrap_master(kek: &Key256, tenant: i64, version: u32, wrapped: &[u8]) -> Result<Key256, CryptoError> {
+    let plain = zeroize::Zeroizing::new(aead::open(kek, master_aad(tenant, version, b"operational"), wrapped)?);
+    Key256::from_slice(&plain).ok_or(CryptoError)
+}
+
+/// Seals a tenant master key under the Shamir-shared recovery key.
+pub fn wrap_master_for_recovery(recovery: &Key256, tenant: i64, version: u32, master: &Key256) -> Vec<u8> {
+    aead::seal(recovery, master_aad(tenant, version, b"recovery"), master.as_array())
+}
+
+/// Opens a master key sealed by [`wrap_master_for_recovery`].
+pub fn unwrap_master_for_recovery(
+    recovery: &Key256,
+    tenant: i64,
+    version: u32,
+    wrapped: &[u8],
+) -> Result<Key256, CryptoError> {
+    let plain = zeroize::Zeroizing::new(aead::open(recovery, master_aad(tenant, version, b"recovery"), wrapped)?);
+    Key256::from_slice(&plain).ok_or(CryptoError)
+}
+
+fn master_aad(tenant: i64, version: u32, purpose: &'static [u8]) -> Aad<'static> {
+    Aad { tenant, table: "tenant_keys", record: purpose, key_version: version }
+}
+
+/// The process-wide key ring: the key-encryption key and a cache of unwrapped tenant keys.
+pub struct KeyRing {
+    kek: RwLock<Key256>,
+    tenants: RwLock<HashMap<i64, Arc<TenantKeys>>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRing(<redacted>)")
+    }
+}
+
+impl KeyRing {
+    /// A ring around the key-encryption key derived from the operator's wrapping key.
+    pub fn new(kek: Key256) -> KeyRing {
+        KeyRing { kek: RwLock::new(kek), tenants: RwLock::new(HashMap::new()) }
+    }
+
+    /// A copy of the current key-encryption key.
+    pub fn kek(&self) -> Key256 {
+        self.kek.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Replaces the key-encryption key after the stored master keys were re-wrapped.
+    pub fn replace_kek(&self, kek: Key256) {
+        *self.kek.write().unwrap_or_else(std::sync::PoisonError::into_inner) = kek;
+    }
+
+    /// The cached keys of a tenant, if already unlocked.
+    pub fn cached(&self, tenant: i64) -> Option<Arc<TenantKeys>> {
+        self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&tenant).cloned()
+    }
+
+    /// Unwraps a tenant's stored master keys and caches them. Fails on a wrong wrapping key.
+    pub fn unlock(&self, tenant: i64, stored: &[WrappedMasterKey]) -> Result<Arc<TenantKeys>, CryptoError> {
+        let kek = self.kek();
+        let mut masters = BTreeMap::new();
+        for key in stored {
+            masters.insert(key.version, unwrap_master(&kek, tenant, key.version, &key.wrapped)?);
+        }
+        let keys = Arc::new(TenantKeys::new(tenant, masters).ok_or(CryptoError)?);
+        self.tenants
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant, keys.clone());
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_wrapping_round_trips_and_rejects_wrong_kek() {
+        let kek = Key256::random();
+        let master = Key256::random();
+        let wrapped = wrap_master(&kek, 1, 1, &master);
+        let ring = KeyRing::new(kek.clone());
+        let keys = ring.unlock(1, &[WrappedMasterKey { version: 1, wrapped: wrapped.clone() }]).expect("unlock");
+        assert!(keys.active_master().ct_eq(&master));
+        let wrong = KeyRing::new(Key256::random());
+        assert!(wrong.unlock(1, &[WrappedMasterKey { version: 1, wrapped: wrapped.clone() }]).is_err());
+        // The same blob presented as another tenant's key does not open either.
+        assert!(ring.unlock(2, &[WrappedMasterKey { version: 1, wrapped }]).is_err());
+    }
+
+    #[test]
+    fn data_keys_are_bound_to_their_row() {
+        let master = Key256::random();
+        let keys = TenantKeys::new(7, BTreeMap::from([(1, master)])).expect("keys");
+        let data_key = Key256::random();
+        let wrapped = keys.wrap_data_key(b"row-a", &data_key);
+        assert!(keys.unwrap_data_key(b"row-a", &wrapped).expect("unwrap").ct_eq(&data_key));
+        assert!(keys.unwrap_data_key(b"row-b", &wrapped).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Authentication of `/v2` calls and the audit event written after each one.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use super::context::{MAIN_TENANT, Principal, PrincipalKind, RequestContext};
+use super::error::{ApiError, ErrorMessage};
+use crate::app::AppState;
+use crate::crypto::secrets::{digests_match, token_digest};
+use crate::store;
+
+/// Header carrying the access token.
+pub const TOKEN_HEADER: &str = "x-bunker-token";
+/// Header naming the tenant.
+pub const TENANT_HEADER: &str = "x-bunker-tenant";
+
+/// Authenticates the caller, resolves the tenant, runs the handler and then makes sure the
+/// request's audit event is durable before the answer leaves (fail closed).
+pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(operation) = req.extensions().get::<MatchedPath>().and_then(|path| app.operation(path.as_str())) else {
+        return ApiError::not_found("The API request was not found").into_response();
+    };
+    let context = match resolve(&app, req.headers(), operation).await {
+        Ok(context) => context,
+        Err(err) => return err.into_response(),
+    };
+    req.extensions_mut().insert(context.clone());
+    let span = tracing::info_span!(
+        "request",
+        operation,
+        tenant = context.tenant,
+        principal = %context.principal.id,
+    );
+    async move {
+        let response = next.run(req).await;
+        if context.is_committed() {
+            return response;
+        }
+        let message = response.extensions().get::<ErrorMessage>().map(|m| m.0.clone());
+        let event = context.final_event(response.status().as_u16(), message.as_deref());
+        match app.audit.submit(event).await {
+            Ok(()) => response,
+            Err(err) => ApiError::internal(err).into_response(),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn resolve(app: &AppState, headers: &HeaderMap, operation: &'static str) -> Result<RequestContext, ApiError> {
+    let principal = principal(app, headers).await?;
+    let tenant = tenant(app, headers, &principal).await?;
+    let keys = app.tenant_keys(tenant).await?;
+    Ok(RequestContext::new(tenant, principal, operation, keys, app.clock.now_ms()))
+}
+
+async fn principal(app: &AppState, headers: &HeaderMap) -> Result<Arc<Principal>, ApiError> {
+    let token = headers
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ApiError::access_denied)?;
+    let digest = token_digest(token);
+    if let Some(principal) = app.cached_principal(&digest) {
+        return Ok(principal);
+    }
+    // The lookup is by digest, so its timing says nothing about the secret; the stored digest
+    // is compared again in constant time before it is trusted.
+    let row = store::vault::find_token(&app.db, &digest).await?.ok_or_else(ApiError::access_denied)?;
+    if !digests_match(&row.digest, &digest) || row.expires_at.is_some_and(|at| at <= app.clock.now()) {
+        return Err(ApiError::access_denied());
+    }
+    let kind = match row.kind.as_str() {
+        "root" => PrincipalKind::Root,
+        _ => return Err(ApiError::access_denied()),
+    };
+    let principal = Arc::new(Principal { id: row.id, kind, tenant: row.tenant });
+    app.cache_principal(digest, principal.clone());
+    Ok(principal)
+}
+
+/// The tenant named by `X-Bunker-Tenant`, or the credential's own tenant when absent.
+async fn tenant(app: &AppState, headers: &HeaderMap, principal: &Principal) -> Result<i64, ApiError> {
+    let name = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|n| !n.is_empty());
+    let Some(name) = name else {
+        return Ok(principal.tenant);
+    };
+    let vault_admin = principal.kind == PrincipalKind::Root && principal.tenant == MAIN_TENANT;
+    match app.tenant_id(name).await? {
+        Some(id) if id == principal.tenant || vault_admin => Ok(id),
+        None if vault_admin => Err(ApiError::not_found("The tenant record was not found")),
+        _ => Err(ApiError::access_denied()),
+    }
+}

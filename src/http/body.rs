@@ -1,0 +1,97 @@
+//! The one body extractor: tolerant of what the official clients send.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::context::RequestContext;
+use super::error::ApiError;
+
+/// A decoded JSON body.
+///
+/// An empty body is `{}`; top-level `null`s are removed (null means absent); unknown keys are
+/// ignored; `request_metadata` is handed to the audit event. Errors never echo request values.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let context = req.extensions().get::<RequestContext>().cloned();
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::bad_request("Failed to decode the request body")
+            }
+        })?;
+        let mut map = parse_object(&bytes)?;
+        if let (Some(context), Some(metadata)) = (context, map.remove("request_metadata")) {
+            context.set_request_metadata(metadata);
+        }
+        decode(map).map(Body)
+    }
+}
+
+/// Parses the body into a JSON object without its top-level nulls.
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(mut map)) => {
+            map.retain(|_, value| !value.is_null());
+            Ok(map)
+        }
+        _ => Err(ApiError::bad_request("Failed to decode the request body")),
+    }
+}
+
+/// Decodes a request struct, naming the offending parameter (never its value) on failure.
+pub fn decode<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        if let Some(field) = inner.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            ApiError::bad_request(format!("Missing API request parameters: {field}"))
+        } else {
+            ApiError::bad_request(format!("The {path} parameter has an incorrect format"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    struct Probe {
+        #[serde(default)]
+        limit: Option<i64>,
+        name: String,
+    }
+
+    #[test]
+    fn empty_body_is_an_empty_object_and_nulls_are_absent() {
+        assert!(parse_object(b"").expect("empty").is_empty());
+        assert!(parse_object(b"  \n").expect("blank").is_empty());
+        let map = parse_object(br#"{"a":null,"b":1}"#).expect("object");
+        assert_eq!(map.len(), 1);
+        assert!(parse_object(b"[1]").is_err());
+        assert!(parse_object(b"{not json").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_parameter_but_not_the_value() {
+        let missing = decode::<Probe>(Map::new()).expect_err("missing");
+        assert_eq!(missing.to_string(), "Missing API request parameters: name");
+        let wrong = parse_object(br#"{"name":"n","limit":"alice@example.com"}"#).expect("object");
+        let err = decode::<Probe>(wrong).expect_err("wrong type").to_string();
+        assert_eq!(err, "The limit parameter has an incorrect format");
+        let ok = parse_object(br#"{"name":"n","unknown":true}"#).expect("object");
+        assert_eq!(decode::<Probe>(ok).expect("unknown keys ignored").name, "n");
+    }
+}

@@ -1,0 +1,116 @@
+//! The API error type and its JSON envelope.
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::store::StoreError;
+
+/// An error answered to the client as `{"status":"error","message":...}`.
+///
+/// Messages follow Databunker's wording and never contain request values: they may be
+/// personal data, and error messages end up in client logs.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(Cow<'static, str>),
+    /// 403: authentication or authorisation failed.
+    #[error("{0}")]
+    Forbidden(Cow<'static, str>),
+    /// 404: the addressed record does not exist.
+    #[error("{0}")]
+    NotFound(Cow<'static, str>),
+    /// 409: a uniqueness or state conflict.
+    #[error("{0}")]
+    Conflict(Cow<'static, str>),
+    /// 413: the body is larger than the configured limit.
+    #[error("Request body is too large")]
+    TooLarge,
+    /// 503: the request took longer than the server allows.
+    #[error("Request timed out")]
+    Timeout,
+    /// 500: anything unexpected. The cause is logged once, never sent.
+    #[error("Internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// 400 with a fixed message.
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::BadRequest(message.into())
+    }
+
+    /// 403 "Access denied".
+    pub fn access_denied() -> ApiError {
+        ApiError::Forbidden(Cow::Borrowed("Access denied"))
+    }
+
+    /// 404 with a fixed message.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::NotFound(message.into())
+    }
+
+    /// 409 with a fixed message.
+    pub fn conflict(message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::Conflict(message.into())
+    }
+
+    /// 500 from any error.
+    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+        ApiError::Internal(Box::new(err))
+    }
+
+    /// 404 "The user record was not found".
+    pub fn user_not_found() -> ApiError {
+        ApiError::not_found("The user record was not found")
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        ApiError::internal(err)
+    }
+}
+
+impl From<crate::crypto::CryptoError> for ApiError {
+    fn from(err: crate::crypto::CryptoError) -> ApiError {
+        ApiError::internal(err)
+    }
+}
+
+/// The message of an error response, kept in the response extensions for the audit writer.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            // Logged once here. Causes are driver or crypto errors, which carry no request values.
+            tracing::error!(error = %cause, "internal error");
+        }
+        let message = self.to_string();
+        let mut response =
+            (self.status(), Json(serde_json::json!({"status": "error", "message": message}))).into_response();
+        response.extensions_mut().insert(ErrorMessage(message));
+        response
+    }
+}

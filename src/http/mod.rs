@@ -1,0 +1,15 @@
+//! Transport: body decoding, the error envelope, authentication, metrics and health.
+
+pub mod auth;
+pub mod body;
+pub mod context;
+pub mod error;
+pub mod lenient;
+pub mod metrics;
+pub mod reply;
+pub mod status;
+
+pub use body::Body;
+pub use context::{RequestContext, Rule};
+pub use error::{ApiError, ApiResult};
+pub use reply::{Reply, ok};

@@ -1,0 +1,17 @@
+//! Bunker: a personal-data vault speaking the Databunker Pro v2 API.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod expiry;
+pub mod http;
+pub mod server;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod system;
+pub mod users;
+pub mod vault;

@@ -1,0 +1,170 @@
+//! Audit events: append-only rows whose details are sealed (see `crate::audit`).
+
+use sqlx::Row;
+
+use super::{BeginWrite, Db, StoreResult, with_pool};
+
+/// One audit event as stored. Only non-identifying facts are in clear; `payload` is sealed.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// Public identifier (`auditeventuuid`).
+    pub uuid: String,
+    /// Tenant of the request.
+    pub tenant: i64,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// `root`, later `tenant`, `role`, `user`.
+    pub principal_kind: &'static str,
+    /// Access token id (never the token).
+    pub principal_id: String,
+    /// Operation name, e.g. `UserGet`.
+    pub operation: &'static str,
+    /// Coarse category: read, create, update, delete, system.
+    pub event_type: &'static str,
+    /// `ok` or `error`.
+    pub result: &'static str,
+    /// HTTP status of the answer.
+    pub http_status: i64,
+    /// Blind index of the concerned user's token.
+    pub user_ref: Option<Vec<u8>>,
+    /// Record id of the concerned user (to find the key that seals the payload).
+    pub subject_rid: Option<Vec<u8>>,
+    /// `user` when sealed under the user's data key, `tenant` otherwise.
+    pub key_scope: &'static str,
+    /// Sealed JSON details.
+    pub payload: Vec<u8>,
+}
+
+/// Rows per INSERT statement: 13 binds each stays under both backends' parameter limits.
+pub(crate) const CHUNK: usize = 1000;
+
+/// Inserts audit records on an executor (a transaction); expands for either backend.
+macro_rules! insert {
+    ($exec:expr, $records:expr) => {{
+        for chunk in $records.chunks($crate::store::audit::CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_events (uuid, tenant_id, created_ms, principal_kind, principal_id, \
+                 operation, event_type, result, http_status, user_ref, subject_rid, key_scope, payload) ",
+            );
+            qb.push_values(chunk, |mut b, r: &$crate::store::audit::AuditRecord| {
+                b.push_bind(r.uuid.as_str())
+                    .push_bind(r.tenant)
+                    .push_bind(r.created_ms)
+                    .push_bind(r.principal_kind)
+                    .push_bind(r.principal_id.as_str())
+                    .push_bind(r.operation)
+                    .push_bind(r.event_type)
+                    .push_bind(r.result)
+                    .push_bind(r.http_status)
+                    .push_bind(r.user_ref.as_deref())
+                    .push_bind(r.subject_rid.as_deref())
+                    .push_bind(r.key_scope)
+                    .push_bind(r.payload.as_slice());
+            });
+            qb.build().execute($exec).await?;
+        }
+    }};
+}
+pub(crate) use insert;
+
+/// Commits a batch of events in one transaction (the group-commit writer's unit of work).
+pub async fn insert_batch(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        insert!(&mut *tx, records);
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// An audit row read back.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// Public identifier.
+    pub uuid: String,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// Principal kind.
+    pub principal_kind: String,
+    /// Principal id.
+    pub principal_id: String,
+    /// Operation name.
+    pub operation: String,
+    /// Category.
+    pub event_type: String,
+    /// `ok` / `error`.
+    pub result: String,
+    /// HTTP status.
+    pub http_status: i64,
+    /// Concerned user's record id.
+    pub subject_rid: Option<Vec<u8>>,
+    /// `user` or `tenant`.
+    pub key_scope: String,
+    /// Sealed details.
+    pub payload: Vec<u8>,
+}
+
+const COLUMNS: &str = "uuid, created_ms, principal_kind, principal_id, operation, event_type, result, \
+                       http_status, subject_rid, key_scope, payload";
+
+fn decode<R: Row>(row: &R) -> Result<AuditRow, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AuditRow {
+        uuid: row.try_get(0)?,
+        created_ms: row.try_get(1)?,
+        principal_kind: row.try_get(2)?,
+        principal_id: row.try_get(3)?,
+        operation: row.try_get(4)?,
+        event_type: row.try_get(5)?,
+        result: row.try_get(6)?,
+        http_status: row.try_get(7)?,
+        subject_rid: row.try_get(8)?,
+        key_scope: row.try_get(9)?,
+        payload: row.try_get(10)?,
+    })
+}
+
+/// A page of one user's events, newest first, and the total count.
+pub async fn list_for_user(
+    db: &Db,
+    tenant: i64,
+    user_ref: &[u8],
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(i64, Vec<AuditRow>)> {
+    with_pool!(db, pool => {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1 AND user_ref = $2")
+            .bind(tenant)
+            .bind(user_ref)
+            .fetch_one(pool)
+            .await?
+            .try_get(0)?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND user_ref = $2 \
+             ORDER BY id DESC LIMIT $3 OFFSET $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(user_ref)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?;
+        let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok((total, rows))
+    })
+}
+
+/// One event by its public id, within the tenant.
+pub async fn get(db: &Db, tenant: i64, uuid: &str) -> StoreResult<Option<AuditRow>> {
+    with_pool!(db, pool => {
+        let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND uuid = $2");
+        let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
+        Ok(row.as_ref().map(decode).transpose()?)
+    })
+}

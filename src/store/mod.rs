@@ -1,0 +1,218 @@
+//! Persistence: the only place with SQL.
+//!
+//! Both backends run the same statements: SQL is written once with `$N` placeholders (which
+//! sqlx accepts for SQLite too) and [`with_pool!`] compiles each store function for both pool
+//! types. DDL differs and lives in one migrations folder per backend.
+
+pub mod audit;
+pub mod tenants;
+pub mod users;
+pub mod vault;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+/// A connection pool on one of the supported backends.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// Embedded SQLite (file or in-memory).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend `$db` is.
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Storage failures as the domain sees them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A UNIQUE constraint rejected the write.
+    #[error("unique constraint violated")]
+    Conflict,
+    /// An optimistic concurrency check failed (the row changed underneath).
+    #[error("concurrent modification")]
+    Concurrent,
+    /// Anything else from the database driver.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> StoreError {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(err),
+        }
+    }
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A SQLite file.
+    SqliteFile(std::path::PathBuf),
+    /// A private in-memory SQLite database (demo mode): one connection, gone on exit.
+    SqliteMemory,
+    /// PostgreSQL connection options.
+    Postgres(Box<PgConnectOptions>),
+}
+
+impl Location {
+    /// Parses `sqlite://PATH`, `sqlite::memory:` or `postgres://...`.
+    pub fn parse(url: &str) -> Option<Location> {
+        let url = url.trim();
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            Some(Location::SqliteMemory)
+        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            (!path.is_empty()).then(|| Location::SqliteFile(path.into()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PgConnectOptions::from_str(url).ok().map(|opts| Location::Postgres(Box::new(opts)))
+        } else {
+            None
+        }
+    }
+
+    /// A description safe for logs (never the password).
+    pub fn describe(&self) -> String {
+        match self {
+            Location::SqliteFile(path) => format!("SQLite file {}", path.display()),
+            Location::SqliteMemory => "in-memory SQLite".to_owned(),
+            Location::Postgres(opts) => {
+                format!("PostgreSQL {}:{}/{}", opts.get_host(), opts.get_port(), opts.get_database().unwrap_or(""))
+            }
+        }
+    }
+}
+
+/// Opens a pool and runs the migrations of its backend.
+pub async fn connect(location: &Location, max_connections: u32) -> Result<Db, sqlx::Error> {
+    let db = match location {
+        Location::SqliteMemory => {
+            // One connection: every new connection to ":memory:" would be a different database.
+            let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(opts)
+                .await?;
+            Db::Sqlite(pool)
+        }
+        Location::SqliteFile(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+            }
+            let opts = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before the response leaves, as the audit promises.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new().max_connections(max_connections.max(1)).connect_with(opts).await?;
+            Db::Sqlite(pool)
+        }
+        Location::Postgres(opts) => {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with((**opts).clone())
+                .await?;
+            Db::Postgres(pool)
+        }
+    };
+    db.migrate().await?;
+    Ok(db)
+}
+
+impl Db {
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    /// Short backend name for logs and tests.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Opens a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so that
+/// two read-then-write transactions cannot deadlock on the lock upgrade.
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+/// `$first, $first+1, ...` placeholders for `count` values.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        assert!(matches!(Location::parse("sqlite::memory:"), Some(Location::SqliteMemory)));
+        assert!(matches!(Location::parse("sqlite://data/b.db"), Some(Location::SqliteFile(p)) if p == std::path::Path::new("data/b.db")));
+        assert!(matches!(Location::parse("postgres://u@h/db"), Some(Location::Postgres(_))));
+        assert!(Location::parse("mysql://x").is_none());
+        let described = Location::parse("postgres://u:secretpw@h:5433/db").map(|l| l.describe());
+        assert_eq!(described.as_deref(), Some("PostgreSQL h:5433/db"));
+    }
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+    }
+}

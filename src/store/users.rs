@@ -1,0 +1,317 @@
+//! User records: sealed profile, blind indexes, versions.
+
+use std::collections::HashSet;
+
+use sqlx::Row;
+
+use super::audit::{AuditRecord, insert as insert_audit};
+use super::{BeginWrite, Db, StoreError, StoreResult, placeholders, with_pool};
+use crate::crypto::{IndexKind, IndexValue};
+
+/// Blind indexes of the four profile identities, in [`IndexKind::PROFILE`] order.
+pub type ProfileIndexes = [Option<IndexValue>; 4];
+
+/// Lifetime columns of a user row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    /// Sliding period in seconds.
+    pub sliding_secs: Option<i64>,
+    /// Fixed end (unix seconds).
+    pub final_at: Option<i64>,
+    /// When the record expires unless accessed (unix seconds).
+    pub expires_at: Option<i64>,
+}
+
+/// A user row to insert.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Internal record id (UUIDv7 bytes: time-ordered for index locality).
+    pub rid: Vec<u8>,
+    /// Blind index of the user token.
+    pub token_idx: IndexValue,
+    /// Blind indexes of login, email, phone, custom.
+    pub indexes: ProfileIndexes,
+    /// Data key sealed under the tenant master key.
+    pub wrapped_key: Vec<u8>,
+    /// Sealed current record (version 1).
+    pub record: Vec<u8>,
+    /// Creation time.
+    pub now: i64,
+    /// Lifetime.
+    pub lifetime: Lifetime,
+}
+
+/// A user row read back.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// Internal record id.
+    pub rid: Vec<u8>,
+    /// Sealed data key.
+    pub wrapped_key: Vec<u8>,
+    /// Sealed current record.
+    pub record: Vec<u8>,
+    /// Current version number.
+    pub version: i64,
+    /// When the current version was written.
+    pub updated_at: i64,
+    /// Lifetime.
+    pub lifetime: Lifetime,
+}
+
+/// A change to an existing user, applied only if its version is still `expected_version`.
+#[derive(Debug, Clone)]
+pub struct UserChange {
+    /// Internal record id.
+    pub rid: Vec<u8>,
+    /// Version the change was computed from.
+    pub expected_version: i64,
+    /// New blind indexes.
+    pub indexes: ProfileIndexes,
+    /// New sealed record.
+    pub record: Vec<u8>,
+    /// The superseded version, sealed for the history table.
+    pub previous: VersionRow,
+    /// Time of the change.
+    pub now: i64,
+    /// How many superseded versions to keep.
+    pub keep_versions: i64,
+}
+
+/// A superseded version kept in the history.
+#[derive(Debug, Clone)]
+pub struct VersionRow {
+    /// Version number.
+    pub version: i64,
+    /// When it was written.
+    pub created_at: i64,
+    /// Sealed profile.
+    pub data: Vec<u8>,
+}
+
+const INDEX_COLUMNS: [&str; 4] = ["login_idx", "email_idx", "phone_idx", "custom_idx"];
+const USER_COLUMNS: &str = "rid, wrapped_key, record, version, updated_at, sliding_secs, final_at, expires_at";
+
+/// Rows per multi-row INSERT: 14 binds each stays under both backends' limits.
+const CHUNK: usize = 1000;
+
+fn decode_user<R: Row>(row: &R) -> Result<UserRow, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(UserRow {
+        rid: row.try_get(0)?,
+        wrapped_key: row.try_get(1)?,
+        record: row.try_get(2)?,
+        version: row.try_get(3)?,
+        updated_at: row.try_get(4)?,
+        lifetime: Lifetime {
+            sliding_secs: row.try_get(5)?,
+            final_at: row.try_get(6)?,
+            expires_at: row.try_get(7)?,
+        },
+    })
+}
+
+/// Finds a live (unexpired) user by a blind index.
+pub async fn find(db: &Db, tenant: i64, kind: IndexKind, idx: &IndexValue, now: i64) -> StoreResult<Option<UserRow>> {
+    let column = match kind {
+        IndexKind::Token => "token_idx",
+        other => INDEX_COLUMNS[profile_position(other)],
+    };
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {column} = $2 \
+         AND (expires_at IS NULL OR expires_at > $3)"
+    );
+    with_pool!(db, pool => {
+        let row = sqlx::query(&sql).bind(tenant).bind(&idx[..]).bind(now).fetch_optional(pool).await?;
+        Ok(row.as_ref().map(decode_user).transpose()?)
+    })
+}
+
+fn profile_position(kind: IndexKind) -> usize {
+    IndexKind::PROFILE.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+/// Which profile index of `indexes` is already held by another user (excluding `except`).
+pub async fn clash(db: &Db, tenant: i64, indexes: &ProfileIndexes, except: Option<&[u8]>) -> StoreResult<Option<IndexKind>> {
+    for (position, value) in indexes.iter().enumerate() {
+        let Some(value) = value else { continue };
+        let sql = format!("SELECT rid FROM users WHERE tenant_id = $1 AND {} = $2", INDEX_COLUMNS[position]);
+        let holder: Option<Vec<u8>> = with_pool!(db, pool => {
+            sqlx::query(&sql).bind(tenant).bind(&value[..]).fetch_optional(pool).await?.map(|r| r.try_get(0)).transpose()?
+        });
+        if holder.is_some_and(|rid| Some(rid.as_slice()) != except) {
+            return Ok(Some(IndexKind::PROFILE[position]));
+        }
+    }
+    Ok(None)
+}
+
+/// Inserts users and, for each one actually inserted, `audits[i]`, plus the
+/// `call_events` — all in one transaction. Rows whose token or any profile index is already
+/// taken are skipped (`ON CONFLICT DO NOTHING`); the returned set holds the rids inserted.
+pub async fn insert_many(
+    db: &Db,
+    tenant: i64,
+    users: &[NewUser],
+    audits: &[AuditRecord],
+    call_events: &[AuditRecord],
+) -> StoreResult<HashSet<Vec<u8>>> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let mut inserted = HashSet::with_capacity(users.len());
+        for chunk in users.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO users (rid, tenant_id, token_idx, login_idx, email_idx, phone_idx, custom_idx, \
+                 wrapped_key, record, version, created_at, updated_at, sliding_secs, final_at, expires_at) ",
+            );
+            qb.push_values(chunk, |mut b, u| {
+                b.push_bind(u.rid.as_slice())
+                    .push_bind(tenant)
+                    .push_bind(&u.token_idx[..])
+                    .push_bind(u.indexes[0].as_ref().map(|v| &v[..]))
+                    .push_bind(u.indexes[1].as_ref().map(|v| &v[..]))
+                    .push_bind(u.indexes[2].as_ref().map(|v| &v[..]))
+                    .push_bind(u.indexes[3].as_ref().map(|v| &v[..]))
+                    .push_bind(u.wrapped_key.as_slice())
+                    .push_bind(u.record.as_slice())
+                    .push_bind(1_i64)
+                    .push_bind(u.now)
+                    .push_bind(u.now)
+                    .push_bind(u.lifetime.sliding_secs)
+                    .push_bind(u.lifetime.final_at)
+                    .push_bind(u.lifetime.expires_at);
+            });
+            qb.push(" ON CONFLICT DO NOTHING RETURNING rid");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
+            }
+        }
+        let events: Vec<AuditRecord> = users
+            .iter()
+            .zip(audits)
+            .filter(|(u, _)| inserted.contains(&u.rid))
+            .map(|(_, a)| a.clone())
+            .chain(call_events.iter().cloned())
+            .collect();
+        insert_audit!(&mut *tx, &events);
+        tx.commit().await?;
+        Ok(inserted)
+    })
+}
+
+/// Applies a change if the row is still at the expected version, moving the superseded version
+/// to the history and writing the audit event in the same transaction. `Concurrent` when the row moved on,
+/// `Conflict` when a new index value is taken.
+pub async fn update(db: &Db, tenant: i64, change: &UserChange, event: &AuditRecord) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET login_idx = $1, email_idx = $2, phone_idx = $3, custom_idx = $4, record = $5, \
+             version = version + 1, updated_at = $6 WHERE tenant_id = $7 AND rid = $8 AND version = $9",
+        )
+        .bind(change.indexes[0].as_ref().map(|v| &v[..]))
+        .bind(change.indexes[1].as_ref().map(|v| &v[..]))
+        .bind(change.indexes[2].as_ref().map(|v| &v[..]))
+        .bind(change.indexes[3].as_ref().map(|v| &v[..]))
+        .bind(change.record.as_slice())
+        .bind(change.now)
+        .bind(tenant)
+        .bind(change.rid.as_slice())
+        .bind(change.expected_version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::Concurrent);
+        }
+        sqlx::query("INSERT INTO user_versions (rid, version, tenant_id, created_at, data) VALUES ($1, $2, $3, $4, $5)")
+            .bind(change.rid.as_slice())
+            .bind(change.previous.version)
+            .bind(tenant)
+            .bind(change.previous.created_at)
+            .bind(change.previous.data.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM user_versions WHERE rid = $1 AND tenant_id = $2 AND version <= $3")
+            .bind(change.rid.as_slice())
+            .bind(tenant)
+            .bind(change.previous.version - change.keep_versions)
+            .execute(&mut *tx)
+            .await?;
+        insert_audit!(&mut *tx, std::slice::from_ref(event));
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// Deletes users (and, by cascade, their versions) with their audit events in one transaction.
+/// Deleting the row destroys the wrapped data key: everything sealed under it is unreadable.
+/// Returns how many rows were deleted.
+pub async fn delete_many(db: &Db, tenant: i64, rids: &[Vec<u8>], events: &[AuditRecord]) -> StoreResult<u64> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let mut deleted = 0;
+        for chunk in rids.chunks(CHUNK) {
+            let sql = format!(
+                "DELETE FROM users WHERE tenant_id = $1 AND rid IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(tenant);
+            for rid in chunk {
+                query = query.bind(rid.as_slice());
+            }
+            deleted += query.execute(&mut *tx).await?.rows_affected();
+        }
+        insert_audit!(&mut *tx, events);
+        tx.commit().await?;
+        Ok(deleted)
+    })
+}
+
+/// The superseded versions of a user, oldest first.
+pub async fn versions(db: &Db, tenant: i64, rid: &[u8]) -> StoreResult<Vec<VersionRow>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 ORDER BY version",
+        )
+        .bind(tenant)
+        .bind(rid)
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? }))
+            .collect()
+    })
+}
+
+/// One superseded version of a user.
+pub async fn version(db: &Db, tenant: i64, rid: &[u8], version: i64) -> StoreResult<Option<VersionRow>> {
+    with_pool!(db, pool => {
+        let row = sqlx::query(
+            "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 AND version = $3",
+        )
+        .bind(tenant)
+        .bind(rid)
+        .bind(version)
+        .fetch_optional(pool)
+        .await?;
+        row.map(|row| Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? }))
+            .transpose()
+    })
+}
+
+/// The wrapped data key of a user row, for opening audit details sealed under it.
+pub async fn wrapped_key(db: &Db, tenant: i64, rid: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+    with_pool!(db, pool => {
+        let row = sqlx::query("SELECT wrapped_key FROM users WHERE tenant_id = $1 AND rid = $2")
+            .bind(tenant)
+            .bind(rid)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    })
+}

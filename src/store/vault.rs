@@ -1,0 +1,178 @@
+//! Vault initialisation state, tenant master keys and access tokens.
+
+use sqlx::Row;
+
+use super::{BeginWrite, Db, StoreResult, with_pool};
+use crate::crypto::keyring::WrappedMasterKey;
+
+/// Everything written when an empty vault is initialised.
+pub struct Initialisation<'a> {
+    /// Unix time of initialisation.
+    pub now: i64,
+    /// Name of the main tenant (id 1).
+    pub main_tenant: &'a str,
+    /// Main tenant master key sealed under the key-encryption key.
+    pub master_wrapped: Vec<u8>,
+    /// Main tenant master key sealed under the recovery key.
+    pub recovery_wrapped: Vec<u8>,
+    /// Identifier of the root access token.
+    pub root_token_id: String,
+    /// SHA-256 of the root access token.
+    pub root_token_digest: [u8; 32],
+}
+
+/// An access token row.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    /// Token identifier (recorded in audit events; never the secret).
+    pub id: String,
+    /// Tenant the token belongs to.
+    pub tenant: i64,
+    /// Principal kind, e.g. `root`.
+    pub kind: String,
+    /// Expiry (unix seconds), if any.
+    pub expires_at: Option<i64>,
+    /// Stored digest, compared again in constant time by the caller.
+    pub digest: Vec<u8>,
+}
+
+/// A master key with both of its wrappings, for re-wrapping.
+#[derive(Debug, Clone)]
+pub struct StoredMasterKey {
+    /// Owning tenant.
+    pub tenant: i64,
+    /// Key version.
+    pub version: u32,
+    /// Sealed under the key-encryption key.
+    pub wrapped: Vec<u8>,
+    /// Sealed under the recovery key.
+    pub recovery_wrapped: Vec<u8>,
+}
+
+/// True when the vault has been initialised.
+pub async fn is_initialised(db: &Db) -> StoreResult<bool> {
+    with_pool!(db, pool => {
+        let row = sqlx::query("SELECT COUNT(*) FROM vault_meta").fetch_one(pool).await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    })
+}
+
+/// Initialises an empty vault in one transaction. Returns false when another process won the
+/// race (its keys are the ones in force; nothing of ours was written).
+pub async fn initialise(db: &Db, init: &Initialisation<'_>) -> StoreResult<bool> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let claimed = sqlx::query("INSERT INTO vault_meta (id, created_at) VALUES (1, $1) ON CONFLICT DO NOTHING")
+            .bind(init.now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO tenants (id, name, org, created_at) VALUES (1, $1, '', $2)")
+            .bind(init.main_tenant)
+            .bind(init.now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tenant_keys (tenant_id, version, wrapped, recovery_wrapped, created_at) \
+             VALUES (1, 1, $1, $2, $3)",
+        )
+        .bind(&init.master_wrapped)
+        .bind(&init.recovery_wrapped)
+        .bind(init.now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO access_tokens (id, tenant_id, digest, kind, created_at) VALUES ($1, 1, $2, 'root', $3)")
+            .bind(&init.root_token_id)
+            .bind(&init.root_token_digest[..])
+            .bind(init.now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+/// The stored master keys of one tenant, oldest first.
+pub async fn tenant_master_keys(db: &Db, tenant: i64) -> StoreResult<Vec<WrappedMasterKey>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query("SELECT version, wrapped FROM tenant_keys WHERE tenant_id = $1 ORDER BY version")
+            .bind(tenant)
+            .fetch_all(pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WrappedMasterKey {
+                    version: u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0),
+                    wrapped: row.try_get(1)?,
+                })
+            })
+            .collect()
+    })
+}
+
+/// Every stored master key with both wrappings.
+pub async fn all_master_keys(db: &Db) -> StoreResult<Vec<StoredMasterKey>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT tenant_id, version, wrapped, recovery_wrapped FROM tenant_keys ORDER BY tenant_id, version",
+        )
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredMasterKey {
+                    tenant: row.try_get(0)?,
+                    version: u32::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0),
+                    wrapped: row.try_get(2)?,
+                    recovery_wrapped: row.try_get(3)?,
+                })
+            })
+            .collect()
+    })
+}
+
+/// Replaces the operational wrapping of every master key, with the audit event, atomically.
+pub async fn rewrap_master_keys(
+    db: &Db,
+    rewrapped: &[StoredMasterKey],
+    event: &super::audit::AuditRecord,
+) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        for key in rewrapped {
+            sqlx::query("UPDATE tenant_keys SET wrapped = $1 WHERE tenant_id = $2 AND version = $3")
+                .bind(&key.wrapped)
+                .bind(key.tenant)
+                .bind(i64::from(key.version))
+                .execute(&mut *tx)
+                .await?;
+        }
+        super::audit::insert!(&mut *tx, std::slice::from_ref(event));
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// Finds an access token by the digest of its secret.
+pub async fn find_token(db: &Db, digest: &[u8; 32]) -> StoreResult<Option<TokenRow>> {
+    with_pool!(db, pool => {
+        let row = sqlx::query("SELECT id, tenant_id, kind, expires_at, digest FROM access_tokens WHERE digest = $1")
+            .bind(&digest[..])
+            .fetch_optional(pool)
+            .await?;
+        row.map(|row| {
+            Ok(TokenRow {
+                id: row.try_get(0)?,
+                tenant: row.try_get(1)?,
+                kind: row.try_get(2)?,
+                expires_at: row.try_get(3)?,
+                digest: row.try_get(4)?,
+            })
+        })
+        .transpose()
+    })
+}

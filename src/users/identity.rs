@@ -1,0 +1,48 @@
+//! The `mode` + `identity` pair that addresses a user.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::crypto::IndexKind;
+use crate::crypto::secrets::is_uuid_shaped;
+use crate::http::ApiError;
+use crate::http::lenient;
+
+/// The raw request fields.
+#[derive(Debug, Deserialize, Default)]
+pub struct IdentityFields {
+    /// login, token, email, phone or custom.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub mode: Option<String>,
+    /// The value to look up (a number is accepted, e.g. a phone).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub identity: Option<String>,
+}
+
+/// A validated user address.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Which index to search.
+    pub kind: IndexKind,
+    /// Normalised value.
+    pub normalised: String,
+}
+
+impl Identity {
+    /// Validates the pair: both present, a known mode, a UUID for `token`.
+    pub fn parse(fields: IdentityFields) -> Result<Identity, ApiError> {
+        let (mode, identity) = match (fields.mode, fields.identity) {
+            (Some(mode), Some(identity)) => (mode, identity),
+            (None, None) => return Err(ApiError::bad_request("Missing API request parameters: mode, identity")),
+            (None, _) => return Err(ApiError::bad_request("Missing API request parameters: mode")),
+            (_, None) => return Err(ApiError::bad_request("Missing API request parameters: identity")),
+        };
+        let kind = IndexKind::from_mode(mode.trim())
+            .ok_or_else(|| ApiError::bad_request("The mode parameter has an incorrect format"))?;
+        if kind == IndexKind::Token && !is_uuid_shaped(identity.trim()) {
+            return Err(ApiError::bad_request("Bad UUID"));
+        }
+        let normalised = kind.normalise(&Value::String(identity)).ok_or_else(ApiError::user_not_found)?;
+        Ok(Identity { kind, normalised })
+    }
+}

@@ -1,0 +1,192 @@
+//! HTTP handlers of the user operations.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::bulk;
+use super::identity::{Identity, IdentityFields};
+use super::service;
+use crate::app::{AppState, Operation, op};
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, lenient, ok};
+
+/// The user operations.
+pub fn operations() -> Vec<Operation> {
+    vec![
+        op("UserCreate", create),
+        op("UserGet", get),
+        op("UserUpdate", update),
+        op("UserPatch", patch),
+        op("UserDelete", delete),
+        op("UserListVersions", list_versions),
+        op("UserCreateBulk", bulk::create_bulk),
+        op("UserDeleteBulk", bulk::delete_bulk),
+    ]
+}
+
+/// `UserCreate` request.
+#[derive(Debug, Deserialize)]
+pub struct CreateRequest {
+    profile: Option<Value>,
+    #[serde(flatten)]
+    assignment: Assignment,
+    slidingtime: Option<Value>,
+    finaltime: Option<Value>,
+}
+
+/// Optional group and role assignment on create.
+#[derive(Debug, Deserialize, Default)]
+pub struct Assignment {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    groupname: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    groupid: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    rolename: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    roleid: Option<i64>,
+}
+
+impl Assignment {
+    /// Groups and roles do not exist yet, so any reference to one names a missing record.
+    pub fn check(&self) -> ApiResult<()> {
+        if self.groupname.is_some() || self.groupid.is_some() {
+            return Err(ApiError::not_found("The group record was not found"));
+        }
+        if self.rolename.is_some() || self.roleid.is_some() {
+            return Err(ApiError::not_found("The role record was not found"));
+        }
+        Ok(())
+    }
+}
+
+/// A required JSON-object profile.
+pub fn required_profile(profile: Option<Value>) -> ApiResult<Value> {
+    match profile {
+        Some(profile @ Value::Object(_)) => Ok(profile),
+        Some(_) => Err(ApiError::bad_request("The profile parameter has an incorrect format")),
+        None => Err(ApiError::bad_request("Missing API request parameters: profile")),
+    }
+}
+
+#[derive(Serialize)]
+struct TokenReply {
+    token: String,
+}
+
+async fn create(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<CreateRequest>) -> ApiResult<Reply<TokenReply>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let profile = required_profile(req.profile)?;
+    req.assignment.check()?;
+    let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
+    let token = service::create(&app, &ctx, &profile, lifetime).await?;
+    Ok(Reply(TokenReply { token }))
+}
+
+#[derive(Debug, Deserialize)]
+struct GetRequest {
+    #[serde(flatten)]
+    who: IdentityFields,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    version: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct UserReply {
+    token: String,
+    profile: Value,
+    version: i64,
+    finaltime: i64,
+    slidingtime: i64,
+    expirationtime: i64,
+}
+
+async fn get(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<GetRequest>) -> ApiResult<Reply<UserReply>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let who = Identity::parse(req.who)?;
+    let user = service::load(&app, &ctx, &who).await?;
+    let version = req.version.filter(|v| *v > 0).unwrap_or(user.row.version);
+    let profile = service::version_profile(&app, &ctx, &user, version).await?;
+    let lifetime = user.row.lifetime;
+    Ok(Reply(UserReply {
+        token: user.subject.token.clone(),
+        profile,
+        version,
+        finaltime: lifetime.final_at.unwrap_or(0),
+        slidingtime: lifetime.sliding_secs.unwrap_or(0),
+        expirationtime: lifetime.expires_at.unwrap_or(0),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdateRequest {
+    #[serde(flatten)]
+    who: IdentityFields,
+    profile: Option<Value>,
+}
+
+async fn update(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<UpdateRequest>) -> ApiResult<Reply<Map<String, Value>>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let who = Identity::parse(req.who)?;
+    let changes = required_profile(req.profile)?;
+    service::change(&app, &ctx, &who, |current| {
+        let mut merged = current.clone();
+        json_patch::merge(&mut merged, &changes);
+        Ok(merged)
+    })
+    .await?;
+    Ok(ok())
+}
+
+#[derive(Debug, Deserialize)]
+struct PatchRequest {
+    #[serde(flatten)]
+    who: IdentityFields,
+    patch: Option<Value>,
+}
+
+async fn patch(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<PatchRequest>) -> ApiResult<Reply<Map<String, Value>>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let who = Identity::parse(req.who)?;
+    let operations: json_patch::Patch = match req.patch {
+        None => return Err(ApiError::bad_request("Missing API request parameters: patch")),
+        Some(value) => serde_json::from_value(value)
+            .map_err(|_| ApiError::bad_request("The patch parameter has an incorrect format"))?,
+    };
+    service::change(&app, &ctx, &who, |current| {
+        let mut patched = current.clone();
+        // On a copy: a failing operation (a `test` included) leaves the stored profile untouched.
+        json_patch::patch_unsafe(&mut patched, &operations)
+            .map_err(|err| ApiError::bad_request(format!("Failed to apply the patch: operation {} failed", err.operation)))?;
+        Ok(patched)
+    })
+    .await?;
+    Ok(ok())
+}
+
+#[derive(Debug, Deserialize)]
+struct IdentityRequest {
+    #[serde(flatten)]
+    who: IdentityFields,
+}
+
+async fn delete(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<IdentityRequest>) -> ApiResult<Reply<Map<String, Value>>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let who = Identity::parse(req.who)?;
+    service::delete(&app, &ctx, &who).await?;
+    Ok(ok())
+}
+
+#[derive(Serialize)]
+struct VersionsReply {
+    token: String,
+    versions: Vec<Value>,
+}
+
+async fn list_versions(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<IdentityRequest>) -> ApiResult<Reply<VersionsReply>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let who = Identity::parse(req.who)?;
+    let user = service::load(&app, &ctx, &who).await?;
+    let versions = service::versions(&app, &ctx, &user).await?;
+    Ok(Reply(VersionsReply { token: user.subject.token.clone(), versions }))
+}

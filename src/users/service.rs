@@ -1,0 +1,182 @@
+//! User operations, independent of HTTP.
+
+use serde_json::{Value, json};
+
+use super::identity::Identity;
+use super::record::{self, StoredUser};
+use crate::app::AppState;
+use crate::audit::Subject;
+use crate::crypto::secrets::random_uuid_string;
+use crate::crypto::{IndexKind, Key256};
+use crate::expiry::Expiry;
+use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::store::users::{self as store, Lifetime, NewUser, UserChange, UserRow, VersionRow};
+use crate::store::StoreError;
+
+/// A user read and opened.
+pub struct LoadedUser {
+    /// The stored row.
+    pub row: UserRow,
+    /// The user as subject of audit events (token, key).
+    pub subject: Subject,
+    /// Current profile.
+    pub profile: Value,
+}
+
+/// How many times a change is recomputed when another writer got there first.
+const CHANGE_ATTEMPTS: usize = 5;
+
+/// Finds and opens a user; records it as the subject of the request's event.
+pub async fn load(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
+    let user = find(app, ctx, who).await?;
+    ctx.set_subject(&user.subject);
+    Ok(user)
+}
+
+/// Finds and opens a user without making it the request's subject (bulk calls).
+pub async fn find(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
+    let idx = ctx.keys.index(who.kind, &who.normalised);
+    let row = store::find(&app.db, ctx.tenant, who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
+    let key = ctx.keys.unwrap_data_key(&row.rid, &row.wrapped_key)?;
+    let stored = record::open(&key, ctx.tenant, &row.rid, &row.record)?;
+    let user_ref = ctx.keys.index(IndexKind::Token, &stored.token);
+    let subject = Subject { token: stored.token, user_ref, rid: row.rid.clone(), key };
+    Ok(LoadedUser { row, subject, profile: stored.profile })
+}
+
+/// The lifetime columns for optional `slidingtime` / `finaltime` request values.
+pub fn lifetime(app: &AppState, now: i64, sliding: Option<&Value>, finaltime: Option<&Value>) -> ApiResult<Lifetime> {
+    let expiry = Expiry::from_request(sliding, finaltime, now, app.settings.max_user_retention)
+        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    Ok(Lifetime { sliding_secs: expiry.sliding, final_at: expiry.final_at, expires_at: expiry.expires_at(now) })
+}
+
+/// A new user, sealed and indexed, ready to insert.
+pub struct Prepared {
+    /// The row.
+    pub new: NewUser,
+    /// The user as audit subject.
+    pub subject: Subject,
+}
+
+/// Seals and indexes a new user. `profile` must be an object.
+pub fn prepare(ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> Prepared {
+    let rid = uuid::Uuid::now_v7().as_bytes().to_vec();
+    let token = random_uuid_string();
+    let key = Key256::random();
+    let token_idx = ctx.keys.index(IndexKind::Token, &token);
+    let indexes = record::indexes(&ctx.keys, profile);
+    let stored = StoredUser { token, profile: profile.clone() };
+    let sealed = record::seal(&key, ctx.tenant, &rid, &stored);
+    let wrapped_key = ctx.keys.wrap_data_key(&rid, &key);
+    let subject = Subject { token: stored.token, user_ref: token_idx, rid: rid.clone(), key };
+    Prepared {
+        new: NewUser { rid, token_idx, indexes, wrapped_key, record: sealed, now: ctx.now, lifetime },
+        subject,
+    }
+}
+
+/// The first profile index of `indexes` already used by another user.
+pub async fn clash_message(app: &AppState, ctx: &RequestContext, prepared: &NewUser, except: Option<&[u8]>) -> ApiResult<String> {
+    let kind = store::clash(&app.db, ctx.tenant, &prepared.indexes, except).await?;
+    Ok(format!("Duplicate index: {}", kind.map_or("token", IndexKind::name)))
+}
+
+/// Creates one user with its audit event; returns the token.
+pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> ApiResult<String> {
+    let prepared = prepare(ctx, profile, lifetime);
+    ctx.set_subject(&prepared.subject);
+    let event = ctx.change_event(Some(&prepared.subject), None, Some(profile), None);
+    let inserted = store::insert_many(&app.db, ctx.tenant, std::slice::from_ref(&prepared.new), &[event], &[]).await?;
+    if inserted.is_empty() {
+        return Err(ApiError::conflict(clash_message(app, ctx, &prepared.new, None).await?));
+    }
+    ctx.mark_committed();
+    Ok(prepared.subject.token)
+}
+
+/// Applies `change` (a function of the current profile) with optimistic concurrency: the
+/// profile is re-read and the change recomputed if another writer committed in between.
+pub async fn change<F>(app: &AppState, ctx: &RequestContext, who: &Identity, mut change: F) -> ApiResult<()>
+where
+    F: FnMut(&Value) -> ApiResult<Value>,
+{
+    for _ in 0..CHANGE_ATTEMPTS {
+        let user = load(app, ctx, who).await?;
+        let profile = change(&user.profile)?;
+        if !profile.is_object() {
+            return Err(ApiError::bad_request("The profile must remain a JSON object"));
+        }
+        let key = &user.subject.key;
+        let rid = &user.row.rid;
+        let stored = StoredUser { token: user.subject.token.clone(), profile };
+        let previous = VersionRow {
+            version: user.row.version,
+            created_at: user.row.updated_at,
+            data: record::seal_version(key, ctx.tenant, rid, user.row.version, &user.profile),
+        };
+        let update = UserChange {
+            rid: rid.clone(),
+            expected_version: user.row.version,
+            indexes: record::indexes(&ctx.keys, &stored.profile),
+            record: record::seal(key, ctx.tenant, rid, &stored),
+            previous,
+            now: ctx.now,
+            keep_versions: app.settings.keep_versions,
+        };
+        let event = ctx.change_event(Some(&user.subject), Some(&user.profile), Some(&stored.profile), None);
+        match store::update(&app.db, ctx.tenant, &update, &event).await {
+            Ok(()) => {
+                ctx.mark_committed();
+                return Ok(());
+            }
+            Err(StoreError::Concurrent) => continue,
+            Err(StoreError::Conflict) => {
+                let kind = store::clash(&app.db, ctx.tenant, &update.indexes, Some(rid)).await?;
+                return Err(ApiError::conflict(format!("Duplicate index: {}", kind.map_or("token", IndexKind::name))));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::conflict("The user record was changed concurrently; try again"))
+}
+
+/// Deletes a user: the row with its wrapped data key goes, so every ciphertext sealed under
+/// that key (versions, audit details) becomes unreadable.
+pub async fn delete(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<()> {
+    let user = load(app, ctx, who).await?;
+    let event = ctx.change_event(Some(&user.subject), None, None, None);
+    let deleted = store::delete_many(&app.db, ctx.tenant, std::slice::from_ref(&user.row.rid), &[event]).await?;
+    if deleted == 0 {
+        return Err(ApiError::user_not_found());
+    }
+    ctx.mark_committed();
+    Ok(())
+}
+
+/// The profile of one version (current or superseded).
+pub async fn version_profile(app: &AppState, ctx: &RequestContext, user: &LoadedUser, version: i64) -> ApiResult<Value> {
+    if version == user.row.version {
+        return Ok(user.profile.clone());
+    }
+    let row = store::version(&app.db, ctx.tenant, &user.row.rid, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The user version was not found"))?;
+    Ok(record::open_version(&user.subject.key, ctx.tenant, &user.row.rid, row.version, &row.data)?)
+}
+
+/// `{version, optime, md5}` for every kept version, oldest first, the current one last.
+pub async fn versions(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<Value>> {
+    let rows = store::versions(&app.db, ctx.tenant, &user.row.rid).await?;
+    let mut out = Vec::with_capacity(rows.len() + 1);
+    for row in rows {
+        let profile = record::open_version(&user.subject.key, ctx.tenant, &user.row.rid, row.version, &row.data)?;
+        out.push(json!({"version": row.version, "optime": row.created_at, "md5": record::md5_hex(&profile)}));
+    }
+    out.push(json!({
+        "version": user.row.version,
+        "optime": user.row.updated_at,
+        "md5": record::md5_hex(&user.profile),
+    }));
+    Ok(out)
+}
