@@ -64,7 +64,10 @@ where
 
 /// Every authenticated operation, by domain.
 pub fn operations() -> Vec<Operation> {
-    [crate::users::operations(), crate::audit::operations(), crate::system::operations()].into_iter().flatten().collect()
+    [crate::users::operations(), crate::audit::operations(), crate::system::operations()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Shared state of the running vault.
@@ -86,7 +89,7 @@ pub struct Inner {
     /// Prometheus instruments.
     pub metrics: Metrics,
     operations: HashMap<String, &'static str>,
-    principals: RwLock<HashMap<[u8; 32], (Arc<Principal>, Instant)>>,
+    principals: RwLock<HashMap<[u8; 32], CachedPrincipal>>,
     tenants: RwLock<HashMap<String, i64>>,
 }
 
@@ -102,6 +105,9 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState").field("backend", &self.db.backend()).finish()
     }
 }
+
+/// A verified principal and when it was verified.
+type CachedPrincipal = (Arc<Principal>, Instant);
 
 /// How long a verified token is trusted without asking the database again.
 const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(10);

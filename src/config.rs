@@ -65,8 +65,9 @@ pub fn location(database_url: Option<&str>) -> Result<(Location, bool), ConfigEr
             opts = opts.password(&password);
         }
         if let Some(mode) = env("PGSQL_SSL_MODE") {
-            let mode = PgSslMode::from_str(&mode)
-                .map_err(|_| ConfigError::Invalid("PGSQL_SSL_MODE must be disable, prefer, require, verify-ca or verify-full".into()))?;
+            let mode = PgSslMode::from_str(&mode).map_err(|_| {
+                ConfigError::Invalid("PGSQL_SSL_MODE must be disable, prefer, require, verify-ca or verify-full".into())
+            })?;
             opts = opts.ssl_mode(mode);
         }
         return Ok((Location::Postgres(Box::new(opts)), false));
@@ -93,9 +94,7 @@ pub fn wrapping_key_from_env() -> Result<Option<WrappingKey>, ConfigError> {
         (None, Some(path)) => read_secret_file("DATABUNKER_WRAPPINGKEY_FILE", &path)?,
         (None, None) => return Ok(None),
     };
-    WrappingKey::from_hex(&text)
-        .map(Some)
-        .map_err(|err| ConfigError::Invalid(format!("DATABUNKER_WRAPPINGKEY: {err}")))
+    WrappingKey::from_hex(&text).map(Some).map_err(|err| ConfigError::Invalid(format!("DATABUNKER_WRAPPINGKEY: {err}")))
 }
 
 /// Reads a development key kept beside the data, if one exists.
@@ -104,9 +103,7 @@ pub fn read_dev_key(path: &Path) -> Result<Option<WrappingKey>, ConfigError> {
         return Ok(None);
     }
     let text = read_secret_file("the development key file", &path.to_string_lossy())?;
-    WrappingKey::from_hex(&text)
-        .map(Some)
-        .map_err(|err| ConfigError::Invalid(format!("{}: {err}", path.display())))
+    WrappingKey::from_hex(&text).map(Some).map_err(|err| ConfigError::Invalid(format!("{}: {err}", path.display())))
 }
 
 /// Writes a development key with owner-only permissions.
@@ -119,10 +116,10 @@ pub fn write_dev_key(path: &Path, key: &WrappingKey) -> Result<(), ConfigError> 
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .map_err(|err| ConfigError::Invalid(format!("cannot create {}: {err}", path.display())))?;
-    writeln!(file, "{}", key.to_hex()).map_err(|err| ConfigError::Invalid(format!("cannot write {}: {err}", path.display())))
+    let mut file =
+        options.open(path).map_err(|err| ConfigError::Invalid(format!("cannot create {}: {err}", path.display())))?;
+    writeln!(file, "{}", key.to_hex())
+        .map_err(|err| ConfigError::Invalid(format!("cannot write {}: {err}", path.display())))
 }
 
 /// The root token to install on first start (`DATABUNKER_ROOTTOKEN`).
@@ -143,7 +140,8 @@ pub fn settings() -> Result<Settings, ConfigError> {
             .map_err(|_| ConfigError::Invalid("BUNKER_MAX_USER_RETENTION must be a period such as 10y or 6m".into()))?;
     }
     if let Some(bytes) = env("BUNKER_BODY_LIMIT_MB") {
-        let mb: usize = bytes.parse().map_err(|_| ConfigError::Invalid("BUNKER_BODY_LIMIT_MB must be a number".into()))?;
+        let mb: usize =
+            bytes.parse().map_err(|_| ConfigError::Invalid("BUNKER_BODY_LIMIT_MB must be a number".into()))?;
         settings.body_limit = mb.saturating_mul(1024 * 1024);
     }
     Ok(settings)

@@ -54,22 +54,11 @@ pub enum ExpiryError {
 const MAX_FIELD: &str = "max_expiration";
 
 /// Units of relative periods and their length in seconds.
-const UNITS: [(&str, i64); 7] = [
-    ("s", 1),
-    ("min", 60),
-    ("h", 3_600),
-    ("d", 86_400),
-    ("w", 7 * 86_400),
-    ("m", 30 * 86_400),
-    ("y", 365 * 86_400),
-];
+const UNITS: [(&str, i64); 7] =
+    [("s", 1), ("min", 60), ("h", 3_600), ("d", 86_400), ("w", 7 * 86_400), ("m", 30 * 86_400), ("y", 365 * 86_400)];
 
 /// Parses a value; `field` is the request parameter name used in the error message ("slidingtime", "finaltime").
-pub fn parse(
-    field: &'static str,
-    value: &Value,
-    now: i64,
-) -> Result<Option<TimeSpec>, ExpiryError> {
+pub fn parse(field: &'static str, value: &Value, now: i64) -> Result<Option<TimeSpec>, ExpiryError> {
     match value {
         Value::Null => Ok(None),
         Value::String(text) => {
@@ -93,16 +82,11 @@ pub fn parse_max(text: &str) -> Result<i64, ExpiryError> {
     let text = text.trim();
     // A bare integer is a number of seconds here: there is no `now` to compare with.
     let secs = if is_digits(text) {
-        text.parse::<i64>()
-            .map_err(|_| ExpiryError::Format(MAX_FIELD))?
+        text.parse::<i64>().map_err(|_| ExpiryError::Format(MAX_FIELD))?
     } else {
         period(text).ok_or(ExpiryError::Format(MAX_FIELD))?
     };
-    if secs > 0 {
-        Ok(secs)
-    } else {
-        Err(ExpiryError::Format(MAX_FIELD))
-    }
+    if secs > 0 { Ok(secs) } else { Err(ExpiryError::Format(MAX_FIELD)) }
 }
 
 /// Lifetime of a record: a sliding period (extended on access) and/or a fixed end.
@@ -129,28 +113,19 @@ impl Expiry {
         const SLIDING: &str = "slidingtime";
         const FINAL: &str = "finaltime";
 
-        let sliding = match sliding
-            .map(|v| parse(SLIDING, v, now))
-            .transpose()?
-            .flatten()
-        {
+        let sliding = match sliding.map(|v| parse(SLIDING, v, now)).transpose()?.flatten() {
             None => None,
             Some(TimeSpec::Relative(secs)) => Some(secs.min(max_secs)),
             // A sliding window is a period; a point in time has no meaning here.
             Some(TimeSpec::Absolute(_)) => return Err(ExpiryError::Format(SLIDING)),
         };
 
-        let final_at = match finaltime
-            .map(|v| parse(FINAL, v, now))
-            .transpose()?
-            .flatten()
-        {
+        let final_at = match finaltime.map(|v| parse(FINAL, v, now)).transpose()?.flatten() {
             None => None,
             // Capping the period first keeps the addition in range for any sane maximum.
-            Some(TimeSpec::Relative(secs)) => Some(
-                now.checked_add(secs.min(max_secs))
-                    .ok_or(ExpiryError::Format(FINAL))?,
-            ),
+            Some(TimeSpec::Relative(secs)) => {
+                Some(now.checked_add(secs.min(max_secs)).ok_or(ExpiryError::Format(FINAL))?)
+            }
             Some(TimeSpec::Absolute(at)) if at <= now => return Err(ExpiryError::Past(FINAL)),
             Some(TimeSpec::Absolute(at)) => Some(at.min(now.saturating_add(max_secs))),
         };
@@ -176,9 +151,7 @@ impl Expiry {
 /// Parses a trimmed, non-empty string in any accepted form.
 fn parse_text(field: &'static str, text: &str, now: i64) -> Result<TimeSpec, ExpiryError> {
     if is_digits(text) {
-        let n = text
-            .parse::<i64>()
-            .map_err(|_| ExpiryError::Format(field))?;
+        let n = text.parse::<i64>().map_err(|_| ExpiryError::Format(field))?;
         return bare_integer(field, n, now);
     }
     if let Some(secs) = period(text) {
@@ -318,18 +291,9 @@ mod tests {
 
     #[test]
     fn rfc3339_forms() {
-        assert_eq!(
-            p(json!("2026-01-01T10:00:00Z")),
-            abs(1_767_225_600 + 36_000)
-        );
-        assert_eq!(
-            p(json!("2026-01-01T10:00:00+02:00")),
-            abs(1_767_225_600 + 28_800)
-        );
-        assert_eq!(
-            p(json!("2026-01-01T10:00:00-01:30")),
-            abs(1_767_225_600 + 41_400)
-        );
+        assert_eq!(p(json!("2026-01-01T10:00:00Z")), abs(1_767_225_600 + 36_000));
+        assert_eq!(p(json!("2026-01-01T10:00:00+02:00")), abs(1_767_225_600 + 28_800));
+        assert_eq!(p(json!("2026-01-01T10:00:00-01:30")), abs(1_767_225_600 + 41_400));
     }
 
     #[test]
@@ -364,11 +328,7 @@ mod tests {
             json!("5d5d"),
         ];
         for value in bad {
-            assert_eq!(
-                p(value.clone()),
-                Err(ExpiryError::Format("finaltime")),
-                "{value}"
-            );
+            assert_eq!(p(value.clone()), Err(ExpiryError::Format("finaltime")), "{value}");
         }
     }
 
@@ -381,10 +341,7 @@ mod tests {
         assert_eq!(parse_sliding(json!("99999999999999999999")), err);
         assert_eq!(parse_sliding(json!(u64::MAX)), err);
         // The largest period that fits is still accepted.
-        assert_eq!(
-            parse_sliding(json!("9223372036854775807s")),
-            Ok(Some(TimeSpec::Relative(i64::MAX)))
-        );
+        assert_eq!(parse_sliding(json!("9223372036854775807s")), Ok(Some(TimeSpec::Relative(i64::MAX))));
     }
 
     #[test]
@@ -392,14 +349,8 @@ mod tests {
         let err = parse("slidingtime", &json!("secret@example.com"), NOW);
         assert_eq!(err, Err(ExpiryError::Format("slidingtime")));
         let text = err.map_err(|e| e.to_string());
-        assert_eq!(
-            text,
-            Err("The slidingtime parameter has an incorrect format".to_owned())
-        );
-        assert_eq!(
-            ExpiryError::Past("finaltime").to_string(),
-            "The finaltime parameter is in the past"
-        );
+        assert_eq!(text, Err("The slidingtime parameter has an incorrect format".to_owned()));
+        assert_eq!(ExpiryError::Past("finaltime").to_string(), "The finaltime parameter is in the past");
     }
 
     #[test]
@@ -410,21 +361,11 @@ mod tests {
         assert_eq!(parse_max("0d"), Err(ExpiryError::Format("max_expiration")));
         assert_eq!(parse_max("0"), Err(ExpiryError::Format("max_expiration")));
         assert_eq!(parse_max(""), Err(ExpiryError::Format("max_expiration")));
-        assert_eq!(
-            parse_max("2026-01-01"),
-            Err(ExpiryError::Format("max_expiration"))
-        );
-        assert_eq!(
-            parse_max("99999999999999999999y"),
-            Err(ExpiryError::Format("max_expiration"))
-        );
+        assert_eq!(parse_max("2026-01-01"), Err(ExpiryError::Format("max_expiration")));
+        assert_eq!(parse_max("99999999999999999999y"), Err(ExpiryError::Format("max_expiration")));
     }
 
-    fn build(
-        sliding: Option<Value>,
-        finaltime: Option<Value>,
-        max: i64,
-    ) -> Result<Expiry, ExpiryError> {
+    fn build(sliding: Option<Value>, finaltime: Option<Value>, max: i64) -> Result<Expiry, ExpiryError> {
         Expiry::from_request(sliding.as_ref(), finaltime.as_ref(), NOW, max)
     }
 
@@ -433,86 +374,50 @@ mod tests {
         let expiry = build(None, None, 365 * DAY);
         assert_eq!(expiry, Ok(Expiry::default()));
         assert_eq!(expiry.map(|e| e.is_unbounded()), Ok(true));
-        assert_eq!(
-            build(Some(Value::Null), Some(json!("")), DAY),
-            Ok(Expiry::default())
-        );
+        assert_eq!(build(Some(Value::Null), Some(json!("")), DAY), Ok(Expiry::default()));
     }
 
     #[test]
     fn from_request_relative_values() {
         assert_eq!(
             build(Some(json!("1d")), Some(json!("30d")), 365 * DAY),
-            Ok(Expiry {
-                sliding: Some(DAY),
-                final_at: Some(NOW + 30 * DAY)
-            })
+            Ok(Expiry { sliding: Some(DAY), final_at: Some(NOW + 30 * DAY) })
         );
-        assert_eq!(
-            build(Some(json!(3600)), None, 365 * DAY).map(|e| e.is_unbounded()),
-            Ok(false)
-        );
+        assert_eq!(build(Some(json!(3600)), None, 365 * DAY).map(|e| e.is_unbounded()), Ok(false));
     }
 
     #[test]
     fn from_request_absolute_finaltime() {
         assert_eq!(
             build(None, Some(json!("2025-06-01")), 365 * DAY),
-            Ok(Expiry {
-                sliding: None,
-                final_at: Some(1_748_736_000)
-            })
+            Ok(Expiry { sliding: None, final_at: Some(1_748_736_000) })
         );
         assert_eq!(
             build(None, Some(json!(NOW + 10)), 365 * DAY),
-            Ok(Expiry {
-                sliding: None,
-                final_at: Some(NOW + 10)
-            })
+            Ok(Expiry { sliding: None, final_at: Some(NOW + 10) })
         );
     }
 
     #[test]
     fn caps_sliding_at_max() {
-        assert_eq!(
-            build(Some(json!("10y")), None, 30 * DAY),
-            Ok(Expiry {
-                sliding: Some(30 * DAY),
-                final_at: None
-            })
-        );
-        assert_eq!(
-            build(Some(json!("30d")), None, 30 * DAY),
-            Ok(Expiry {
-                sliding: Some(30 * DAY),
-                final_at: None
-            })
-        );
+        assert_eq!(build(Some(json!("10y")), None, 30 * DAY), Ok(Expiry { sliding: Some(30 * DAY), final_at: None }));
+        assert_eq!(build(Some(json!("30d")), None, 30 * DAY), Ok(Expiry { sliding: Some(30 * DAY), final_at: None }));
     }
 
     #[test]
     fn caps_final_at_max() {
         assert_eq!(
             build(None, Some(json!("10y")), 30 * DAY),
-            Ok(Expiry {
-                sliding: None,
-                final_at: Some(NOW + 30 * DAY)
-            })
+            Ok(Expiry { sliding: None, final_at: Some(NOW + 30 * DAY) })
         );
         assert_eq!(
             build(None, Some(json!("2099-01-01T00:00:00Z")), 30 * DAY),
-            Ok(Expiry {
-                sliding: None,
-                final_at: Some(NOW + 30 * DAY)
-            })
+            Ok(Expiry { sliding: None, final_at: Some(NOW + 30 * DAY) })
         );
         // A huge relative final time is capped, not rejected as overflow.
         assert_eq!(
             build(None, Some(json!("9223372036854775807s")), DAY),
-            Ok(Expiry {
-                sliding: None,
-                final_at: Some(NOW + DAY)
-            })
+            Ok(Expiry { sliding: None, final_at: Some(NOW + DAY) })
         );
     }
 
@@ -530,22 +435,13 @@ mod tests {
         let format = Err(ExpiryError::Format("slidingtime"));
         assert_eq!(build(Some(json!("2026-01-01")), None, DAY), format);
         assert_eq!(build(Some(json!(NOW + 1)), None, DAY), format);
-        assert_eq!(
-            build(Some(json!("2026-01-01T10:00:00Z")), None, DAY),
-            format
-        );
+        assert_eq!(build(Some(json!("2026-01-01T10:00:00Z")), None, DAY), format);
     }
 
     #[test]
     fn from_request_reports_the_failing_field() {
-        assert_eq!(
-            build(Some(json!("5x")), Some(json!("1d")), DAY),
-            Err(ExpiryError::Format("slidingtime"))
-        );
-        assert_eq!(
-            build(Some(json!("1d")), Some(json!(true)), DAY),
-            Err(ExpiryError::Format("finaltime"))
-        );
+        assert_eq!(build(Some(json!("5x")), Some(json!("1d")), DAY), Err(ExpiryError::Format("slidingtime")));
+        assert_eq!(build(Some(json!("1d")), Some(json!(true)), DAY), Err(ExpiryError::Format("finaltime")));
     }
 
     #[test]
@@ -554,34 +450,22 @@ mod tests {
         assert_eq!(none.expires_at(NOW), None);
         assert!(none.is_unbounded());
 
-        let sliding = Expiry {
-            sliding: Some(DAY),
-            final_at: None,
-        };
+        let sliding = Expiry { sliding: Some(DAY), final_at: None };
         assert_eq!(sliding.expires_at(NOW), Some(NOW + DAY));
         assert_eq!(sliding.expires_at(NOW + 5), Some(NOW + 5 + DAY));
         assert!(!sliding.is_unbounded());
 
-        let fixed = Expiry {
-            sliding: None,
-            final_at: Some(NOW + 10),
-        };
+        let fixed = Expiry { sliding: None, final_at: Some(NOW + 10) };
         assert_eq!(fixed.expires_at(NOW), Some(NOW + 10));
         assert!(!fixed.is_unbounded());
 
         // Sliding end before the fixed end: the sliding end wins.
-        let both = Expiry {
-            sliding: Some(DAY),
-            final_at: Some(NOW + 30 * DAY),
-        };
+        let both = Expiry { sliding: Some(DAY), final_at: Some(NOW + 30 * DAY) };
         assert_eq!(both.expires_at(NOW), Some(NOW + DAY));
         // Sliding end after the fixed end: the fixed end wins.
         assert_eq!(both.expires_at(NOW + 29 * DAY + 1), Some(NOW + 30 * DAY));
 
-        let huge = Expiry {
-            sliding: Some(i64::MAX),
-            final_at: None,
-        };
+        let huge = Expiry { sliding: Some(i64::MAX), final_at: None };
         assert_eq!(huge.expires_at(NOW), Some(i64::MAX));
     }
 }

@@ -11,7 +11,7 @@ pub mod http;
 pub mod server;
 pub mod startup;
 pub mod store;
-pub mod telemetry;
 pub mod system;
+pub mod telemetry;
 pub mod users;
 pub mod vault;

@@ -50,7 +50,8 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let db = store::connect(&location, config::max_connections()).await?;
     let wrapping = resolve_wrapping_key(&location, &db, embedded_default).await?;
     let clock = Clock::default();
-    let (keys, secrets) = vault::open(&db, &wrapping.key, config::root_token_from_env().as_deref(), clock.now()).await?;
+    let (keys, secrets) =
+        vault::open(&db, &wrapping.key, config::root_token_from_env().as_deref(), clock.now()).await?;
     if let Some(secrets) = &secrets {
         print_first_start(secrets, wrapping.generated.then_some(&wrapping.key));
     }
@@ -68,7 +69,11 @@ struct ResolvedKey {
 }
 
 /// The operator's key; for an embedded SQLite file only, a development key kept beside it.
-async fn resolve_wrapping_key(location: &Location, db: &store::Db, embedded_default: bool) -> Result<ResolvedKey, StartError> {
+async fn resolve_wrapping_key(
+    location: &Location,
+    db: &store::Db,
+    embedded_default: bool,
+) -> Result<ResolvedKey, StartError> {
     if let Some(key) = config::wrapping_key_from_env()? {
         return Ok(ResolvedKey { key, generated: false });
     }

@@ -69,12 +69,7 @@ pub struct EventBody<'a> {
 }
 
 /// Seals an event: details go under the subject's data key, or the tenant key when there is none.
-pub fn seal(
-    header: &EventHeader<'_>,
-    body: &EventBody<'_>,
-    http_status: u16,
-    keys: &Arc<TenantKeys>,
-) -> AuditRecord {
+pub fn seal(header: &EventHeader<'_>, body: &EventBody<'_>, http_status: u16, keys: &Arc<TenantKeys>) -> AuditRecord {
     let uuid = crate::crypto::secrets::random_uuid_string();
     let mut details = Map::new();
     let mut put = |key: &str, value: Option<Value>| {
@@ -111,7 +106,12 @@ pub fn seal(
 }
 
 /// Opens an event's details; `None` when the subject was erased (its key is gone).
-pub fn open(row: &AuditRow, tenant: i64, keys: &TenantKeys, subject_key: Option<&DataKey>) -> Result<Option<Value>, CryptoError> {
+pub fn open(
+    row: &AuditRow,
+    tenant: i64,
+    keys: &TenantKeys,
+    subject_key: Option<&DataKey>,
+) -> Result<Option<Value>, CryptoError> {
     let plain = match (row.key_scope.as_str(), subject_key) {
         ("user", Some(key)) => open_user(key, tenant, TABLE, row.uuid.as_bytes(), &row.payload)?,
         ("user", None) => return Ok(None),

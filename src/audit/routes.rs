@@ -78,7 +78,8 @@ async fn get_event(
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    let uuid = req.auditeventuuid.ok_or_else(|| ApiError::bad_request("Missing API request parameters: auditeventuuid"))?;
+    let uuid =
+        req.auditeventuuid.ok_or_else(|| ApiError::bad_request("Missing API request parameters: auditeventuuid"))?;
     if !is_uuid_shaped(&uuid) {
         return Err(ApiError::bad_request("Bad UUID"));
     }

@@ -75,15 +75,12 @@ pub fn open(key: &Key256, aad: Aad<'_>, blob: &[u8]) -> Result<Vec<u8>, CryptoEr
     let nonce = Nonce::from_slice(&blob[5..HEADER_LEN]);
     let cipher = Aes256Gcm::new(key.as_array().into());
     let aad_bytes = aad.encode();
-    cipher
-        .decrypt(nonce, Payload { msg: &blob[HEADER_LEN..], aad: &aad_bytes })
-        .map_err(|_| CryptoError)
+    cipher.decrypt(nonce, Payload { msg: &blob[HEADER_LEN..], aad: &aad_bytes }).map_err(|_| CryptoError)
 }
 
 /// Reads the key version recorded in a sealed blob's header.
 pub fn key_version_of(blob: &[u8]) -> Option<u32> {
-    (blob.len() >= HEADER_LEN && blob[0] == FORMAT_V1)
-        .then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
+    (blob.len() >= HEADER_LEN && blob[0] == FORMAT_V1).then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
 }
 
 #[cfg(test)]

@@ -26,8 +26,7 @@ pub enum IndexKind {
 
 impl IndexKind {
     /// The profile-derived kinds, in the order uniqueness clashes are reported.
-    pub const PROFILE: [IndexKind; 4] =
-        [IndexKind::Login, IndexKind::Email, IndexKind::Phone, IndexKind::Custom];
+    pub const PROFILE: [IndexKind; 4] = [IndexKind::Login, IndexKind::Email, IndexKind::Phone, IndexKind::Custom];
 
     /// Lower-case name: the profile key, the `mode` value and the error wording.
     pub fn name(self) -> &'static str {
@@ -86,8 +85,7 @@ pub type IndexValue = [u8; 32];
 
 /// Computes the digest of an already normalised value.
 pub fn digest(key: &Key256, normalised: &str) -> IndexValue {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key.as_array()).expect("HMAC accepts any key length");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_array()).expect("HMAC accepts any key length");
     mac.update(normalised.as_bytes());
     mac.finalize().into_bytes().into()
 }
@@ -107,10 +105,7 @@ mod tests {
 
     #[test]
     fn phone_keeps_plus_and_digits_and_accepts_numbers() {
-        assert_eq!(
-            IndexKind::Phone.normalise(&json!("+1 (555) 010-9999")).as_deref(),
-            Some("+15550109999")
-        );
+        assert_eq!(IndexKind::Phone.normalise(&json!("+1 (555) 010-9999")).as_deref(), Some("+15550109999"));
         assert_eq!(IndexKind::Phone.normalise(&json!(4471234)).as_deref(), Some("4471234"));
         assert_eq!(IndexKind::Phone.normalise(&json!("+")), None);
         assert_eq!(IndexKind::Phone.normalise(&json!(true)), None);

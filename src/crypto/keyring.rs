@@ -103,13 +103,7 @@ pub fn seal_user(key: &DataKey, tenant: i64, table: &str, record: &[u8], plainte
 }
 
 /// Opens data sealed by [`seal_user`].
-pub fn open_user(
-    key: &DataKey,
-    tenant: i64,
-    table: &str,
-    record: &[u8],
-    blob: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
+pub fn open_user(key: &DataKey, tenant: i64, table: &str, record: &[u8], blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
     aead::open(key, Aad { tenant, table, record, key_version: 1 }, blob)
 }
 
@@ -185,10 +179,7 @@ impl KeyRing {
             masters.insert(key.version, unwrap_master(&kek, tenant, key.version, &key.wrapped)?);
         }
         let keys = Arc::new(TenantKeys::new(tenant, masters).ok_or(CryptoError)?);
-        self.tenants
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(tenant, keys.clone());
+        self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(tenant, keys.clone());
         Ok(keys)
     }
 }

@@ -91,7 +91,8 @@ mod tests {
         let wrong = parse_object(br#"{"name":"n","limit":"alice@example.com"}"#).expect("object");
         let err = decode::<Probe>(wrong).expect_err("wrong type").to_string();
         assert_eq!(err, "The limit parameter has an incorrect format");
-        let ok = parse_object(br#"{"name":"n","unknown":true}"#).expect("object");
-        assert_eq!(decode::<Probe>(ok).expect("unknown keys ignored").name, "n");
+        let ok = parse_object(br#"{"name":"n","limit":3,"unknown":true}"#).expect("object");
+        let probe = decode::<Probe>(ok).expect("unknown keys ignored");
+        assert_eq!((probe.name.as_str(), probe.limit), ("n", Some(3)));
     }
 }

@@ -81,7 +81,13 @@ impl std::fmt::Debug for RequestContext {
 
 impl RequestContext {
     /// Builds a context (the middleware does this once per request).
-    pub fn new(tenant: i64, principal: Arc<Principal>, operation: &'static str, keys: Arc<TenantKeys>, now_ms: i64) -> Self {
+    pub fn new(
+        tenant: i64,
+        principal: Arc<Principal>,
+        operation: &'static str,
+        keys: Arc<TenantKeys>,
+        now_ms: i64,
+    ) -> Self {
         RequestContext {
             tenant,
             principal,
@@ -175,8 +181,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Present on every authenticated route; absence is a routing mistake, not a client error.
-        parts.extensions.get::<RequestContext>().cloned().ok_or_else(|| {
-            ApiError::Internal("request context missing: route is not behind authentication".into())
-        })
+        parts
+            .extensions
+            .get::<RequestContext>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("request context missing: route is not behind authentication".into()))
     }
 }

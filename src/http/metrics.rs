@@ -9,9 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// Content type of the Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -20,9 +18,8 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OTHER: &str = "other";
 
 /// Histogram buckets in seconds, weighted towards the sub-millisecond range of a fast service.
-const DURATION_BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+const DURATION_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Prometheus registry and the HTTP instruments.
 #[derive(Clone)]
@@ -45,32 +42,19 @@ impl HttpInstruments {
     /// Builds the instruments and registers them on `registry`.
     fn register(registry: &Registry) -> prometheus::Result<Self> {
         let requests = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "Total number of HTTP requests handled.",
-            ),
+            Opts::new("http_requests_total", "Total number of HTTP requests handled."),
             &["method", "path", "status"],
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "HTTP request latency in seconds.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency in seconds.")
+                .buckets(DURATION_BUCKETS.to_vec()),
             &["method", "path"],
         )?;
-        let in_flight = IntGauge::new(
-            "http_requests_in_flight",
-            "Number of HTTP requests currently being handled.",
-        )?;
+        let in_flight = IntGauge::new("http_requests_in_flight", "Number of HTTP requests currently being handled.")?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
-        Ok(Self {
-            requests,
-            duration,
-            in_flight,
-        })
+        Ok(Self { requests, duration, in_flight })
     }
 }
 
@@ -79,9 +63,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         // A private registry rather than the global default so tests can build many apps.
         let registry = Registry::new();
-        let http = HttpInstruments::register(&registry)
-            .map_err(|err| log_error("registering HTTP metrics", &err))
-            .ok();
+        let http = HttpInstruments::register(&registry).map_err(|err| log_error("registering HTTP metrics", &err)).ok();
         register_process_collector(&registry);
         Metrics { registry, http }
     }
@@ -168,22 +150,14 @@ pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> 
     let response = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
 
-    http.duration
-        .with_label_values(&[method, path])
-        .observe(elapsed);
-    http.requests
-        .with_label_values(&[method, path, response.status().as_str()])
-        .inc();
+    http.duration.with_label_values(&[method, path]).observe(elapsed);
+    http.requests.with_label_values(&[method, path, response.status().as_str()]).inc();
     response
 }
 
 /// Handler for GET /metrics: 200 with the Prometheus text exposition.
 pub async fn handler(State(metrics): State<Metrics>) -> Response {
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-        metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], metrics.render()).into_response()
 }
 
 #[cfg(test)]
@@ -209,19 +183,13 @@ mod tests {
     }
 
     async fn send(app: &Router, method: Method, uri: &str) -> Response {
-        let req = HttpRequest::builder()
-            .method(method)
-            .uri(uri)
-            .body(Body::empty())
-            .expect("valid request");
+        let req = HttpRequest::builder().method(method).uri(uri).body(Body::empty()).expect("valid request");
         app.clone().oneshot(req).await.expect("infallible service")
     }
 
     /// Hand-written equivalent of `^([a-zA-Z0-9_]+)(?:{([^}]+)})?\s+([0-9.]+)$` used by clients.
     fn matches_client_regex(line: &str) -> bool {
-        let name_end = line
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(line.len());
+        let name_end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(line.len());
         if name_end == 0 {
             return false;
         }
@@ -236,9 +204,7 @@ mod tests {
             rest = &labels[close + 1..];
         }
         let value = rest.trim_start();
-        value.len() < rest.len()
-            && !value.is_empty()
-            && value.chars().all(|c| c.is_ascii_digit() || c == '.')
+        value.len() < rest.len() && !value.is_empty() && value.chars().all(|c| c.is_ascii_digit() || c == '.')
     }
 
     #[tokio::test]
@@ -246,49 +212,24 @@ mod tests {
         let metrics = Metrics::new();
         let app = app(&metrics);
 
-        assert_eq!(
-            send(&app, Method::POST, "/v2/UserGet").await.status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            send(&app, Method::GET, "/status").await.status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            send(&app, Method::GET, "/v2/alice@example.com")
-                .await
-                .status(),
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(send(&app, Method::POST, "/v2/UserGet").await.status(), StatusCode::OK);
+        assert_eq!(send(&app, Method::GET, "/status").await.status(), StatusCode::OK);
+        assert_eq!(send(&app, Method::GET, "/v2/alice@example.com").await.status(), StatusCode::NOT_FOUND);
 
         let text = metrics.render();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(
-            lines.contains(
-                &r#"http_requests_total{method="POST",path="/v2/UserGet",status="200"} 1"#
-            ),
-            "{text}"
-        );
-        assert!(
-            lines.contains(&r#"http_requests_total{method="GET",path="/status",status="200"} 1"#),
-            "{text}"
-        );
-        assert!(
-            lines.contains(&r#"http_requests_total{method="GET",path="other",status="404"} 1"#),
-            "{text}"
-        );
+        assert!(lines.contains(&r#"http_requests_total{method="POST",path="/v2/UserGet",status="200"} 1"#), "{text}");
+        assert!(lines.contains(&r#"http_requests_total{method="GET",path="/status",status="200"} 1"#), "{text}");
+        assert!(lines.contains(&r#"http_requests_total{method="GET",path="other",status="404"} 1"#), "{text}");
         assert!(!text.contains("alice@example.com"), "{text}");
-        assert!(
-            lines.iter().any(|l| l.starts_with(
-                r#"http_request_duration_seconds_count{method="POST",path="/v2/UserGet"}"#
-            )),
-            "{text}"
-        );
         assert!(
             lines
                 .iter()
-                .any(|l| l.starts_with("http_request_duration_seconds_bucket")
-                    && l.contains(r#"le="0.0005""#)),
+                .any(|l| l.starts_with(r#"http_request_duration_seconds_count{method="POST",path="/v2/UserGet"}"#)),
+            "{text}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("http_request_duration_seconds_bucket") && l.contains(r#"le="0.0005""#)),
             "{text}"
         );
         assert!(lines.contains(&"http_requests_in_flight 0"), "{text}");
@@ -301,10 +242,7 @@ mod tests {
         send(&app, Method::POST, "/v2/UserGet").await;
 
         let text = metrics.render();
-        let counters: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("http_requests_total{"))
-            .collect();
+        let counters: Vec<&str> = text.lines().filter(|l| l.starts_with("http_requests_total{")).collect();
         assert!(!counters.is_empty(), "{text}");
         assert!(counters.iter().all(|l| matches_client_regex(l)), "{text}");
     }
@@ -328,10 +266,7 @@ mod tests {
 
         let text = metrics.render();
         assert!(!text.contains("ALICE"), "{text}");
-        assert!(
-            text.contains(r#"http_requests_total{method="other",path="/status",status="405"} 1"#),
-            "{text}"
-        );
+        assert!(text.contains(r#"http_requests_total{method="other",path="/status",status="405"} 1"#), "{text}");
     }
 
     #[tokio::test]
@@ -347,35 +282,21 @@ mod tests {
         let res = app.oneshot(req).await.expect("infallible service");
 
         assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(
-            res.headers().get(header::CONTENT_TYPE),
-            Some(&HeaderValue::from_static(CONTENT_TYPE))
-        );
+        assert_eq!(res.headers().get(header::CONTENT_TYPE), Some(&HeaderValue::from_static(CONTENT_TYPE)));
         let body = res.into_body().collect().await.expect("body").to_bytes();
         let text = String::from_utf8(body.to_vec()).expect("utf-8 body");
         // The scrape itself is in flight while the registry is rendered.
-        assert!(
-            text.lines().any(|l| l == "http_requests_in_flight 1"),
-            "{text}"
-        );
+        assert!(text.lines().any(|l| l == "http_requests_in_flight 1"), "{text}");
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
         // The scrape is counted once it completes.
-        assert!(
-            metrics
-                .render()
-                .contains(r#"http_requests_total{method="GET",path="/metrics",status="200"} 1"#)
-        );
+        assert!(metrics.render().contains(r#"http_requests_total{method="GET",path="/metrics",status="200"} 1"#));
     }
 
     #[cfg(target_os = "linux")]
     #[test]
     fn exports_process_metrics() {
         let text = Metrics::new().render();
-        for name in [
-            "process_resident_memory_bytes",
-            "process_cpu_seconds_total",
-            "process_start_time_seconds",
-        ] {
+        for name in ["process_resident_memory_bytes", "process_cpu_seconds_total", "process_start_time_seconds"] {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }
     }

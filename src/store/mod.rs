@@ -42,9 +42,9 @@ pub enum StoreError {
     /// A UNIQUE constraint rejected the write.
     #[error("unique constraint violated")]
     Conflict,
-    /// An optimistic concurrency check failed (the row changed underneath).
-    #[error("concurrent modification")]
-    Concurrent,
+    /// The row to change no longer exists.
+    #[error("record not found")]
+    NotFound,
     /// Anything else from the database driver.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -204,7 +204,9 @@ mod tests {
     #[test]
     fn locations_parse() {
         assert!(matches!(Location::parse("sqlite::memory:"), Some(Location::SqliteMemory)));
-        assert!(matches!(Location::parse("sqlite://data/b.db"), Some(Location::SqliteFile(p)) if p == std::path::Path::new("data/b.db")));
+        assert!(
+            matches!(Location::parse("sqlite://data/b.db"), Some(Location::SqliteFile(p)) if p == std::path::Path::new("data/b.db"))
+        );
         assert!(matches!(Location::parse("postgres://u@h/db"), Some(Location::Postgres(_))));
         assert!(Location::parse("mysql://x").is_none());
         let described = Location::parse("postgres://u:secretpw@h:5433/db").map(|l| l.describe());

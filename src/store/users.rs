@@ -58,13 +58,9 @@ pub struct UserRow {
     pub lifetime: Lifetime,
 }
 
-/// A change to an existing user, applied only if its version is still `expected_version`.
+/// A change to an existing user, computed from the locked row.
 #[derive(Debug, Clone)]
 pub struct UserChange {
-    /// Internal record id.
-    pub rid: Vec<u8>,
-    /// Version the change was computed from.
-    pub expected_version: i64,
     /// New blind indexes.
     pub indexes: ProfileIndexes,
     /// New sealed record.
@@ -106,11 +102,7 @@ where
         record: row.try_get(2)?,
         version: row.try_get(3)?,
         updated_at: row.try_get(4)?,
-        lifetime: Lifetime {
-            sliding_secs: row.try_get(5)?,
-            final_at: row.try_get(6)?,
-            expires_at: row.try_get(7)?,
-        },
+        lifetime: Lifetime { sliding_secs: row.try_get(5)?, final_at: row.try_get(6)?, expires_at: row.try_get(7)? },
     })
 }
 
@@ -135,7 +127,12 @@ fn profile_position(kind: IndexKind) -> usize {
 }
 
 /// Which profile index of `indexes` is already held by another user (excluding `except`).
-pub async fn clash(db: &Db, tenant: i64, indexes: &ProfileIndexes, except: Option<&[u8]>) -> StoreResult<Option<IndexKind>> {
+pub async fn clash(
+    db: &Db,
+    tenant: i64,
+    indexes: &ProfileIndexes,
+    except: Option<&[u8]>,
+) -> StoreResult<Option<IndexKind>> {
     for (position, value) in indexes.iter().enumerate() {
         let Some(value) = value else { continue };
         let sql = format!("SELECT rid FROM users WHERE tenant_id = $1 AND {} = $2", INDEX_COLUMNS[position]);
@@ -202,48 +199,58 @@ pub async fn insert_many(
     })
 }
 
-/// Applies a change if the row is still at the expected version, moving the superseded version
-/// to the history and writing the audit event in the same transaction. `Concurrent` when the row moved on,
+/// Changes one user under a row lock: `build` sees the locked row and returns the change and
+/// its audit event; the new record, the superseded version and the event commit together.
+/// Concurrent changes to the same user queue up instead of overwriting each other.
 /// `Conflict` when a new index value is taken.
-pub async fn update(db: &Db, tenant: i64, change: &UserChange, event: &AuditRecord) -> StoreResult<()> {
+pub async fn modify<E, F>(db: &Db, tenant: i64, rid: &[u8], build: F) -> Result<(), E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&UserRow) -> Result<(UserChange, AuditRecord), E>,
+{
+    // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
+    let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
+    let select = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2{lock}");
     with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE users SET login_idx = $1, email_idx = $2, phone_idx = $3, custom_idx = $4, record = $5, \
-             version = version + 1, updated_at = $6 WHERE tenant_id = $7 AND rid = $8 AND version = $9",
-        )
-        .bind(change.indexes[0].as_ref().map(|v| &v[..]))
-        .bind(change.indexes[1].as_ref().map(|v| &v[..]))
-        .bind(change.indexes[2].as_ref().map(|v| &v[..]))
-        .bind(change.indexes[3].as_ref().map(|v| &v[..]))
-        .bind(change.record.as_slice())
-        .bind(change.now)
-        .bind(tenant)
-        .bind(change.rid.as_slice())
-        .bind(change.expected_version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::Concurrent);
+        let mut tx = pool.begin_write().await.map_err(StoreError::from)?;
+        let row = sqlx::query(&select).bind(tenant).bind(rid).fetch_optional(&mut *tx).await.map_err(StoreError::from)?;
+        let row = row.as_ref().map(decode_user).transpose().map_err(StoreError::from)?.ok_or(StoreError::NotFound)?;
+        let (change, event) = build(&row)?;
+        let written: Result<(), sqlx::Error> = async {
+            sqlx::query(
+                "UPDATE users SET login_idx = $1, email_idx = $2, phone_idx = $3, custom_idx = $4, record = $5, \
+                 version = version + 1, updated_at = $6 WHERE tenant_id = $7 AND rid = $8",
+            )
+            .bind(change.indexes[0].as_ref().map(|v| &v[..]))
+            .bind(change.indexes[1].as_ref().map(|v| &v[..]))
+            .bind(change.indexes[2].as_ref().map(|v| &v[..]))
+            .bind(change.indexes[3].as_ref().map(|v| &v[..]))
+            .bind(change.record.as_slice())
+            .bind(change.now)
+            .bind(tenant)
+            .bind(rid)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO user_versions (rid, version, tenant_id, created_at, data) VALUES ($1, $2, $3, $4, $5)")
+                .bind(rid)
+                .bind(change.previous.version)
+                .bind(tenant)
+                .bind(change.previous.created_at)
+                .bind(change.previous.data.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM user_versions WHERE rid = $1 AND tenant_id = $2 AND version <= $3")
+                .bind(rid)
+                .bind(tenant)
+                .bind(change.previous.version - change.keep_versions)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, std::slice::from_ref(&event));
+            Ok(())
         }
-        sqlx::query("INSERT INTO user_versions (rid, version, tenant_id, created_at, data) VALUES ($1, $2, $3, $4, $5)")
-            .bind(change.rid.as_slice())
-            .bind(change.previous.version)
-            .bind(tenant)
-            .bind(change.previous.created_at)
-            .bind(change.previous.data.as_slice())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM user_versions WHERE rid = $1 AND tenant_id = $2 AND version <= $3")
-            .bind(change.rid.as_slice())
-            .bind(tenant)
-            .bind(change.previous.version - change.keep_versions)
-            .execute(&mut *tx)
-            .await?;
-        insert_audit!(&mut *tx, std::slice::from_ref(event));
-        tx.commit().await?;
+        .await;
+        written.map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     })
 }

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::app::AppState;
+use crate::crypto::WrappingKey;
 use crate::crypto::keyring::{unwrap_master, unwrap_master_for_recovery, wrap_master};
 use crate::crypto::shamir::{self, ShareError};
-use crate::crypto::WrappingKey;
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::store::vault::{self, StoredMasterKey};
 
@@ -59,7 +59,8 @@ pub(super) async fn generate(
     let mut rewrapped = Vec::with_capacity(stored.len());
     for key in &stored {
         let master = unwrap_master(&old_kek, key.tenant, key.version, &key.wrapped)?;
-        rewrapped.push(StoredMasterKey { wrapped: wrap_master(&new_kek, key.tenant, key.version, &master), ..key.clone() });
+        rewrapped
+            .push(StoredMasterKey { wrapped: wrap_master(&new_kek, key.tenant, key.version, &master), ..key.clone() });
     }
     let event = ctx.change_event(None, None, None, Some(&serde_json::json!({"rewrapped_keys": rewrapped.len()})));
     vault::rewrap_master_keys(&app.db, &rewrapped, &event).await?;

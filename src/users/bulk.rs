@@ -40,9 +40,10 @@ pub(super) async fn create_bulk(
     Body(req): Body<CreateBulkRequest>,
 ) -> ApiResult<Reply<CreateBulkReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let records = req.records.filter(|r| !r.is_empty()).ok_or_else(|| {
-        ApiError::bad_request("Missing API request parameters: records")
-    })?;
+    let records = req
+        .records
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: records"))?;
     let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
     // Sealing thousands of profiles is CPU work: keep it off the async workers.
     let sealing_ctx = ctx.clone();
@@ -133,9 +134,10 @@ pub(super) async fn delete_bulk(
     Body(req): Body<DeleteBulkRequest>,
 ) -> ApiResult<Reply<DeleteBulkReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let users = req.users.filter(|u| !u.is_empty()).ok_or_else(|| {
-        ApiError::bad_request("Missing API request parameters: users")
-    })?;
+    let users = req
+        .users
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: users"))?;
     let total = users.len();
     let mut rids = Vec::with_capacity(total);
     let mut events = Vec::with_capacity(total);

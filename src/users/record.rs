@@ -49,9 +49,8 @@ pub fn open_version(key: &DataKey, tenant: i64, rid: &[u8], version: i64, blob: 
 
 /// Blind indexes of a profile's login, email, phone and custom values.
 pub fn indexes(keys: &TenantKeys, profile: &Value) -> ProfileIndexes {
-    IndexKind::PROFILE.map(|kind| {
-        profile.get(kind.name()).and_then(|value| kind.normalise(value)).map(|n| keys.index(kind, &n))
-    })
+    IndexKind::PROFILE
+        .map(|kind| profile.get(kind.name()).and_then(|value| kind.normalise(value)).map(|n| keys.index(kind, &n)))
 }
 
 /// MD5 of a profile's JSON, as `UserListVersions` reports it (an integrity marker, not security).

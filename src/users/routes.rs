@@ -74,7 +74,11 @@ struct TokenReply {
     token: String,
 }
 
-async fn create(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<CreateRequest>) -> ApiResult<Reply<TokenReply>> {
+async fn create(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<CreateRequest>,
+) -> ApiResult<Reply<TokenReply>> {
     ctx.require(Rule::TenantAdmin)?;
     let profile = required_profile(req.profile)?;
     req.assignment.check()?;
@@ -101,7 +105,11 @@ struct UserReply {
     expirationtime: i64,
 }
 
-async fn get(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<GetRequest>) -> ApiResult<Reply<UserReply>> {
+async fn get(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<GetRequest>,
+) -> ApiResult<Reply<UserReply>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.who)?;
     let user = service::load(&app, &ctx, &who).await?;
@@ -125,7 +133,11 @@ struct UpdateRequest {
     profile: Option<Value>,
 }
 
-async fn update(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<UpdateRequest>) -> ApiResult<Reply<Map<String, Value>>> {
+async fn update(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<UpdateRequest>,
+) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.who)?;
     let changes = required_profile(req.profile)?;
@@ -145,7 +157,11 @@ struct PatchRequest {
     patch: Option<Value>,
 }
 
-async fn patch(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<PatchRequest>) -> ApiResult<Reply<Map<String, Value>>> {
+async fn patch(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<PatchRequest>,
+) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.who)?;
     let operations: json_patch::Patch = match req.patch {
@@ -156,8 +172,9 @@ async fn patch(State(app): State<AppState>, ctx: RequestContext, Body(req): Body
     service::change(&app, &ctx, &who, |current| {
         let mut patched = current.clone();
         // On a copy: a failing operation (a `test` included) leaves the stored profile untouched.
-        json_patch::patch_unsafe(&mut patched, &operations)
-            .map_err(|err| ApiError::bad_request(format!("Failed to apply the patch: operation {} failed", err.operation)))?;
+        json_patch::patch_unsafe(&mut patched, &operations).map_err(|err| {
+            ApiError::bad_request(format!("Failed to apply the patch: operation {} failed", err.operation))
+        })?;
         Ok(patched)
     })
     .await?;
@@ -170,7 +187,11 @@ struct IdentityRequest {
     who: IdentityFields,
 }
 
-async fn delete(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<IdentityRequest>) -> ApiResult<Reply<Map<String, Value>>> {
+async fn delete(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<IdentityRequest>,
+) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.who)?;
     service::delete(&app, &ctx, &who).await?;
@@ -183,7 +204,11 @@ struct VersionsReply {
     versions: Vec<Value>,
 }
 
-async fn list_versions(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<IdentityRequest>) -> ApiResult<Reply<VersionsReply>> {
+async fn list_versions(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<IdentityRequest>,
+) -> ApiResult<Reply<VersionsReply>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.who)?;
     let user = service::load(&app, &ctx, &who).await?;

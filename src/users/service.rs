@@ -10,8 +10,8 @@ use crate::crypto::secrets::random_uuid_string;
 use crate::crypto::{IndexKind, Key256};
 use crate::expiry::Expiry;
 use crate::http::{ApiError, ApiResult, RequestContext};
-use crate::store::users::{self as store, Lifetime, NewUser, UserChange, UserRow, VersionRow};
 use crate::store::StoreError;
+use crate::store::users::{self as store, Lifetime, NewUser, UserChange, UserRow, VersionRow};
 
 /// A user read and opened.
 pub struct LoadedUser {
@@ -22,9 +22,6 @@ pub struct LoadedUser {
     /// Current profile.
     pub profile: Value,
 }
-
-/// How many times a change is recomputed when another writer got there first.
-const CHANGE_ATTEMPTS: usize = 5;
 
 /// Finds and opens a user; records it as the subject of the request's event.
 pub async fn load(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
@@ -70,14 +67,16 @@ pub fn prepare(ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> Pre
     let sealed = record::seal(&key, ctx.tenant, &rid, &stored);
     let wrapped_key = ctx.keys.wrap_data_key(&rid, &key);
     let subject = Subject { token: stored.token, user_ref: token_idx, rid: rid.clone(), key };
-    Prepared {
-        new: NewUser { rid, token_idx, indexes, wrapped_key, record: sealed, now: ctx.now, lifetime },
-        subject,
-    }
+    Prepared { new: NewUser { rid, token_idx, indexes, wrapped_key, record: sealed, now: ctx.now, lifetime }, subject }
 }
 
 /// The first profile index of `indexes` already used by another user.
-pub async fn clash_message(app: &AppState, ctx: &RequestContext, prepared: &NewUser, except: Option<&[u8]>) -> ApiResult<String> {
+pub async fn clash_message(
+    app: &AppState,
+    ctx: &RequestContext,
+    prepared: &NewUser,
+    except: Option<&[u8]>,
+) -> ApiResult<String> {
     let kind = store::clash(&app.db, ctx.tenant, &prepared.indexes, except).await?;
     Ok(format!("Duplicate index: {}", kind.map_or("token", IndexKind::name)))
 }
@@ -95,50 +94,59 @@ pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifet
     Ok(prepared.subject.token)
 }
 
-/// Applies `change` (a function of the current profile) with optimistic concurrency: the
-/// profile is re-read and the change recomputed if another writer committed in between.
-pub async fn change<F>(app: &AppState, ctx: &RequestContext, who: &Identity, mut change: F) -> ApiResult<()>
+/// Applies `change` (a function of the current profile) to a user under a row lock, so that
+/// concurrent changes apply one after the other and none is lost.
+pub async fn change<F>(app: &AppState, ctx: &RequestContext, who: &Identity, change: F) -> ApiResult<()>
 where
-    F: FnMut(&Value) -> ApiResult<Value>,
+    F: FnOnce(&Value) -> ApiResult<Value>,
 {
-    for _ in 0..CHANGE_ATTEMPTS {
-        let user = load(app, ctx, who).await?;
-        let profile = change(&user.profile)?;
+    let user = load(app, ctx, who).await?;
+    let subject = &user.subject;
+    let rid = &user.row.rid;
+    let tenant = ctx.tenant;
+    let mut indexes = None;
+    let result = store::modify(&app.db, tenant, rid, |row: &UserRow| {
+        // The row may have moved on since `load`: work from the locked one.
+        let current = record::open(&subject.key, tenant, rid, &row.record)?;
+        let profile = change(&current.profile)?;
         if !profile.is_object() {
             return Err(ApiError::bad_request("The profile must remain a JSON object"));
         }
-        let key = &user.subject.key;
-        let rid = &user.row.rid;
-        let stored = StoredUser { token: user.subject.token.clone(), profile };
         let previous = VersionRow {
-            version: user.row.version,
-            created_at: user.row.updated_at,
-            data: record::seal_version(key, ctx.tenant, rid, user.row.version, &user.profile),
+            version: row.version,
+            created_at: row.updated_at,
+            data: record::seal_version(&subject.key, tenant, rid, row.version, &current.profile),
         };
+        let event = ctx.change_event(Some(subject), Some(&current.profile), Some(&profile), None);
+        let stored = StoredUser { token: current.token, profile };
         let update = UserChange {
-            rid: rid.clone(),
-            expected_version: user.row.version,
             indexes: record::indexes(&ctx.keys, &stored.profile),
-            record: record::seal(key, ctx.tenant, rid, &stored),
+            record: record::seal(&subject.key, tenant, rid, &stored),
             previous,
             now: ctx.now,
             keep_versions: app.settings.keep_versions,
         };
-        let event = ctx.change_event(Some(&user.subject), Some(&user.profile), Some(&stored.profile), None);
-        match store::update(&app.db, ctx.tenant, &update, &event).await {
-            Ok(()) => {
-                ctx.mark_committed();
-                return Ok(());
-            }
-            Err(StoreError::Concurrent) => continue,
-            Err(StoreError::Conflict) => {
-                let kind = store::clash(&app.db, ctx.tenant, &update.indexes, Some(rid)).await?;
-                return Err(ApiError::conflict(format!("Duplicate index: {}", kind.map_or("token", IndexKind::name))));
-            }
-            Err(err) => return Err(err.into()),
+        indexes = Some(update.indexes);
+        Ok((update, event))
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            ctx.mark_committed();
+            Ok(())
         }
+        Err(ApiError::Internal(cause)) if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Conflict)) => {
+            let taken = match &indexes {
+                Some(indexes) => store::clash(&app.db, tenant, indexes, Some(rid)).await?,
+                None => None,
+            };
+            Err(ApiError::conflict(format!("Duplicate index: {}", taken.map_or("token", IndexKind::name))))
+        }
+        Err(ApiError::Internal(cause)) if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::NotFound)) => {
+            Err(ApiError::user_not_found())
+        }
+        Err(err) => Err(err),
     }
-    Err(ApiError::conflict("The user record was changed concurrently; try again"))
 }
 
 /// Deletes a user: the row with its wrapped data key goes, so every ciphertext sealed under
@@ -155,7 +163,12 @@ pub async fn delete(app: &AppState, ctx: &RequestContext, who: &Identity) -> Api
 }
 
 /// The profile of one version (current or superseded).
-pub async fn version_profile(app: &AppState, ctx: &RequestContext, user: &LoadedUser, version: i64) -> ApiResult<Value> {
+pub async fn version_profile(
+    app: &AppState,
+    ctx: &RequestContext,
+    user: &LoadedUser,
+    version: i64,
+) -> ApiResult<Value> {
     if version == user.row.version {
         return Ok(user.profile.clone());
     }

@@ -1,0 +1,14 @@
+//! Integration tests: the real router against real SQLite and PostgreSQL databases, a fresh
+//! database per test. Every test in a `both!` block runs once per backend.
+
+mod common;
+
+mod audit;
+mod auth;
+mod crypto_at_rest;
+mod openapi;
+mod restart;
+mod transport;
+mod user_bulk;
+mod users;
+mod wrapping_key;
