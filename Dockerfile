@@ -1,0 +1,17 @@
+# Multi-stage build: a static-ish release binary on a slim, non-root runtime image.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src src
+COPY migrations migrations
+RUN cargo build --release --locked
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/bunker --create-home bunker
+COPY --from=build /src/target/release/bunker /usr/local/bin/bunker
+USER 10001:10001
+WORKDIR /var/lib/bunker
+ENV BUNKER_LISTEN=0.0.0.0:3000
+EXPOSE 3000
+ENTRYPOINT ["bunker"]
+CMD ["serve"]
