@@ -202,20 +202,23 @@ pub async fn insert_many(
 /// Changes one user under a row lock: `build` sees the locked row and returns the change and
 /// its audit event; the new record, the superseded version and the event commit together.
 /// Concurrent changes to the same user queue up instead of overwriting each other.
-/// `Conflict` when a new index value is taken.
-pub async fn modify<E, F>(db: &Db, tenant: i64, rid: &[u8], build: F) -> Result<(), E>
+/// `build`'s own error comes back as `Ok(Err(_))`, untouched; `Conflict` when a new index value
+/// is taken, `NotFound` when the row is gone.
+pub async fn modify<E, F>(db: &Db, tenant: i64, rid: &[u8], build: F) -> StoreResult<Result<(), E>>
 where
-    E: From<StoreError>,
     F: FnOnce(&UserRow) -> Result<(UserChange, AuditRecord), E>,
 {
     // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
     let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
     let select = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2{lock}");
     with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await.map_err(StoreError::from)?;
-        let row = sqlx::query(&select).bind(tenant).bind(rid).fetch_optional(&mut *tx).await.map_err(StoreError::from)?;
-        let row = row.as_ref().map(decode_user).transpose().map_err(StoreError::from)?.ok_or(StoreError::NotFound)?;
-        let (change, event) = build(&row)?;
+        let mut tx = pool.begin_write().await?;
+        let row = sqlx::query(&select).bind(tenant).bind(rid).fetch_optional(&mut *tx).await?;
+        let row = row.as_ref().map(decode_user).transpose()?.ok_or(StoreError::NotFound)?;
+        let (change, event) = match build(&row) {
+            Ok(built) => built,
+            Err(err) => return Ok(Err(err)),
+        };
         let written: Result<(), sqlx::Error> = async {
             sqlx::query(
                 "UPDATE users SET login_idx = $1, email_idx = $2, phone_idx = $3, custom_idx = $4, record = $5, \
@@ -249,9 +252,9 @@ where
             Ok(())
         }
         .await;
-        written.map_err(StoreError::from)?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(())
+        written?;
+        tx.commit().await?;
+        Ok(Ok(()))
     })
 }
 

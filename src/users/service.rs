@@ -131,21 +131,20 @@ where
     })
     .await;
     match result {
-        Ok(()) => {
+        Ok(Ok(())) => {
             ctx.mark_committed();
             Ok(())
         }
-        Err(ApiError::Internal(cause)) if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Conflict)) => {
+        Ok(Err(err)) => Err(err),
+        Err(StoreError::Conflict) => {
             let taken = match &indexes {
                 Some(indexes) => store::clash(&app.db, tenant, indexes, Some(rid)).await?,
                 None => None,
             };
             Err(ApiError::conflict(format!("Duplicate index: {}", taken.map_or("token", IndexKind::name))))
         }
-        Err(ApiError::Internal(cause)) if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::NotFound)) => {
-            Err(ApiError::user_not_found())
-        }
-        Err(err) => Err(err),
+        Err(StoreError::NotFound) => Err(ApiError::user_not_found()),
+        Err(err) => Err(err.into()),
     }
 }
 
