@@ -184,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .route("/status/", get(status::status))
         .route("/metrics", get(metrics::handler).with_state(state.metrics.clone()))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(
@@ -193,6 +194,10 @@ pub fn router(state: AppState) -> Router {
                 .timeout(timeout),
         )
         .with_state(state)
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

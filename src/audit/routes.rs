@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 use super::event;
 use crate::app::{AppState, Operation, op};
 use crate::crypto::secrets::is_uuid_shaped;
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, lenient};
+use crate::http::lenient::{Int, Text, text};
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::store;
-use crate::users::identity::IdentityFields;
 use crate::users::{Identity, service};
 
 /// The audit operations.
@@ -18,33 +18,22 @@ pub fn operations() -> Vec<Operation> {
 }
 
 /// `offset`/`limit` as Databunker pages: limit defaults to 10; below 1 or above 100 means 100.
-#[derive(Debug, Deserialize, Default, Clone, Copy)]
-pub struct Page {
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    offset: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    limit: Option<i64>,
-}
-
-impl Page {
-    /// (offset, limit) after defaults and clamping.
-    pub fn resolve(self) -> (i64, i64) {
-        let offset = self.offset.unwrap_or(0).max(0);
-        let limit = match self.limit {
-            None => 10,
-            Some(l) if !(1..=100).contains(&l) => 100,
-            Some(l) => l,
-        };
-        (offset, limit)
-    }
+pub fn page(offset: Option<Int>, limit: Option<Int>) -> (i64, i64) {
+    let offset = offset.map_or(0, |o| o.0).max(0);
+    let limit = match limit.map(|l| l.0) {
+        None => 10,
+        Some(l) if !(1..=100).contains(&l) => 100,
+        Some(l) => l,
+    };
+    (offset, limit)
 }
 
 #[derive(Debug, Deserialize)]
 struct ListRequest {
-    #[serde(flatten)]
-    who: IdentityFields,
-    #[serde(flatten)]
-    page: Page,
+    mode: Option<Text>,
+    identity: Option<Text>,
+    offset: Option<Int>,
+    limit: Option<Int>,
 }
 
 #[derive(Serialize)]
@@ -59,17 +48,16 @@ async fn list_user_events(
     Body(req): Body<ListRequest>,
 ) -> ApiResult<Reply<ListReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let who = Identity::parse(req.who)?;
+    let who = Identity::parse(req.mode, req.identity)?;
     let user = service::load(&app, &ctx, &who).await?;
-    let (offset, limit) = req.page.resolve();
+    let (offset, limit) = page(req.offset, req.limit);
     let (total, rows) = store::audit::list_for_user(&app.db, ctx.tenant, &user.subject.user_ref, offset, limit).await?;
     Ok(Reply(ListReply { total, rows: rows.iter().map(event::summary).collect() }))
 }
 
 #[derive(Debug, Deserialize)]
 struct GetRequest {
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    auditeventuuid: Option<String>,
+    auditeventuuid: Option<Text>,
 }
 
 async fn get_event(
@@ -78,8 +66,8 @@ async fn get_event(
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    let uuid =
-        req.auditeventuuid.ok_or_else(|| ApiError::bad_request("Missing API request parameters: auditeventuuid"))?;
+    let uuid = text(req.auditeventuuid)
+        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: auditeventuuid"))?;
     if !is_uuid_shaped(&uuid) {
         return Err(ApiError::bad_request("Bad UUID"));
     }

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 409: a uniqueness or state conflict.
     #[error("{0}")]
     Conflict(Cow<'static, str>),
+    /// 405: the path exists for another method (API calls are POST).
+    #[error("Method not allowed")]
+    MethodNotAllowed,
     /// 413: the body is larger than the configured limit.
     #[error("Request body is too large")]
     TooLarge,
@@ -78,6 +81,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,7 +1,40 @@
 //! Tolerant field decoders: clients send numbers as strings and strings as numbers.
+//!
+//! Use the [`Text`] and [`Int`] types as `Option<Text>` / `Option<Int>` request fields (absent
+//! and `null` are `None`), or the `opt_*` functions with `deserialize_with`.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+
+/// A string that may arrive as a JSON number or boolean (e.g. a phone `4471234`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
+        opt_string(deserializer)?.map(Text).ok_or_else(|| serde::de::Error::custom("expected a string"))
+    }
+}
+
+/// An integer that may arrive as a numeric string (`"12"`) or an integral float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Int(pub i64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Int, D::Error> {
+        opt_i64(deserializer)?.map(Int).ok_or_else(|| serde::de::Error::custom("expected an integer"))
+    }
+}
+
+/// The inner string of an optional [`Text`].
+pub fn text(value: Option<Text>) -> Option<String> {
+    value.map(|t| t.0)
+}
+
+/// The inner value of an optional [`Int`].
+pub fn int(value: Option<Int>) -> Option<i64> {
+    value.map(|i| i.0)
+}
 
 /// Decodes an optional string that may arrive as a JSON number (e.g. a phone `4471234`).
 pub fn opt_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -63,6 +96,21 @@ mod tests {
 
     fn probe(v: serde_json::Value) -> Probe {
         serde_json::from_value(v).expect("decodes")
+    }
+
+    #[derive(Deserialize, Debug)]
+    struct Typed {
+        t: Option<super::Text>,
+        i: Option<super::Int>,
+    }
+
+    #[test]
+    fn newtypes_accept_the_same_shapes() {
+        let typed: Typed = serde_json::from_value(json!({"t": 5, "i": "7"})).expect("decodes");
+        assert_eq!((super::text(typed.t).as_deref(), super::int(typed.i)), (Some("5"), Some(7)));
+        let typed: Typed = serde_json::from_value(json!({"t": null})).expect("null is absent");
+        assert_eq!((typed.t, typed.i), (None, None));
+        assert!(serde_json::from_value::<Typed>(json!({"i": "x"})).is_err());
     }
 
     #[test]

@@ -146,6 +146,28 @@ pub async fn clash(
     Ok(None)
 }
 
+/// Which of `values` are already held by some user in the tenant, for the profile index at
+/// `position` in [`IndexKind::PROFILE`] order.
+pub async fn taken(db: &Db, tenant: i64, position: usize, values: &[IndexValue]) -> StoreResult<HashSet<IndexValue>> {
+    let column = INDEX_COLUMNS[position];
+    let mut found = HashSet::new();
+    for chunk in values.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT {column} FROM users WHERE tenant_id = $1 AND {column} IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let rows: Vec<Vec<u8>> = with_pool!(db, pool => {
+            let mut query = sqlx::query(&sql).bind(tenant);
+            for value in chunk {
+                query = query.bind(&value[..]);
+            }
+            query.fetch_all(pool).await?.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?
+        });
+        found.extend(rows.iter().filter_map(|v| IndexValue::try_from(v.as_slice()).ok()));
+    }
+    Ok(found)
+}
+
 /// Inserts users and, for each one actually inserted, `audits[i]`, plus the
 /// `call_events` — all in one transaction. Rows whose token or any profile index is already
 /// taken are skipped (`ON CONFLICT DO NOTHING`); the returned set holds the rids inserted.

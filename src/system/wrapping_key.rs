@@ -8,6 +8,7 @@ use crate::app::AppState;
 use crate::crypto::WrappingKey;
 use crate::crypto::keyring::{unwrap_master, unwrap_master_for_recovery, wrap_master};
 use crate::crypto::shamir::{self, ShareError};
+use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::store::vault::{self, StoredMasterKey};
 
@@ -16,9 +17,9 @@ static ROTATION: Mutex<()> = Mutex::const_new(());
 
 #[derive(Debug, Deserialize)]
 pub(super) struct GenerateRequest {
-    key1: Option<String>,
-    key2: Option<String>,
-    key3: Option<String>,
+    key1: Option<Text>,
+    key2: Option<Text>,
+    key3: Option<Text>,
 }
 
 #[derive(Serialize)]
@@ -35,7 +36,7 @@ pub(super) async fn generate(
     Body(req): Body<GenerateRequest>,
 ) -> ApiResult<Reply<GenerateReply>> {
     ctx.require(Rule::MainTenantAdmin)?;
-    let (key1, key2, key3) = match (req.key1, req.key2, req.key3) {
+    let (key1, key2, key3) = match (text(req.key1), text(req.key2), text(req.key3)) {
         (Some(a), Some(b), Some(c)) => (a, b, c),
         _ => return Err(ApiError::bad_request("Missing API request parameters: key1, key2, key3")),
     };

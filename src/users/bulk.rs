@@ -1,12 +1,12 @@
 //! `UserCreateBulk` and `UserDeleteBulk`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::identity::{Identity, IdentityFields};
+use super::identity::IdentityFields;
 use super::routes::Assignment;
 use super::service::{self, Prepared};
 use crate::app::AppState;
@@ -47,27 +47,17 @@ pub(super) async fn create_bulk(
     let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
     // Sealing thousands of profiles is CPU work: keep it off the async workers.
     let sealing_ctx = ctx.clone();
-    let (records, outcomes, events) = tokio::task::spawn_blocking(move || {
-        let outcomes = prepare_all(&sealing_ctx, &records, lifetime);
-        let events: Vec<AuditRecord> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Outcome::Ready(p) => Some(sealing_ctx.change_event(Some(&p.subject), None, None, None)),
-                Outcome::Refused(_) => None,
-            })
-            .collect();
-        (records, outcomes, events)
+    let (records, mut outcomes) = tokio::task::spawn_blocking(move || {
+        let outcomes = records.iter().map(|record| prepare_one(&sealing_ctx, record, lifetime)).collect::<Vec<_>>();
+        (records, outcomes)
     })
     .await
     .map_err(ApiError::internal)?;
-    let ready: Vec<&Prepared> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Ready(p) => Some(p.as_ref()),
-            Outcome::Refused(_) => None,
-        })
-        .collect();
+    refuse_duplicates(&app, &ctx, &mut outcomes).await?;
+
+    let ready: Vec<&Prepared> = outcomes.iter().filter_map(Outcome::ready).collect();
     let rows: Vec<_> = ready.iter().map(|p| p.new.clone()).collect();
+    let events: Vec<AuditRecord> = ready.iter().map(|p| ctx.change_event(Some(&p.subject), None, None, None)).collect();
     let inserted = store::insert_many(&app.db, ctx.tenant, &rows, &events, &[]).await?;
 
     let mut created = Vec::with_capacity(inserted.len());
@@ -79,6 +69,7 @@ pub(super) async fn create_bulk(
                 created.push(json!({"token": p.subject.token, "profile": profile}));
             }
             Outcome::Ready(p) => {
+                // Lost a race with a concurrent writer since the duplicate check.
                 let kind = store::clash(&app.db, ctx.tenant, &p.new.indexes, None).await?;
                 let reason = format!("Duplicate {} value", kind.map_or("token", IndexKind::name));
                 errors.push(json!({"profile": profile, "reason": reason}));
@@ -90,30 +81,57 @@ pub(super) async fn create_bulk(
     Ok(Reply(CreateBulkReply { created, errors }))
 }
 
-/// Validates, seals and indexes each record; refuses duplicates within the batch.
-fn prepare_all(ctx: &RequestContext, records: &[Value], lifetime: store::Lifetime) -> Vec<Outcome> {
-    let mut seen: HashMap<(usize, [u8; 32]), ()> = HashMap::new();
-    records
-        .iter()
-        .map(|record| {
-            let Some(profile) = record.get("profile").filter(|p| p.is_object()) else {
-                return Outcome::Refused("The profile parameter has an incorrect format".to_owned());
-            };
-            let assignment: Assignment = serde_json::from_value(record.clone()).unwrap_or_default();
-            if let Err(err) = assignment.check() {
-                return Outcome::Refused(err.to_string());
+impl Outcome {
+    fn ready(&self) -> Option<&Prepared> {
+        match self {
+            Outcome::Ready(p) => Some(p),
+            Outcome::Refused(_) => None,
+        }
+    }
+}
+
+/// Validates, seals and indexes one record.
+fn prepare_one(ctx: &RequestContext, record: &Value, lifetime: store::Lifetime) -> Outcome {
+    let Some(profile) = record.get("profile").filter(|p| p.is_object()) else {
+        return Outcome::Refused("The profile parameter has an incorrect format".to_owned());
+    };
+    let assignment: Assignment = serde_json::from_value(record.clone()).unwrap_or_default();
+    if let Err(err) = assignment.check() {
+        return Outcome::Refused(err.to_string());
+    }
+    Outcome::Ready(Box::new(service::prepare(ctx, profile, lifetime)))
+}
+
+/// Refuses, in input order, each record whose login/email/phone/custom is held by an existing
+/// user or by an earlier accepted record: the batch behaves like a sequence of `UserCreate`s.
+async fn refuse_duplicates(app: &AppState, ctx: &RequestContext, outcomes: &mut [Outcome]) -> ApiResult<()> {
+    let mut taken: Vec<HashSet<[u8; 32]>> = Vec::with_capacity(IndexKind::PROFILE.len());
+    for position in 0..IndexKind::PROFILE.len() {
+        let values: Vec<[u8; 32]> =
+            outcomes.iter().filter_map(Outcome::ready).filter_map(|p| p.new.indexes[position]).collect();
+        let existing = if values.is_empty() {
+            HashSet::new()
+        } else {
+            store::taken(&app.db, ctx.tenant, position, &values).await?
+        };
+        taken.push(existing);
+    }
+    for outcome in outcomes.iter_mut() {
+        let Outcome::Ready(prepared) = outcome else { continue };
+        let indexes = prepared.new.indexes;
+        let clash =
+            indexes.iter().enumerate().find(|(position, idx)| idx.is_some_and(|idx| taken[*position].contains(&idx)));
+        if let Some((position, _)) = clash {
+            *outcome = Outcome::Refused(format!("Duplicate {} value", IndexKind::PROFILE[position].name()));
+            continue;
+        }
+        for (position, idx) in indexes.iter().enumerate() {
+            if let Some(idx) = idx {
+                taken[position].insert(*idx);
             }
-            let prepared = service::prepare(ctx, profile, lifetime);
-            for (position, idx) in prepared.new.indexes.iter().enumerate() {
-                if let Some(idx) = idx
-                    && seen.insert((position, *idx), ()).is_some()
-                {
-                    return Outcome::Refused(format!("Duplicate {} value", IndexKind::PROFILE[position].name()));
-                }
-            }
-            Outcome::Ready(Box::new(prepared))
-        })
-        .collect()
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,7 +161,7 @@ pub(super) async fn delete_bulk(
     let mut events = Vec::with_capacity(total);
     let mut seen = HashSet::with_capacity(total);
     for fields in users {
-        let who = Identity::parse(fields)?;
+        let who = fields.parse()?;
         let user = match service::find(&app, &ctx, &who).await {
             Ok(user) => user,
             Err(ApiError::NotFound(_)) => continue,

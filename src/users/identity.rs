@@ -6,17 +6,22 @@ use serde_json::Value;
 use crate::crypto::IndexKind;
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::http::ApiError;
-use crate::http::lenient;
+use crate::http::lenient::{Text, text};
 
-/// The raw request fields.
+/// A `{mode, identity}` pair as an element of a list (e.g. `UserDeleteBulk.users`).
 #[derive(Debug, Deserialize, Default)]
 pub struct IdentityFields {
     /// login, token, email, phone or custom.
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub mode: Option<String>,
+    pub mode: Option<Text>,
     /// The value to look up (a number is accepted, e.g. a phone).
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub identity: Option<String>,
+    pub identity: Option<Text>,
+}
+
+impl IdentityFields {
+    /// Validates the pair.
+    pub fn parse(self) -> Result<Identity, ApiError> {
+        Identity::parse(self.mode, self.identity)
+    }
 }
 
 /// A validated user address.
@@ -29,9 +34,9 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Validates the pair: both present, a known mode, a UUID for `token`.
-    pub fn parse(fields: IdentityFields) -> Result<Identity, ApiError> {
-        let (mode, identity) = match (fields.mode, fields.identity) {
+    /// Validates the request's `mode` and `identity`: both present, a known mode, a UUID for `token`.
+    pub fn parse(mode: Option<Text>, identity: Option<Text>) -> Result<Identity, ApiError> {
+        let (mode, identity) = match (text(mode), text(identity)) {
             (Some(mode), Some(identity)) => (mode, identity),
             (None, None) => return Err(ApiError::bad_request("Missing API request parameters: mode, identity")),
             (None, _) => return Err(ApiError::bad_request("Missing API request parameters: mode")),

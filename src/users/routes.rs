@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::bulk;
-use super::identity::{Identity, IdentityFields};
+use super::identity::Identity;
 use super::service;
 use crate::app::{AppState, Operation, op};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, lenient, ok};
+use crate::http::lenient::{Int, Text};
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
 
 /// The user operations.
 pub fn operations() -> Vec<Operation> {
@@ -28,23 +29,21 @@ pub fn operations() -> Vec<Operation> {
 #[derive(Debug, Deserialize)]
 pub struct CreateRequest {
     profile: Option<Value>,
-    #[serde(flatten)]
-    assignment: Assignment,
+    groupname: Option<Text>,
+    groupid: Option<Int>,
+    rolename: Option<Text>,
+    roleid: Option<Int>,
     slidingtime: Option<Value>,
     finaltime: Option<Value>,
 }
 
-/// Optional group and role assignment on create.
+/// Optional group and role assignment of a new user (also one record of `UserCreateBulk`).
 #[derive(Debug, Deserialize, Default)]
 pub struct Assignment {
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    groupname: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    groupid: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    rolename: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    roleid: Option<i64>,
+    groupname: Option<Text>,
+    groupid: Option<Int>,
+    rolename: Option<Text>,
+    roleid: Option<Int>,
 }
 
 impl Assignment {
@@ -81,7 +80,8 @@ async fn create(
 ) -> ApiResult<Reply<TokenReply>> {
     ctx.require(Rule::TenantAdmin)?;
     let profile = required_profile(req.profile)?;
-    req.assignment.check()?;
+    Assignment { groupname: req.groupname, groupid: req.groupid, rolename: req.rolename, roleid: req.roleid }
+        .check()?;
     let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
     let token = service::create(&app, &ctx, &profile, lifetime).await?;
     Ok(Reply(TokenReply { token }))
@@ -89,10 +89,9 @@ async fn create(
 
 #[derive(Debug, Deserialize)]
 struct GetRequest {
-    #[serde(flatten)]
-    who: IdentityFields,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    version: Option<i64>,
+    mode: Option<Text>,
+    identity: Option<Text>,
+    version: Option<Int>,
 }
 
 #[derive(Serialize)]
@@ -111,9 +110,9 @@ async fn get(
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<UserReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let who = Identity::parse(req.who)?;
+    let who = Identity::parse(req.mode, req.identity)?;
     let user = service::load(&app, &ctx, &who).await?;
-    let version = req.version.filter(|v| *v > 0).unwrap_or(user.row.version);
+    let version = req.version.map(|v| v.0).filter(|v| *v > 0).unwrap_or(user.row.version);
     let profile = service::version_profile(&app, &ctx, &user, version).await?;
     let lifetime = user.row.lifetime;
     Ok(Reply(UserReply {
@@ -128,8 +127,8 @@ async fn get(
 
 #[derive(Debug, Deserialize)]
 struct UpdateRequest {
-    #[serde(flatten)]
-    who: IdentityFields,
+    mode: Option<Text>,
+    identity: Option<Text>,
     profile: Option<Value>,
 }
 
@@ -139,7 +138,7 @@ async fn update(
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    let who = Identity::parse(req.who)?;
+    let who = Identity::parse(req.mode, req.identity)?;
     let changes = required_profile(req.profile)?;
     service::change(&app, &ctx, &who, |current| {
         let mut merged = current.clone();
@@ -152,8 +151,8 @@ async fn update(
 
 #[derive(Debug, Deserialize)]
 struct PatchRequest {
-    #[serde(flatten)]
-    who: IdentityFields,
+    mode: Option<Text>,
+    identity: Option<Text>,
     patch: Option<Value>,
 }
 
@@ -163,7 +162,7 @@ async fn patch(
     Body(req): Body<PatchRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    let who = Identity::parse(req.who)?;
+    let who = Identity::parse(req.mode, req.identity)?;
     let operations: json_patch::Patch = match req.patch {
         None => return Err(ApiError::bad_request("Missing API request parameters: patch")),
         Some(value) => serde_json::from_value(value)
@@ -183,8 +182,8 @@ async fn patch(
 
 #[derive(Debug, Deserialize)]
 struct IdentityRequest {
-    #[serde(flatten)]
-    who: IdentityFields,
+    mode: Option<Text>,
+    identity: Option<Text>,
 }
 
 async fn delete(
@@ -193,7 +192,7 @@ async fn delete(
     Body(req): Body<IdentityRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    let who = Identity::parse(req.who)?;
+    let who = Identity::parse(req.mode, req.identity)?;
     service::delete(&app, &ctx, &who).await?;
     Ok(ok())
 }
@@ -210,7 +209,7 @@ async fn list_versions(
     Body(req): Body<IdentityRequest>,
 ) -> ApiResult<Reply<VersionsReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let who = Identity::parse(req.who)?;
+    let who = Identity::parse(req.mode, req.identity)?;
     let user = service::load(&app, &ctx, &who).await?;
     let versions = service::versions(&app, &ctx, &user).await?;
     Ok(Reply(VersionsReply { token: user.subject.token.clone(), versions }))

@@ -108,6 +108,17 @@ impl TestVault {
         })
     }
 
+    /// Reopens with `wrapping`, expecting the vault to refuse; returns why.
+    pub async fn reopen_err(&self, wrapping: &WrappingKey) -> vault::VaultError {
+        match self.reopen(wrapping).await {
+            Ok(opened) => {
+                opened.close().await;
+                panic!("the vault opened with this wrapping key");
+            }
+            Err(err) => err,
+        }
+    }
+
     /// The storage location (to reopen it or inspect it).
     pub fn location(&self) -> Location {
         match &self.storage {
@@ -206,6 +217,23 @@ impl TestVault {
                 assert!(output.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&output.stderr));
                 output.stdout
             }
+        }
+    }
+
+    /// Closes a vault that shares its database with another one (e.g. from [`TestVault::reopen`]):
+    /// the pool is closed, the database is left for the owner's [`TestVault::cleanup`].
+    pub async fn close(self) {
+        let TestVault { state, app, .. } = self;
+        drop(app);
+        state.db.close().await;
+    }
+
+    /// Runs a query returning one integer (e.g. `SELECT COUNT(*) ...`) on this vault's database.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        match self.db() {
+            Db::Sqlite(pool) => sqlx::query(sql).fetch_one(pool).await.expect("query").try_get(0).expect("integer"),
+            Db::Postgres(pool) => sqlx::query(sql).fetch_one(pool).await.expect("query").try_get(0).expect("integer"),
         }
     }
 
