@@ -101,7 +101,8 @@ pub struct Expiry {
 impl Expiry {
     /// Builds from the optional request values, capping each at `max_secs` from `now` (capped, never rejected).
     ///
-    /// slidingtime must be relative (an absolute value => `ExpiryError::Format("slidingtime")`).
+    /// slidingtime must be relative: a bare integer is seconds whatever its size; a date is
+    /// `ExpiryError::Format("slidingtime")`.
     /// finaltime relative => now + secs; absolute in the past (<= now) => `ExpiryError::Past("finaltime")`.
     /// Capping: sliding = min(sliding, max_secs); final_at = min(final_at, now + max_secs).
     pub fn from_request(
@@ -113,7 +114,8 @@ impl Expiry {
         const SLIDING: &str = "slidingtime";
         const FINAL: &str = "finaltime";
 
-        let sliding = match sliding.map(|v| parse(SLIDING, v, now)).transpose()?.flatten() {
+        // A sliding window is a period, so a bare integer is always seconds here, never a timestamp.
+        let sliding = match sliding.map(|v| parse(SLIDING, v, 0)).transpose()?.flatten() {
             None => None,
             Some(TimeSpec::Relative(secs)) => Some(secs.min(max_secs)),
             // A sliding window is a period; a point in time has no meaning here.
@@ -209,6 +211,25 @@ fn iso_date(text: &str) -> Option<i64> {
     }
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
     Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
+}
+
+#[cfg(test)]
+mod sliding_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bare_integer_slidingtime_is_seconds_even_when_large() {
+        let now = 1_800_000_000;
+        let expiry = Expiry::from_request(Some(&json!(1_900_000_000)), None, now, i64::MAX).expect("seconds");
+        assert_eq!(expiry.sliding, Some(1_900_000_000));
+        let expiry = Expiry::from_request(Some(&json!("120")), None, now, 60).expect("capped");
+        assert_eq!(expiry.sliding, Some(60));
+        assert_eq!(
+            Expiry::from_request(Some(&json!("2030-01-01")), None, now, i64::MAX),
+            Err(ExpiryError::Format("slidingtime"))
+        );
+    }
 }
 
 #[cfg(test)]

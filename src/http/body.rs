@@ -28,8 +28,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             }
         })?;
         let mut map = parse_object(&bytes)?;
-        if let (Some(context), Some(metadata)) = (context, map.remove("request_metadata")) {
-            context.set_request_metadata(metadata);
+        match (context, map.remove("request_metadata")) {
+            (_, Some(metadata)) if !metadata.is_object() => {
+                return Err(ApiError::bad_request("The request_metadata parameter has an incorrect format"));
+            }
+            (Some(context), Some(metadata)) => context.set_request_metadata(metadata),
+            _ => {}
         }
         decode(map).map(Body)
     }

@@ -95,8 +95,13 @@ fn prepare_one(ctx: &RequestContext, record: &Value, lifetime: store::Lifetime) 
     let Some(profile) = record.get("profile").filter(|p| p.is_object()) else {
         return Outcome::Refused("The profile parameter has an incorrect format".to_owned());
     };
-    let assignment: Assignment = serde_json::from_value(record.clone()).unwrap_or_default();
-    if let Err(err) = assignment.check() {
+    let Some(fields) = record.as_object() else {
+        return Outcome::Refused("The profile parameter has an incorrect format".to_owned());
+    };
+    let mut fields = fields.clone();
+    fields.retain(|_, value| !value.is_null());
+    let checked = crate::http::body::decode::<Assignment>(fields).and_then(|assignment| assignment.check());
+    if let Err(err) = checked {
         return Outcome::Refused(err.to_string());
     }
     Outcome::Ready(Box::new(service::prepare(ctx, profile, lifetime)))
@@ -161,7 +166,13 @@ pub(super) async fn delete_bulk(
     let mut events = Vec::with_capacity(total);
     let mut seen = HashSet::with_capacity(total);
     for fields in users {
-        let who = fields.parse()?;
+        // An identity that cannot name anyone (an empty value, a phone without digits) is skipped
+        // like an unknown one; a malformed mode is still an error.
+        let who = match fields.parse() {
+            Ok(who) => who,
+            Err(ApiError::NotFound(_)) => continue,
+            Err(err) => return Err(err),
+        };
         let user = match service::find(&app, &ctx, &who).await {
             Ok(user) => user,
             Err(ApiError::NotFound(_)) => continue,

@@ -401,3 +401,10 @@ async fn body_over_the_limit_is_413_sqlite() {
 async fn body_over_the_limit_is_413_postgres() {
     run_with(Backend::Postgres, Settings { body_limit: 1024, ..Default::default() }, body_limit_body).await;
 }
+
+both!(request_metadata_must_be_an_object, |v| {
+    v.call("UserCreate", json!({"profile": {"login": "m"}, "request_metadata": "tag"}))
+        .await
+        .error(400, "The request_metadata parameter has an incorrect format");
+    v.call("UserCreate", json!({"profile": {"login": "m"}, "request_metadata": {"ip": "10.0.0.1"}})).await.ok();
+});

@@ -312,3 +312,42 @@ both!(delete_bulk_of_many_users, |v| {
         .error(404, "The user record was not found");
     v.call("UserGet", json!({"mode": "token", "identity": tokens[1499]})).await.ok();
 });
+
+both!(create_bulk_refuses_malformed_assignments_per_record, |v| {
+    let body = v
+        .call(
+            "UserCreateBulk",
+            json!({"records": [
+                {"profile": {"email": "ok@x.io"}},
+                {"profile": {"email": "bad@x.io"}, "roleid": "not-a-number"}
+            ]}),
+        )
+        .await
+        .ok();
+    assert_eq!(body["created"].as_array().map(Vec::len), Some(1));
+    assert_eq!(body["errors"][0]["reason"], "The roleid parameter has an incorrect format");
+    v.call("UserGet", json!({"mode": "email", "identity": "bad@x.io"}))
+        .await
+        .error(404, "The user record was not found");
+});
+
+both!(delete_bulk_skips_identities_that_name_nobody, |v| {
+    v.create_user(json!({"email": "keep@x.io"})).await;
+    v.create_user(json!({"email": "gone@x.io"})).await;
+    let body = v
+        .call(
+            "UserDeleteBulk",
+            json!({"users": [
+                {"mode": "email", "identity": ""},
+                {"mode": "phone", "identity": "no digits"},
+                {"mode": "email", "identity": "gone@x.io"}
+            ]}),
+        )
+        .await
+        .ok();
+    assert_eq!((body["total"].clone(), body["deleted"].clone()), (json!(3), json!(1)));
+    v.call("UserGet", json!({"mode": "email", "identity": "keep@x.io"})).await.ok();
+    v.call("UserDeleteBulk", json!({"users": [{"mode": "shoe", "identity": "x"}]}))
+        .await
+        .error(400, "The mode parameter has an incorrect format");
+});
