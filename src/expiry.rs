@@ -115,7 +115,7 @@ impl Expiry {
         const FINAL: &str = "finaltime";
 
         // A sliding window is a period, so a bare integer is always seconds here, never a timestamp.
-        let sliding = match sliding.map(|v| parse(SLIDING, v, 0)).transpose()?.flatten() {
+        let sliding = match sliding.map(|v| parse(SLIDING, v, i64::MAX)).transpose()?.flatten() {
             None => None,
             Some(TimeSpec::Relative(secs)) => Some(secs.min(max_secs)),
             // A sliding window is a period; a point in time has no meaning here.
