@@ -1,6 +1,7 @@
 //! Bunker: a personal-data vault speaking the Databunker Pro v2 API.
 
 pub mod app;
+pub mod appdata;
 pub mod audit;
 pub mod cli;
 pub mod clock;

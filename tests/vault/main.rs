@@ -3,6 +3,7 @@
 
 mod common;
 
+mod appdata;
 mod audit;
 mod auth;
 mod binary;

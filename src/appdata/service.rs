@@ -1,0 +1,161 @@
+//! App data operations, independent of HTTP.
+
+use serde_json::{Value, json};
+
+use super::record::{self, AppName};
+use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::store::StoreError;
+use crate::store::appdata::{self as store, AppChange, AppRow};
+use crate::store::users::VersionRow;
+use crate::users::LoadedUser;
+use crate::users::record::md5_hex;
+
+/// 404 for a user without a record for the app.
+pub fn app_not_found() -> ApiError {
+    ApiError::not_found("The app record was not found")
+}
+
+/// The audit details naming the app (app names are not personal data).
+fn app_extra(app: &AppName) -> Value {
+    json!({ "appname": app.as_str() })
+}
+
+/// Creates version 1 of a user's app record; 409 when the user already has one.
+pub async fn create(
+    app: &AppState,
+    ctx: &RequestContext,
+    user: &LoadedUser,
+    name: &AppName,
+    data: &Value,
+) -> ApiResult<()> {
+    let subject = &user.subject;
+    let sealed = record::seal_current(&subject.key, ctx.tenant, &subject.rid, name, data);
+    let event = ctx.change_event(Some(subject), None, Some(data), Some(&app_extra(name)));
+    match store::insert(&app.db, ctx.tenant, &subject.rid, name.as_str(), &sealed, ctx.now, &event).await {
+        Ok(()) => {
+            ctx.mark_committed();
+            Ok(())
+        }
+        Err(StoreError::Conflict) => Err(ApiError::conflict("Duplicate app record")),
+        Err(StoreError::NotFound) => Err(ApiError::user_not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The current record of a user's app, opened; 404 when there is none.
+pub async fn current(
+    app: &AppState,
+    ctx: &RequestContext,
+    user: &LoadedUser,
+    name: &AppName,
+) -> ApiResult<(AppRow, Value)> {
+    let row = store::get(&app.db, ctx.tenant, &user.subject.rid, name.as_str()).await?.ok_or_else(app_not_found)?;
+    let data = record::open_current(&user.subject.key, ctx.tenant, &user.subject.rid, name, &row.data)?;
+    Ok((row, data))
+}
+
+/// The app data of one version (current or superseded).
+pub async fn version_data(
+    app: &AppState,
+    ctx: &RequestContext,
+    user: &LoadedUser,
+    name: &AppName,
+    version: Option<i64>,
+) -> ApiResult<(i64, Value)> {
+    let (row, data) = current(app, ctx, user, name).await?;
+    let version = version.filter(|v| *v > 0).unwrap_or(row.version);
+    if version == row.version {
+        return Ok((version, data));
+    }
+    let old = store::version(&app.db, ctx.tenant, &user.subject.rid, name.as_str(), version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The app version was not found"))?;
+    let data = record::open_version(&user.subject.key, ctx.tenant, &user.subject.rid, name, old.version, &old.data)?;
+    Ok((version, data))
+}
+
+/// Applies `change` (a function of the current app data) under a row lock, keeping the
+/// superseded data as a version; concurrent changes apply one after the other.
+pub async fn change<F>(
+    app: &AppState,
+    ctx: &RequestContext,
+    user: &LoadedUser,
+    name: &AppName,
+    change: F,
+) -> ApiResult<()>
+where
+    F: FnOnce(&Value) -> ApiResult<Value>,
+{
+    let subject = &user.subject;
+    let (tenant, rid) = (ctx.tenant, &subject.rid);
+    let result = store::modify(&app.db, tenant, rid, name.as_str(), |row: &AppRow| {
+        let current = record::open_current(&subject.key, tenant, rid, name, &row.data)?;
+        let data = change(&current)?;
+        if !data.is_object() {
+            return Err(ApiError::bad_request("The appdata must remain a JSON object"));
+        }
+        let previous = VersionRow {
+            version: row.version,
+            created_at: row.updated_at,
+            data: record::seal_version(&subject.key, tenant, rid, name, row.version, &current),
+        };
+        let event = ctx.change_event(Some(subject), Some(&current), Some(&data), Some(&app_extra(name)));
+        let update = AppChange {
+            data: record::seal_current(&subject.key, tenant, rid, name, &data),
+            previous,
+            now: ctx.now,
+            keep_versions: app.settings.keep_versions,
+        };
+        Ok((update, event))
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {
+            ctx.mark_committed();
+            Ok(())
+        }
+        Ok(Err(err)) => Err(err),
+        Err(StoreError::NotFound) => Err(app_not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Deletes a user's app record and its versions.
+pub async fn delete(app: &AppState, ctx: &RequestContext, user: &LoadedUser, name: &AppName) -> ApiResult<()> {
+    let event = ctx.change_event(Some(&user.subject), None, None, Some(&app_extra(name)));
+    if !store::delete(&app.db, ctx.tenant, &user.subject.rid, name.as_str(), &event).await? {
+        return Err(app_not_found());
+    }
+    ctx.mark_committed();
+    Ok(())
+}
+
+/// The app names a user has records for, sorted.
+pub async fn user_app_names(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<String>> {
+    Ok(store::user_app_names(&app.db, ctx.tenant, &user.subject.rid).await?)
+}
+
+/// The app names used by the tenant's live users, sorted.
+pub async fn app_names(app: &AppState, ctx: &RequestContext) -> ApiResult<Vec<String>> {
+    Ok(store::app_names(&app.db, ctx.tenant, ctx.now).await?)
+}
+
+/// `{version, optime, md5}` for every kept version, oldest first, the current one last.
+pub async fn versions(
+    app: &AppState,
+    ctx: &RequestContext,
+    user: &LoadedUser,
+    name: &AppName,
+) -> ApiResult<Vec<Value>> {
+    let (row, data) = current(app, ctx, user, name).await?;
+    let (key, rid) = (&user.subject.key, &user.subject.rid);
+    let kept = store::versions(&app.db, ctx.tenant, rid, name.as_str()).await?;
+    let mut out = Vec::with_capacity(kept.len() + 1);
+    for old in kept {
+        let data = record::open_version(key, ctx.tenant, rid, name, old.version, &old.data)?;
+        out.push(json!({"version": old.version, "optime": old.created_at, "md5": md5_hex(&data)}));
+    }
+    out.push(json!({"version": row.version, "optime": row.updated_at, "md5": md5_hex(&data)}));
+    Ok(out)
+}

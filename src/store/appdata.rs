@@ -1,0 +1,242 @@
+//! App data records: one sealed object per user and app name, with superseded versions.
+
+use sqlx::Row;
+
+use super::audit::{AuditRecord, insert as insert_audit};
+use super::users::VersionRow;
+use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
+
+/// An app record read back.
+#[derive(Debug, Clone)]
+pub struct AppRow {
+    /// Current version number.
+    pub version: i64,
+    /// When the current version was written.
+    pub updated_at: i64,
+    /// Sealed current app data.
+    pub data: Vec<u8>,
+}
+
+/// A change to an existing app record, computed from the locked row.
+#[derive(Debug, Clone)]
+pub struct AppChange {
+    /// New sealed app data.
+    pub data: Vec<u8>,
+    /// The superseded version, sealed for the history table.
+    pub previous: VersionRow,
+    /// Time of the change.
+    pub now: i64,
+    /// How many superseded versions to keep.
+    pub keep_versions: i64,
+}
+
+/// A foreign-key violation means the owning user row is gone.
+fn owner_gone(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => err.into(),
+    }
+}
+
+fn decode_version<R: Row>(row: &R) -> Result<VersionRow, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? })
+}
+
+/// The current record of one user's app.
+pub async fn get(db: &Db, tenant: i64, rid: &[u8], appname: &str) -> StoreResult<Option<AppRow>> {
+    with_pool!(db, pool => {
+        let row = sqlx::query(
+            "SELECT version, updated_at, data FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3",
+        )
+        .bind(tenant)
+        .bind(rid)
+        .bind(appname)
+        .fetch_optional(pool)
+        .await?;
+        row.map(|row| Ok(AppRow { version: row.try_get(0)?, updated_at: row.try_get(1)?, data: row.try_get(2)? }))
+            .transpose()
+    })
+}
+
+/// Inserts version 1 of an app record with its audit event. `Conflict` when the user already
+/// has a record for this app, `NotFound` when the user row is gone.
+pub async fn insert(
+    db: &Db,
+    tenant: i64,
+    rid: &[u8],
+    appname: &str,
+    data: &[u8],
+    now: i64,
+    event: &AuditRecord,
+) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO userapps (rid, appname, tenant_id, data, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(rid)
+        .bind(appname)
+        .bind(tenant)
+        .bind(data)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(owner_gone)?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::Conflict);
+        }
+        insert_audit!(&mut *tx, std::slice::from_ref(event));
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// Changes one app record under a row lock, as [`super::users::modify`] does for profiles:
+/// concurrent changes queue up. `build`'s own error comes back as `Ok(Err(_))`; `NotFound`
+/// when the record is gone.
+pub async fn modify<E, F>(db: &Db, tenant: i64, rid: &[u8], appname: &str, build: F) -> StoreResult<Result<(), E>>
+where
+    F: FnOnce(&AppRow) -> Result<(AppChange, AuditRecord), E>,
+{
+    // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
+    let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
+    let select = format!(
+        "SELECT version, updated_at, data FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3{lock}"
+    );
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let row = sqlx::query(&select).bind(tenant).bind(rid).bind(appname).fetch_optional(&mut *tx).await?;
+        let row = row
+            .map(|row| -> Result<AppRow, sqlx::Error> {
+                Ok(AppRow { version: row.try_get(0)?, updated_at: row.try_get(1)?, data: row.try_get(2)? })
+            })
+            .transpose()?
+            .ok_or(StoreError::NotFound)?;
+        let (change, event) = match build(&row) {
+            Ok(built) => built,
+            Err(err) => return Ok(Err(err)),
+        };
+        sqlx::query(
+            "UPDATE userapps SET data = $1, version = version + 1, updated_at = $2 \
+             WHERE tenant_id = $3 AND rid = $4 AND appname = $5",
+        )
+        .bind(change.data.as_slice())
+        .bind(change.now)
+        .bind(tenant)
+        .bind(rid)
+        .bind(appname)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO userapp_versions (rid, appname, version, tenant_id, created_at, data) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(rid)
+        .bind(appname)
+        .bind(change.previous.version)
+        .bind(tenant)
+        .bind(change.previous.created_at)
+        .bind(change.previous.data.as_slice())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM userapp_versions WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND version <= $4")
+            .bind(tenant)
+            .bind(rid)
+            .bind(appname)
+            .bind(change.previous.version - change.keep_versions)
+            .execute(&mut *tx)
+            .await?;
+        insert_audit!(&mut *tx, std::slice::from_ref(&event));
+        tx.commit().await?;
+        Ok(Ok(()))
+    })
+}
+
+/// Deletes an app record (and, by cascade, its versions) with its audit event.
+/// Returns whether a record was deleted.
+pub async fn delete(db: &Db, tenant: i64, rid: &[u8], appname: &str, event: &AuditRecord) -> StoreResult<bool> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3")
+            .bind(tenant)
+            .bind(rid)
+            .bind(appname)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        insert_audit!(&mut *tx, std::slice::from_ref(event));
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+/// The app names one user has records for, sorted.
+pub async fn user_app_names(db: &Db, tenant: i64, rid: &[u8]) -> StoreResult<Vec<String>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query("SELECT appname FROM userapps WHERE tenant_id = $1 AND rid = $2 ORDER BY appname")
+            .bind(tenant)
+            .bind(rid)
+            .fetch_all(pool)
+            .await?;
+        Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+    })
+}
+
+/// The distinct app names of the tenant's live (unexpired) users, sorted.
+pub async fn app_names(db: &Db, tenant: i64, now: i64) -> StoreResult<Vec<String>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT DISTINCT a.appname FROM userapps a JOIN users u ON u.rid = a.rid \
+             WHERE a.tenant_id = $1 AND u.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2) \
+             ORDER BY a.appname",
+        )
+        .bind(tenant)
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+        Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+    })
+}
+
+/// The superseded versions of an app record, oldest first.
+pub async fn versions(db: &Db, tenant: i64, rid: &[u8], appname: &str) -> StoreResult<Vec<VersionRow>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT version, created_at, data FROM userapp_versions \
+             WHERE tenant_id = $1 AND rid = $2 AND appname = $3 ORDER BY version",
+        )
+        .bind(tenant)
+        .bind(rid)
+        .bind(appname)
+        .fetch_all(pool)
+        .await?;
+        Ok(rows.iter().map(decode_version).collect::<Result<_, _>>()?)
+    })
+}
+
+/// One superseded version of an app record.
+pub async fn version(db: &Db, tenant: i64, rid: &[u8], appname: &str, version: i64) -> StoreResult<Option<VersionRow>> {
+    with_pool!(db, pool => {
+        let row = sqlx::query(
+            "SELECT version, created_at, data FROM userapp_versions \
+             WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND version = $4",
+        )
+        .bind(tenant)
+        .bind(rid)
+        .bind(appname)
+        .bind(version)
+        .fetch_optional(pool)
+        .await?;
+        Ok(row.as_ref().map(decode_version).transpose()?)
+    })
+}
