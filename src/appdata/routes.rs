@@ -79,7 +79,7 @@ async fn get(
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let user = users::load(&app, &ctx, &who).await?;
-    ctx.set_extra(serde_json::json!({ "appname": name.as_str() }));
+    ctx.set_extra(service::app_extra(&name));
     let (version, appdata) = service::version_data(&app, &ctx, &user, &name, int(req.version)).await?;
     Ok(Reply(AppdataReply { appname: name.as_str().to_owned(), appdata, version }))
 }
@@ -175,7 +175,7 @@ async fn list_versions(
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let user = users::load(&app, &ctx, &who).await?;
-    ctx.set_extra(serde_json::json!({ "appname": name.as_str() }));
+    ctx.set_extra(service::app_extra(&name));
     let versions = service::versions(&app, &ctx, &user, &name).await?;
     Ok(Reply(VersionsReply { appname: name.as_str().to_owned(), versions }))
 }

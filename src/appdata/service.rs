@@ -17,7 +17,7 @@ pub fn app_not_found() -> ApiError {
 }
 
 /// The audit details naming the app (app names are not personal data).
-fn app_extra(app: &AppName) -> Value {
+pub fn app_extra(app: &AppName) -> Value {
     json!({ "appname": app.as_str() })
 }
 
