@@ -64,7 +64,7 @@ where
 
 /// Every authenticated operation, by domain.
 pub fn operations() -> Vec<Operation> {
-    [crate::users::operations(), crate::audit::operations(), crate::system::operations()]
+    [crate::users::operations(), crate::audit::operations(), crate::system::operations(), crate::legal::operations()]
         .into_iter()
         .flatten()
         .collect()
