@@ -64,10 +64,16 @@ where
 
 /// Every authenticated operation, by domain.
 pub fn operations() -> Vec<Operation> {
-    [crate::users::operations(), crate::appdata::operations(), crate::audit::operations(), crate::system::operations()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        crate::users::operations(),
+        crate::appdata::operations(),
+        crate::legal::operations(),
+        crate::audit::operations(),
+        crate::system::operations(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Shared state of the running vault.

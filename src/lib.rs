@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod expiry;
 pub mod http;
+pub mod legal;
 pub mod server;
 pub mod startup;
 pub mod store;

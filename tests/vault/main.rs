@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod binary;
 mod crypto_at_rest;
+mod legal;
 mod openapi;
 mod restart;
 mod transport;
