@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod expiry;
 pub mod http;
 pub mod server;
+pub mod sessions;
 pub mod startup;
 pub mod store;
 pub mod system;

@@ -5,6 +5,7 @@
 //! types. DDL differs and lives in one migrations folder per backend.
 
 pub mod audit;
+pub mod sessions;
 pub mod tenants;
 pub mod users;
 pub mod vault;

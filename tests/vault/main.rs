@@ -9,6 +9,7 @@ mod binary;
 mod crypto_at_rest;
 mod openapi;
 mod restart;
+mod sessions;
 mod transport;
 mod user_bulk;
 mod users;
