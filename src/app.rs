@@ -26,6 +26,9 @@ use crate::store::{self, Db};
 pub struct Settings {
     /// Longest lifetime a user record may be given, in seconds (longer requests are capped).
     pub max_user_retention: i64,
+    /// Longest lifetime a session may be given, in seconds (longer requests are capped; a
+    /// session upserted without a lifetime gets exactly this, so none lives forever).
+    pub max_session_retention: i64,
     /// Superseded profile versions kept per user.
     pub keep_versions: i64,
     /// Largest accepted request body, in bytes.
@@ -38,6 +41,8 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             max_user_retention: 10 * 365 * 86_400,
+            // Databunker's shipped `max_session_retention_period` is "1h".
+            max_session_retention: 3_600,
             keep_versions: 10,
             body_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
@@ -68,6 +73,7 @@ pub fn operations() -> Vec<Operation> {
         crate::users::operations(),
         crate::appdata::operations(),
         crate::legal::operations(),
+        crate::sessions::operations(),
         crate::audit::operations(),
         crate::system::operations(),
     ]

@@ -11,6 +11,7 @@ pub mod expiry;
 pub mod http;
 pub mod legal;
 pub mod server;
+pub mod sessions;
 pub mod startup;
 pub mod store;
 pub mod system;

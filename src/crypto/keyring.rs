@@ -22,6 +22,7 @@ pub struct TenantKeys {
     active: u32,
     masters: BTreeMap<u32, Key256>,
     index_keys: HashMap<IndexKind, Key256>,
+    session_index_key: Key256,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -45,7 +46,9 @@ impl TenantKeys {
                 (kind, first.derive(info.as_bytes()))
             })
             .collect();
-        Some(TenantKeys { tenant, active, masters, index_keys })
+        // Its own domain, so a session uuid never shares a digest with a user token.
+        let session_index_key = first.derive(format!("blind-index/session/tenant/{tenant}").as_bytes());
+        Some(TenantKeys { tenant, active, masters, index_keys, session_index_key })
     }
 
     /// The tenant these keys belong to.
@@ -66,6 +69,11 @@ impl TenantKeys {
     /// Blind index of an already normalised value.
     pub fn index(&self, kind: IndexKind, normalised: &str) -> IndexValue {
         index::digest(&self.index_keys[&kind], normalised)
+    }
+
+    /// Blind index of a session uuid (already normalised to lower case).
+    pub fn session_index(&self, normalised: &str) -> IndexValue {
+        index::digest(&self.session_index_key, normalised)
     }
 
     /// Wraps a user's data key for the row `record`.
@@ -210,5 +218,13 @@ mod tests {
         let wrapped = keys.wrap_data_key(b"row-a", &data_key);
         assert!(keys.unwrap_data_key(b"row-a", &wrapped).expect("unwrap").ct_eq(&data_key));
         assert!(keys.unwrap_data_key(b"row-b", &wrapped).is_err());
+    }
+
+    #[test]
+    fn session_indexes_are_domain_separated_from_token_indexes() {
+        let keys = TenantKeys::new(7, BTreeMap::from([(1, Key256::random())])).expect("keys");
+        let uuid = "3b1f0c2e-8d4a-4f6b-9c1d-2e7a5b8c9d0f";
+        assert_eq!(keys.session_index(uuid), keys.session_index(uuid));
+        assert_ne!(keys.session_index(uuid), keys.index(IndexKind::Token, uuid));
     }
 }

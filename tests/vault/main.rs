@@ -11,6 +11,7 @@ mod crypto_at_rest;
 mod legal;
 mod openapi;
 mod restart;
+mod sessions;
 mod transport;
 mod user_bulk;
 mod users;

@@ -1,0 +1,18 @@
+-- Sessions: caller-named records, found by a blind index of their uuid. A session bound to a
+-- user is sealed under the user's data key and goes with the user (ON DELETE CASCADE); an
+-- unbound one is sealed under the tenant key. Every session expires (expires_at NOT NULL).
+
+CREATE TABLE sessions (
+    tenant_id    INTEGER NOT NULL REFERENCES tenants (id),
+    sid_idx      BLOB    NOT NULL,
+    user_rid     BLOB    REFERENCES users (rid) ON DELETE CASCADE,
+    data         BLOB    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    sliding_secs INTEGER,
+    final_at     INTEGER,
+    expires_at   INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, sid_idx)
+);
+CREATE INDEX sessions_user ON sessions (user_rid) WHERE user_rid IS NOT NULL;
+CREATE INDEX sessions_expires_at ON sessions (tenant_id, expires_at);

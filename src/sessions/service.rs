@@ -1,0 +1,197 @@
+//! Session operations, independent of HTTP.
+//!
+//! A session is a caller-named JSON object. When its data names an existing user (a `token`,
+//! `login`, `email`, `phone` or `custom` key, normalised as the user indexes are) it is bound to
+//! that user: sealed under the user's data key and erased with the user. Otherwise it stands
+//! alone, sealed under the tenant key. The caller's uuid is kept only as a blind index in its
+//! column (and in clear inside the sealed data, to list it back).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::audit::Subject;
+use crate::crypto::keyring::{open_user, seal_user};
+use crate::crypto::secrets::is_uuid_shaped;
+use crate::crypto::{CryptoError, IndexKind, IndexValue};
+use crate::expiry::Expiry;
+use crate::http::lenient::{Text, text};
+use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::store::sessions::{self as store, NewSession, SessionRow};
+use crate::store::users::Lifetime;
+use crate::users::{Identity, LoadedUser, service as users};
+
+/// Table name bound into the associated data of sealed sessions.
+const TABLE: &str = "sessions";
+
+/// Identity keys that bind a session to a user, in the order they are tried.
+const BINDING_KINDS: [IndexKind; 5] =
+    [IndexKind::Token, IndexKind::Login, IndexKind::Email, IndexKind::Phone, IndexKind::Custom];
+
+/// A validated session uuid and its blind index.
+#[derive(Debug, Clone)]
+pub struct SessionId {
+    /// The uuid, lower-cased.
+    pub uuid: String,
+    /// Its blind index: the row key.
+    pub idx: IndexValue,
+}
+
+impl SessionId {
+    /// Validates `sessionuuid`: present and UUID-shaped (any case).
+    pub fn parse(ctx: &RequestContext, sessionuuid: Option<Text>) -> ApiResult<SessionId> {
+        let uuid = text(sessionuuid)
+            .ok_or_else(|| ApiError::bad_request("Missing API request parameters: sessionuuid"))?
+            .trim()
+            .to_ascii_lowercase();
+        if !is_uuid_shaped(&uuid) {
+            return Err(ApiError::bad_request("Bad UUID"));
+        }
+        let idx = ctx.keys.session_index(&uuid);
+        Ok(SessionId { uuid, idx })
+    }
+}
+
+/// The sealed content of a session row.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSession {
+    sessionuuid: String,
+    /// The bound user's token (sealed under that user's key), for `SessionGet`.
+    #[serde(default)]
+    token: Option<String>,
+    sessiondata: Value,
+}
+
+/// A session read and opened.
+pub struct LoadedSession {
+    /// The session data as the client sent it.
+    pub data: Value,
+    /// The bound user, if any.
+    pub user: Option<Subject>,
+    row: SessionRow,
+}
+
+/// The lifetime of a session: requested values capped at the maximum; none requested means
+/// the maximum as a fixed end, so that no session lives forever.
+pub fn lifetime(app: &AppState, now: i64, sliding: Option<&Value>, finaltime: Option<&Value>) -> ApiResult<Lifetime> {
+    let max = app.settings.max_session_retention;
+    let mut expiry =
+        Expiry::from_request(sliding, finaltime, now, max).map_err(|err| ApiError::bad_request(err.to_string()))?;
+    if expiry.is_unbounded() {
+        expiry.final_at = Some(now.saturating_add(max));
+    }
+    Ok(Lifetime { sliding_secs: expiry.sliding, final_at: expiry.final_at, expires_at: expiry.expires_at(now) })
+}
+
+/// The first existing user that `data` names, if any.
+async fn bound_user(app: &AppState, ctx: &RequestContext, data: &Value) -> ApiResult<Option<LoadedUser>> {
+    for kind in BINDING_KINDS {
+        let Some(normalised) = data.get(kind.name()).and_then(|value| kind.normalise(value)) else { continue };
+        match users::find(app, ctx, &Identity { kind, normalised }).await {
+            Ok(user) => return Ok(Some(user)),
+            Err(ApiError::NotFound(_)) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(None)
+}
+
+/// Creates or replaces a session (data, lifetime and binding); returns its expiry time.
+pub async fn upsert(
+    app: &AppState,
+    ctx: &RequestContext,
+    id: &SessionId,
+    data: Value,
+    lifetime: Lifetime,
+) -> ApiResult<i64> {
+    let user = bound_user(app, ctx, &data).await?.map(|user| user.subject);
+    let stored = StoredSession {
+        sessionuuid: id.uuid.clone(),
+        token: user.as_ref().map(|u| u.token.clone()),
+        sessiondata: data,
+    };
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(&stored).map_err(ApiError::internal)?);
+    let sealed = match &user {
+        Some(user) => seal_user(&user.key, ctx.tenant, TABLE, &id.idx, &plain),
+        None => ctx.keys.seal(TABLE, &id.idx, &plain),
+    };
+    if let Some(user) = &user {
+        ctx.set_subject(user);
+    }
+    let session = NewSession {
+        sid_idx: id.idx,
+        user_rid: user.as_ref().map(|u| u.rid.clone()),
+        data: sealed,
+        now: ctx.now,
+        lifetime,
+    };
+    let event = ctx.change_event(user.as_ref(), None, None, None);
+    store::upsert(&app.db, ctx.tenant, &session, &event).await?;
+    ctx.mark_committed();
+    // `lifetime` always carries an end: see [`lifetime`].
+    Ok(lifetime.expires_at.unwrap_or(ctx.now))
+}
+
+/// Finds and opens a live session; its bound user becomes the request's subject.
+pub async fn load(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiResult<LoadedSession> {
+    let row = store::get(&app.db, ctx.tenant, &id.idx, ctx.now).await?.ok_or_else(session_not_found)?;
+    let (stored, user) = match (&row.user_rid, &row.wrapped_key) {
+        (Some(rid), Some(wrapped)) => {
+            let key = ctx.keys.unwrap_data_key(rid, wrapped)?;
+            let stored = open(open_user(&key, ctx.tenant, TABLE, &id.idx, &row.data)?)?;
+            let token = stored.token.clone().ok_or(CryptoError)?;
+            let user_ref = ctx.keys.index(IndexKind::Token, &token);
+            (stored, Some(Subject { token, user_ref, rid: rid.clone(), key }))
+        }
+        (None, _) => (open(ctx.keys.open(TABLE, &id.idx, &row.data)?)?, None),
+        // The foreign key cascades: a bound session without its user cannot be read back.
+        (Some(_), None) => return Err(CryptoError.into()),
+    };
+    if let Some(user) = &user {
+        ctx.set_subject(user);
+    }
+    Ok(LoadedSession { data: stored.sessiondata, user, row })
+}
+
+/// Restarts the sliding window of a session just read (capped by its fixed end).
+pub async fn touch(app: &AppState, ctx: &RequestContext, id: &SessionId, session: &LoadedSession) -> ApiResult<()> {
+    let Some(sliding) = session.row.sliding_secs else { return Ok(()) };
+    let expiry = Expiry { sliding: Some(sliding), final_at: session.row.final_at };
+    if let Some(expires_at) = expiry.expires_at(ctx.now) {
+        store::extend(&app.db, ctx.tenant, &id.idx, ctx.now, expires_at).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a live session.
+pub async fn delete(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiResult<()> {
+    let session = load(app, ctx, id).await?;
+    let event = ctx.change_event(session.user.as_ref(), None, None, None);
+    if !store::delete(&app.db, ctx.tenant, &id.idx, ctx.now, &event).await? {
+        return Err(session_not_found());
+    }
+    ctx.mark_committed();
+    Ok(())
+}
+
+/// The live sessions bound to a user, as `(sessionuuid, sessiondata)`.
+pub async fn list_for_user(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<(String, Value)>> {
+    let rows = store::list_for_user(&app.db, ctx.tenant, &user.row.rid, ctx.now).await?;
+    rows.iter()
+        .map(|row| {
+            let stored = open(open_user(&user.subject.key, ctx.tenant, TABLE, &row.sid_idx, &row.data)?)?;
+            Ok((stored.sessionuuid, stored.sessiondata))
+        })
+        .collect()
+}
+
+/// Decodes opened session plaintext, wiping it afterwards.
+fn open(plain: Vec<u8>) -> Result<StoredSession, CryptoError> {
+    let plain = zeroize::Zeroizing::new(plain);
+    serde_json::from_slice(&plain).map_err(|_| CryptoError)
+}
+
+/// 404 for an unknown, deleted or expired session.
+pub fn session_not_found() -> ApiError {
+    ApiError::not_found("The session record was not found")
+}
