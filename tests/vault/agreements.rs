@@ -214,3 +214,17 @@ both!(user_delete_erases_agreements_and_history, |v| {
     let body = v.call("AgreementRevokeAll", json!({"brief": "marketing"})).await.ok();
     assert_eq!(body["revoked"], 1);
 });
+
+both!(agreements_follow_a_renamed_basis_and_go_with_a_deleted_one, |v| {
+    basis(v, "marketing").await;
+    let token = v.create_user(json!({"login": "ann"})).await;
+    v.call("AgreementAccept", addr(&token, "marketing", json!({"referencecode": REF}))).await.ok();
+    v.call("LegalBasisUpdate", json!({"brief": "marketing", "newbrief": "newsletter"})).await.ok();
+    let got = agreement(v, &token, "newsletter").await;
+    assert_eq!((got["brief"].clone(), got["referencecode"].clone()), (json!("newsletter"), json!(REF)));
+    v.call("AgreementGet", addr(&token, "marketing", json!({}))).await.error(404, "The agreement record was not found");
+    v.call("LegalBasisDelete", json!({"brief": "newsletter"})).await.ok();
+    let body = v.call("AgreementListUserAgreements", json!({"mode": "token", "identity": token})).await.ok();
+    assert_eq!(body["rows"], json!([]));
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM agreement_history").await, 0);
+});
