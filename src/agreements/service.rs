@@ -56,7 +56,7 @@ fn audited(status: &str, state: &State) -> Value {
     value
 }
 
-/// Seals a new state and its history entry; returns the write and the before/after for the event.
+/// Seals a new state and the history entry (number `version + 1`) recording it.
 fn write(
     ctx: &RequestContext,
     subject: &Subject,
