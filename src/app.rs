@@ -72,6 +72,7 @@ pub fn operations() -> Vec<Operation> {
     [
         crate::users::operations(),
         crate::appdata::operations(),
+        crate::agreements::operations(),
         crate::legal::operations(),
         crate::sessions::operations(),
         crate::audit::operations(),

@@ -4,6 +4,7 @@
 //! sqlx accepts for SQLite too) and [`with_pool!`] compiles each store function for both pool
 //! types. DDL differs and lives in one migrations folder per backend.
 
+pub mod agreements;
 pub mod appdata;
 pub mod audit;
 pub mod legal;

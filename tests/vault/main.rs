@@ -3,6 +3,7 @@
 
 mod common;
 
+mod agreements;
 mod appdata;
 mod audit;
 mod auth;
