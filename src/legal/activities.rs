@@ -8,7 +8,6 @@ use super::name;
 use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
-use crate::store::StoreError;
 use crate::store::legal::{self as store, Activity, LinkOutcome};
 
 /// The processing activity operations.
@@ -93,14 +92,8 @@ async fn create(
     Fields { title: req.title, script: req.script, fulldesc: req.fulldesc, applicableto: req.applicableto }
         .apply(&mut activity);
     let event = ctx.change_event(None, None, Some(&view(&activity)), None);
-    match store::insert_activity(&app.db, ctx.tenant, &activity, &event).await {
-        Ok(()) => {
-            ctx.mark_committed();
-            Ok(ok())
-        }
-        Err(StoreError::Conflict) => Err(duplicate()),
-        Err(err) => Err(err.into()),
-    }
+    let stored = store::insert_activity(&app.db, ctx.tenant, &activity, &event).await;
+    super::committed(&ctx, stored, not_found, duplicate)
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,16 +126,12 @@ async fn update(
         Ok::<_, ApiError>((next, event))
     })
     .await;
-    match result {
-        Ok(Ok(())) => {
-            ctx.mark_committed();
-            Ok(ok())
-        }
-        Ok(Err(err)) => Err(err),
-        Err(StoreError::NotFound) => Err(not_found()),
-        Err(StoreError::Conflict) => Err(duplicate()),
-        Err(err) => Err(err.into()),
-    }
+    // The closure's own error ends the call; the store's outcome is answered as for any write.
+    let stored = match result {
+        Ok(inner) => inner.map(Ok)?,
+        Err(err) => Err(err),
+    };
+    super::committed(&ctx, stored, not_found, duplicate)
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,14 +151,7 @@ async fn delete(
         ctx.change_event(None, Some(&view(current)), None, None)
     })
     .await;
-    match deleted {
-        Ok(()) => {
-            ctx.mark_committed();
-            Ok(ok())
-        }
-        Err(StoreError::NotFound) => Err(not_found()),
-        Err(err) => Err(err.into()),
-    }
+    super::committed(&ctx, deleted, not_found, duplicate)
 }
 
 #[derive(Debug, Deserialize)]

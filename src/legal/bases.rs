@@ -7,8 +7,7 @@ use serde_json::{Map, Value, json};
 use super::name;
 use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, opt_bool, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
-use crate::store::StoreError;
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::store::legal::{self as store, LegalBasis};
 
 /// The legal basis operations.
@@ -148,14 +147,8 @@ async fn create(
     };
     changes.apply(&mut basis);
     let event = ctx.change_event(None, None, Some(&view(&basis)), None);
-    match store::insert_basis(&app.db, ctx.tenant, &basis, &event).await {
-        Ok(()) => {
-            ctx.mark_committed();
-            Ok(ok())
-        }
-        Err(StoreError::Conflict) => Err(duplicate()),
-        Err(err) => Err(err.into()),
-    }
+    let stored = store::insert_basis(&app.db, ctx.tenant, &basis, &event).await;
+    super::committed(&ctx, stored, not_found, duplicate)
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,16 +193,12 @@ async fn update(
         Ok::<_, ApiError>((next, event))
     })
     .await;
-    match result {
-        Ok(Ok(())) => {
-            ctx.mark_committed();
-            Ok(ok())
-        }
-        Ok(Err(err)) => Err(err),
-        Err(StoreError::NotFound) => Err(not_found()),
-        Err(StoreError::Conflict) => Err(duplicate()),
-        Err(err) => Err(err.into()),
-    }
+    // The closure's own error ends the call; the store's outcome is answered as for any write.
+    let stored = match result {
+        Ok(inner) => inner.map(Ok)?,
+        Err(err) => Err(err),
+    };
+    super::committed(&ctx, stored, not_found, duplicate)
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,14 +218,7 @@ async fn delete(
         ctx.change_event(None, Some(&view(current)), None, None)
     })
     .await;
-    match deleted {
-        Ok(()) => {
-            ctx.mark_committed();
-            Ok(ok())
-        }
-        Err(StoreError::NotFound) => Err(not_found()),
-        Err(err) => Err(err.into()),
-    }
+    super::committed(&ctx, deleted, not_found, duplicate)
 }
 
 #[derive(Debug, Deserialize)]
