@@ -29,6 +29,9 @@ pub struct Settings {
     /// Longest lifetime a session may be given, in seconds (longer requests are capped; a
     /// session upserted without a lifetime gets exactly this, so none lives forever).
     pub max_session_retention: i64,
+    /// Longest lifetime a shared record may be given, in seconds (longer requests are capped; a
+    /// record created without `finaltime` gets exactly this).
+    pub max_shared_record_retention: i64,
     /// Superseded profile versions kept per user.
     pub keep_versions: i64,
     /// Largest accepted request body, in bytes.
@@ -43,6 +46,8 @@ impl Default for Settings {
             max_user_retention: 10 * 365 * 86_400,
             // Databunker's shipped `max_session_retention_period` is "1h".
             max_session_retention: 3_600,
+            // Databunker's shipped `max_shareable_record_retention_period` is "1m".
+            max_shared_record_retention: 30 * 86_400,
             keep_versions: 10,
             body_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
@@ -75,12 +80,19 @@ pub fn operations() -> Vec<Operation> {
         crate::agreements::operations(),
         crate::legal::operations(),
         crate::sessions::operations(),
+        crate::shared::operations(),
         crate::audit::operations(),
         crate::system::operations(),
     ]
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// Every public operation: routed without authentication (the handler resolves the tenant
+/// and writes its own audit event).
+pub fn public_operations() -> Vec<Operation> {
+    [crate::shared::public_operations()].into_iter().flatten().collect()
 }
 
 /// Shared state of the running vault.
@@ -190,9 +202,14 @@ pub fn router(state: AppState) -> Router {
         api = api.route(&format!("/v2/{}", operation.name), operation.handler);
     }
     let api = api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let mut public = Router::new();
+    for operation in public_operations() {
+        public = public.route(&format!("/v2/{}", operation.name), operation.handler);
+    }
     let timeout = state.settings.request_timeout;
     Router::new()
         .merge(api)
+        .merge(public)
         .route("/status", get(status::status))
         .route("/status/", get(status::status))
         .route("/metrics", get(metrics::handler).with_state(state.metrics.clone()))

@@ -13,6 +13,7 @@ pub mod http;
 pub mod legal;
 pub mod server;
 pub mod sessions;
+pub mod shared;
 pub mod startup;
 pub mod store;
 pub mod system;

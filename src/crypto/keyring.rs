@@ -23,6 +23,7 @@ pub struct TenantKeys {
     masters: BTreeMap<u32, Key256>,
     index_keys: HashMap<IndexKind, Key256>,
     session_index_key: Key256,
+    shared_record_index_key: Key256,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -48,7 +49,8 @@ impl TenantKeys {
             .collect();
         // Its own domain, so a session uuid never shares a digest with a user token.
         let session_index_key = first.derive(format!("blind-index/session/tenant/{tenant}").as_bytes());
-        Some(TenantKeys { tenant, active, masters, index_keys, session_index_key })
+        let shared_record_index_key = first.derive(format!("blind-index/shared-record/tenant/{tenant}").as_bytes());
+        Some(TenantKeys { tenant, active, masters, index_keys, session_index_key, shared_record_index_key })
     }
 
     /// The tenant these keys belong to.
@@ -74,6 +76,11 @@ impl TenantKeys {
     /// Blind index of a session uuid (already normalised to lower case).
     pub fn session_index(&self, normalised: &str) -> IndexValue {
         index::digest(&self.session_index_key, normalised)
+    }
+
+    /// Blind index of a shared record uuid (already normalised to lower case).
+    pub fn shared_record_index(&self, normalised: &str) -> IndexValue {
+        index::digest(&self.shared_record_index_key, normalised)
     }
 
     /// Wraps a user's data key for the row `record`.

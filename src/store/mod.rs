@@ -9,6 +9,7 @@ pub mod appdata;
 pub mod audit;
 pub mod legal;
 pub mod sessions;
+pub mod shared;
 pub mod tenants;
 pub mod users;
 pub mod vault;

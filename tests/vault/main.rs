@@ -13,6 +13,7 @@ mod legal;
 mod openapi;
 mod restart;
 mod sessions;
+mod shared;
 mod transport;
 mod user_bulk;
 mod users;

@@ -1,0 +1,81 @@
+//! Shared records: a sealed snapshot under a blind index of the record uuid.
+
+use sqlx::Row;
+
+use super::audit::{AuditRecord, insert as insert_audit};
+use super::{BeginWrite, Db, StoreResult, with_pool};
+use crate::crypto::IndexValue;
+
+/// A shared record to insert.
+#[derive(Debug, Clone)]
+pub struct NewSharedRecord {
+    /// Blind index of the record uuid.
+    pub rec_idx: IndexValue,
+    /// The owning user's record id.
+    pub user_rid: Vec<u8>,
+    /// Sealed snapshot (under the user's data key).
+    pub data: Vec<u8>,
+    /// Time of the write.
+    pub now: i64,
+    /// When the record stops resolving.
+    pub expires_at: i64,
+}
+
+/// A live shared record read back, with the owner's wrapped data key.
+#[derive(Debug, Clone)]
+pub struct SharedRecordRow {
+    /// The owning user's record id.
+    pub user_rid: Vec<u8>,
+    /// The owner's wrapped data key.
+    pub wrapped_key: Vec<u8>,
+    /// Sealed snapshot.
+    pub data: Vec<u8>,
+}
+
+/// Inserts a shared record with its audit event in one transaction; expired records of the
+/// tenant are purged on the way, so their sealed data does not linger.
+pub async fn insert(db: &Db, tenant: i64, record: &NewSharedRecord, event: &AuditRecord) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query("DELETE FROM shared_records WHERE tenant_id = $1 AND expires_at <= $2")
+            .bind(tenant)
+            .bind(record.now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO shared_records (tenant_id, rec_idx, user_rid, data, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant)
+        .bind(&record.rec_idx[..])
+        .bind(record.user_rid.as_slice())
+        .bind(record.data.as_slice())
+        .bind(record.now)
+        .bind(record.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_audit!(&mut *tx, std::slice::from_ref(event));
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// A live (unexpired) shared record by its index.
+pub async fn get(db: &Db, tenant: i64, rec_idx: &IndexValue, now: i64) -> StoreResult<Option<SharedRecordRow>> {
+    with_pool!(db, pool => {
+        let row = sqlx::query(
+            "SELECT s.user_rid, u.wrapped_key, s.data FROM shared_records s \
+             JOIN users u ON u.rid = s.user_rid \
+             WHERE s.tenant_id = $1 AND s.rec_idx = $2 AND s.expires_at > $3",
+        )
+        .bind(tenant)
+        .bind(&rec_idx[..])
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+        let decoded = row.map(|row| -> Result<SharedRecordRow, sqlx::Error> {
+            Ok(SharedRecordRow { user_rid: row.try_get(0)?, wrapped_key: row.try_get(1)?, data: row.try_get(2)? })
+        });
+        Ok(decoded.transpose()?)
+    })
+}
