@@ -56,6 +56,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         print_first_start(secrets, wrapping.generated.then_some(&wrapping.key));
     }
     let state = AppState::new(db.clone(), keys, settings, clock);
+    crate::retention::spawn(state.clone());
     let server = Server::bind(config::listen(args.listen), state).await?;
     tracing::info!(address = %server.local_addr()?, storage = %location.describe(), "bunker is listening");
     server.run(shutdown_signal()).await?;
@@ -127,6 +128,7 @@ async fn demo(listen: Option<std::net::SocketAddr>) -> Result<(), StartError> {
     let clock = Clock::default();
     let (keys, _) = vault::open(&db, &wrapping, Some(config::DEMO_ROOT_TOKEN), clock.now()).await?;
     let state = AppState::new(db.clone(), keys, config::settings()?, clock);
+    crate::retention::spawn(state.clone());
     let server = Server::bind(config::listen(listen), state).await?;
     let address = server.local_addr()?;
     println!("==================== BUNKER DEMO ====================");

@@ -8,6 +8,7 @@ pub mod agreements;
 pub mod appdata;
 pub mod audit;
 pub mod legal;
+pub mod retention;
 pub mod sessions;
 pub mod shared;
 pub mod tenants;

@@ -12,6 +12,7 @@ mod crypto_at_rest;
 mod legal;
 mod openapi;
 mod restart;
+mod retention;
 mod sessions;
 mod shared;
 mod transport;

@@ -1,0 +1,78 @@
+//! Erasure of expired records.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use super::audit::{AuditRecord, insert as insert_audit};
+use super::{BeginWrite, Db, StoreResult, with_pool};
+
+/// Advisory lock key: one sweeper at a time across every replica sharing a PostgreSQL database.
+const SWEEP_LOCK: i64 = 0x6275_6e6b_6572_0001;
+
+/// Expired records erased in one tenant by one sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Users (with everything that cascades from them).
+    pub users: u64,
+    /// Sessions.
+    pub sessions: u64,
+    /// Shared records.
+    pub shared_records: u64,
+}
+
+/// Deletes every record expired at `now` and writes the events `events` builds from the
+/// per-tenant counts, in one transaction. `None` when another replica holds the sweep lock.
+pub async fn sweep<F>(db: &Db, now: i64, events: F) -> StoreResult<Option<BTreeMap<i64, Erased>>>
+where
+    F: FnOnce(&BTreeMap<i64, Erased>) -> Vec<AuditRecord>,
+{
+    let postgres = matches!(db, Db::Postgres(_));
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        if postgres {
+            let locked: bool =
+                sqlx::query("SELECT pg_try_advisory_xact_lock($1)").bind(SWEEP_LOCK).fetch_one(&mut *tx).await?.try_get(0)?;
+            if !locked {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
+        let mut erased: BTreeMap<i64, Erased> = BTreeMap::new();
+        // Deleting a user row destroys its wrapped data key; app data, agreements, sessions and
+        // shared records cascade from it.
+        for row in sqlx::query("DELETE FROM users WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING tenant_id")
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            erased.entry(row.try_get(0)?).or_default().users += 1;
+        }
+        for row in sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 RETURNING tenant_id")
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            erased.entry(row.try_get(0)?).or_default().sessions += 1;
+        }
+        for row in sqlx::query("DELETE FROM shared_records WHERE expires_at <= $1 RETURNING tenant_id")
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            erased.entry(row.try_get(0)?).or_default().shared_records += 1;
+        }
+        let records = events(&erased);
+        insert_audit!(&mut *tx, &records);
+        tx.commit().await?;
+        Ok(Some(erased))
+    })
+}
+
+/// Ids of every tenant (the sweeper unlocks their keys before sweeping).
+pub async fn tenant_ids(db: &Db) -> StoreResult<Vec<i64>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query("SELECT id FROM tenants ORDER BY id").fetch_all(pool).await?;
+        Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+    })
+}
