@@ -10,6 +10,7 @@ use crate::expiry::{self, Expiry, TimeSpec};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
 use crate::legal::name;
+use crate::users::identity::IdentityFields;
 use crate::users::{Identity, service as users};
 
 /// The agreement operations.
@@ -119,12 +120,6 @@ async fn cancel(
     Ok(ok())
 }
 
-#[derive(Debug, Deserialize)]
-struct IdentityRequest {
-    mode: Option<Text>,
-    identity: Option<Text>,
-}
-
 #[derive(Serialize)]
 struct RowsReply {
     rows: Vec<Value>,
@@ -133,7 +128,7 @@ struct RowsReply {
 async fn list_user_agreements(
     State(app): State<AppState>,
     ctx: RequestContext,
-    Body(req): Body<IdentityRequest>,
+    Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<RowsReply>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;

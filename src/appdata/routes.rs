@@ -9,6 +9,7 @@ use super::service;
 use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Int, Text, int};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::users::identity::IdentityFields;
 use crate::users::{Identity, service as users};
 
 /// The app data operations.
@@ -123,12 +124,6 @@ async fn delete(
     Ok(ok())
 }
 
-#[derive(Debug, Deserialize)]
-struct IdentityRequest {
-    mode: Option<Text>,
-    identity: Option<Text>,
-}
-
 #[derive(Serialize)]
 struct AppsReply {
     apps: Vec<String>,
@@ -137,7 +132,7 @@ struct AppsReply {
 async fn list_user_app_names(
     State(app): State<AppState>,
     ctx: RequestContext,
-    Body(req): Body<IdentityRequest>,
+    Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<AppsReply>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;

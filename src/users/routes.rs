@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::bulk;
-use super::identity::Identity;
+use super::identity::{Identity, IdentityFields};
 use super::service;
 use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Int, Text};
@@ -180,16 +180,10 @@ async fn patch(
     Ok(ok())
 }
 
-#[derive(Debug, Deserialize)]
-struct IdentityRequest {
-    mode: Option<Text>,
-    identity: Option<Text>,
-}
-
 async fn delete(
     State(app): State<AppState>,
     ctx: RequestContext,
-    Body(req): Body<IdentityRequest>,
+    Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
@@ -206,7 +200,7 @@ struct VersionsReply {
 async fn list_versions(
     State(app): State<AppState>,
     ctx: RequestContext,
-    Body(req): Body<IdentityRequest>,
+    Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<VersionsReply>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
