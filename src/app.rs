@@ -81,6 +81,7 @@ pub fn operations() -> Vec<Operation> {
         crate::legal::operations(),
         crate::sessions::operations(),
         crate::shared::operations(),
+        crate::requests::operations(),
         crate::audit::operations(),
         crate::system::operations(),
     ]

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod expiry;
 pub mod http;
 pub mod legal;
+pub mod requests;
 pub mod retention;
 pub mod server;
 pub mod sessions;

@@ -116,7 +116,7 @@ async fn cancel(
     let who = Identity::parse(req.mode, req.identity)?;
     let brief = name::required("brief", req.brief)?;
     let user = users::load(&app, &ctx, &who).await?;
-    service::cancel(&app, &ctx, &user, &brief).await?;
+    service::cancel(&app, &ctx, &user, &brief, None).await?;
     Ok(ok())
 }
 

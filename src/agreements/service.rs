@@ -6,7 +6,8 @@ use super::record::{self, ChangedBy, Entry, State};
 use crate::app::AppState;
 use crate::audit::Subject;
 use crate::http::{ApiError, ApiResult, RequestContext};
-use crate::store::agreements::{self as store, AgreementRow, AgreementWrite, Outcome};
+use crate::store::agreements::{self as store, AgreementRow, AgreementWrite, Changing, Outcome};
+use crate::store::requests::Resolution;
 use crate::users::LoadedUser;
 
 /// Status of an agreement that was canceled or revoked.
@@ -96,7 +97,7 @@ pub async fn accept(
     asked: Acceptance,
 ) -> ApiResult<()> {
     let subject = &user.subject;
-    let outcome = store::change(&app.db, ctx.tenant, &subject.rid, brief, ctx.now, true, |basis, row| {
+    let outcome = store::change(&app.db, ctx.tenant, &subject.rid, brief, ctx.now, Changing::OrGive, |basis, row| {
         let (before, mut state) = match row {
             Some(row) => {
                 let state = record::open_state(&subject.key, ctx.tenant, &subject.rid, basis, &row.data)?;
@@ -117,19 +118,27 @@ pub async fn accept(
     finish(ctx, outcome)
 }
 
-/// Cancels a user's agreement, appending to its history; 404 when there is none.
-pub async fn cancel(app: &AppState, ctx: &RequestContext, user: &LoadedUser, brief: &str) -> ApiResult<()> {
+/// Cancels a user's agreement, appending to its history; 404 when there is none. With
+/// `resolves`, the approval request that asked for the cancellation closes with it.
+pub async fn cancel(
+    app: &AppState,
+    ctx: &RequestContext,
+    user: &LoadedUser,
+    brief: &str,
+    resolves: Option<&Resolution>,
+) -> ApiResult<()> {
     let subject = &user.subject;
-    let outcome = store::change(&app.db, ctx.tenant, &subject.rid, brief, ctx.now, false, |basis, row| {
-        let row = row.ok_or_else(agreement_not_found)?;
-        let mut state = record::open_state(&subject.key, ctx.tenant, &subject.rid, basis, &row.data)?;
-        let before = audited(&row.status, &state);
-        state.lastmodifiedby = ctx.principal.kind.as_str().to_owned();
-        let after = audited(CANCELED, &state);
-        let event = ctx.change_event(Some(subject), Some(&before), Some(&after), Some(&brief_extra(brief)));
-        Ok::<_, ApiError>((write(ctx, subject, Some(row), basis, CANCELED, state), event))
-    })
-    .await?;
+    let outcome =
+        store::change(&app.db, ctx.tenant, &subject.rid, brief, ctx.now, Changing::Existing(resolves), |basis, row| {
+            let row = row.ok_or_else(agreement_not_found)?;
+            let mut state = record::open_state(&subject.key, ctx.tenant, &subject.rid, basis, &row.data)?;
+            let before = audited(&row.status, &state);
+            state.lastmodifiedby = ctx.principal.kind.as_str().to_owned();
+            let after = audited(CANCELED, &state);
+            let event = ctx.change_event(Some(subject), Some(&before), Some(&after), Some(&brief_extra(brief)));
+            Ok::<_, ApiError>((write(ctx, subject, Some(row), basis, CANCELED, state), event))
+        })
+        .await?;
     finish(ctx, outcome)
 }
 

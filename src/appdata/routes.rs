@@ -26,7 +26,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 /// A required JSON-object `appdata`.
-fn required_appdata(appdata: Option<Value>) -> ApiResult<Value> {
+pub fn required_appdata(appdata: Option<Value>) -> ApiResult<Value> {
     match appdata {
         Some(data @ Value::Object(_)) => Ok(data),
         Some(_) => Err(ApiError::bad_request("The appdata parameter has an incorrect format")),
@@ -95,12 +95,7 @@ async fn update(
     let name = AppName::parse(req.appname)?;
     let changes = required_appdata(req.appdata)?;
     let user = users::load(&app, &ctx, &who).await?;
-    service::change(&app, &ctx, &user, &name, |current| {
-        let mut merged = current.clone();
-        json_patch::merge(&mut merged, &changes);
-        Ok(merged)
-    })
-    .await?;
+    service::change(&app, &ctx, &user, &name, None, |current| Ok(users::merged(current, &changes))).await?;
     Ok(ok())
 }
 

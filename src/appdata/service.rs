@@ -7,6 +7,7 @@ use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
 use crate::store::appdata::{self as store, AppChange, AppRow};
+use crate::store::requests::Resolution;
 use crate::store::users::VersionRow;
 use crate::users::LoadedUser;
 use crate::users::record::md5_hex;
@@ -76,12 +77,14 @@ pub async fn version_data(
 }
 
 /// Applies `change` (a function of the current app data) under a row lock, keeping the
-/// superseded data as a version; concurrent changes apply one after the other.
+/// superseded data as a version; concurrent changes apply one after the other. With `resolves`,
+/// the approval request that asked for the change closes with it.
 pub async fn change<F>(
     app: &AppState,
     ctx: &RequestContext,
     user: &LoadedUser,
     name: &AppName,
+    resolves: Option<&Resolution>,
     change: F,
 ) -> ApiResult<()>
 where
@@ -89,7 +92,7 @@ where
 {
     let subject = &user.subject;
     let (tenant, rid) = (ctx.tenant, &subject.rid);
-    let result = store::modify(&app.db, tenant, rid, name.as_str(), |row: &AppRow| {
+    let result = store::modify(&app.db, tenant, rid, name.as_str(), resolves, |row: &AppRow| {
         let current = record::open_current(&subject.key, tenant, rid, name, &row.data)?;
         let data = change(&current)?;
         if !data.is_object() {

@@ -8,24 +8,13 @@ use super::event;
 use crate::app::{AppState, Operation, op};
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::http::lenient::{Int, Text, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, page};
 use crate::store;
 use crate::users::{Identity, service};
 
 /// The audit operations.
 pub fn operations() -> Vec<Operation> {
     vec![op("AuditListUserEvents", list_user_events), op("AuditGetEvent", get_event)]
-}
-
-/// `offset`/`limit` as Databunker pages: limit defaults to 10; below 1 or above 100 means 100.
-pub fn page(offset: Option<Int>, limit: Option<Int>) -> (i64, i64) {
-    let offset = offset.map_or(0, |o| o.0).max(0);
-    let limit = match limit.map(|l| l.0) {
-        None => 10,
-        Some(l) if !(1..=100).contains(&l) => 100,
-        Some(l) => l,
-    };
-    (offset, limit)
 }
 
 #[derive(Debug, Deserialize)]

@@ -139,7 +139,9 @@ impl RequestContext {
         self.draft().committed
     }
 
-    /// A successful event for a change, to commit in the change's transaction.
+    /// A successful event for a change, to commit in the change's transaction. It also carries
+    /// what [`set_extra`](Self::set_extra) recorded (an approval names its request that way,
+    /// whatever change it applies).
     pub fn change_event(
         &self,
         subject: Option<&Subject>,
@@ -147,7 +149,19 @@ impl RequestContext {
         after: Option<&Value>,
         extra: Option<&Value>,
     ) -> AuditRecord {
-        let metadata = self.draft().request_metadata.clone();
+        let (metadata, recorded) = {
+            let draft = self.draft();
+            (draft.request_metadata.clone(), draft.extra.clone())
+        };
+        let extra = match (extra, recorded) {
+            (Some(Value::Object(own)), Some(Value::Object(mut merged))) => {
+                merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Some(Value::Object(merged))
+            }
+            (Some(own), _) => Some(own.clone()),
+            (None, recorded) => recorded,
+        };
+        let extra = extra.as_ref();
         let body = EventBody { subject, request_metadata: metadata.as_ref(), before, after, extra, message: None };
         event::seal(&self.header(), &body, 200, &self.keys)
     }

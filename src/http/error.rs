@@ -91,7 +91,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
-        ApiError::internal(err)
+        match err {
+            StoreError::RequestClosed => ApiError::conflict("This user request is closed"),
+            err => ApiError::internal(err),
+        }
     }
 }
 

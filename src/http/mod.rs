@@ -6,10 +6,12 @@ pub mod context;
 pub mod error;
 pub mod lenient;
 pub mod metrics;
+pub mod paging;
 pub mod reply;
 pub mod status;
 
 pub use body::Body;
 pub use context::{RequestContext, Rule};
 pub use error::{ApiError, ApiResult};
+pub use paging::page;
 pub use reply::{Reply, ok};

@@ -4,6 +4,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
+use super::requests::{Resolution, resolve};
 use super::{BeginWrite, Db, StoreResult, with_pool};
 
 /// The current state of one agreement as stored.
@@ -77,16 +78,26 @@ macro_rules! append {
     };
 }
 
-/// Changes (or, with `create`, first gives) one user's agreement under a row lock. `build` sees
-/// the basis id and the current row, if any, and returns the new state with its event; its own error comes back
-/// as `Ok(Err(_))`.
+/// Which agreements a [`change`] may touch.
+#[derive(Debug, Clone, Copy)]
+pub enum Changing<'a> {
+    /// The existing agreement, or a new one when the user has none yet (AgreementAccept).
+    OrGive,
+    /// Only an existing agreement. With a resolution, the approval request that asked for the
+    /// change closes in the same transaction.
+    Existing(Option<&'a Resolution>),
+}
+
+/// Changes one user's agreement under a row lock. `build` sees the basis id and the current
+/// row, if any, and returns the new state with its event; its own error comes back as
+/// `Ok(Err(_))`.
 pub async fn change<E, F>(
     db: &Db,
     tenant: i64,
     rid: &[u8],
     brief: &str,
     now: i64,
-    create: bool,
+    changing: Changing<'_>,
     build: F,
 ) -> StoreResult<Result<Outcome, E>>
 where
@@ -119,7 +130,11 @@ where
                 })
             })
             .transpose()?;
-        if row.is_none() && !create {
+        let resolves = match changing {
+            Changing::OrGive => None,
+            Changing::Existing(resolves) => resolves,
+        };
+        if row.is_none() && matches!(changing, Changing::Existing(_)) {
             return Ok(Ok(Outcome::NoAgreement));
         }
         let (write, event) = match build(basis, row.as_ref()) {
@@ -142,6 +157,7 @@ where
         .execute(&mut *tx)
         .await?;
         append!(tx, tenant, rid, basis, version, now, write.entry.as_slice());
+        resolve!(&mut *tx, tenant, resolves);
         insert_audit!(&mut *tx, std::slice::from_ref(&event));
         tx.commit().await?;
         Ok(Ok(Outcome::Done))

@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
+use super::requests::{Resolution, resolve};
 use super::users::VersionRow;
 use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
 
@@ -100,8 +101,16 @@ pub async fn insert(
 
 /// Changes one app record under a row lock, as [`super::users::modify`] does for profiles:
 /// concurrent changes queue up. `build`'s own error comes back as `Ok(Err(_))`; `NotFound`
-/// when the record is gone.
-pub async fn modify<E, F>(db: &Db, tenant: i64, rid: &[u8], appname: &str, build: F) -> StoreResult<Result<(), E>>
+/// when the record is gone. With `resolves`, the approval request that asked for the change
+/// closes in the same transaction.
+pub async fn modify<E, F>(
+    db: &Db,
+    tenant: i64,
+    rid: &[u8],
+    appname: &str,
+    resolves: Option<&Resolution>,
+    build: F,
+) -> StoreResult<Result<(), E>>
 where
     F: FnOnce(&AppRow) -> Result<(AppChange, AuditRecord), E>,
 {
@@ -153,6 +162,7 @@ where
             .bind(change.previous.version - change.keep_versions)
             .execute(&mut *tx)
             .await?;
+        resolve!(&mut *tx, tenant, resolves);
         insert_audit!(&mut *tx, std::slice::from_ref(&event));
         tx.commit().await?;
         Ok(Ok(()))

@@ -8,6 +8,7 @@ pub mod agreements;
 pub mod appdata;
 pub mod audit;
 pub mod legal;
+pub mod requests;
 pub mod retention;
 pub mod sessions;
 pub mod shared;
@@ -51,6 +52,9 @@ pub enum StoreError {
     /// The row to change no longer exists.
     #[error("record not found")]
     NotFound,
+    /// The approval request a change was to resolve is no longer open.
+    #[error("user request already closed")]
+    RequestClosed,
     /// Anything else from the database driver.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
+use super::requests::{Resolution, resolve};
 use super::{BeginWrite, Db, StoreError, StoreResult, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 
@@ -122,6 +123,17 @@ pub async fn find(db: &Db, tenant: i64, kind: IndexKind, idx: &IndexValue, now: 
     })
 }
 
+/// Finds a live (unexpired) user by record id.
+pub async fn find_by_rid(db: &Db, tenant: i64, rid: &[u8], now: i64) -> StoreResult<Option<UserRow>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2 AND (expires_at IS NULL OR expires_at > $3)"
+    );
+    with_pool!(db, pool => {
+        let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(now).fetch_optional(pool).await?;
+        Ok(row.as_ref().map(decode_user).transpose()?)
+    })
+}
+
 fn profile_position(kind: IndexKind) -> usize {
     IndexKind::PROFILE.iter().position(|k| *k == kind).unwrap_or(0)
 }
@@ -225,8 +237,15 @@ pub async fn insert_many(
 /// its audit event; the new record, the superseded version and the event commit together.
 /// Concurrent changes to the same user queue up instead of overwriting each other.
 /// `build`'s own error comes back as `Ok(Err(_))`, untouched; `Conflict` when a new index value
-/// is taken, `NotFound` when the row is gone.
-pub async fn modify<E, F>(db: &Db, tenant: i64, rid: &[u8], build: F) -> StoreResult<Result<(), E>>
+/// is taken, `NotFound` when the row is gone. With `resolves`, the approval request that asked
+/// for the change closes in the same transaction (`RequestClosed` when it already was).
+pub async fn modify<E, F>(
+    db: &Db,
+    tenant: i64,
+    rid: &[u8],
+    resolves: Option<&Resolution>,
+    build: F,
+) -> StoreResult<Result<(), E>>
 where
     F: FnOnce(&UserRow) -> Result<(UserChange, AuditRecord), E>,
 {
@@ -275,6 +294,7 @@ where
         }
         .await;
         written?;
+        resolve!(&mut *tx, tenant, resolves);
         tx.commit().await?;
         Ok(Ok(()))
     })
@@ -282,10 +302,18 @@ where
 
 /// Deletes users (and, by cascade, their versions) with their audit events in one transaction.
 /// Deleting the row destroys the wrapped data key: everything sealed under it is unreadable.
-/// Returns how many rows were deleted.
-pub async fn delete_many(db: &Db, tenant: i64, rids: &[Vec<u8>], events: &[AuditRecord]) -> StoreResult<u64> {
+/// Returns how many rows were deleted. With `resolves`, the approval request that asked for the
+/// deletion closes first, in the same transaction (the request then goes with the user).
+pub async fn delete_many(
+    db: &Db,
+    tenant: i64,
+    rids: &[Vec<u8>],
+    events: &[AuditRecord],
+    resolves: Option<&Resolution>,
+) -> StoreResult<u64> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
+        resolve!(&mut *tx, tenant, resolves);
         let mut deleted = 0;
         for chunk in rids.chunks(CHUNK) {
             let sql = format!(

@@ -183,7 +183,7 @@ pub(super) async fn delete_bulk(
             rids.push(user.row.rid);
         }
     }
-    let deleted = store::delete_many(&app.db, ctx.tenant, &rids, &events).await?;
+    let deleted = store::delete_many(&app.db, ctx.tenant, &rids, &events, None).await?;
     ctx.set_extra(json!({"users": total, "deleted": deleted}));
     Ok(Reply(DeleteBulkReply { total, deleted, deleted_count: deleted }))
 }

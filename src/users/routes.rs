@@ -140,12 +140,7 @@ async fn update(
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let changes = required_profile(req.profile)?;
-    service::change(&app, &ctx, &who, |current| {
-        let mut merged = current.clone();
-        json_patch::merge(&mut merged, &changes);
-        Ok(merged)
-    })
-    .await?;
+    service::change(&app, &ctx, &who, None, |current| Ok(service::merged(current, &changes))).await?;
     Ok(ok())
 }
 
@@ -163,20 +158,8 @@ async fn patch(
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
-    let operations: json_patch::Patch = match req.patch {
-        None => return Err(ApiError::bad_request("Missing API request parameters: patch")),
-        Some(value) => serde_json::from_value(value)
-            .map_err(|_| ApiError::bad_request("The patch parameter has an incorrect format"))?,
-    };
-    service::change(&app, &ctx, &who, |current| {
-        let mut patched = current.clone();
-        // On a copy: a failing operation (a `test` included) leaves the stored profile untouched.
-        json_patch::patch_unsafe(&mut patched, &operations).map_err(|err| {
-            ApiError::bad_request(format!("Failed to apply the patch: operation {} failed", err.operation))
-        })?;
-        Ok(patched)
-    })
-    .await?;
+    let operations = service::required_patch(req.patch.as_ref())?;
+    service::change(&app, &ctx, &who, None, |current| service::patched(current, &operations)).await?;
     Ok(ok())
 }
 
@@ -187,7 +170,7 @@ async fn delete(
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
-    service::delete(&app, &ctx, &who).await?;
+    service::delete(&app, &ctx, &who, None).await?;
     Ok(ok())
 }
 

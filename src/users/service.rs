@@ -1,5 +1,7 @@
 //! User operations, independent of HTTP.
 
+use json_patch::Patch;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::identity::Identity;
@@ -11,6 +13,7 @@ use crate::crypto::{IndexKind, Key256};
 use crate::expiry::Expiry;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
+use crate::store::requests::Resolution;
 use crate::store::users::{self as store, Lifetime, NewUser, UserChange, UserRow, VersionRow};
 
 /// A user read and opened.
@@ -34,6 +37,19 @@ pub async fn load(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiRe
 pub async fn find(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
     let idx = ctx.keys.index(who.kind, &who.normalised);
     let row = store::find(&app.db, ctx.tenant, who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
+    open_row(ctx, row)
+}
+
+/// Finds and opens a user by record id (for records that point at their owner) and records it
+/// as the subject of the request's event.
+pub async fn load_by_rid(app: &AppState, ctx: &RequestContext, rid: &[u8]) -> ApiResult<LoadedUser> {
+    let row = store::find_by_rid(&app.db, ctx.tenant, rid, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
+    let user = open_row(ctx, row)?;
+    ctx.set_subject(&user.subject);
+    Ok(user)
+}
+
+fn open_row(ctx: &RequestContext, row: UserRow) -> ApiResult<LoadedUser> {
     let key = ctx.keys.unwrap_data_key(&row.rid, &row.wrapped_key)?;
     let stored = record::open(&key, ctx.tenant, &row.rid, &row.record)?;
     let user_ref = ctx.keys.index(IndexKind::Token, &stored.token);
@@ -46,6 +62,29 @@ pub fn lifetime(app: &AppState, now: i64, sliding: Option<&Value>, finaltime: Op
     let expiry = Expiry::from_request(sliding, finaltime, now, app.settings.max_user_retention)
         .map_err(|err| ApiError::bad_request(err.to_string()))?;
     Ok(Lifetime { sliding_secs: expiry.sliding, final_at: expiry.final_at, expires_at: expiry.expires_at(now) })
+}
+
+/// `current` with `changes` merged in (RFC 7386: `null` removes a key).
+pub fn merged(current: &Value, changes: &Value) -> Value {
+    let mut merged = current.clone();
+    json_patch::merge(&mut merged, changes);
+    merged
+}
+
+/// A required RFC 6902 `patch` parameter.
+pub fn required_patch(patch: Option<&Value>) -> ApiResult<json_patch::Patch> {
+    let patch = patch.ok_or_else(|| ApiError::bad_request("Missing API request parameters: patch"))?;
+    Patch::deserialize(patch).map_err(|_| ApiError::bad_request("The patch parameter has an incorrect format"))
+}
+
+/// `current` with `operations` applied (RFC 6902); 400 naming the failed operation.
+pub fn patched(current: &Value, operations: &json_patch::Patch) -> ApiResult<Value> {
+    // On a copy: a failing operation (a `test` included) leaves the stored profile untouched.
+    let mut patched = current.clone();
+    json_patch::patch_unsafe(&mut patched, operations).map_err(|err| {
+        ApiError::bad_request(format!("Failed to apply the patch: operation {} failed", err.operation))
+    })?;
+    Ok(patched)
 }
 
 /// A new user, sealed and indexed, ready to insert.
@@ -95,8 +134,15 @@ pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifet
 }
 
 /// Applies `change` (a function of the current profile) to a user under a row lock, so that
-/// concurrent changes apply one after the other and none is lost.
-pub async fn change<F>(app: &AppState, ctx: &RequestContext, who: &Identity, change: F) -> ApiResult<()>
+/// concurrent changes apply one after the other and none is lost. With `resolves`, the approval
+/// request that asked for the change closes with it.
+pub async fn change<F>(
+    app: &AppState,
+    ctx: &RequestContext,
+    who: &Identity,
+    resolves: Option<&Resolution>,
+    change: F,
+) -> ApiResult<()>
 where
     F: FnOnce(&Value) -> ApiResult<Value>,
 {
@@ -105,7 +151,7 @@ where
     let rid = &user.row.rid;
     let tenant = ctx.tenant;
     let mut indexes = None;
-    let result = store::modify(&app.db, tenant, rid, |row: &UserRow| {
+    let result = store::modify(&app.db, tenant, rid, resolves, |row: &UserRow| {
         // The row may have moved on since `load`: work from the locked one.
         let current = record::open(&subject.key, tenant, rid, &row.record)?;
         let profile = change(&current.profile)?;
@@ -149,11 +195,18 @@ where
 }
 
 /// Deletes a user: the row with its wrapped data key goes, so every ciphertext sealed under
-/// that key (versions, audit details) becomes unreadable.
-pub async fn delete(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<()> {
+/// that key (versions, audit details) becomes unreadable. With `resolves`, the approval request
+/// that asked for the deletion closes with it.
+pub async fn delete(
+    app: &AppState,
+    ctx: &RequestContext,
+    who: &Identity,
+    resolves: Option<&Resolution>,
+) -> ApiResult<()> {
     let user = load(app, ctx, who).await?;
     let event = ctx.change_event(Some(&user.subject), None, None, None);
-    let deleted = store::delete_many(&app.db, ctx.tenant, std::slice::from_ref(&user.row.rid), &[event]).await?;
+    let deleted =
+        store::delete_many(&app.db, ctx.tenant, std::slice::from_ref(&user.row.rid), &[event], resolves).await?;
     if deleted == 0 {
         return Err(ApiError::user_not_found());
     }

@@ -324,3 +324,14 @@ pub async fn run(backend: Backend, body: TestBody) {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Asserts that none of `values` occurs in a [`TestVault::dump`], as is or hex-encoded (`pg_dump`
+/// prints BYTEA as hex).
+#[track_caller]
+pub fn assert_absent(dump: &[u8], values: &[&str]) {
+    for value in values {
+        for needle in [value.as_bytes().to_vec(), hex::encode(value).into_bytes()] {
+            assert!(!dump.windows(needle.len()).any(|w| w == needle.as_slice()), "{value} is stored in clear");
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod binary;
 mod crypto_at_rest;
 mod legal;
 mod openapi;
+mod requests;
 mod restart;
 mod retention;
 mod sessions;

@@ -1,0 +1,14 @@
+//! `offset` / `limit` paging of listing operations.
+
+use super::lenient::Int;
+
+/// `offset`/`limit` as Databunker pages: limit defaults to 10; below 1 or above 100 means 100.
+pub fn page(offset: Option<Int>, limit: Option<Int>) -> (i64, i64) {
+    let offset = offset.map_or(0, |o| o.0).max(0);
+    let limit = match limit.map(|l| l.0) {
+        None => 10,
+        Some(l) if !(1..=100).contains(&l) => 100,
+        Some(l) => l,
+    };
+    (offset, limit)
+}
