@@ -148,6 +148,46 @@ impl Expiry {
     pub fn is_unbounded(&self) -> bool {
         self.sliding.is_none() && self.final_at.is_none()
     }
+
+    /// The lifetime columns of a record written at `now`.
+    pub fn lifetime(&self, now: i64) -> Lifetime {
+        Lifetime { sliding_secs: self.sliding, final_at: self.final_at, expires_at: self.expires_at(now) }
+    }
+}
+
+/// Lifetime columns of a stored record (users, app data, sessions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    /// Sliding period in seconds.
+    pub sliding_secs: Option<i64>,
+    /// Fixed end (unix seconds).
+    pub final_at: Option<i64>,
+    /// When the record expires unless accessed (unix seconds).
+    pub expires_at: Option<i64>,
+}
+
+impl Lifetime {
+    /// The lifetime rules these columns were computed from.
+    pub fn expiry(&self) -> Expiry {
+        Expiry { sliding: self.sliding_secs, final_at: self.final_at }
+    }
+
+    /// The new `expires_at` that an access at `now` earns a sliding record, when it is worth a
+    /// write; `None` for records without a sliding period and for small moves.
+    ///
+    /// An access moves the expiry to min(now + sliding, final_at). Writing that on every read
+    /// would turn each read into a write, so the move is taken only when it exceeds a step of
+    /// max(60 s, 1% of the period), itself at most 10% of the period: a record then always
+    /// lives at least 90% of its sliding period after its last access (99% for periods over
+    /// 100 minutes). Reaching the fixed end is always taken, which happens at most once.
+    pub fn extension(&self, now: i64) -> Option<i64> {
+        let sliding = self.sliding_secs?;
+        let current = self.expires_at?;
+        let target = self.expiry().expires_at(now)?;
+        let step = (sliding / 100).max(60).min(sliding / 10);
+        let worth_it = target.saturating_sub(current) > step || Some(target) == self.final_at;
+        (target > current && worth_it).then_some(target)
+    }
 }
 
 /// Parses a trimmed, non-empty string in any accepted form.
@@ -217,6 +257,49 @@ fn iso_date(text: &str) -> Option<i64> {
 mod sliding_tests {
     use super::*;
     use serde_json::json;
+
+    fn sliding(secs: i64, final_at: Option<i64>, expires_at: i64) -> Lifetime {
+        Lifetime { sliding_secs: Some(secs), final_at, expires_at: Some(expires_at) }
+    }
+
+    #[test]
+    fn extension_moves_forward_only_by_a_meaningful_step() {
+        let day = 86_400;
+        let month = sliding(30 * day, None, 30 * day);
+        // The step of a 30-day period is 1% of it (7.2 hours): reads within it write nothing.
+        assert_eq!(month.extension(7 * 3_600), None);
+        assert_eq!(month.extension(7 * 3_600 + 1_201), Some(30 * day + 7 * 3_600 + 1_201));
+        // Short periods: at least 60 s, but never more than 10% of the period.
+        let hour = sliding(3_600, None, 3_600);
+        assert_eq!(hour.extension(60), None);
+        assert_eq!(hour.extension(61), Some(3_661));
+        let minute = sliding(60, None, 60);
+        assert_eq!(minute.extension(6), None);
+        assert_eq!(minute.extension(7), Some(67));
+        // Never backwards, e.g. a stale row read after another replica extended it.
+        assert_eq!(hour.extension(-100), None);
+    }
+
+    #[test]
+    fn extension_stops_at_the_fixed_end() {
+        let capped = sliding(3_600, Some(4_000), 3_600);
+        assert_eq!(capped.extension(30), None);
+        assert_eq!(capped.extension(200), Some(3_800));
+        assert_eq!(capped.extension(500), Some(4_000));
+        // Reaching the fixed end is written even when the move is small...
+        assert_eq!(sliding(3_600, Some(4_000), 3_990).extension(500), Some(4_000));
+        // ...once: from there on nothing moves.
+        assert_eq!(sliding(3_600, Some(4_000), 4_000).extension(3_000), None);
+    }
+
+    #[test]
+    fn records_without_a_sliding_period_never_extend() {
+        let fixed = Lifetime { sliding_secs: None, final_at: Some(100), expires_at: Some(100) };
+        assert_eq!(fixed.extension(50), None);
+        assert_eq!(Lifetime::default().extension(50), None);
+        let expiry = Expiry { sliding: Some(10), final_at: Some(50) };
+        assert_eq!(expiry.lifetime(45), Lifetime { sliding_secs: Some(10), final_at: Some(50), expires_at: Some(50) });
+    }
 
     #[test]
     fn bare_integer_slidingtime_is_seconds_even_when_large() {

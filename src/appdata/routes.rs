@@ -35,24 +35,27 @@ pub fn required_appdata(appdata: Option<Value>) -> ApiResult<Value> {
 }
 
 #[derive(Debug, Deserialize)]
-struct WriteRequest {
+struct CreateRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     appname: Option<Text>,
     appdata: Option<Value>,
+    slidingtime: Option<Value>,
+    finaltime: Option<Value>,
 }
 
 async fn create(
     State(app): State<AppState>,
     ctx: RequestContext,
-    Body(req): Body<WriteRequest>,
+    Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let data = required_appdata(req.appdata)?;
+    let lifetime = users::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
     let user = users::load(&app, &ctx, &who).await?;
-    service::create(&app, &ctx, &user, &name, &data).await?;
+    service::create(&app, &ctx, &user, &name, &data, lifetime).await?;
     Ok(ok())
 }
 
@@ -69,6 +72,9 @@ struct AppdataReply {
     appname: String,
     appdata: Value,
     version: i64,
+    finaltime: i64,
+    slidingtime: i64,
+    expirationtime: i64,
 }
 
 async fn get(
@@ -81,14 +87,30 @@ async fn get(
     let name = AppName::parse(req.appname)?;
     let user = users::load(&app, &ctx, &who).await?;
     ctx.set_extra(service::app_extra(&name));
-    let (version, appdata) = service::version_data(&app, &ctx, &user, &name, int(req.version)).await?;
-    Ok(Reply(AppdataReply { appname: name.as_str().to_owned(), appdata, version }))
+    let found = service::version_data(&app, &ctx, &user, &name, int(req.version)).await?;
+    Ok(Reply(AppdataReply {
+        appname: name.as_str().to_owned(),
+        appdata: found.data,
+        version: found.version,
+        finaltime: found.lifetime.final_at.unwrap_or(0),
+        slidingtime: found.lifetime.sliding_secs.unwrap_or(0),
+        expirationtime: found.lifetime.expires_at.unwrap_or(0),
+    }))
+}
+
+/// `AppdataUpdate` request: the lifetime is set by `AppdataCreate` and not changed here.
+#[derive(Debug, Deserialize)]
+struct UpdateRequest {
+    mode: Option<Text>,
+    identity: Option<Text>,
+    appname: Option<Text>,
+    appdata: Option<Value>,
 }
 
 async fn update(
     State(app): State<AppState>,
     ctx: RequestContext,
-    Body(req): Body<WriteRequest>,
+    Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;

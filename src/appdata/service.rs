@@ -4,9 +4,10 @@ use serde_json::{Value, json};
 
 use super::record::{self, AppName};
 use crate::app::AppState;
+use crate::expiry::Lifetime;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
-use crate::store::appdata::{self as store, AppChange, AppRow};
+use crate::store::appdata::{self as store, AppChange, AppRow, NewApp};
 use crate::store::requests::Resolution;
 use crate::store::users::VersionRow;
 use crate::users::LoadedUser;
@@ -22,18 +23,20 @@ pub fn app_extra(app: &AppName) -> Value {
     json!({ "appname": app.as_str() })
 }
 
-/// Creates version 1 of a user's app record; 409 when the user already has one.
+/// Creates version 1 of a user's app record; 409 when the user already has a live one.
 pub async fn create(
     app: &AppState,
     ctx: &RequestContext,
     user: &LoadedUser,
     name: &AppName,
     data: &Value,
+    lifetime: Lifetime,
 ) -> ApiResult<()> {
     let subject = &user.subject;
     let sealed = record::seal_current(&subject.key, ctx.tenant, &subject.rid, name, data);
     let event = ctx.change_event(Some(subject), None, Some(data), Some(&app_extra(name)));
-    match store::insert(&app.db, ctx.tenant, &subject.rid, name.as_str(), &sealed, ctx.now, &event).await {
+    let new = NewApp { rid: &subject.rid, appname: name.as_str(), data: &sealed, now: ctx.now, lifetime };
+    match store::insert(&app.db, ctx.tenant, &new, &event).await {
         Ok(()) => {
             ctx.mark_committed();
             Ok(())
@@ -44,16 +47,33 @@ pub async fn create(
     }
 }
 
-/// The current record of a user's app, opened; 404 when there is none.
+/// The current live record of a user's app, opened; 404 when there is none or it expired.
+/// Reading it is an access: a sliding lifetime is extended (see [`Lifetime::extension`]).
 pub async fn current(
     app: &AppState,
     ctx: &RequestContext,
     user: &LoadedUser,
     name: &AppName,
 ) -> ApiResult<(AppRow, Value)> {
-    let row = store::get(&app.db, ctx.tenant, &user.subject.rid, name.as_str()).await?.ok_or_else(app_not_found)?;
-    let data = record::open_current(&user.subject.key, ctx.tenant, &user.subject.rid, name, &row.data)?;
+    let rid = &user.subject.rid;
+    let mut row = store::get(&app.db, ctx.tenant, rid, name.as_str(), ctx.now).await?.ok_or_else(app_not_found)?;
+    let data = record::open_current(&user.subject.key, ctx.tenant, rid, name, &row.data)?;
+    if let Some(expires_at) = row.lifetime.extension(ctx.now) {
+        // No audit event of its own: the event of the operation that read the record covers it.
+        store::extend(&app.db, ctx.tenant, rid, name.as_str(), ctx.now, expires_at).await?;
+        row.lifetime.expires_at = Some(expires_at);
+    }
     Ok((row, data))
+}
+
+/// One version of an app record, with the record's lifetime.
+pub struct AppVersion {
+    /// The version number.
+    pub version: i64,
+    /// Its app data.
+    pub data: Value,
+    /// The record's lifetime (after this access).
+    pub lifetime: Lifetime,
 }
 
 /// The app data of one version (current or superseded).
@@ -63,22 +83,23 @@ pub async fn version_data(
     user: &LoadedUser,
     name: &AppName,
     version: Option<i64>,
-) -> ApiResult<(i64, Value)> {
+) -> ApiResult<AppVersion> {
     let (row, data) = current(app, ctx, user, name).await?;
     let version = version.filter(|v| *v > 0).unwrap_or(row.version);
     if version == row.version {
-        return Ok((version, data));
+        return Ok(AppVersion { version, data, lifetime: row.lifetime });
     }
     let old = store::version(&app.db, ctx.tenant, &user.subject.rid, name.as_str(), version)
         .await?
         .ok_or_else(|| ApiError::not_found("The app version was not found"))?;
     let data = record::open_version(&user.subject.key, ctx.tenant, &user.subject.rid, name, old.version, &old.data)?;
-    Ok((version, data))
+    Ok(AppVersion { version, data, lifetime: row.lifetime })
 }
 
 /// Applies `change` (a function of the current app data) under a row lock, keeping the
-/// superseded data as a version; concurrent changes apply one after the other. With `resolves`,
-/// the approval request that asked for the change closes with it.
+/// superseded data as a version; concurrent changes apply one after the other. The lifetime
+/// set at creation stays; as an access, a change restarts a sliding period (in the same write).
+/// With `resolves`, the approval request that asked for the change closes with it.
 pub async fn change<F>(
     app: &AppState,
     ctx: &RequestContext,
@@ -92,7 +113,7 @@ where
 {
     let subject = &user.subject;
     let (tenant, rid) = (ctx.tenant, &subject.rid);
-    let result = store::modify(&app.db, tenant, rid, name.as_str(), resolves, |row: &AppRow| {
+    let result = store::modify(&app.db, tenant, rid, name.as_str(), ctx.now, resolves, |row: &AppRow| {
         let current = record::open_current(&subject.key, tenant, rid, name, &row.data)?;
         let data = change(&current)?;
         if !data.is_object() {
@@ -108,6 +129,7 @@ where
             data: record::seal_current(&subject.key, tenant, rid, name, &data),
             previous,
             now: ctx.now,
+            expires_at: row.lifetime.expiry().expires_at(ctx.now),
             keep_versions: app.settings.keep_versions,
         };
         Ok((update, event))
@@ -127,16 +149,16 @@ where
 /// Deletes a user's app record and its versions.
 pub async fn delete(app: &AppState, ctx: &RequestContext, user: &LoadedUser, name: &AppName) -> ApiResult<()> {
     let event = ctx.change_event(Some(&user.subject), None, None, Some(&app_extra(name)));
-    if !store::delete(&app.db, ctx.tenant, &user.subject.rid, name.as_str(), &event).await? {
+    if !store::delete(&app.db, ctx.tenant, &user.subject.rid, name.as_str(), ctx.now, &event).await? {
         return Err(app_not_found());
     }
     ctx.mark_committed();
     Ok(())
 }
 
-/// The app names a user has records for, sorted.
+/// The app names a user has live records for, sorted.
 pub async fn user_app_names(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<String>> {
-    Ok(store::user_app_names(&app.db, ctx.tenant, &user.subject.rid).await?)
+    Ok(store::user_app_names(&app.db, ctx.tenant, &user.subject.rid, ctx.now).await?)
 }
 
 /// The app names used by the tenant's live users, sorted.

@@ -14,11 +14,10 @@ use crate::audit::Subject;
 use crate::crypto::keyring::{open_user, seal_user};
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::crypto::{CryptoError, IndexKind, IndexValue};
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, Lifetime};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::sessions::{self as store, NewSession, SessionRow};
-use crate::store::users::Lifetime;
 use crate::users::{Identity, LoadedUser, service as users};
 
 /// Table name bound into the associated data of sealed sessions.
@@ -80,7 +79,7 @@ pub fn lifetime(app: &AppState, now: i64, sliding: Option<&Value>, finaltime: Op
     if expiry.is_unbounded() {
         expiry.final_at = Some(now.saturating_add(max));
     }
-    Ok(Lifetime { sliding_secs: expiry.sliding, final_at: expiry.final_at, expires_at: expiry.expires_at(now) })
+    Ok(expiry.lifetime(now))
 }
 
 /// The first existing user that `data` names, if any.
@@ -153,11 +152,11 @@ pub async fn load(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiRe
     Ok(LoadedSession { data: stored.sessiondata, user, row })
 }
 
-/// Restarts the sliding window of a session just read (capped by its fixed end).
+/// Restarts the sliding window of a session just read (capped by its fixed end), when the
+/// move is worth a write (see [`Lifetime::extension`]).
 pub async fn touch(app: &AppState, ctx: &RequestContext, id: &SessionId, session: &LoadedSession) -> ApiResult<()> {
-    let Some(sliding) = session.row.sliding_secs else { return Ok(()) };
-    let expiry = Expiry { sliding: Some(sliding), final_at: session.row.final_at };
-    if let Some(expires_at) = expiry.expires_at(ctx.now) {
+    if let Some(expires_at) = session.row.lifetime.extension(ctx.now) {
+        // No audit event of its own: the read's event covers it.
         store::extend(&app.db, ctx.tenant, &id.idx, ctx.now, expires_at).await?;
     }
     Ok(())

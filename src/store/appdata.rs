@@ -6,6 +6,22 @@ use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
 use super::users::VersionRow;
 use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
+use crate::expiry::Lifetime;
+
+/// An app record to insert (version 1).
+#[derive(Debug, Clone)]
+pub struct NewApp<'a> {
+    /// The owning user's record id.
+    pub rid: &'a [u8],
+    /// The app name.
+    pub appname: &'a str,
+    /// Sealed app data.
+    pub data: &'a [u8],
+    /// Creation time.
+    pub now: i64,
+    /// Lifetime.
+    pub lifetime: Lifetime,
+}
 
 /// An app record read back.
 #[derive(Debug, Clone)]
@@ -16,6 +32,8 @@ pub struct AppRow {
     pub updated_at: i64,
     /// Sealed current app data.
     pub data: Vec<u8>,
+    /// Lifetime.
+    pub lifetime: Lifetime,
 }
 
 /// A change to an existing app record, computed from the locked row.
@@ -27,9 +45,17 @@ pub struct AppChange {
     pub previous: VersionRow,
     /// Time of the change.
     pub now: i64,
+    /// The expiry after the change (a change restarts a sliding period).
+    pub expires_at: Option<i64>,
     /// How many superseded versions to keep.
     pub keep_versions: i64,
 }
+
+/// Columns read into an [`AppRow`], in [`decode_app`] order.
+const APP_COLUMNS: &str = "version, updated_at, data, sliding_secs, final_at, expires_at";
+
+/// The condition a live (unexpired) app record meets, with `now` bound as `$4`.
+const LIVE: &str = "(expires_at IS NULL OR expires_at > $4)";
 
 /// A foreign-key violation means the owning user row is gone.
 fn owner_gone(err: sqlx::Error) -> StoreError {
@@ -48,44 +74,76 @@ where
     Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? })
 }
 
-/// The current record of one user's app.
-pub async fn get(db: &Db, tenant: i64, rid: &[u8], appname: &str) -> StoreResult<Option<AppRow>> {
+fn decode_app<R: Row>(row: &R) -> Result<AppRow, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AppRow {
+        version: row.try_get(0)?,
+        updated_at: row.try_get(1)?,
+        data: row.try_get(2)?,
+        lifetime: Lifetime { sliding_secs: row.try_get(3)?, final_at: row.try_get(4)?, expires_at: row.try_get(5)? },
+    })
+}
+
+/// The current live (unexpired) record of one user's app.
+pub async fn get(db: &Db, tenant: i64, rid: &[u8], appname: &str, now: i64) -> StoreResult<Option<AppRow>> {
+    let sql =
+        format!("SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
     with_pool!(db, pool => {
-        let row = sqlx::query(
-            "SELECT version, updated_at, data FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3",
+        let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(pool).await?;
+        Ok(row.as_ref().map(decode_app).transpose()?)
+    })
+}
+
+/// Moves a live app record's expiry forward to `expires_at` (a sliding record accessed at
+/// `now`). One statement; the guard keeps it from resurrecting an expired row or moving backwards.
+pub async fn extend(db: &Db, tenant: i64, rid: &[u8], appname: &str, now: i64, expires_at: i64) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE userapps SET expires_at = $5 \
+             WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND expires_at > $4 AND expires_at < $5",
         )
         .bind(tenant)
         .bind(rid)
         .bind(appname)
-        .fetch_optional(pool)
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
         .await?;
-        row.map(|row| Ok(AppRow { version: row.try_get(0)?, updated_at: row.try_get(1)?, data: row.try_get(2)? }))
-            .transpose()
+        Ok(())
     })
 }
 
 /// Inserts version 1 of an app record with its audit event. `Conflict` when the user already
-/// has a record for this app, `NotFound` when the user row is gone.
-pub async fn insert(
-    db: &Db,
-    tenant: i64,
-    rid: &[u8],
-    appname: &str,
-    data: &[u8],
-    now: i64,
-    event: &AuditRecord,
-) -> StoreResult<()> {
+/// has a live record for this app, `NotFound` when the user row is gone. An expired record in
+/// the way is erased first (reads no longer show it; the sweeper would erase it anyway).
+pub async fn insert(db: &Db, tenant: i64, new: &NewApp<'_>, event: &AuditRecord) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO userapps (rid, appname, tenant_id, data, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 1, $5, $5) ON CONFLICT DO NOTHING",
+        sqlx::query(
+            "DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND expires_at <= $4",
         )
-        .bind(rid)
-        .bind(appname)
         .bind(tenant)
-        .bind(data)
-        .bind(now)
+        .bind(new.rid)
+        .bind(new.appname)
+        .bind(new.now)
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO userapps (rid, appname, tenant_id, data, version, created_at, updated_at, sliding_secs, \
+             final_at, expires_at) VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(new.rid)
+        .bind(new.appname)
+        .bind(tenant)
+        .bind(new.data)
+        .bind(new.now)
+        .bind(new.lifetime.sliding_secs)
+        .bind(new.lifetime.final_at)
+        .bind(new.lifetime.expires_at)
         .execute(&mut *tx)
         .await
         .map_err(owner_gone)?
@@ -99,15 +157,16 @@ pub async fn insert(
     })
 }
 
-/// Changes one app record under a row lock, as [`super::users::modify`] does for profiles:
-/// concurrent changes queue up. `build`'s own error comes back as `Ok(Err(_))`; `NotFound`
-/// when the record is gone. With `resolves`, the approval request that asked for the change
-/// closes in the same transaction.
+/// Changes one live app record under a row lock, as [`super::users::modify`] does for
+/// profiles: concurrent changes queue up. `build`'s own error comes back as `Ok(Err(_))`;
+/// `NotFound` when the record is gone or expired. With `resolves`, the approval request that
+/// asked for the change closes in the same transaction.
 pub async fn modify<E, F>(
     db: &Db,
     tenant: i64,
     rid: &[u8],
     appname: &str,
+    now: i64,
     resolves: Option<&Resolution>,
     build: F,
 ) -> StoreResult<Result<(), E>>
@@ -117,23 +176,18 @@ where
     // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
     let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
     let select = format!(
-        "SELECT version, updated_at, data FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3{lock}"
+        "SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}{lock}"
     );
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        let row = sqlx::query(&select).bind(tenant).bind(rid).bind(appname).fetch_optional(&mut *tx).await?;
-        let row = row
-            .map(|row| -> Result<AppRow, sqlx::Error> {
-                Ok(AppRow { version: row.try_get(0)?, updated_at: row.try_get(1)?, data: row.try_get(2)? })
-            })
-            .transpose()?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&select).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(&mut *tx).await?;
+        let row = row.as_ref().map(decode_app).transpose()?.ok_or(StoreError::NotFound)?;
         let (change, event) = match build(&row) {
             Ok(built) => built,
             Err(err) => return Ok(Err(err)),
         };
         sqlx::query(
-            "UPDATE userapps SET data = $1, version = version + 1, updated_at = $2 \
+            "UPDATE userapps SET data = $1, version = version + 1, updated_at = $2, expires_at = $6 \
              WHERE tenant_id = $3 AND rid = $4 AND appname = $5",
         )
         .bind(change.data.as_slice())
@@ -141,6 +195,7 @@ where
         .bind(tenant)
         .bind(rid)
         .bind(appname)
+        .bind(change.expires_at)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -169,15 +224,24 @@ where
     })
 }
 
-/// Deletes an app record (and, by cascade, its versions) with its audit event.
+/// Deletes a live app record (and, by cascade, its versions) with its audit event.
 /// Returns whether a record was deleted.
-pub async fn delete(db: &Db, tenant: i64, rid: &[u8], appname: &str, event: &AuditRecord) -> StoreResult<bool> {
+pub async fn delete(
+    db: &Db,
+    tenant: i64,
+    rid: &[u8],
+    appname: &str,
+    now: i64,
+    event: &AuditRecord,
+) -> StoreResult<bool> {
+    let sql = format!("DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3")
+        let deleted = sqlx::query(&sql)
             .bind(tenant)
             .bind(rid)
             .bind(appname)
+            .bind(now)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -190,25 +254,29 @@ pub async fn delete(db: &Db, tenant: i64, rid: &[u8], appname: &str, event: &Aud
     })
 }
 
-/// The app names one user has records for, sorted.
-pub async fn user_app_names(db: &Db, tenant: i64, rid: &[u8]) -> StoreResult<Vec<String>> {
+/// The app names one user has live records for, sorted.
+pub async fn user_app_names(db: &Db, tenant: i64, rid: &[u8], now: i64) -> StoreResult<Vec<String>> {
     with_pool!(db, pool => {
-        let rows = sqlx::query("SELECT appname FROM userapps WHERE tenant_id = $1 AND rid = $2 ORDER BY appname")
-            .bind(tenant)
-            .bind(rid)
-            .fetch_all(pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT appname FROM userapps WHERE tenant_id = $1 AND rid = $2 \
+             AND (expires_at IS NULL OR expires_at > $3) ORDER BY appname",
+        )
+        .bind(tenant)
+        .bind(rid)
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
         Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
     })
 }
 
-/// The distinct app names of the tenant's live (unexpired) users, sorted.
+/// The distinct app names of the tenant's live (unexpired) records of live users, sorted.
 pub async fn app_names(db: &Db, tenant: i64, now: i64) -> StoreResult<Vec<String>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT DISTINCT a.appname FROM userapps a JOIN users u ON u.rid = a.rid \
              WHERE a.tenant_id = $1 AND u.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2) \
-             ORDER BY a.appname",
+             AND (a.expires_at IS NULL OR a.expires_at > $2) ORDER BY a.appname",
         )
         .bind(tenant)
         .bind(now)

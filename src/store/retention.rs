@@ -15,6 +15,8 @@ const SWEEP_LOCK: i64 = 0x6275_6e6b_6572_0001;
 pub struct Erased {
     /// Users (with everything that cascades from them).
     pub users: u64,
+    /// App records of users still live (with their versions).
+    pub app_records: u64,
     /// Sessions.
     pub sessions: u64,
     /// Shared records.
@@ -47,6 +49,14 @@ where
             .await?
         {
             erased.entry(row.try_get(0)?).or_default().users += 1;
+        }
+        for row in
+            sqlx::query("DELETE FROM userapps WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING tenant_id")
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            erased.entry(row.try_get(0)?).or_default().app_records += 1;
         }
         for row in sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 RETURNING tenant_id")
             .bind(now)

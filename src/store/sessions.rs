@@ -3,9 +3,9 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::users::Lifetime;
 use super::{BeginWrite, Db, StoreResult, with_pool};
 use crate::crypto::IndexValue;
+use crate::expiry::Lifetime;
 
 /// A session row to write (insert or replace).
 #[derive(Debug, Clone)]
@@ -31,10 +31,8 @@ pub struct SessionRow {
     pub wrapped_key: Option<Vec<u8>>,
     /// Sealed session.
     pub data: Vec<u8>,
-    /// Sliding period in seconds.
-    pub sliding_secs: Option<i64>,
-    /// Fixed end.
-    pub final_at: Option<i64>,
+    /// Lifetime.
+    pub lifetime: Lifetime,
 }
 
 /// A session of a user: its index (the AAD of `data`) and sealed data.
@@ -83,7 +81,7 @@ pub async fn upsert(db: &Db, tenant: i64, session: &NewSession, event: &AuditRec
 pub async fn get(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64) -> StoreResult<Option<SessionRow>> {
     with_pool!(db, pool => {
         let row = sqlx::query(
-            "SELECT s.user_rid, u.wrapped_key, s.data, s.sliding_secs, s.final_at FROM sessions s \
+            "SELECT s.user_rid, u.wrapped_key, s.data, s.sliding_secs, s.final_at, s.expires_at FROM sessions s \
              LEFT JOIN users u ON u.rid = s.user_rid \
              WHERE s.tenant_id = $1 AND s.sid_idx = $2 AND s.expires_at > $3",
         )
@@ -97,18 +95,25 @@ pub async fn get(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64) -> StoreR
                 user_rid: row.try_get(0)?,
                 wrapped_key: row.try_get(1)?,
                 data: row.try_get(2)?,
-                sliding_secs: row.try_get(3)?,
-                final_at: row.try_get(4)?,
+                lifetime: Lifetime {
+                    sliding_secs: row.try_get(3)?,
+                    final_at: row.try_get(4)?,
+                    expires_at: row.try_get(5)?,
+                },
             })
         });
         Ok(decoded.transpose()?)
     })
 }
 
-/// Moves a live session's expiry (a sliding session read again).
+/// Moves a live session's expiry forward (a sliding session read again); the guard keeps it
+/// from resurrecting an expired row or moving backwards.
 pub async fn extend(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64, expires_at: i64) -> StoreResult<()> {
     with_pool!(db, pool => {
-        sqlx::query("UPDATE sessions SET expires_at = $4 WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3")
+        sqlx::query(
+            "UPDATE sessions SET expires_at = $4 \
+             WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3 AND expires_at < $4",
+        )
             .bind(tenant)
             .bind(&sid_idx[..])
             .bind(now)

@@ -8,20 +8,10 @@ use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
 use super::{BeginWrite, Db, StoreError, StoreResult, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
+use crate::expiry::Lifetime;
 
 /// Blind indexes of the four profile identities, in [`IndexKind::PROFILE`] order.
 pub type ProfileIndexes = [Option<IndexValue>; 4];
-
-/// Lifetime columns of a user row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lifetime {
-    /// Sliding period in seconds.
-    pub sliding_secs: Option<i64>,
-    /// Fixed end (unix seconds).
-    pub final_at: Option<i64>,
-    /// When the record expires unless accessed (unix seconds).
-    pub expires_at: Option<i64>,
-}
 
 /// A user row to insert.
 #[derive(Debug, Clone)]
@@ -131,6 +121,21 @@ pub async fn find_by_rid(db: &Db, tenant: i64, rid: &[u8], now: i64) -> StoreRes
     with_pool!(db, pool => {
         let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(now).fetch_optional(pool).await?;
         Ok(row.as_ref().map(decode_user).transpose()?)
+    })
+}
+
+/// Moves a live user's expiry forward to `expires_at` (a sliding record accessed at `now`).
+/// One statement; the guard keeps it from resurrecting an expired row or moving backwards.
+pub async fn extend(db: &Db, tenant: i64, rid: &[u8], now: i64, expires_at: i64) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        sqlx::query("UPDATE users SET expires_at = $4 WHERE tenant_id = $1 AND rid = $2 AND expires_at > $3 AND expires_at < $4")
+            .bind(tenant)
+            .bind(rid)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+        Ok(())
     })
 }
 

@@ -11,6 +11,7 @@ use super::routes::Assignment;
 use super::service::{self, Prepared};
 use crate::app::AppState;
 use crate::crypto::IndexKind;
+use crate::expiry::Lifetime;
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::store::audit::AuditRecord;
 use crate::store::users as store;
@@ -91,7 +92,7 @@ impl Outcome {
 }
 
 /// Validates, seals and indexes one record.
-fn prepare_one(ctx: &RequestContext, record: &Value, lifetime: store::Lifetime) -> Outcome {
+fn prepare_one(ctx: &RequestContext, record: &Value, lifetime: Lifetime) -> Outcome {
     let Some(profile) = record.get("profile").filter(|p| p.is_object()) else {
         return Outcome::Refused("The profile parameter has an incorrect format".to_owned());
     };

@@ -10,11 +10,11 @@ use crate::app::AppState;
 use crate::audit::Subject;
 use crate::crypto::secrets::random_uuid_string;
 use crate::crypto::{IndexKind, Key256};
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, Lifetime};
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
 use crate::store::requests::Resolution;
-use crate::store::users::{self as store, Lifetime, NewUser, UserChange, UserRow, VersionRow};
+use crate::store::users::{self as store, NewUser, UserChange, UserRow, VersionRow};
 
 /// A user read and opened.
 pub struct LoadedUser {
@@ -33,35 +33,43 @@ pub async fn load(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiRe
     Ok(user)
 }
 
-/// Finds and opens a user without making it the request's subject (bulk calls).
+/// Finds and opens a user without making it the request's subject (bulk calls). Finding a
+/// user is an access: a sliding lifetime is extended (see [`Lifetime::extension`]).
 pub async fn find(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
     let idx = ctx.keys.index(who.kind, &who.normalised);
     let row = store::find(&app.db, ctx.tenant, who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
-    open_row(ctx, row)
+    open_row(app, ctx, row).await
 }
 
 /// Finds and opens a user by record id (for records that point at their owner) and records it
 /// as the subject of the request's event.
 pub async fn load_by_rid(app: &AppState, ctx: &RequestContext, rid: &[u8]) -> ApiResult<LoadedUser> {
     let row = store::find_by_rid(&app.db, ctx.tenant, rid, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
-    let user = open_row(ctx, row)?;
+    let user = open_row(app, ctx, row).await?;
     ctx.set_subject(&user.subject);
     Ok(user)
 }
 
-fn open_row(ctx: &RequestContext, row: UserRow) -> ApiResult<LoadedUser> {
+/// Opens a user row just found; finding a user is an access, so a sliding lifetime is extended.
+async fn open_row(app: &AppState, ctx: &RequestContext, mut row: UserRow) -> ApiResult<LoadedUser> {
     let key = ctx.keys.unwrap_data_key(&row.rid, &row.wrapped_key)?;
     let stored = record::open(&key, ctx.tenant, &row.rid, &row.record)?;
+    if let Some(expires_at) = row.lifetime.extension(ctx.now) {
+        // No audit event of its own: the event of the operation that read the user covers it.
+        store::extend(&app.db, ctx.tenant, &row.rid, ctx.now, expires_at).await?;
+        row.lifetime.expires_at = Some(expires_at);
+    }
     let user_ref = ctx.keys.index(IndexKind::Token, &stored.token);
     let subject = Subject { token: stored.token, user_ref, rid: row.rid.clone(), key };
     Ok(LoadedUser { row, subject, profile: stored.profile })
 }
 
-/// The lifetime columns for optional `slidingtime` / `finaltime` request values.
+/// The lifetime columns for optional `slidingtime` / `finaltime` request values (users and
+/// app data alike: both are capped at the maximum user retention).
 pub fn lifetime(app: &AppState, now: i64, sliding: Option<&Value>, finaltime: Option<&Value>) -> ApiResult<Lifetime> {
     let expiry = Expiry::from_request(sliding, finaltime, now, app.settings.max_user_retention)
         .map_err(|err| ApiError::bad_request(err.to_string()))?;
-    Ok(Lifetime { sliding_secs: expiry.sliding, final_at: expiry.final_at, expires_at: expiry.expires_at(now) })
+    Ok(expiry.lifetime(now))
 }
 
 /// `current` with `changes` merged in (RFC 7386: `null` removes a key).

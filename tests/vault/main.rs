@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod crypto_at_rest;
 mod legal;
+mod lifetimes;
 mod openapi;
 mod requests;
 mod restart;

@@ -1,0 +1,8 @@
+-- App data lifetimes: like a user, an app record may carry a sliding period and/or a fixed end.
+-- A record without either never expires on its own (it still goes with its user).
+
+ALTER TABLE userapps
+    ADD COLUMN sliding_secs BIGINT,
+    ADD COLUMN final_at     BIGINT,
+    ADD COLUMN expires_at   BIGINT;
+CREATE INDEX userapps_expires_at ON userapps (expires_at) WHERE expires_at IS NOT NULL;
