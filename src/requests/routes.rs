@@ -167,7 +167,7 @@ async fn get(
     ctx.require(Rule::TenantAdmin)?;
     let uuid = request_uuid(req.requestuuid)?;
     let loaded = service::load(&app, &ctx, &uuid).await?;
-    Ok(Reply(GetReply { request: service::view(&ctx, &loaded)? }))
+    Ok(Reply(GetReply { request: service::view(&ctx, &loaded.row, &loaded.user)? }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -90,10 +90,10 @@ pub async fn load(app: &AppState, ctx: &RequestContext, uuid: &str) -> ApiResult
 }
 
 /// The whole request, its change and reason opened.
-pub fn view(ctx: &RequestContext, loaded: &Loaded) -> ApiResult<Value> {
-    let (row, key) = (&loaded.row, &loaded.user.subject.key);
+pub fn view(ctx: &RequestContext, row: &RequestRow, user: &LoadedUser) -> ApiResult<Value> {
+    let key = &user.subject.key;
     let mut out = summary(row);
-    out.insert("token".into(), json!(loaded.user.subject.token));
+    out.insert("token".into(), json!(user.subject.token));
     if let Some(blob) = &row.change {
         out.insert("change".into(), record::open_change(key, ctx.tenant, &row.uuid, blob)?);
     }
@@ -140,6 +140,12 @@ fn resolution(ctx: &RequestContext, loaded: &Loaded, status: &'static str, reaso
         reason: reason.map(|reason| record::seal_reason(key, ctx.tenant, uuid, reason)),
         now: ctx.now,
     }
+}
+
+/// Every request of a user, oldest first, opened.
+pub async fn all_for_user(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<Value>> {
+    let (rows, _) = store::list(&app.db, ctx.tenant, &user.subject.rid, 0, i64::MAX).await?;
+    rows.iter().map(|row| view(ctx, row, user)).collect()
 }
 
 /// Applies what an open request asks for and closes it, in one transaction. When applying

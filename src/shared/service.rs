@@ -128,6 +128,19 @@ pub async fn open(
     Ok(stored.data)
 }
 
+/// The live shared records of a user: `{creationtime, expirationtime, data}`, oldest first.
+pub async fn list_for_user(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<Value>> {
+    let rows = store::list_for_user(&app.db, ctx.tenant, &user.subject.rid, ctx.now).await?;
+    rows.iter()
+        .map(|row| {
+            let plain =
+                zeroize::Zeroizing::new(open_user(&user.subject.key, ctx.tenant, TABLE, &row.rec_idx, &row.data)?);
+            let stored: StoredShare = serde_json::from_slice(&plain).map_err(|_| CryptoError)?;
+            Ok(json!({"creationtime": row.created_at, "expirationtime": row.expires_at, "data": stored.data}))
+        })
+        .collect()
+}
+
 /// 404 for an unknown or expired shared record.
 pub fn shared_record_not_found() -> ApiError {
     ApiError::not_found("The shared record was not found")

@@ -168,3 +168,40 @@ pub async fn get(db: &Db, tenant: i64, uuid: &str) -> StoreResult<Option<AuditRo
         Ok(row.as_ref().map(decode).transpose()?)
     })
 }
+
+/// How many events one operation left on a user, and when the first and last were (unix ms).
+#[derive(Debug, Clone)]
+pub struct OperationCount {
+    /// Operation name.
+    pub operation: String,
+    /// Number of events.
+    pub count: i64,
+    /// First event.
+    pub first_ms: i64,
+    /// Last event.
+    pub last_ms: i64,
+}
+
+/// Per operation, the events concerning one user, by operation name.
+pub async fn counts_for_user(db: &Db, tenant: i64, user_ref: &[u8]) -> StoreResult<Vec<OperationCount>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT operation, COUNT(*), MIN(created_ms), MAX(created_ms) FROM audit_events \
+             WHERE tenant_id = $1 AND user_ref = $2 GROUP BY operation ORDER BY operation",
+        )
+        .bind(tenant)
+        .bind(user_ref)
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OperationCount {
+                    operation: row.try_get(0)?,
+                    count: row.try_get(1)?,
+                    first_ms: row.try_get(2)?,
+                    last_ms: row.try_get(3)?,
+                })
+            })
+            .collect()
+    })
+}

@@ -60,6 +60,44 @@ pub async fn insert(db: &Db, tenant: i64, record: &NewSharedRecord, event: &Audi
     })
 }
 
+/// A live shared record of a user, as listed in the user's report.
+#[derive(Debug, Clone)]
+pub struct UserSharedRecordRow {
+    /// Blind index of the record uuid (bound into the sealed data).
+    pub rec_idx: Vec<u8>,
+    /// Sealed snapshot.
+    pub data: Vec<u8>,
+    /// When it was created.
+    pub created_at: i64,
+    /// When it stops resolving.
+    pub expires_at: i64,
+}
+
+/// The live shared records of one user, oldest first.
+pub async fn list_for_user(db: &Db, tenant: i64, user_rid: &[u8], now: i64) -> StoreResult<Vec<UserSharedRecordRow>> {
+    with_pool!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT rec_idx, data, created_at, expires_at FROM shared_records \
+             WHERE tenant_id = $1 AND user_rid = $2 AND expires_at > $3 ORDER BY created_at, rec_idx",
+        )
+        .bind(tenant)
+        .bind(user_rid)
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(UserSharedRecordRow {
+                    rec_idx: row.try_get(0)?,
+                    data: row.try_get(1)?,
+                    created_at: row.try_get(2)?,
+                    expires_at: row.try_get(3)?,
+                })
+            })
+            .collect()
+    })
+}
+
 /// A live (unexpired) shared record by its index.
 pub async fn get(db: &Db, tenant: i64, rec_idx: &IndexValue, now: i64) -> StoreResult<Option<SharedRecordRow>> {
     with_pool!(db, pool => {

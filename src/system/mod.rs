@@ -1,10 +1,13 @@
 //! Vault-wide administration.
 
+pub mod report;
 pub mod wrapping_key;
 
 use crate::app::{Operation, op};
 
 /// The system operations.
 pub fn operations() -> Vec<Operation> {
-    vec![op("SystemGenerateWrappingKey", wrapping_key::generate)]
+    let mut operations = vec![op("SystemGenerateWrappingKey", wrapping_key::generate)];
+    operations.extend(report::operations());
+    operations
 }

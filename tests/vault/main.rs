@@ -12,6 +12,7 @@ mod crypto_at_rest;
 mod legal;
 mod lifetimes;
 mod openapi;
+mod report;
 mod requests;
 mod restart;
 mod retention;
