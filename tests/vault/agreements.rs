@@ -3,18 +3,10 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::common::TestVault;
+use crate::common::{TestVault, assert_absent};
 
 const REF: &str = "Consent-Form-Zq81";
 const REF2: &str = "Consent-Form-Wx42";
-
-fn assert_absent(dump: &[u8], values: &[&str]) {
-    for value in values {
-        for needle in [value.as_bytes().to_vec(), hex::encode(value).into_bytes()] {
-            assert!(!dump.windows(needle.len()).any(|w| w == needle.as_slice()), "{value} is stored in clear");
-        }
-    }
-}
 
 async fn basis(v: &TestVault, brief: &str) {
     v.call("LegalBasisCreate", json!({"brief": brief, "basistype": "consent"})).await.ok();

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::common::TestVault;
+use crate::common::{TestVault, assert_absent};
 
 /// The `mode`/`identity`/`appname` body for a user token, with extra fields.
 fn addr(token: &str, appname: &str, extra: Value) -> Value {
@@ -25,17 +25,6 @@ async fn apps(v: &TestVault, token: &str) -> Value {
 /// `AppdataListAppNames` sent as PHP sends it: no body at all.
 async fn all_apps(v: &TestVault) -> Value {
     v.request("/v2/AppdataListAppNames", Some(&v.root), None, None).await.ok()["apps"].clone()
-}
-
-/// Asserts that none of `values` occurs in the dump, as is or hex-encoded (`pg_dump` prints BYTEA
-/// as hex).
-#[track_caller]
-fn assert_absent(dump: &[u8], values: &[&str]) {
-    for value in values {
-        for needle in [value.as_bytes().to_vec(), hex::encode(value).into_bytes()] {
-            assert!(!dump.windows(needle.len()).any(|w| w == needle.as_slice()), "{value} is stored in clear");
-        }
-    }
 }
 
 both!(create_get_and_merge_update, |v| {
