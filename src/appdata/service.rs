@@ -36,15 +36,8 @@ pub async fn create(
     let sealed = record::seal_current(&subject.key, ctx.tenant, &subject.rid, name, data);
     let event = ctx.change_event(Some(subject), None, Some(data), Some(&app_extra(name)));
     let new = NewApp { rid: &subject.rid, appname: name.as_str(), data: &sealed, now: ctx.now, lifetime };
-    match store::insert(&app.db, ctx.tenant, &new, &event).await {
-        Ok(()) => {
-            ctx.mark_committed();
-            Ok(())
-        }
-        Err(StoreError::Conflict) => Err(ApiError::conflict("Duplicate app record")),
-        Err(StoreError::NotFound) => Err(ApiError::user_not_found()),
-        Err(err) => Err(err.into()),
-    }
+    let stored = store::insert(&app.db, ctx.tenant, &new, &event).await;
+    ctx.committed(stored, ApiError::user_not_found, || ApiError::conflict("Duplicate app record"))
 }
 
 /// The current live record of a user's app, opened; 404 when there is none or it expired.

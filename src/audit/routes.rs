@@ -1,47 +1,33 @@
 //! `AuditListUserEvents` and `AuditGetEvent`.
 
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::event;
 use crate::app::{AppState, Operation, op};
 use crate::crypto::secrets::is_uuid_shaped;
-use crate::http::lenient::{Int, Text, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, page};
+use crate::http::lenient::{Text, text};
+use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule};
 use crate::store;
-use crate::users::{Identity, service};
+use crate::users::identity::IdentityPage;
+use crate::users::service;
 
 /// The audit operations.
 pub fn operations() -> Vec<Operation> {
     vec![op("AuditListUserEvents", list_user_events), op("AuditGetEvent", get_event)]
 }
 
-#[derive(Debug, Deserialize)]
-struct ListRequest {
-    mode: Option<Text>,
-    identity: Option<Text>,
-    offset: Option<Int>,
-    limit: Option<Int>,
-}
-
-#[derive(Serialize)]
-struct ListReply {
-    total: i64,
-    rows: Vec<Value>,
-}
-
 async fn list_user_events(
     State(app): State<AppState>,
     ctx: RequestContext,
-    Body(req): Body<ListRequest>,
-) -> ApiResult<Reply<ListReply>> {
+    Body(req): Body<IdentityPage>,
+) -> ApiResult<Reply<Page>> {
     ctx.require(Rule::TenantAdmin)?;
-    let who = Identity::parse(req.mode, req.identity)?;
+    let (who, offset, limit) = req.parse()?;
     let user = service::load(&app, &ctx, &who).await?;
-    let (offset, limit) = page(req.offset, req.limit);
     let (total, rows) = store::audit::list_for_user(&app.db, ctx.tenant, &user.subject.user_ref, offset, limit).await?;
-    Ok(Reply(ListReply { total, rows: rows.iter().map(event::summary).collect() }))
+    Ok(Reply(Page { total, rows: rows.iter().map(event::summary).collect() }))
 }
 
 #[derive(Debug, Deserialize)]

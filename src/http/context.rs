@@ -11,6 +11,7 @@ use crate::audit::event::{self, EventBody, EventHeader};
 use crate::audit::{Draft, Subject};
 use crate::crypto::TenantKeys;
 use crate::store::audit::AuditRecord;
+use crate::store::{StoreError, StoreResult};
 
 /// The id of the main tenant, which administers the vault.
 pub const MAIN_TENANT: i64 = 1;
@@ -132,6 +133,26 @@ impl RequestContext {
     /// Marks the request's event as committed with its change, so none is written afterwards.
     pub fn mark_committed(&self) {
         self.draft().committed = true;
+    }
+
+    /// The outcome of a write that carried the request's event in its transaction: on success
+    /// the event is marked committed; the store's `NotFound` and `Conflict` become the record
+    /// kind's own errors.
+    pub fn committed<T>(
+        &self,
+        stored: StoreResult<T>,
+        not_found: fn() -> ApiError,
+        conflict: fn() -> ApiError,
+    ) -> Result<T, ApiError> {
+        match stored {
+            Ok(done) => {
+                self.mark_committed();
+                Ok(done)
+            }
+            Err(StoreError::NotFound) => Err(not_found()),
+            Err(StoreError::Conflict) => Err(conflict()),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// True once the handler committed its own event.

@@ -13,5 +13,5 @@ pub mod status;
 pub use body::Body;
 pub use context::{RequestContext, Rule};
 pub use error::{ApiError, ApiResult};
-pub use paging::page;
+pub use paging::{Page, page};
 pub use reply::{Reply, ok};

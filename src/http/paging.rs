@@ -1,5 +1,8 @@
 //! `offset` / `limit` paging of listing operations.
 
+use serde::Serialize;
+use serde_json::Value;
+
 use super::lenient::Int;
 
 /// `offset`/`limit` as Databunker pages: limit defaults to 10; below 1 or above 100 means 100.
@@ -11,4 +14,13 @@ pub fn page(offset: Option<Int>, limit: Option<Int>) -> (i64, i64) {
         Some(l) => l,
     };
     (offset, limit)
+}
+
+/// A page of a listing: its rows and how many there are in all.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    /// Rows in the whole listing.
+    pub total: i64,
+    /// This page's rows (`[]` past the end).
+    pub rows: Vec<Value>,
 }

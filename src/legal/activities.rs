@@ -93,7 +93,7 @@ async fn create(
         .apply(&mut activity);
     let event = ctx.change_event(None, None, Some(&view(&activity)), None);
     let stored = store::insert_activity(&app.db, ctx.tenant, &activity, &event).await;
-    super::committed(&ctx, stored, not_found, duplicate)
+    ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,7 +131,7 @@ async fn update(
         Ok(inner) => inner.map(Ok)?,
         Err(err) => Err(err),
     };
-    super::committed(&ctx, stored, not_found, duplicate)
+    ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,7 +151,7 @@ async fn delete(
         ctx.change_event(None, Some(&view(current)), None, None)
     })
     .await;
-    super::committed(&ctx, deleted, not_found, duplicate)
+    ctx.committed(deleted, not_found, duplicate).map(|()| ok())
 }
 
 #[derive(Debug, Deserialize)]

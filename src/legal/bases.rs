@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::name;
 use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, opt_bool, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
 use crate::store::legal::{self as store, LegalBasis};
 
 /// The legal basis operations.
@@ -148,7 +148,7 @@ async fn create(
     changes.apply(&mut basis);
     let event = ctx.change_event(None, None, Some(&view(&basis)), None);
     let stored = store::insert_basis(&app.db, ctx.tenant, &basis, &event).await;
-    super::committed(&ctx, stored, not_found, duplicate)
+    ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,7 +198,7 @@ async fn update(
         Ok(inner) => inner.map(Ok)?,
         Err(err) => Err(err),
     };
-    super::committed(&ctx, stored, not_found, duplicate)
+    ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,7 +218,7 @@ async fn delete(
         ctx.change_event(None, Some(&view(current)), None, None)
     })
     .await;
-    super::committed(&ctx, deleted, not_found, duplicate)
+    ctx.committed(deleted, not_found, duplicate).map(|()| ok())
 }
 
 #[derive(Debug, Deserialize)]

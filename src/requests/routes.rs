@@ -10,10 +10,10 @@ use crate::app::{AppState, Operation, op};
 use crate::appdata::AppName;
 use crate::appdata::routes::required_appdata;
 use crate::crypto::secrets::is_uuid_shaped;
-use crate::http::lenient::{Int, Text, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok, page};
+use crate::http::lenient::{Text, text};
+use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule, ok};
 use crate::legal::name;
-use crate::users::identity::IdentityFields;
+use crate::users::identity::{IdentityFields, IdentityPage};
 use crate::users::routes::required_profile;
 use crate::users::{self, Identity};
 use crate::{agreements, appdata};
@@ -170,31 +170,16 @@ async fn get(
     Ok(Reply(GetReply { request: service::view(&ctx, &loaded.row, &loaded.user)? }))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListRequest {
-    mode: Option<Text>,
-    identity: Option<Text>,
-    offset: Option<Int>,
-    limit: Option<Int>,
-}
-
-#[derive(Serialize)]
-struct ListReply {
-    total: i64,
-    rows: Vec<Value>,
-}
-
 async fn list_user_requests(
     State(app): State<AppState>,
     ctx: RequestContext,
-    Body(req): Body<ListRequest>,
-) -> ApiResult<Reply<ListReply>> {
+    Body(req): Body<IdentityPage>,
+) -> ApiResult<Reply<Page>> {
     ctx.require(Rule::TenantAdmin)?;
-    let who = Identity::parse(req.mode, req.identity)?;
-    let (offset, limit) = page(req.offset, req.limit);
+    let (who, offset, limit) = req.parse()?;
     let user = users::service::load(&app, &ctx, &who).await?;
     let (rows, total) = service::list(&app, &ctx, &user, offset, limit).await?;
-    Ok(Reply(ListReply { total, rows }))
+    Ok(Reply(Page { total, rows }))
 }
 
 #[derive(Debug, Deserialize)]

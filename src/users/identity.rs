@@ -6,7 +6,8 @@ use serde_json::Value;
 use crate::crypto::IndexKind;
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::http::ApiError;
-use crate::http::lenient::{Text, text};
+use crate::http::lenient::{Int, Text, text};
+use crate::http::page;
 
 /// A `{mode, identity}` pair as an element of a list (e.g. `UserDeleteBulk.users`).
 #[derive(Debug, Deserialize, Default)]
@@ -21,6 +22,28 @@ impl IdentityFields {
     /// Validates the pair.
     pub fn parse(self) -> Result<Identity, ApiError> {
         Identity::parse(self.mode, self.identity)
+    }
+}
+
+/// A listing of one user's records: `{mode, identity, offset, limit}`.
+#[derive(Debug, Deserialize, Default)]
+pub struct IdentityPage {
+    /// login, token, email, phone or custom.
+    pub mode: Option<Text>,
+    /// The value to look up.
+    pub identity: Option<Text>,
+    /// Rows to skip.
+    pub offset: Option<Int>,
+    /// Rows per page.
+    pub limit: Option<Int>,
+}
+
+impl IdentityPage {
+    /// Validates the address and reads the page as [`page`] does: `(who, offset, limit)`.
+    pub fn parse(self) -> Result<(Identity, i64, i64), ApiError> {
+        let who = Identity::parse(self.mode, self.identity)?;
+        let (offset, limit) = page(self.offset, self.limit);
+        Ok((who, offset, limit))
     }
 }
 
