@@ -1,0 +1,121 @@
+"""Helpers shared by the conformance tests: the client wrapper, coverage marks and assertions."""
+
+import os
+import uuid
+
+import pytest
+import requests
+from databunkerpro import DatabunkerproAPI
+
+# The vault's answer for a /v2 operation it does not route.
+NOT_ROUTED = "The API request was not found"
+
+covers = pytest.mark.covers
+"""`@covers("create_user", ...)`: the client methods whose behaviour a test asserts."""
+
+pending = pytest.mark.pending
+"""A test of operations still being built: an unrouted operation counts as not implemented."""
+
+
+class NotRouted(Exception):
+    """The vault answered that it does not route the operation a client method calls."""
+
+    def __init__(self, method):
+        super().__init__(f"{method}: {NOT_ROUTED}")
+        self.method = method
+
+
+class HttpStatus:
+    """Observes the HTTP status of the client's requests (the client itself drops it)."""
+
+    last = None
+    _post = None
+
+    @classmethod
+    def install(cls):
+        if cls._post is not None:
+            return
+        cls._post = requests.post
+
+        def observed_post(*args, **kwargs):
+            cls.last = None
+            response = cls._post(*args, **kwargs)
+            cls.last = response.status_code
+            return response
+
+        requests.post = observed_post
+
+
+# Methods the client calls on itself: calling the first exercises the others.
+IMPLIED = {"get_system_metrics": ("parse_prometheus_metrics",)}
+
+
+class Client:
+    """The official client, unchanged, with every call recorded for the coverage summary."""
+
+    def __init__(self, api, calls):
+        self._api = api
+        self._calls = calls
+
+    def __getattr__(self, name):
+        attr = getattr(self._api, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self._calls.add(name)
+            self._calls.update(IMPLIED.get(name, ()))
+            result = attr(*args, **kwargs)
+            if isinstance(result, dict) and result.get("message") == NOT_ROUTED and HttpStatus.last == 404:
+                raise NotRouted(name)
+            return result
+
+        return call
+
+    @property
+    def status(self):
+        """HTTP status code of the last request."""
+        return HttpStatus.last
+
+
+def vault_url():
+    return os.environ.get("BUNKER_URL", "http://127.0.0.1:3000")
+
+
+def make_client(token, calls, tenant=""):
+    return Client(DatabunkerproAPI(vault_url(), token, tenant), calls)
+
+
+def unique(prefix="u"):
+    """A value no other test uses (the vault is shared by the whole session)."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def new_email():
+    return f"{unique('conf')}@example.com"
+
+
+def ok(result):
+    """Asserts a success answer and returns it."""
+    assert isinstance(result, dict), result
+    assert result.get("status") == "ok", result
+    return result
+
+
+def error(client, result, code, message=None):
+    """Asserts an error answer with the HTTP status `code` (and `message` inside its message)."""
+    assert isinstance(result, dict), result
+    assert result.get("status") == "error", result
+    assert isinstance(result.get("message"), str) and result["message"], result
+    assert client.status == code, (client.status, result)
+    if message is not None:
+        assert message in result["message"], result
+    return result
+
+
+def new_user(api, **extra):
+    """Creates a user with a fresh email and login; returns (token, profile)."""
+    profile = {"email": new_email(), "login": unique("login"), "name": "Conformance"}
+    profile.update(extra)
+    token = ok(api.create_user(profile))["token"]
+    return token, profile
