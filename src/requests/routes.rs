@@ -144,7 +144,7 @@ fn request_uuid(value: Option<Text>) -> ApiResult<String> {
     let uuid = text(value).ok_or_else(|| ApiError::bad_request("Missing API request parameters: requestuuid"))?;
     let uuid = uuid.trim().to_ascii_lowercase();
     if !is_uuid_shaped(&uuid) {
-        return Err(ApiError::bad_request("The requestuuid parameter has an incorrect format"));
+        return Err(ApiError::bad_request("Bad UUID"));
     }
     Ok(uuid)
 }

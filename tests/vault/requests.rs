@@ -239,7 +239,7 @@ both!(bad_input_is_refused, |v| {
     v.call("UserRequestGet", json!({})).await.error(400, "Missing API request parameters: requestuuid");
     v.call("UserRequestApprove", json!({"requestuuid": "nope"}))
         .await
-        .error(400, "The requestuuid parameter has an incorrect format");
+        .error(400, "Bad UUID");
     let unknown = "00000000-0000-4000-8000-000000000000";
     v.call("UserRequestGet", json!({"requestuuid": unknown})).await.error(404, "The user request was not found");
     v.call("UserRequestCancel", json!({"requestuuid": unknown})).await.error(404, "The user request was not found");
