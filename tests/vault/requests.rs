@@ -237,9 +237,7 @@ both!(list_pages_with_total, |v| {
 both!(bad_input_is_refused, |v| {
     let token = v.create_user(json!({"login": "bad"})).await;
     v.call("UserRequestGet", json!({})).await.error(400, "Missing API request parameters: requestuuid");
-    v.call("UserRequestApprove", json!({"requestuuid": "nope"}))
-        .await
-        .error(400, "Bad UUID");
+    v.call("UserRequestApprove", json!({"requestuuid": "nope"})).await.error(400, "Bad UUID");
     let unknown = "00000000-0000-4000-8000-000000000000";
     v.call("UserRequestGet", json!({"requestuuid": unknown})).await.error(404, "The user request was not found");
     v.call("UserRequestCancel", json!({"requestuuid": unknown})).await.error(404, "The user request was not found");
