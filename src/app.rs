@@ -32,6 +32,9 @@ pub struct Settings {
     /// Longest lifetime a shared record may be given, in seconds (longer requests are capped; a
     /// record created without `finaltime` gets exactly this).
     pub max_shared_record_retention: i64,
+    /// Longest lifetime a format-preserving token may be given, in seconds (longer requests are
+    /// capped; a token created without a lifetime does not expire).
+    pub max_token_retention: i64,
     /// Superseded profile versions kept per user.
     pub keep_versions: i64,
     /// Largest accepted request body, in bytes.
@@ -48,6 +51,7 @@ impl Default for Settings {
             max_session_retention: 3_600,
             // Databunker's shipped `max_shareable_record_retention_period` is "1m".
             max_shared_record_retention: 30 * 86_400,
+            max_token_retention: 10 * 365 * 86_400,
             keep_versions: 10,
             body_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
@@ -81,6 +85,7 @@ pub fn operations() -> Vec<Operation> {
         crate::legal::operations(),
         crate::sessions::operations(),
         crate::shared::operations(),
+        crate::tokens::operations(),
         crate::requests::operations(),
         crate::audit::operations(),
         crate::system::operations(),

@@ -149,6 +149,11 @@ pub fn settings() -> Result<Settings, ConfigError> {
             ConfigError::Invalid("BUNKER_MAX_SHARED_RECORD_RETENTION must be a period such as 1d or 1m".into())
         })?;
     }
+    if let Some(max) = env("BUNKER_MAX_TOKEN_RETENTION") {
+        settings.max_token_retention = crate::expiry::parse_max(&max).map_err(|_| {
+            ConfigError::Invalid("BUNKER_MAX_TOKEN_RETENTION must be a period such as 10y or 6m".into())
+        })?;
+    }
     if let Some(bytes) = env("BUNKER_BODY_LIMIT_MB") {
         let mb: usize =
             bytes.parse().map_err(|_| ConfigError::Invalid("BUNKER_BODY_LIMIT_MB must be a number".into()))?;

@@ -20,5 +20,6 @@ pub mod startup;
 pub mod store;
 pub mod system;
 pub mod telemetry;
+pub mod tokens;
 pub mod users;
 pub mod vault;

@@ -44,6 +44,7 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<i64, Erased>>,
                     "erased_app_records": counts.app_records,
                     "erased_sessions": counts.sessions,
                     "erased_shared_records": counts.shared_records,
+                    "erased_tokens": counts.tokens,
                 });
                 Some(event::seal(&header, &EventBody { extra: Some(&extra), ..EventBody::default() }, 200, keys))
             })

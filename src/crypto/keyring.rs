@@ -24,6 +24,9 @@ pub struct TenantKeys {
     index_keys: HashMap<IndexKind, Key256>,
     session_index_key: Key256,
     shared_record_index_key: Key256,
+    token_uuid_index_key: Key256,
+    token_base_index_key: Key256,
+    token_value_index_key: Key256,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -50,7 +53,22 @@ impl TenantKeys {
         // Its own domain, so a session uuid never shares a digest with a user token.
         let session_index_key = first.derive(format!("blind-index/session/tenant/{tenant}").as_bytes());
         let shared_record_index_key = first.derive(format!("blind-index/shared-record/tenant/{tenant}").as_bytes());
-        Some(TenantKeys { tenant, active, masters, index_keys, session_index_key, shared_record_index_key })
+        // A token's two handles and its value each get their own domain: a tokenuuid never shares
+        // a digest with a user token, nor a tokenbase with the value it stands for.
+        let token_uuid_index_key = first.derive(format!("blind-index/token-uuid/tenant/{tenant}").as_bytes());
+        let token_base_index_key = first.derive(format!("blind-index/token-base/tenant/{tenant}").as_bytes());
+        let token_value_index_key = first.derive(format!("blind-index/token-value/tenant/{tenant}").as_bytes());
+        Some(TenantKeys {
+            tenant,
+            active,
+            masters,
+            index_keys,
+            session_index_key,
+            shared_record_index_key,
+            token_uuid_index_key,
+            token_base_index_key,
+            token_value_index_key,
+        })
     }
 
     /// The tenant these keys belong to.
@@ -81,6 +99,21 @@ impl TenantKeys {
     /// Blind index of a shared record uuid (already normalised to lower case).
     pub fn shared_record_index(&self, normalised: &str) -> IndexValue {
         index::digest(&self.shared_record_index_key, normalised)
+    }
+
+    /// Blind index of a format-preserving token's tokenuuid (already normalised to lower case).
+    pub fn token_uuid_index(&self, normalised: &str) -> IndexValue {
+        index::digest(&self.token_uuid_index_key, normalised)
+    }
+
+    /// Blind index of a format-preserving token's tokenbase (already normalised to lower case).
+    pub fn token_base_index(&self, normalised: &str) -> IndexValue {
+        index::digest(&self.token_base_index_key, normalised)
+    }
+
+    /// Blind index of a tokenized value (already normalised and prefixed with its token type).
+    pub fn token_value_index(&self, normalised: &str) -> IndexValue {
+        index::digest(&self.token_value_index_key, normalised)
     }
 
     /// Wraps a user's data key for the row `record`.
@@ -233,5 +266,23 @@ mod tests {
         let uuid = "3b1f0c2e-8d4a-4f6b-9c1d-2e7a5b8c9d0f";
         assert_eq!(keys.session_index(uuid), keys.session_index(uuid));
         assert_ne!(keys.session_index(uuid), keys.index(IndexKind::Token, uuid));
+    }
+
+    #[test]
+    fn token_indexes_are_domain_separated() {
+        let keys = TenantKeys::new(7, BTreeMap::from([(1, Key256::random())])).expect("keys");
+        let value = "4111111111111111";
+        let digests = [
+            keys.token_uuid_index(value),
+            keys.token_base_index(value),
+            keys.token_value_index(value),
+            keys.index(IndexKind::Token, value),
+            keys.session_index(value),
+        ];
+        for (i, a) in digests.iter().enumerate() {
+            assert!(digests[i + 1..].iter().all(|b| a != b), "digest {i} repeats");
+        }
+        let other = TenantKeys::new(8, BTreeMap::from([(1, keys.active_master().clone())])).expect("keys");
+        assert_ne!(keys.token_value_index(value), other.token_value_index(value));
     }
 }

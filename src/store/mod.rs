@@ -13,6 +13,7 @@ pub mod retention;
 pub mod sessions;
 pub mod shared;
 pub mod tenants;
+pub mod tokens;
 pub mod users;
 pub mod vault;
 

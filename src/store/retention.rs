@@ -21,6 +21,8 @@ pub struct Erased {
     pub sessions: u64,
     /// Shared records.
     pub shared_records: u64,
+    /// Format-preserving tokens.
+    pub tokens: u64,
 }
 
 /// Deletes every record expired at `now` and writes the events `events` builds from the
@@ -71,6 +73,14 @@ where
             .await?
         {
             erased.entry(row.try_get(0)?).or_default().shared_records += 1;
+        }
+        for row in
+            sqlx::query("DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING tenant_id")
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            erased.entry(row.try_get(0)?).or_default().tokens += 1;
         }
         let records = events(&erased);
         insert_audit!(&mut *tx, &records);

@@ -18,6 +18,7 @@ mod restart;
 mod retention;
 mod sessions;
 mod shared;
+mod tokens;
 mod transport;
 mod user_bulk;
 mod users;

@@ -1,0 +1,104 @@
+//! `TokenCreateBulk`.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::base;
+use super::record::{Token, TokenType, TokenValue};
+use super::service::{self, Options};
+use crate::app::AppState;
+use crate::http::lenient::{Text, opt_bool};
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CreateBulkRequest {
+    records: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    unique: Option<bool>,
+    slidingtime: Option<Value>,
+    finaltime: Option<Value>,
+}
+
+/// One submitted record.
+#[derive(Debug, Deserialize)]
+struct RecordFields {
+    tokentype: Option<Text>,
+    record: Option<Text>,
+}
+
+#[derive(Serialize)]
+pub(super) struct CreateBulkReply {
+    /// A token for every accepted record, in input order: new, or (with `unique`) the existing one.
+    created: Vec<Token>,
+    /// Entries in `created`.
+    num: usize,
+    summary: Summary,
+    /// `{index, reason}` for every refused record (its position in `records`; never its value).
+    errors: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    /// Tokens newly created.
+    created: usize,
+    /// Records answered with an existing token (`unique` only).
+    duplicates: usize,
+    /// Records refused.
+    errors: usize,
+    /// Records submitted: `created + duplicates + errors`.
+    total: usize,
+}
+
+pub(super) async fn create_bulk(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<CreateBulkRequest>,
+) -> ApiResult<Reply<CreateBulkReply>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let records = req
+        .records
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: records"))?;
+    let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
+    let options = Options { unique: req.unique.unwrap_or(false), lifetime };
+    let total = records.len();
+    let mut errors = Vec::new();
+    let mut accepted = Vec::with_capacity(total);
+    let mut values = Vec::with_capacity(total);
+    for (index, record) in records.into_iter().enumerate() {
+        match parse_one(record) {
+            Ok(value) => {
+                accepted.push(index);
+                values.push(value);
+            }
+            Err(err) => errors.push(json!({"index": index, "reason": err.to_string()})),
+        }
+    }
+    ctx.set_extra(json!({"records": total, "errors": errors.len()}));
+    let placed = service::create_many(&app, &ctx, &values, options, &mut base::random).await?;
+    let mut created = Vec::with_capacity(placed.len());
+    let mut duplicates = 0;
+    for (index, placement) in accepted.into_iter().zip(placed) {
+        match placement {
+            Some(placement) => {
+                duplicates += usize::from(placement.duplicate);
+                created.push(placement.token);
+            }
+            None => errors.push(json!({"index": index, "reason": "No free tokenbase could be drawn"})),
+        }
+    }
+    errors.sort_by_key(|e| e["index"].as_u64());
+    let summary = Summary { created: created.len() - duplicates, duplicates, errors: errors.len(), total };
+    Ok(Reply(CreateBulkReply { num: created.len(), created, summary, errors }))
+}
+
+/// Validates one submitted record.
+fn parse_one(record: Value) -> ApiResult<TokenValue> {
+    let Value::Object(mut fields) = record else {
+        return Err(ApiError::bad_request("The record must be an object with tokentype and record"));
+    };
+    fields.retain(|_, value| !value.is_null());
+    let fields: RecordFields = crate::http::body::decode(fields)?;
+    TokenValue::parse(TokenType::parse(fields.tokentype)?, fields.record)
+}
