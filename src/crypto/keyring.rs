@@ -24,6 +24,7 @@ pub struct TenantKeys {
     index_keys: HashMap<IndexKind, Key256>,
     session_index_key: Key256,
     shared_record_index_key: Key256,
+    file_tag_index_key: Key256,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -50,7 +51,16 @@ impl TenantKeys {
         // Its own domain, so a session uuid never shares a digest with a user token.
         let session_index_key = first.derive(format!("blind-index/session/tenant/{tenant}").as_bytes());
         let shared_record_index_key = first.derive(format!("blind-index/shared-record/tenant/{tenant}").as_bytes());
-        Some(TenantKeys { tenant, active, masters, index_keys, session_index_key, shared_record_index_key })
+        let file_tag_index_key = first.derive(format!("blind-index/file-tag/tenant/{tenant}").as_bytes());
+        Some(TenantKeys {
+            tenant,
+            active,
+            masters,
+            index_keys,
+            session_index_key,
+            shared_record_index_key,
+            file_tag_index_key,
+        })
     }
 
     /// The tenant these keys belong to.
@@ -81,6 +91,11 @@ impl TenantKeys {
     /// Blind index of a shared record uuid (already normalised to lower case).
     pub fn shared_record_index(&self, normalised: &str) -> IndexValue {
         index::digest(&self.shared_record_index_key, normalised)
+    }
+
+    /// Blind index of a normalised file tag: tenant-wide, so tag filters work across users.
+    pub fn file_tag_index(&self, tag: &str) -> IndexValue {
+        index::digest(&self.file_tag_index_key, tag)
     }
 
     /// Wraps a user's data key for the row `record`.
