@@ -41,6 +41,10 @@ pub struct Settings {
     pub body_limit: usize,
     /// Longest a request may run.
     pub request_timeout: Duration,
+    /// Largest file `FileCreate` accepts, in decoded bytes.
+    pub max_file_size: u64,
+    /// Directory for file content (ciphertext blobs); `None` keeps file content in the database.
+    pub file_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -55,6 +59,9 @@ impl Default for Settings {
             keep_versions: 10,
             body_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
+            // 32 MiB of content is about 43 MB of base64, under the default body limit.
+            max_file_size: 32 * 1024 * 1024,
+            file_dir: None,
         }
     }
 }
@@ -89,6 +96,7 @@ pub fn operations() -> Vec<Operation> {
         crate::requests::operations(),
         crate::audit::operations(),
         crate::system::operations(),
+        crate::files::operations(),
     ]
     .into_iter()
     .flatten()

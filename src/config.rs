@@ -159,6 +159,14 @@ pub fn settings() -> Result<Settings, ConfigError> {
             bytes.parse().map_err(|_| ConfigError::Invalid("BUNKER_BODY_LIMIT_MB must be a number".into()))?;
         settings.body_limit = mb.saturating_mul(1024 * 1024);
     }
+    if let Some(mb) = env("BUNKER_MAX_FILE_SIZE_MB") {
+        let mb: u64 =
+            mb.parse().map_err(|_| ConfigError::Invalid("BUNKER_MAX_FILE_SIZE_MB must be a number".into()))?;
+        settings.max_file_size = mb.saturating_mul(1024 * 1024);
+    }
+    if let Some(dir) = env("BUNKER_FILE_DIR") {
+        settings.file_dir = Some(PathBuf::from(dir));
+    }
     Ok(settings)
 }
 

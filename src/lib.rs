@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod expiry;
+pub mod files;
 pub mod http;
 pub mod legal;
 pub mod requests;

@@ -25,7 +25,7 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<i64, Erased>>,
         }
     }
     let now_ms = app.clock.now_ms();
-    retention::sweep(&app.db, now_ms.div_euclid(1000), |erased| {
+    let swept = retention::sweep(&app.db, now_ms.div_euclid(1000), |erased| {
         erased
             .iter()
             .filter(|(_, counts)| **counts != Erased::default())
@@ -45,12 +45,16 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<i64, Erased>>,
                     "erased_sessions": counts.sessions,
                     "erased_shared_records": counts.shared_records,
                     "erased_tokens": counts.tokens,
+                    "erased_files": counts.files,
                 });
                 Some(event::seal(&header, &EventBody { extra: Some(&extra), ..EventBody::default() }, 200, keys))
             })
             .collect()
     })
-    .await
+    .await;
+    // Blobs of erased files (and any a failed removal left queued) go after the commit.
+    crate::files::blobs::purge(app).await;
+    swept
 }
 
 /// Runs [`sweep_once`] every [`INTERVAL`] until the process ends.

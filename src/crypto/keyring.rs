@@ -27,6 +27,7 @@ pub struct TenantKeys {
     token_uuid_index_key: Key256,
     token_base_index_key: Key256,
     token_value_index_key: Key256,
+    file_tag_index_key: Key256,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -58,6 +59,7 @@ impl TenantKeys {
         let token_uuid_index_key = first.derive(format!("blind-index/token-uuid/tenant/{tenant}").as_bytes());
         let token_base_index_key = first.derive(format!("blind-index/token-base/tenant/{tenant}").as_bytes());
         let token_value_index_key = first.derive(format!("blind-index/token-value/tenant/{tenant}").as_bytes());
+        let file_tag_index_key = first.derive(format!("blind-index/file-tag/tenant/{tenant}").as_bytes());
         Some(TenantKeys {
             tenant,
             active,
@@ -68,6 +70,7 @@ impl TenantKeys {
             token_uuid_index_key,
             token_base_index_key,
             token_value_index_key,
+            file_tag_index_key,
         })
     }
 
@@ -114,6 +117,11 @@ impl TenantKeys {
     /// Blind index of a tokenized value (already normalised and prefixed with its token type).
     pub fn token_value_index(&self, normalised: &str) -> IndexValue {
         index::digest(&self.token_value_index_key, normalised)
+    }
+
+    /// Blind index of a normalised file tag: tenant-wide, so tag filters work across users.
+    pub fn file_tag_index(&self, tag: &str) -> IndexValue {
+        index::digest(&self.file_tag_index_key, tag)
     }
 
     /// Wraps a user's data key for the row `record`.

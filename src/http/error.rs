@@ -32,6 +32,9 @@ pub enum ApiError {
     /// 413: the body is larger than the configured limit.
     #[error("Request body is too large")]
     TooLarge,
+    /// 413: a value inside the body is larger than its own limit (e.g. a file).
+    #[error("{0}")]
+    ContentTooLarge(Cow<'static, str>),
     /// 503: the request took longer than the server allows.
     #[error("Request timed out")]
     Timeout,
@@ -69,6 +72,11 @@ impl ApiError {
         ApiError::Internal(Box::new(err))
     }
 
+    /// 413 with a fixed message, for a value over its own size limit.
+    pub fn too_large(message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::ContentTooLarge(message.into())
+    }
+
     /// 404 "The user record was not found".
     pub fn user_not_found() -> ApiError {
         ApiError::not_found("The user record was not found")
@@ -82,7 +90,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge | ApiError::ContentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -7,6 +7,7 @@
 pub mod agreements;
 pub mod appdata;
 pub mod audit;
+pub mod files;
 pub mod legal;
 pub mod requests;
 pub mod retention;

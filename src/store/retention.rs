@@ -23,6 +23,8 @@ pub struct Erased {
     pub shared_records: u64,
     /// Format-preserving tokens.
     pub tokens: u64,
+    /// Files of users still live (with their tags and content; blobs are queued for removal).
+    pub files: u64,
 }
 
 /// Deletes every record expired at `now` and writes the events `events` builds from the
@@ -43,8 +45,8 @@ where
             }
         }
         let mut erased: BTreeMap<i64, Erased> = BTreeMap::new();
-        // Deleting a user row destroys its wrapped data key; app data, agreements, sessions and
-        // shared records cascade from it.
+        // Deleting a user row destroys its wrapped data key; app data, agreements, sessions,
+        // shared records and files cascade from it.
         for row in sqlx::query("DELETE FROM users WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING tenant_id")
             .bind(now)
             .fetch_all(&mut *tx)
@@ -81,6 +83,13 @@ where
                 .await?
         {
             erased.entry(row.try_get(0)?).or_default().tokens += 1;
+        }
+        for row in sqlx::query("DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING tenant_id")
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            erased.entry(row.try_get(0)?).or_default().files += 1;
         }
         let records = events(&erased);
         insert_audit!(&mut *tx, &records);

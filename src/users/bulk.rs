@@ -185,6 +185,8 @@ pub(super) async fn delete_bulk(
         }
     }
     let deleted = store::delete_many(&app.db, ctx.tenant, &rids, &events, None).await?;
+    // The users' files went with them (cascade); their blobs, if any, go now.
+    crate::files::blobs::purge(&app).await;
     ctx.set_extra(json!({"users": total, "deleted": deleted}));
     Ok(Reply(DeleteBulkReply { total, deleted, deleted_count: deleted }))
 }

@@ -219,6 +219,8 @@ pub async fn delete(
         return Err(ApiError::user_not_found());
     }
     ctx.mark_committed();
+    // The user's files went with it (cascade); their blobs, if any, go now.
+    crate::files::blobs::purge(app).await;
     Ok(())
 }
 

@@ -284,8 +284,33 @@ async fn drop_pg(name: &str) {
 }
 
 /// Runs a test body once per backend, on a fresh vault, dropping the database afterwards.
+/// `settings = f` builds the vault's settings with `f(fresh temporary directory)` (see
+/// [`run_with`]).
 #[macro_export]
 macro_rules! both {
+    ($(#[$meta:meta])* $name:ident, settings = $settings:path, |$vault:ident| $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body<'a>(
+                $vault: &'a $crate::common::TestVault,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+                Box::pin(async move $body)
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::common::run_with($crate::common::Backend::Sqlite, $settings, body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::common::run_with($crate::common::Backend::Postgres, $settings, body).await;
+            }
+        }
+    };
     ($(#[$meta:meta])* $name:ident, |$vault:ident| $body:block) => {
         $(#[$meta])*
         mod $name {
@@ -320,6 +345,20 @@ pub async fn run(backend: Backend, body: TestBody) {
     let vault = TestVault::new(backend).await;
     let outcome = std::panic::AssertUnwindSafe(body(&vault)).catch_unwind().await;
     vault.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Runs one body on a fresh vault with the settings `settings` builds from a fresh temporary
+/// directory (e.g. as the file directory), removed after the test.
+pub async fn run_with(backend: Backend, settings: fn(&std::path::Path) -> Settings, body: TestBody) {
+    use futures::FutureExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault = TestVault::with_settings(backend, settings(dir.path())).await;
+    let outcome = std::panic::AssertUnwindSafe(body(&vault)).catch_unwind().await;
+    vault.cleanup().await;
+    drop(dir);
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }

@@ -9,6 +9,8 @@ mod audit;
 mod auth;
 mod binary;
 mod crypto_at_rest;
+mod file_storage;
+mod files;
 mod legal;
 mod lifetimes;
 mod openapi;
