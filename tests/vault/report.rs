@@ -30,6 +30,8 @@ async fn rich_user(v: &TestVault) -> String {
         .await
         .ok();
     v.call("UserUpdateRequest", json!({"mode": "token", "identity": token, "profile": {"city": "Hull"}})).await.ok();
+    let file = json!({"mode": "token", "identity": token, "filename": "scan-<b>.pdf", "filedata": "JVBERi0=", "tags": ["kyc"]});
+    v.call("FileCreate", file).await.ok();
     token
 }
 
@@ -60,6 +62,10 @@ both!(report_holds_every_domain, |v| {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0]["requesttype"], "change-profile");
     assert_eq!(requests[0]["change"], json!({"city": "Hull"}));
+    let files = report["files"].as_array().expect("files");
+    assert_eq!(files.len(), 1);
+    assert_eq!((files[0]["filename"].clone(), files[0]["tags"].clone()), (json!("scan-<b>.pdf"), json!(["kyc"])));
+    assert!(files[0].get("filedata").is_none(), "metadata only: {}", files[0]);
     // Nothing of the other user.
     assert!(!report.to_string().contains("crm"), "{report}");
 
@@ -79,8 +85,8 @@ both!(report_holds_every_domain, |v| {
     let total: i64 = audit["operations"].as_array().expect("ops").iter().filter_map(|o| o["count"].as_i64()).sum();
     assert_eq!(audit["total"], total);
     // UserCreate, UserUpdate, AppdataCreate, AgreementAccept, AgreementCancel, SessionUpsert,
-    // SharedRecordCreate, UserUpdateRequest.
-    assert_eq!(total, 8, "{audit}");
+    // SharedRecordCreate, UserUpdateRequest, FileCreate.
+    assert_eq!(total, 9, "{audit}");
 
     // Making the report is itself audited on the user.
     let events = v.call("AuditListUserEvents", json!({"mode": "token", "identity": token, "limit": 100})).await.ok();
@@ -95,6 +101,7 @@ both!(html_report_is_readable_and_escaped, |v| {
     assert!(!html.contains("<script>"), "profile markup must be escaped: {html}");
     assert!(html.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "{html}");
     assert!(html.contains("Leeds &amp; York"), "{html}");
+    assert!(html.contains("scan-&lt;b&gt;.pdf"), "{html}");
     for expected in [token.as_str(), "shop", "marketing", "canceled", "phone-7", "change-profile", "Hull", "UserCreate"]
     {
         assert!(html.contains(expected), "{expected} missing: {html}");
@@ -104,7 +111,7 @@ both!(html_report_is_readable_and_escaped, |v| {
 both!(empty_sections_and_errors, |v| {
     let token = v.create_user(json!({"login": "bare"})).await;
     let report = v.call("SystemGetUserReport", who(&token)).await.ok()["report"].clone();
-    for section in ["appdata", "agreements", "sessions", "sharedrecords", "requests"] {
+    for section in ["appdata", "agreements", "sessions", "sharedrecords", "requests", "files"] {
         assert_eq!(report[section], json!([]), "{section}");
     }
     assert!(
@@ -127,7 +134,8 @@ both!(no_report_after_erasure_by_request, |v| {
             .await
             .error(404, "The user record was not found");
     }
-    for table in ["userapps", "agreements", "agreement_history", "sessions", "shared_records", "user_requests"] {
+    for table in ["userapps", "agreements", "agreement_history", "sessions", "shared_records", "user_requests", "files"]
+    {
         assert_eq!(v.scalar(&format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table}");
     }
 });

@@ -49,6 +49,8 @@ pub fn render(report: &Report) -> String {
                 (records(&report.sessions))
                 h2 { "Shared records" }
                 (records(&report.sharedrecords))
+                h2 { "Files" }
+                (records(&report.files))
                 h2 { "Requests" }
                 (records(&report.requests))
                 h2 { "Activity" }

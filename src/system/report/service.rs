@@ -9,7 +9,7 @@ use crate::audit::event::rfc3339;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store;
 use crate::users::LoadedUser;
-use crate::{agreements, requests, sessions, shared};
+use crate::{agreements, files, requests, sessions, shared};
 
 /// Everything the vault holds about one user, opened.
 #[derive(Debug, Serialize)]
@@ -40,6 +40,8 @@ pub struct Report {
     pub sharedrecords: Vec<Value>,
     /// Approval requests with their changes.
     pub requests: Vec<Value>,
+    /// Files, metadata only: `{fileuuid, filename, mimetype, size, tags, doublehash, creationtime}`.
+    pub files: Vec<Value>,
     /// What was done with the record: counts per operation.
     pub audit: AuditSummary,
 }
@@ -101,6 +103,11 @@ pub async fn build(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> A
         sessions,
         sharedrecords: shared::service::list_for_user(app, ctx, user).await?,
         requests: requests::service::all_for_user(app, ctx, user).await?,
+        files: files::service::list(app, ctx, user, None)
+            .await?
+            .iter()
+            .map(|file| serde_json::to_value(file).map_err(ApiError::internal))
+            .collect::<ApiResult<_>>()?,
         audit,
     })
 }
