@@ -34,6 +34,8 @@ pub struct Settings {
     pub max_shared_record_retention: i64,
     /// Superseded profile versions kept per user.
     pub keep_versions: i64,
+    /// How long a bulk `unlockuuid` stays valid, in seconds (Databunker: 60).
+    pub bulk_unlock_ttl: i64,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     /// Longest a request may run.
@@ -49,6 +51,7 @@ impl Default for Settings {
             // Databunker's shipped `max_shareable_record_retention_period` is "1m".
             max_shared_record_retention: 30 * 86_400,
             keep_versions: 10,
+            bulk_unlock_ttl: 60,
             body_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
         }
@@ -82,6 +85,8 @@ pub fn operations() -> Vec<Operation> {
         crate::sessions::operations(),
         crate::shared::operations(),
         crate::requests::operations(),
+        crate::bulk::operations(),
+        crate::search::operations(),
         crate::audit::operations(),
         crate::system::operations(),
     ]

@@ -24,6 +24,8 @@ pub struct TenantKeys {
     index_keys: HashMap<IndexKind, Key256>,
     session_index_key: Key256,
     shared_record_index_key: Key256,
+    search_gram_key: Key256,
+    bulk_unlock_key: Key256,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -50,7 +52,18 @@ impl TenantKeys {
         // Its own domain, so a session uuid never shares a digest with a user token.
         let session_index_key = first.derive(format!("blind-index/session/tenant/{tenant}").as_bytes());
         let shared_record_index_key = first.derive(format!("blind-index/shared-record/tenant/{tenant}").as_bytes());
-        Some(TenantKeys { tenant, active, masters, index_keys, session_index_key, shared_record_index_key })
+        let search_gram_key = first.derive(format!("search-gram/tenant/{tenant}").as_bytes());
+        let bulk_unlock_key = first.derive(format!("blind-index/bulk-unlock/tenant/{tenant}").as_bytes());
+        Some(TenantKeys {
+            tenant,
+            active,
+            masters,
+            index_keys,
+            session_index_key,
+            shared_record_index_key,
+            search_gram_key,
+            bulk_unlock_key,
+        })
     }
 
     /// The tenant these keys belong to.
@@ -81,6 +94,17 @@ impl TenantKeys {
     /// Blind index of a shared record uuid (already normalised to lower case).
     pub fn shared_record_index(&self, normalised: &str) -> IndexValue {
         index::digest(&self.shared_record_index_key, normalised)
+    }
+
+    /// Keyed digest of one search n-gram of a profile field (`field` names the field, so equal
+    /// n-grams of different fields do not share a digest).
+    pub fn search_gram(&self, field: &str, gram: &str) -> IndexValue {
+        index::digest_parts(&self.search_gram_key, &[field.as_bytes(), gram.as_bytes()])
+    }
+
+    /// Blind index of a bulk unlock uuid (already normalised to lower case).
+    pub fn bulk_unlock_index(&self, normalised: &str) -> IndexValue {
+        index::digest(&self.bulk_unlock_key, normalised)
     }
 
     /// Wraps a user's data key for the row `record`.
