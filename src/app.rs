@@ -37,6 +37,8 @@ pub struct Settings {
     pub max_token_retention: i64,
     /// Superseded profile versions kept per user.
     pub keep_versions: i64,
+    /// How long a bulk `unlockuuid` stays valid, in seconds (Databunker: 60).
+    pub bulk_unlock_ttl: i64,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     /// Longest a request may run.
@@ -57,6 +59,7 @@ impl Default for Settings {
             max_shared_record_retention: 30 * 86_400,
             max_token_retention: 10 * 365 * 86_400,
             keep_versions: 10,
+            bulk_unlock_ttl: 60,
             body_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             // 32 MiB of content is about 43 MB of base64, under the default body limit.
@@ -94,6 +97,8 @@ pub fn operations() -> Vec<Operation> {
         crate::shared::operations(),
         crate::tokens::operations(),
         crate::requests::operations(),
+        crate::bulk::operations(),
+        crate::search::operations(),
         crate::audit::operations(),
         crate::system::operations(),
         crate::files::operations(),

@@ -90,6 +90,17 @@ pub fn digest(key: &Key256, normalised: &str) -> IndexValue {
     mac.finalize().into_bytes().into()
 }
 
+/// Computes the digest of several values, each length-prefixed so that no two different lists
+/// feed the MAC the same bytes.
+pub fn digest_parts(key: &Key256, parts: &[&[u8]]) -> IndexValue {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_array()).expect("HMAC accepts any key length");
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +129,13 @@ mod tests {
         assert_eq!(digest(&k1, "a"), digest(&k1, "a"));
         assert_ne!(digest(&k1, "a"), digest(&k1, "b"));
         assert_ne!(digest(&k1, "a"), digest(&k2, "a"));
+    }
+
+    #[test]
+    fn part_digests_do_not_depend_on_where_parts_split() {
+        let k = Key256::random();
+        assert_eq!(digest_parts(&k, &[b"login", b"ali"]), digest_parts(&k, &[b"login", b"ali"]));
+        assert_ne!(digest_parts(&k, &[b"login", b"ali"]), digest_parts(&k, &[b"logina", b"li"]));
+        assert_ne!(digest_parts(&k, &[b"login", b"ali"]), digest_parts(&k, &[b"email", b"ali"]));
     }
 }

@@ -28,6 +28,8 @@ pub struct TenantKeys {
     token_base_index_key: Key256,
     token_value_index_key: Key256,
     file_tag_index_key: Key256,
+    search_gram_key: Key256,
+    bulk_unlock_key: Key256,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -60,6 +62,8 @@ impl TenantKeys {
         let token_base_index_key = first.derive(format!("blind-index/token-base/tenant/{tenant}").as_bytes());
         let token_value_index_key = first.derive(format!("blind-index/token-value/tenant/{tenant}").as_bytes());
         let file_tag_index_key = first.derive(format!("blind-index/file-tag/tenant/{tenant}").as_bytes());
+        let search_gram_key = first.derive(format!("search-gram/tenant/{tenant}").as_bytes());
+        let bulk_unlock_key = first.derive(format!("blind-index/bulk-unlock/tenant/{tenant}").as_bytes());
         Some(TenantKeys {
             tenant,
             active,
@@ -71,6 +75,8 @@ impl TenantKeys {
             token_base_index_key,
             token_value_index_key,
             file_tag_index_key,
+            search_gram_key,
+            bulk_unlock_key,
         })
     }
 
@@ -122,6 +128,17 @@ impl TenantKeys {
     /// Blind index of a normalised file tag: tenant-wide, so tag filters work across users.
     pub fn file_tag_index(&self, tag: &str) -> IndexValue {
         index::digest(&self.file_tag_index_key, tag)
+    }
+
+    /// Keyed digest of one search n-gram of a profile field (`field` names the field, so equal
+    /// n-grams of different fields do not share a digest).
+    pub fn search_gram(&self, field: &str, gram: &str) -> IndexValue {
+        index::digest_parts(&self.search_gram_key, &[field.as_bytes(), gram.as_bytes()])
+    }
+
+    /// Blind index of a bulk unlock uuid (already normalised to lower case).
+    pub fn bulk_unlock_index(&self, normalised: &str) -> IndexValue {
+        index::digest(&self.bulk_unlock_key, normalised)
     }
 
     /// Wraps a user's data key for the row `record`.

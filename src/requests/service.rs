@@ -104,7 +104,7 @@ pub fn view(ctx: &RequestContext, row: &RequestRow, user: &LoadedUser) -> ApiRes
 }
 
 /// The clear facts of a request: what, about which app or agreement, status and times.
-fn summary(row: &RequestRow) -> Map<String, Value> {
+pub fn summary(row: &RequestRow) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("requestuuid".into(), json!(row.uuid));
     out.insert("requesttype".into(), json!(row.action));

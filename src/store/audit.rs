@@ -104,10 +104,10 @@ pub struct AuditRow {
     pub payload: Vec<u8>,
 }
 
-const COLUMNS: &str = "uuid, created_ms, principal_kind, principal_id, operation, event_type, result, \
+pub(crate) const COLUMNS: &str = "uuid, created_ms, principal_kind, principal_id, operation, event_type, result, \
                        http_status, subject_rid, key_scope, payload";
 
-fn decode<R: Row>(row: &R) -> Result<AuditRow, sqlx::Error>
+pub(crate) fn decode<R: Row>(row: &R) -> Result<AuditRow, sqlx::Error>
 where
     usize: sqlx::ColumnIndex<R>,
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,

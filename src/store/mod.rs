@@ -7,10 +7,12 @@
 pub mod agreements;
 pub mod appdata;
 pub mod audit;
+pub mod bulk;
 pub mod files;
 pub mod legal;
 pub mod requests;
 pub mod retention;
+pub mod search;
 pub mod sessions;
 pub mod shared;
 pub mod tenants;

@@ -74,9 +74,9 @@ pub enum Created {
     Existing(String),
 }
 
-const COLUMNS: &str = "uuid, rid, action, target, status, change, reason, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "uuid, rid, action, target, status, change, reason, created_at, updated_at";
 
-fn decode<R: Row>(row: &R) -> Result<RequestRow, sqlx::Error>
+pub(crate) fn decode<R: Row>(row: &R) -> Result<RequestRow, sqlx::Error>
 where
     usize: sqlx::ColumnIndex<R>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,

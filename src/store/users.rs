@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
+use super::search::{insert_grams, replace_grams};
 use super::{BeginWrite, Db, StoreError, StoreResult, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 use crate::expiry::Lifetime;
@@ -26,6 +27,8 @@ pub struct NewUser {
     pub wrapped_key: Vec<u8>,
     /// Sealed current record (version 1).
     pub record: Vec<u8>,
+    /// Search gram digests of the profile (see `crate::search`).
+    pub grams: Vec<IndexValue>,
     /// Creation time.
     pub now: i64,
     /// Lifetime.
@@ -56,6 +59,8 @@ pub struct UserChange {
     pub indexes: ProfileIndexes,
     /// New sealed record.
     pub record: Vec<u8>,
+    /// Search gram digests of the new profile.
+    pub grams: Vec<IndexValue>,
     /// The superseded version, sealed for the history table.
     pub previous: VersionRow,
     /// Time of the change.
@@ -75,8 +80,9 @@ pub struct VersionRow {
     pub data: Vec<u8>,
 }
 
-const INDEX_COLUMNS: [&str; 4] = ["login_idx", "email_idx", "phone_idx", "custom_idx"];
-const USER_COLUMNS: &str = "rid, wrapped_key, record, version, updated_at, sliding_secs, final_at, expires_at";
+pub(crate) const INDEX_COLUMNS: [&str; 4] = ["login_idx", "email_idx", "phone_idx", "custom_idx"];
+pub(crate) const USER_COLUMNS: &str =
+    "rid, wrapped_key, record, version, updated_at, sliding_secs, final_at, expires_at";
 
 /// Rows per multi-row INSERT: 14 binds each stays under both backends' limits.
 const CHUNK: usize = 1000;
@@ -87,13 +93,27 @@ where
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
+    decode_user_at(row, 0)
+}
+
+/// Decodes the [`USER_COLUMNS`] of a row, starting at column `at` (for joins).
+pub(crate) fn decode_user_at<R: Row>(row: &R, at: usize) -> Result<UserRow, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(UserRow {
-        rid: row.try_get(0)?,
-        wrapped_key: row.try_get(1)?,
-        record: row.try_get(2)?,
-        version: row.try_get(3)?,
-        updated_at: row.try_get(4)?,
-        lifetime: Lifetime { sliding_secs: row.try_get(5)?, final_at: row.try_get(6)?, expires_at: row.try_get(7)? },
+        rid: row.try_get(at)?,
+        wrapped_key: row.try_get(at + 1)?,
+        record: row.try_get(at + 2)?,
+        version: row.try_get(at + 3)?,
+        updated_at: row.try_get(at + 4)?,
+        lifetime: Lifetime {
+            sliding_secs: row.try_get(at + 5)?,
+            final_at: row.try_get(at + 6)?,
+            expires_at: row.try_get(at + 7)?,
+        },
     })
 }
 
@@ -185,8 +205,8 @@ pub async fn taken(db: &Db, tenant: i64, position: usize, values: &[IndexValue])
     Ok(found)
 }
 
-/// Inserts users and, for each one actually inserted, `audits[i]`, plus the
-/// `call_events` — all in one transaction. Rows whose token or any profile index is already
+/// Inserts users with their search grams and, for each one actually inserted, `audits[i]`, plus
+/// the `call_events` — all in one transaction. Rows whose token or any profile index is already
 /// taken are skipped (`ON CONFLICT DO NOTHING`); the returned set holds the rids inserted.
 pub async fn insert_many(
     db: &Db,
@@ -225,6 +245,11 @@ pub async fn insert_many(
                 inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
             }
         }
+        let grams = users
+            .iter()
+            .filter(|u| inserted.contains(&u.rid))
+            .map(|u| (u.rid.as_slice(), u.grams.as_slice()));
+        insert_grams!(&mut *tx, tenant, grams);
         let events: Vec<AuditRecord> = users
             .iter()
             .zip(audits)
@@ -294,6 +319,7 @@ where
                 .bind(change.previous.version - change.keep_versions)
                 .execute(&mut *tx)
                 .await?;
+            replace_grams!(&mut *tx, tenant, rid, &change.grams);
             insert_audit!(&mut *tx, std::slice::from_ref(&event));
             Ok(())
         }

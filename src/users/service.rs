@@ -51,14 +51,21 @@ pub async fn load_by_rid(app: &AppState, ctx: &RequestContext, rid: &[u8]) -> Ap
 }
 
 /// Opens a user row just found; finding a user is an access, so a sliding lifetime is extended.
-async fn open_row(app: &AppState, ctx: &RequestContext, mut row: UserRow) -> ApiResult<LoadedUser> {
+async fn open_row(app: &AppState, ctx: &RequestContext, row: UserRow) -> ApiResult<LoadedUser> {
+    let mut user = open(ctx, row)?;
+    if let Some(expires_at) = user.row.lifetime.extension(ctx.now) {
+        // No audit event of its own: the event of the operation that read the user covers it.
+        store::extend(&app.db, ctx.tenant, &user.row.rid, ctx.now, expires_at).await?;
+        user.row.lifetime.expires_at = Some(expires_at);
+    }
+    Ok(user)
+}
+
+/// Opens a user row as it is, without extending its lifetime (bulk reads: an operator's
+/// export is not the subject's access, and must not keep every sliding record alive).
+pub fn open(ctx: &RequestContext, row: UserRow) -> ApiResult<LoadedUser> {
     let key = ctx.keys.unwrap_data_key(&row.rid, &row.wrapped_key)?;
     let stored = record::open(&key, ctx.tenant, &row.rid, &row.record)?;
-    if let Some(expires_at) = row.lifetime.extension(ctx.now) {
-        // No audit event of its own: the event of the operation that read the user covers it.
-        store::extend(&app.db, ctx.tenant, &row.rid, ctx.now, expires_at).await?;
-        row.lifetime.expires_at = Some(expires_at);
-    }
     let user_ref = ctx.keys.index(IndexKind::Token, &stored.token);
     let subject = Subject { token: stored.token, user_ref, rid: row.rid.clone(), key };
     Ok(LoadedUser { row, subject, profile: stored.profile })
@@ -110,11 +117,13 @@ pub fn prepare(ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> Pre
     let key = Key256::random();
     let token_idx = ctx.keys.index(IndexKind::Token, &token);
     let indexes = record::indexes(&ctx.keys, profile);
+    let grams = crate::search::grams::of_profile(&ctx.keys, profile);
     let stored = StoredUser { token, profile: profile.clone() };
     let sealed = record::seal(&key, ctx.tenant, &rid, &stored);
     let wrapped_key = ctx.keys.wrap_data_key(&rid, &key);
     let subject = Subject { token: stored.token, user_ref: token_idx, rid: rid.clone(), key };
-    Prepared { new: NewUser { rid, token_idx, indexes, wrapped_key, record: sealed, now: ctx.now, lifetime }, subject }
+    let new = NewUser { rid, token_idx, indexes, wrapped_key, record: sealed, grams, now: ctx.now, lifetime };
+    Prepared { new, subject }
 }
 
 /// The first profile index of `indexes` already used by another user.
@@ -175,6 +184,7 @@ where
         let stored = StoredUser { token: current.token, profile };
         let update = UserChange {
             indexes: record::indexes(&ctx.keys, &stored.profile),
+            grams: crate::search::grams::of_profile(&ctx.keys, &stored.profile),
             record: record::seal(&subject.key, tenant, rid, &stored),
             previous,
             now: ctx.now,

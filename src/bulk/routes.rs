@@ -1,0 +1,192 @@
+//! HTTP handlers of the bulk operations.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::keyset::{self, Listing};
+use super::{unlock, view};
+use crate::app::{AppState, Operation, op};
+use crate::audit::event;
+use crate::crypto::{IndexKind, IndexValue};
+use crate::http::lenient::{Int, Text};
+use crate::http::paging::Page;
+use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, page};
+use crate::store::bulk::{self as store, id_key};
+use crate::users::identity::IdentityFields;
+use crate::users::{self, LoadedUser};
+
+/// The bulk operations (the token and file listings join them with their domains).
+pub fn operations() -> Vec<Operation> {
+    vec![
+        op("BulkListUnlock", list_unlock),
+        op("BulkListUsers", list_users),
+        op("BulkListAllUsers", list_all_users),
+        op("BulkListAllUserRequests", list_all_user_requests),
+        op("BulkListAllAuditEvents", list_all_audit_events),
+    ]
+}
+
+/// A request without parameters (its `request_metadata` still reaches the audit event).
+#[derive(Debug, Deserialize)]
+struct NoParameters {}
+
+#[derive(Serialize)]
+struct UnlockReply {
+    unlockuuid: String,
+}
+
+async fn list_unlock(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(NoParameters {}): Body<NoParameters>,
+) -> ApiResult<Reply<UnlockReply>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let unlockuuid = unlock::issue(&app, &ctx).await?;
+    Ok(Reply(UnlockReply { unlockuuid }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListUsersRequest {
+    unlockuuid: Option<Text>,
+    users: Option<Vec<IdentityFields>>,
+}
+
+/// `BulkListUsers`: the users named in `users`, in that order; unknown ones are skipped.
+async fn list_users(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<ListUsersRequest>,
+) -> ApiResult<Reply<Page>> {
+    ctx.require(Rule::TenantAdmin)?;
+    unlock::require(&app, &ctx, req.unlockuuid).await?;
+    let asked = req
+        .users
+        .filter(|users| !users.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: users"))?;
+    let requested = asked.len();
+    let mut wanted: Vec<(IndexKind, IndexValue)> = Vec::with_capacity(requested);
+    for fields in asked {
+        // An identity that cannot name anyone (an empty value, a phone without digits) is skipped
+        // like an unknown one; a malformed mode is still an error.
+        match fields.parse() {
+            Ok(who) => wanted.push((who.kind, ctx.keys.index(who.kind, &who.normalised))),
+            Err(ApiError::NotFound(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let mut by_kind: HashMap<IndexKind, Vec<IndexValue>> = HashMap::new();
+    for (kind, idx) in &wanted {
+        by_kind.entry(*kind).or_default().push(*idx);
+    }
+    let mut found = HashMap::new();
+    for (kind, values) in by_kind {
+        for (idx, row) in store::users_by_index(&app.db, ctx.tenant, kind, &values, ctx.now).await? {
+            found.insert((kind, idx), row);
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut rows = Vec::new();
+    for (kind, idx) in wanted {
+        let Some(row) = found.get(&(kind, idx.to_vec())) else { continue };
+        if seen.insert(row.rid.clone()) {
+            rows.push(view::user(&users::service::open(&ctx, row.clone())?));
+        }
+    }
+    ctx.set_extra(json!({ "requested": requested, "records": rows.len() }));
+    Ok(Reply(Page { total: count(rows.len()), rows }))
+}
+
+#[derive(Debug, Deserialize)]
+struct PageRequest {
+    unlockuuid: Option<Text>,
+    offset: Option<Int>,
+    limit: Option<Int>,
+}
+
+/// `BulkListAllUsers`: the tenant's live users, newest first, with token and full profile.
+async fn list_all_users(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<PageRequest>,
+) -> ApiResult<Reply<Page>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
+    let (offset, limit) = page(req.offset, req.limit);
+    let cursor = keyset::cursor(&app, grant, Listing::Users, offset).await?;
+    let found = store::users_page(&app.db, ctx.tenant, ctx.now, &cursor, limit).await?;
+    if let Some(last) = found.last() {
+        keyset::remember(&app, grant, Listing::Users, offset, found.len(), &last.rid).await;
+    }
+    let total = store::count_users(&app.db, ctx.tenant, ctx.now).await?;
+    let rows = found
+        .into_iter()
+        .map(|row| users::service::open(&ctx, row).map(|user| view::user(&user)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    audit_page(&ctx, offset, limit, rows.len(), total);
+    Ok(Reply(Page { total, rows }))
+}
+
+/// `BulkListAllUserRequests`: the tenant's approval requests, newest first, each with the token
+/// of its user.
+async fn list_all_user_requests(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<PageRequest>,
+) -> ApiResult<Reply<Page>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
+    let (offset, limit) = page(req.offset, req.limit);
+    let cursor = keyset::cursor(&app, grant, Listing::Requests, offset).await?;
+    let found = store::requests_page(&app.db, ctx.tenant, ctx.now, &cursor, limit).await?;
+    if let Some((last, _, _)) = found.last() {
+        keyset::remember(&app, grant, Listing::Requests, offset, found.len(), &id_key(*last)).await;
+    }
+    let total = store::count_requests(&app.db, ctx.tenant, ctx.now).await?;
+    // A page often holds several requests of one user: open each user once.
+    let mut opened: HashMap<Vec<u8>, LoadedUser> = HashMap::new();
+    let mut rows = Vec::with_capacity(found.len());
+    for (_, request, user_row) in found {
+        let rid = user_row.rid.clone();
+        let user = match opened.entry(rid) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(users::service::open(&ctx, user_row)?),
+        };
+        let mut row = crate::requests::service::summary(&request);
+        row.insert("token".into(), json!(user.subject.token));
+        rows.push(Value::Object(row));
+    }
+    audit_page(&ctx, offset, limit, rows.len(), total);
+    Ok(Reply(Page { total, rows }))
+}
+
+/// `BulkListAllAuditEvents`: the tenant's audit events, newest first.
+async fn list_all_audit_events(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<PageRequest>,
+) -> ApiResult<Reply<Page>> {
+    ctx.require(Rule::TenantAdmin)?;
+    let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
+    let (offset, limit) = page(req.offset, req.limit);
+    let cursor = keyset::cursor(&app, grant, Listing::AuditEvents, offset).await?;
+    let found = store::events_page(&app.db, ctx.tenant, &cursor, limit).await?;
+    if let Some((last, _)) = found.last() {
+        keyset::remember(&app, grant, Listing::AuditEvents, offset, found.len(), &id_key(*last)).await;
+    }
+    let total = store::count_events(&app.db, ctx.tenant).await?;
+    let rows: Vec<Value> = found.iter().map(|(_, row)| event::summary(row)).collect();
+    audit_page(&ctx, offset, limit, rows.len(), total);
+    Ok(Reply(Page { total, rows }))
+}
+
+/// Records what a page served, for the call's audit event: counts only.
+fn audit_page(ctx: &RequestContext, offset: i64, limit: i64, records: usize, total: i64) {
+    ctx.set_extra(json!({ "offset": offset, "limit": limit, "records": records, "total": total }));
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,59 @@
+//! Running a search: candidates from the digests, then each candidate's opened profile judged
+//! and ranked.
+
+use super::query::{self, Query, Target};
+use crate::app::AppState;
+use crate::crypto::IndexKind;
+use crate::http::lenient::Text;
+use crate::http::{ApiResult, RequestContext};
+use crate::store::{bulk, search as store, users as user_store};
+use crate::users::{self, Identity, LoadedUser};
+
+/// Users looked at per search, those sharing the most digests with the query first: a bound on
+/// the work of a query whose trigrams are common to many users.
+const CANDIDATES: usize = 1000;
+
+/// Most rows one search answers, best first.
+pub const MAX_ROWS: usize = 100;
+
+/// Matching users, closest first (at most [`MAX_ROWS`]), and how many matched in all.
+pub async fn search(
+    app: &AppState,
+    ctx: &RequestContext,
+    target: Target,
+    identity: &str,
+) -> ApiResult<(usize, Vec<LoadedUser>)> {
+    if target == Target::Kind(IndexKind::Token) {
+        return exact_token(app, ctx, identity).await;
+    }
+    let query = Query::new(&ctx.keys, target, identity);
+    if query.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let candidates = store::candidates(&app.db, ctx.tenant, &query.digests(), query.min_shared(), CANDIDATES).await?;
+    let shared: std::collections::HashMap<Vec<u8>, i64> = candidates.iter().cloned().collect();
+    let rids: Vec<Vec<u8>> = candidates.into_iter().map(|(rid, _)| rid).collect();
+    // Expired users (not yet swept) are not loaded. The decision is taken on the opened profile,
+    // in memory: the digests only chose whom to open.
+    let mut ranked = Vec::new();
+    for row in bulk::users_by_rid(&app.db, ctx.tenant, &rids, ctx.now).await? {
+        let user = users::service::open(ctx, row)?;
+        if let Some(distance) = query.distance(&query::profile_parts(&user.profile)) {
+            let shared = shared.get(&user.row.rid).copied().unwrap_or(0);
+            ranked.push((distance, std::cmp::Reverse(shared), user.row.rid.clone(), user));
+        }
+    }
+    ranked.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    let matched = ranked.len();
+    Ok((matched, ranked.into_iter().take(MAX_ROWS).map(|(_, _, _, user)| user).collect()))
+}
+
+/// `mode: token` is an exact lookup: a token has nothing to be fuzzy about.
+async fn exact_token(app: &AppState, ctx: &RequestContext, identity: &str) -> ApiResult<(usize, Vec<LoadedUser>)> {
+    let who = Identity::parse(Some(Text("token".into())), Some(Text(identity.into())))?;
+    let idx = ctx.keys.index(IndexKind::Token, &who.normalised);
+    match user_store::find(&app.db, ctx.tenant, IndexKind::Token, &idx, ctx.now).await? {
+        Some(row) => Ok((1, vec![users::service::open(ctx, row)?])),
+        None => Ok((0, Vec::new())),
+    }
+}
