@@ -1,6 +1,7 @@
 """Helpers shared by the conformance tests: the client wrapper, coverage marks and assertions."""
 
 import os
+import random
 import uuid
 
 import pytest
@@ -26,9 +27,10 @@ class NotRouted(Exception):
 
 
 class HttpStatus:
-    """Observes the HTTP status of the client's requests (the client itself drops it)."""
+    """Observes the HTTP status and headers of the client's requests (the client drops them)."""
 
     last = None
+    headers = None
     _post = None
 
     @classmethod
@@ -39,8 +41,10 @@ class HttpStatus:
 
         def observed_post(*args, **kwargs):
             cls.last = None
+            cls.headers = None
             response = cls._post(*args, **kwargs)
             cls.last = response.status_code
+            cls.headers = response.headers
             return response
 
         requests.post = observed_post
@@ -76,6 +80,11 @@ class Client:
     def status(self):
         """HTTP status code of the last request."""
         return HttpStatus.last
+
+    @property
+    def headers(self):
+        """HTTP headers of the last response (case-insensitive keys)."""
+        return HttpStatus.headers
 
 
 def vault_url():
@@ -119,3 +128,31 @@ def new_user(api, **extra):
     profile.update(extra)
     token = ok(api.create_user(profile))["token"]
     return token, profile
+
+
+def luhn_valid(digits):
+    """True when the digit string passes the Luhn check."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def new_card(length=16):
+    """A random Luhn-valid card number no other test uses."""
+    body = str(random.choice("3456")) + "".join(random.choice("0123456789") for _ in range(length - 2))
+    for check in "0123456789":
+        if luhn_valid(body + check):
+            return body + check
+    raise AssertionError("unreachable")
+
+
+def is_uuid(value):
+    """True for a UUID-shaped string (8-4-4-4-12 hex)."""
+    try:
+        return isinstance(value, str) and len(value) == 36 and str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
