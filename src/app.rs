@@ -98,6 +98,7 @@ pub fn operations() -> Vec<Operation> {
         crate::tokens::operations(),
         crate::requests::operations(),
         crate::bulk::operations(),
+        crate::bulk::by_domain::operations(),
         crate::search::operations(),
         crate::audit::operations(),
         crate::system::operations(),

@@ -9,6 +9,7 @@
 //! The listings page with `offset`/`limit` as Databunker does, but never count past `offset`
 //! rows when the caller walks its pages in order: see [`keyset`].
 
+pub mod by_domain;
 pub mod keyset;
 pub mod routes;
 pub mod unlock;

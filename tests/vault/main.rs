@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod binary;
 mod bulk;
+mod bulk_by_domain;
 mod crypto_at_rest;
 mod file_storage;
 mod files;
