@@ -5,11 +5,13 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::keyset::{self, Listing};
 use super::unlock;
 use crate::app::{AppState, Operation, op};
 use crate::files::record::Tag;
 use crate::http::lenient::{Int, Text};
 use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule, page};
+use crate::store::bulk::id_key;
 use crate::{files, tokens};
 
 /// The bulk operations on tokens and files.
@@ -88,10 +90,15 @@ async fn list_files_by_tag(
     Body(req): Body<FilesByTagRequest>,
 ) -> ApiResult<Reply<Page>> {
     ctx.require(Rule::TenantAdmin)?;
-    unlock::require(&app, &ctx, req.unlockuuid).await?;
+    let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
     let tag = Tag::parse(req.tag)?.ok_or_else(|| ApiError::bad_request("Missing API request parameters: tag"))?;
     let (offset, limit) = page(req.offset, req.limit);
-    let found = files::service::list_tenant_files_by_tag(&app, &ctx, &tag, offset, limit).await?;
+    let listing = Listing::FilesByTag(tag.index(&ctx.keys));
+    let cursor = keyset::cursor(&app, grant, listing, offset).await?;
+    let (found, last) = files::service::list_tenant_files_by_tag(&app, &ctx, &tag, &cursor, limit).await?;
+    if let Some(last) = last {
+        keyset::remember(&app, grant, listing, offset, found.rows.len(), &id_key(last)).await;
+    }
     let rows =
         found.rows.iter().map(serde_json::to_value).collect::<Result<Vec<Value>, _>>().map_err(ApiError::internal)?;
     ctx.set_extra(json!({ "total": found.total, "records": rows.len() }));

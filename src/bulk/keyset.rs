@@ -13,6 +13,7 @@
 
 use super::unlock::Unlock;
 use crate::app::AppState;
+use crate::crypto::IndexValue;
 use crate::http::ApiResult;
 use crate::store::bulk::{self as store, Cursor};
 
@@ -25,21 +26,24 @@ pub enum Listing {
     Requests,
     /// `BulkListAllAuditEvents`.
     AuditEvents,
+    /// `BulkListFilesByTag`, one listing per tag (by its blind index).
+    FilesByTag(IndexValue),
 }
 
 impl Listing {
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            Listing::Users => "users",
-            Listing::Requests => "requests",
-            Listing::AuditEvents => "audit",
+            Listing::Users => "users".to_owned(),
+            Listing::Requests => "requests".to_owned(),
+            Listing::AuditEvents => "audit".to_owned(),
+            Listing::FilesByTag(tag) => format!("files-by-tag/{}", hex::encode(tag)),
         }
     }
 }
 
 /// Where the page at `offset` starts.
 pub async fn cursor(app: &AppState, unlock: Unlock, listing: Listing, offset: i64) -> ApiResult<Cursor> {
-    Ok(store::cursor(&app.db, unlock.id, listing.name(), offset).await?)
+    Ok(store::cursor(&app.db, unlock.id, &listing.name(), offset).await?)
 }
 
 /// Remembers the key of the last row of the page at `offset` that held `served` rows. A failure
@@ -50,7 +54,7 @@ pub async fn remember(app: &AppState, unlock: Unlock, listing: Listing, offset: 
         return;
     }
     let position = offset.saturating_add(served);
-    if let Err(err) = store::remember(&app.db, unlock.id, listing.name(), position, last_key).await {
+    if let Err(err) = store::remember(&app.db, unlock.id, &listing.name(), position, last_key).await {
         tracing::warn!(error = %err, "bulk paging bookmark not stored");
     }
 }

@@ -17,6 +17,7 @@ use crate::crypto::secrets::random_uuid_string;
 use crate::expiry::Lifetime;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
+use crate::store::bulk::Cursor;
 use crate::store::files::{self as store, FileRow, Lookup, NewFile};
 use crate::users::LoadedUser;
 
@@ -356,17 +357,18 @@ pub struct TaggedPage {
     pub rows: Vec<TaggedFile>,
 }
 
-/// The tenant's live files carrying `tag`, across users, `limit` from `offset` in creation
-/// order (for `BulkListFilesByTag`, whose handler checks the bulk unlock and audits the call).
-/// The order follows the tag index, so skipping to a deep page walks the index only.
+/// The tenant's live files carrying `tag`, across users, `limit` from `cursor` in creation
+/// order (for `BulkListFilesByTag`, whose handler checks the bulk unlock, keeps the paging
+/// bookmarks and audits the call), with the id of the last file listed.
 pub async fn list_tenant_files_by_tag(
     app: &AppState,
     ctx: &RequestContext,
     tag: &Tag,
-    offset: i64,
+    cursor: &Cursor,
     limit: i64,
-) -> ApiResult<TaggedPage> {
-    let (total, rows) = store::by_tag(&app.db, ctx.tenant, &tag.index(&ctx.keys), ctx.now, offset, limit).await?;
+) -> ApiResult<(TaggedPage, Option<i64>)> {
+    let (total, rows) = store::by_tag(&app.db, ctx.tenant, &tag.index(&ctx.keys), ctx.now, cursor, limit).await?;
+    let last = rows.last().map(|owned| owned.file.id);
     let mut owners: HashMap<Vec<u8>, (crate::crypto::DataKey, String)> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for owned in rows {
@@ -390,5 +392,5 @@ pub async fn list_tenant_files_by_tag(
             creationtime: file.created_at,
         });
     }
-    Ok(TaggedPage { total, rows: out })
+    Ok((TaggedPage { total, rows: out }, last))
 }

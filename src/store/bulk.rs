@@ -77,12 +77,12 @@ pub struct Cursor {
 
 impl Cursor {
     /// `after` as an integer row id (requests and audit events).
-    fn after_id(&self) -> Option<i64> {
+    pub fn after_id(&self) -> Option<i64> {
         self.after.as_deref().and_then(|key| <[u8; 8]>::try_from(key).ok()).map(i64::from_be_bytes)
     }
 
     /// ` LIMIT $n` and, only when rows must be passed over, ` OFFSET $n+1`.
-    fn limit_clause(&self, first: usize) -> String {
+    pub fn limit_clause(&self, first: usize) -> String {
         if self.skip > 0 { format!(" LIMIT ${first} OFFSET ${}", first + 1) } else { format!(" LIMIT ${first}") }
     }
 }

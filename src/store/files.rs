@@ -4,6 +4,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
+use super::bulk::Cursor;
 use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
@@ -348,24 +349,31 @@ pub async fn by_tag(
     tenant: i64,
     tag: &IndexValue,
     now: i64,
-    offset: i64,
+    cursor: &Cursor,
     limit: i64,
 ) -> StoreResult<(i64, Vec<OwnedFileRow>)> {
     const FROM: &str = "FROM file_tags t JOIN files f ON f.id = t.file_id JOIN users u ON u.rid = f.rid \
                         WHERE t.tenant_id = $1 AND t.tag_idx = $2 AND f.tenant_id = $1 AND u.tenant_id = $1 \
                         AND (f.expires_at IS NULL OR f.expires_at > $3) AND (u.expires_at IS NULL OR u.expires_at > $3)";
     let count = format!("SELECT COUNT(*) {FROM}");
-    let page = format!("SELECT {COLUMNS}, u.wrapped_key, u.record {FROM} ORDER BY t.file_id LIMIT $4 OFFSET $5");
+    // Keyset: continue after the cursor's file id along the tag index, passing over only
+    // `cursor.skip` rows (none when pages are read in order).
+    let page = format!(
+        "SELECT {COLUMNS}, u.wrapped_key, u.record {FROM} AND t.file_id > $4 ORDER BY t.file_id{}",
+        cursor.limit_clause(5)
+    );
     with_pool!(db, pool => {
         let total: i64 = sqlx::query(&count).bind(tenant).bind(&tag[..]).bind(now).fetch_one(pool).await?.try_get(0)?;
-        let rows = sqlx::query(&page)
+        let mut query = sqlx::query(&page)
             .bind(tenant)
             .bind(&tag[..])
             .bind(now)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?;
+            .bind(cursor.after_id().unwrap_or(i64::MIN))
+            .bind(limit);
+        if cursor.skip > 0 {
+            query = query.bind(cursor.skip);
+        }
+        let rows = query.fetch_all(pool).await?;
         let rows = rows
             .iter()
             .map(|row| Ok(OwnedFileRow { file: decode(row)?, wrapped_key: row.try_get(12)?, record: row.try_get(13)? }))

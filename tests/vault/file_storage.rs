@@ -9,6 +9,7 @@ use bunker::app::Settings;
 use bunker::files::cipher::CHUNK;
 use bunker::http::RequestContext;
 use bunker::http::context::{Principal, PrincipalKind};
+use bunker::store::bulk::{Cursor, id_key};
 use serde_json::{Value, json};
 
 use crate::both;
@@ -195,12 +196,17 @@ both!(files_are_listed_across_users_by_tag, |v| {
     let ctx = |now_ms| RequestContext::new(1, principal.clone(), "BulkListFilesByTag", keys.clone(), now_ms);
     let tag =
         bunker::files::record::Tag::parse(Some(bunker::http::lenient::Text("KYC".into()))).expect("tag").expect("some");
-    let list = |offset, limit| {
+    let from = |after: Option<i64>, skip: i64, limit: i64| {
         let ctx = ctx(v.clock().now_ms());
         let tag = tag.clone();
+        let cursor = Cursor { after: after.map(id_key), skip };
         async move {
-            bunker::files::service::list_tenant_files_by_tag(&v.state, &ctx, &tag, offset, limit).await.expect("list")
+            bunker::files::service::list_tenant_files_by_tag(&v.state, &ctx, &tag, &cursor, limit).await.expect("list")
         }
+    };
+    let list = |offset, limit| {
+        let page = from(None, offset, limit);
+        async move { page.await.0 }
     };
     let page = list(0, 10).await;
     assert_eq!(page.total, 3);
@@ -212,6 +218,11 @@ both!(files_are_listed_across_users_by_tag, |v| {
     assert_eq!(first.tags, ["id", "kyc"]);
     let second = list(1, 1).await;
     assert_eq!((second.total, second.rows.len(), second.rows[0].fileuuid.clone()), (3, 1, id(&b1)));
+    // Continuing from the last file of a page (a keyset bookmark) gives the next page.
+    let (first_page, last) = from(None, 0, 1).await;
+    assert_eq!(first_page.rows[0].fileuuid, id(&a1));
+    let (next, _) = from(last, 0, 1).await;
+    assert_eq!((next.total, next.rows[0].fileuuid.clone()), (3, id(&b1)));
     let past = list(3, 10).await;
     assert_eq!((past.total, past.rows.len()), (3, 0));
     // Expired files and erased users drop out.
