@@ -35,37 +35,81 @@ pub struct AuditRecord {
     pub payload: Vec<u8>,
 }
 
-/// Rows per INSERT statement: 13 binds each stays under both backends' parameter limits.
-pub(crate) const CHUNK: usize = 1000;
-
 /// Inserts audit records on an executor (a transaction); expands for either backend.
 macro_rules! insert {
     ($exec:expr, $records:expr) => {{
-        for chunk in $records.chunks($crate::store::audit::CHUNK) {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO audit_events (uuid, tenant_id, created_ms, principal_kind, principal_id, \
-                 operation, event_type, result, http_status, user_ref, subject_rid, key_scope, payload) ",
-            );
-            qb.push_values(chunk, |mut b, r: &$crate::store::audit::AuditRecord| {
-                b.push_bind(r.uuid.as_str())
-                    .push_bind(r.tenant)
-                    .push_bind(r.created_ms)
-                    .push_bind(r.principal_kind)
-                    .push_bind(r.principal_id.as_str())
-                    .push_bind(r.operation)
-                    .push_bind(r.event_type)
-                    .push_bind(r.result)
-                    .push_bind(r.http_status)
-                    .push_bind(r.user_ref.as_deref())
-                    .push_bind(r.subject_rid.as_deref())
-                    .push_bind(r.key_scope)
-                    .push_bind(r.payload.as_slice());
-            });
-            qb.build().execute($exec).await?;
-        }
+        $crate::store::audit::AuditRows::insert_audit($exec, $records).await?;
     }};
 }
 pub(crate) use insert;
+
+const INSERT_COLUMNS: &str = "INSERT INTO audit_events (uuid, tenant_id, created_ms, principal_kind, principal_id, \
+     operation, event_type, result, http_status, user_ref, subject_rid, key_scope, payload) ";
+
+/// Appends audit rows on an open connection (inside the caller's transaction). Each backend
+/// uses one statement text whatever the number of rows, so it is prepared once per connection:
+/// a multi-row `VALUES` list would be a new statement, parsed and planned, for every batch size.
+pub(crate) trait AuditRows {
+    /// Inserts `records`.
+    async fn insert_audit(&mut self, records: &[AuditRecord]) -> Result<(), sqlx::Error>;
+}
+
+impl AuditRows for sqlx::PgConnection {
+    async fn insert_audit(&mut self, records: &[AuditRecord]) -> Result<(), sqlx::Error> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&AuditRecord) -> &str| records.iter().map(f).collect::<Vec<_>>();
+        let number = |f: fn(&AuditRecord) -> i64| records.iter().map(f).collect::<Vec<_>>();
+        let bytes = |f: fn(&AuditRecord) -> Option<&[u8]>| records.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(&format!(
+            "{INSERT_COLUMNS} SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::int8[], $10::bytea[], $11::bytea[], $12::text[], $13::bytea[])"
+        ))
+        .bind(column(|r| &r.uuid))
+        .bind(number(|r| r.tenant))
+        .bind(number(|r| r.created_ms))
+        .bind(column(|r| r.principal_kind))
+        .bind(column(|r| &r.principal_id))
+        .bind(column(|r| r.operation))
+        .bind(column(|r| r.event_type))
+        .bind(column(|r| r.result))
+        .bind(number(|r| r.http_status))
+        .bind(bytes(|r| r.user_ref.as_deref()))
+        .bind(bytes(|r| r.subject_rid.as_deref()))
+        .bind(column(|r| r.key_scope))
+        .bind(records.iter().map(|r| r.payload.as_slice()).collect::<Vec<_>>())
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+}
+
+impl AuditRows for sqlx::SqliteConnection {
+    async fn insert_audit(&mut self, records: &[AuditRecord]) -> Result<(), sqlx::Error> {
+        // In-process: one prepared single-row statement per record costs no round trips.
+        let sql = format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+        for r in records {
+            sqlx::query(&sql)
+                .bind(r.uuid.as_str())
+                .bind(r.tenant)
+                .bind(r.created_ms)
+                .bind(r.principal_kind)
+                .bind(r.principal_id.as_str())
+                .bind(r.operation)
+                .bind(r.event_type)
+                .bind(r.result)
+                .bind(r.http_status)
+                .bind(r.user_ref.as_deref())
+                .bind(r.subject_rid.as_deref())
+                .bind(r.key_scope)
+                .bind(r.payload.as_slice())
+                .execute(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+}
 
 /// Commits a batch of events in one transaction (the group-commit writer's unit of work).
 pub async fn insert_batch(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
