@@ -215,11 +215,24 @@ impl AppState {
     }
 }
 
+/// Operations whose one call carries up to thousands of records to seal or open.
+const LARGE_BATCHES: [&str; 3] = ["UserCreateBulk", "TokenCreateBulk", "UserDeleteBulk"];
+
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
     let mut api = Router::new();
+    // Calls that hold thousands of records in memory take turns, one per core, so that many
+    // clients bulk-loading at once queue (their bodies unread) instead of multiplying the
+    // vault's memory; the answer's wait counts against the request timeout like any other.
+    let bulk_gate = Arc::new(tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).clamp(1, 8),
+    ));
     for operation in operations() {
-        api = api.route(&format!("/v2/{}", operation.name), operation.handler);
+        let mut handler = operation.handler;
+        if LARGE_BATCHES.contains(&operation.name) {
+            handler = handler.layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(bulk_gate.clone()));
+        }
+        api = api.route(&format!("/v2/{}", operation.name), handler);
     }
     let api = api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let mut public = Router::new();

@@ -2,7 +2,6 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use rand::RngCore;
 
 use super::keys::Key256;
 
@@ -48,7 +47,7 @@ impl Aad<'_> {
 /// Encrypts `plaintext` under `key`: `format ‖ key version ‖ nonce ‖ ciphertext+tag`.
 pub fn seal(key: &Key256, aad: Aad<'_>, plaintext: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    super::random::fill(&mut nonce);
     let cipher = Aes256Gcm::new(key.as_array().into());
     let aad_bytes = aad.encode();
     let payload = Payload { msg: plaintext, aad: &aad_bytes };

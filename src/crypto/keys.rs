@@ -12,10 +12,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 pub struct Key256([u8; 32]);
 
 impl Key256 {
-    /// A fresh key from the operating system's CSPRNG.
+    /// A fresh key from the thread's CSPRNG (see [`crate::crypto::random`]).
     pub fn random() -> Key256 {
         let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        super::random::fill(&mut bytes);
         Key256(bytes)
     }
 

@@ -9,6 +9,7 @@ pub mod aead;
 pub mod index;
 pub mod keyring;
 pub mod keys;
+pub mod random;
 pub mod secrets;
 pub mod shamir;
 

@@ -1,6 +1,5 @@
 //! Random identifiers and access-token digests.
 
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -9,7 +8,7 @@ use subtle::ConstantTimeEq;
 /// No RFC 4122 version bits: all 128 bits are random, as in the vendor's samples.
 pub fn random_uuid_string() -> String {
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    super::random::fill(&mut bytes);
     uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
 }
 

@@ -9,7 +9,6 @@
 
 use aead::stream::{DecryptorBE32, EncryptorBE32};
 use aes_gcm::{Aes256Gcm, KeyInit};
-use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::keyring::{open_user, seal_user};
@@ -59,7 +58,7 @@ impl FileKey {
     /// A fresh key for a new file.
     pub fn random() -> FileKey {
         let mut prefix = [0u8; PREFIX];
-        rand::rngs::OsRng.fill_bytes(&mut prefix);
+        crate::crypto::random::fill(&mut prefix);
         FileKey { key: Key256::random(), prefix }
     }
 

@@ -18,6 +18,9 @@ use crate::crypto::IndexValue;
 /// Rows per multi-row INSERT on SQLite: 3 binds each stays under its parameter limit.
 const CHUNK: usize = 5000;
 
+/// Users per grams statement on PostgreSQL.
+const PG_USERS_PER_STATEMENT: usize = 500;
+
 /// The PostgreSQL form of a gram digest: its first 8 bytes, big-endian.
 pub fn short_gram(gram: &IndexValue) -> i64 {
     let mut head = [0u8; 8];
@@ -78,28 +81,35 @@ impl GramRows for sqlx::SqliteConnection {
 
 impl GramRows for sqlx::PgConnection {
     async fn insert_grams(&mut self, tenant: i64, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error> {
-        // One (rid, gram) pair per element, grouped into one row per user by the database: a
-        // single statement text for any number of users.
-        let pairs = users.iter().map(|(_, grams)| grams.len()).sum();
-        let mut rids: Vec<&[u8]> = Vec::with_capacity(pairs);
-        let mut grams: Vec<i64> = Vec::with_capacity(pairs);
-        for (rid, own) in users {
-            rids.extend(std::iter::repeat_n(*rid, own.len()));
-            grams.extend(own.iter().map(short_gram));
+        // One statement text for any number of users: the rids, and each digest with the
+        // position of its user among them, grouped back into one row per user by the database.
+        // A few hundred users per statement keep the encoded arguments small.
+        for chunk in users.chunks(PG_USERS_PER_STATEMENT) {
+            let rids: Vec<&[u8]> = chunk.iter().map(|(rid, _)| *rid).collect();
+            let pairs = chunk.iter().map(|(_, grams)| grams.len()).sum();
+            let mut owners: Vec<i32> = Vec::with_capacity(pairs);
+            let mut grams: Vec<i64> = Vec::with_capacity(pairs);
+            for (position, (_, own)) in (1..).zip(chunk) {
+                owners.extend(std::iter::repeat_n(position, own.len()));
+                grams.extend(own.iter().map(short_gram));
+            }
+            if grams.is_empty() {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO user_grams (rid, tenant_id, grams) \
+                 SELECT u.rid, $1, array_agg(DISTINCT g.gram) \
+                 FROM UNNEST($3::int4[], $4::int8[]) AS g (owner, gram) \
+                 JOIN UNNEST($2::bytea[]) WITH ORDINALITY AS u (rid, owner) ON u.owner = g.owner \
+                 GROUP BY u.rid ON CONFLICT (rid) DO UPDATE SET grams = EXCLUDED.grams",
+            )
+            .bind(tenant)
+            .bind(rids)
+            .bind(owners)
+            .bind(grams)
+            .execute(&mut *self)
+            .await?;
         }
-        if rids.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO user_grams (rid, tenant_id, grams) \
-             SELECT rid, $1, array_agg(DISTINCT gram) FROM UNNEST($2::bytea[], $3::int8[]) AS g (rid, gram) \
-             GROUP BY rid ON CONFLICT (rid) DO UPDATE SET grams = EXCLUDED.grams",
-        )
-        .bind(tenant)
-        .bind(rids)
-        .bind(grams)
-        .execute(&mut *self)
-        .await?;
         Ok(())
     }
 

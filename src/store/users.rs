@@ -211,7 +211,7 @@ pub async fn taken(db: &Db, tenant: i64, position: usize, values: &[IndexValue])
 pub async fn insert_many(
     db: &Db,
     tenant: i64,
-    users: &[NewUser],
+    users: &[&NewUser],
     audits: &[AuditRecord],
     call_events: &[AuditRecord],
 ) -> StoreResult<HashSet<Vec<u8>>> {

@@ -7,7 +7,6 @@
 //! catches that and the service draws again.
 
 use rand::Rng;
-use rand::rngs::OsRng;
 
 use super::record::TokenType;
 
@@ -32,8 +31,9 @@ pub fn random(kind: TokenType, digits: usize) -> String {
     match kind {
         TokenType::CreditCard => random_card(digits),
         TokenType::Email => {
+            let mut rng = rand::thread_rng();
             let local: String = (0..EMAIL_LOCAL_LEN)
-                .map(|_| char::from(LOCAL_ALPHABET[OsRng.gen_range(0..LOCAL_ALPHABET.len())]))
+                .map(|_| char::from(LOCAL_ALPHABET[rng.gen_range(0..LOCAL_ALPHABET.len())]))
                 .collect();
             format!("{local}@{EMAIL_DOMAIN}")
         }
@@ -41,10 +41,11 @@ pub fn random(kind: TokenType, digits: usize) -> String {
 }
 
 fn random_card(digits: usize) -> String {
+    let mut rng = rand::thread_rng();
     let mut body: Vec<u8> = Vec::with_capacity(digits);
     if digits > 1 {
-        body.push(OsRng.gen_range(1..=9));
-        body.extend((2..digits).map(|_| OsRng.gen_range(0..=9u8)));
+        body.push(rng.gen_range(1..=9));
+        body.extend((2..digits).map(|_| rng.gen_range(0..=9u8)));
     }
     body.push(luhn_check_digit(&body));
     body.iter().map(|d| char::from(b'0' + d)).collect()

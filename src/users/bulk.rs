@@ -57,7 +57,7 @@ pub(super) async fn create_bulk(
     refuse_duplicates(&app, &ctx, &mut outcomes).await?;
 
     let ready: Vec<&Prepared> = outcomes.iter().filter_map(Outcome::ready).collect();
-    let rows: Vec<_> = ready.iter().map(|p| p.new.clone()).collect();
+    let rows: Vec<_> = ready.iter().map(|p| &p.new).collect();
     let events: Vec<AuditRecord> = ready.iter().map(|p| ctx.change_event(Some(&p.subject), None, None, None)).collect();
     let inserted = store::insert_many(&app.db, ctx.tenant, &rows, &events, &[]).await?;
 
