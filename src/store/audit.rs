@@ -111,14 +111,21 @@ impl AuditRows for sqlx::SqliteConnection {
     }
 }
 
-/// Commits a batch of events in one transaction (the group-commit writer's unit of work).
+/// Commits a batch of events atomically (the group-commit writer's unit of work). On
+/// PostgreSQL the batch is one statement, atomic by itself: no BEGIN and COMMIT round trips.
 pub async fn insert_batch(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        insert!(&mut *tx, records);
-        tx.commit().await?;
-        Ok(())
-    })
+    match db {
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            conn.insert_audit(records).await?;
+        }
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_write().await?;
+            tx.insert_audit(records).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
 }
 
 /// An audit row read back.

@@ -146,6 +146,10 @@ pub async fn connect(location: &Location, max_connections: u32) -> Result<Db, sq
         Location::Postgres(opts) => {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
+                // No round trip to check a connection before every use: that doubled the
+                // database round trips of a read. A connection that broke is found by the
+                // statement that uses it, which fails, and the pool then drops it.
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with((**opts).clone())
                 .await?;
