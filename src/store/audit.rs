@@ -1,5 +1,7 @@
 //! Audit events: append-only rows whose details are sealed (see `crate::audit`).
 
+use std::sync::LazyLock;
+
 use sqlx::Row;
 
 use super::{BeginWrite, Db, StoreResult, with_pool};
@@ -43,7 +45,7 @@ macro_rules! insert {
 }
 pub(crate) use insert;
 
-const INSERT_COLUMNS: &str = "INSERT INTO audit_events (uuid, tenant_id, created_ms, principal_kind, principal_id, \
+pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO audit_events (uuid, tenant_id, created_ms, principal_kind, principal_id, \
      operation, event_type, result, http_status, user_ref, subject_rid, key_scope, payload) ";
 
 /// Appends audit rows on an open connection (inside the caller's transaction). Each backend
@@ -59,29 +61,88 @@ impl AuditRows for sqlx::PgConnection {
         if records.is_empty() {
             return Ok(());
         }
-        let column = |f: fn(&AuditRecord) -> &str| records.iter().map(f).collect::<Vec<_>>();
-        let number = |f: fn(&AuditRecord) -> i64| records.iter().map(f).collect::<Vec<_>>();
-        let bytes = |f: fn(&AuditRecord) -> Option<&[u8]>| records.iter().map(f).collect::<Vec<_>>();
-        sqlx::query(&format!(
-            "{INSERT_COLUMNS} SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::int8[], $10::bytea[], $11::bytea[], $12::text[], $13::bytea[])"
-        ))
-        .bind(column(|r| &r.uuid))
-        .bind(number(|r| r.tenant))
-        .bind(number(|r| r.created_ms))
-        .bind(column(|r| r.principal_kind))
-        .bind(column(|r| &r.principal_id))
-        .bind(column(|r| r.operation))
-        .bind(column(|r| r.event_type))
-        .bind(column(|r| r.result))
-        .bind(number(|r| r.http_status))
-        .bind(bytes(|r| r.user_ref.as_deref()))
-        .bind(bytes(|r| r.subject_rid.as_deref()))
-        .bind(column(|r| r.key_scope))
-        .bind(records.iter().map(|r| r.payload.as_slice()).collect::<Vec<_>>())
-        .execute(self)
-        .await?;
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("{INSERT_COLUMNS} SELECT {PG_COLUMNS} FROM {}", pg_unnest(1)));
+        let records: Vec<&AuditRecord> = records.iter().collect();
+        PgColumns::of(&records).bind(sqlx::query(&SQL)).execute(self).await?;
         Ok(())
+    }
+}
+
+/// The selected columns of [`pg_unnest`], in [`INSERT_COLUMNS`] order.
+pub(crate) const PG_COLUMNS: &str = "e.uuid, e.tenant_id, e.created_ms, e.principal_kind, e.principal_id, \
+     e.operation, e.event_type, e.result, e.http_status, e.user_ref, e.subject_rid, e.key_scope, e.payload";
+
+/// `UNNEST(...) AS e (...)` over 13 array parameters from `$first`, as [`PgColumns::bind`]
+/// binds them (PostgreSQL only).
+pub(crate) fn pg_unnest(first: usize) -> String {
+    let types =
+        ["text", "int8", "int8", "text", "text", "text", "text", "text", "int8", "bytea", "bytea", "text", "bytea"];
+    let arrays: Vec<String> = (first..).zip(types).map(|(n, t)| format!("${n}::{t}[]")).collect();
+    format!(
+        "UNNEST({}) AS e (uuid, tenant_id, created_ms, principal_kind, principal_id, operation, event_type, \
+         result, http_status, user_ref, subject_rid, key_scope, payload)",
+        arrays.join(", ")
+    )
+}
+
+/// Audit records as 13 column arrays, for [`pg_unnest`].
+pub(crate) struct PgColumns<'a> {
+    texts: [Vec<&'a str>; 7],
+    numbers: [Vec<i64>; 3],
+    refs: [Vec<Option<&'a [u8]>>; 2],
+    payloads: Vec<&'a [u8]>,
+}
+
+impl<'a> PgColumns<'a> {
+    /// Splits `records` into columns.
+    pub(crate) fn of(records: &[&'a AuditRecord]) -> PgColumns<'a> {
+        let text = |f: fn(&'a AuditRecord) -> &'a str| records.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let number = |f: fn(&AuditRecord) -> i64| records.iter().map(|r| f(r)).collect::<Vec<_>>();
+        PgColumns {
+            texts: [
+                text(|r| &r.uuid),
+                text(|r| r.principal_kind),
+                text(|r| &r.principal_id),
+                text(|r| r.operation),
+                text(|r| r.event_type),
+                text(|r| r.result),
+                text(|r| r.key_scope),
+            ],
+            numbers: [number(|r| r.tenant), number(|r| r.created_ms), number(|r| r.http_status)],
+            refs: [
+                records.iter().map(|r| r.user_ref.as_deref()).collect(),
+                records.iter().map(|r| r.subject_rid.as_deref()).collect(),
+            ],
+            payloads: records.iter().map(|r| r.payload.as_slice()).collect(),
+        }
+    }
+
+    /// Binds the 13 arrays, in [`pg_unnest`] order, after the query's earlier parameters.
+    pub(crate) fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
+        let [uuid, kind, principal, operation, event_type, result, scope] = self.texts;
+        let [tenant, created, status] = self.numbers;
+        let [user_ref, subject_rid] = self.refs;
+        query
+            .bind(uuid)
+            .bind(tenant)
+            .bind(created)
+            .bind(kind)
+            .bind(principal)
+            .bind(operation)
+            .bind(event_type)
+            .bind(result)
+            .bind(status)
+            .bind(user_ref)
+            .bind(subject_rid)
+            .bind(scope)
+            .bind(self.payloads)
     }
 }
 

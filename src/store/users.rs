@@ -205,62 +205,144 @@ pub async fn taken(db: &Db, tenant: i64, position: usize, values: &[IndexValue])
     Ok(found)
 }
 
-/// Inserts users with their search grams and, for each one actually inserted, `audits[i]`, plus
-/// the `call_events` — all in one transaction. Rows whose token or any profile index is already
-/// taken are skipped (`ON CONFLICT DO NOTHING`); the returned set holds the rids inserted.
+/// Inserts users with their search grams and, for each one actually inserted, `audits[i]`
+/// (the event whose subject is `users[i]`), all atomically. Rows whose token or any profile
+/// index is already taken are skipped (`ON CONFLICT DO NOTHING`); the returned set holds the
+/// rids inserted.
 pub async fn insert_many(
     db: &Db,
     tenant: i64,
     users: &[&NewUser],
     audits: &[AuditRecord],
-    call_events: &[AuditRecord],
 ) -> StoreResult<HashSet<Vec<u8>>> {
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let mut inserted = HashSet::with_capacity(users.len());
-        for chunk in users.chunks(CHUNK) {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO users (rid, tenant_id, token_idx, login_idx, email_idx, phone_idx, custom_idx, \
-                 wrapped_key, record, version, created_at, updated_at, sliding_secs, final_at, expires_at) ",
-            );
-            qb.push_values(chunk, |mut b, u| {
-                b.push_bind(u.rid.as_slice())
-                    .push_bind(tenant)
-                    .push_bind(&u.token_idx[..])
-                    .push_bind(u.indexes[0].as_ref().map(|v| &v[..]))
-                    .push_bind(u.indexes[1].as_ref().map(|v| &v[..]))
-                    .push_bind(u.indexes[2].as_ref().map(|v| &v[..]))
-                    .push_bind(u.indexes[3].as_ref().map(|v| &v[..]))
-                    .push_bind(u.wrapped_key.as_slice())
-                    .push_bind(u.record.as_slice())
-                    .push_bind(1_i64)
-                    .push_bind(u.now)
-                    .push_bind(u.now)
-                    .push_bind(u.lifetime.sliding_secs)
-                    .push_bind(u.lifetime.final_at)
-                    .push_bind(u.lifetime.expires_at);
-            });
-            qb.push(" ON CONFLICT DO NOTHING RETURNING rid");
-            for row in qb.build().fetch_all(&mut *tx).await? {
-                inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
+    match db {
+        Db::Postgres(pool) => insert_many_pg(pool, tenant, users, audits).await,
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_write().await?;
+            let mut inserted = HashSet::with_capacity(users.len());
+            for chunk in users.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO users (rid, tenant_id, token_idx, login_idx, email_idx, phone_idx, custom_idx, \
+                     wrapped_key, record, version, created_at, updated_at, sliding_secs, final_at, expires_at) ",
+                );
+                qb.push_values(chunk, |mut b, u| {
+                    b.push_bind(u.rid.as_slice())
+                        .push_bind(tenant)
+                        .push_bind(&u.token_idx[..])
+                        .push_bind(u.indexes[0].as_ref().map(|v| &v[..]))
+                        .push_bind(u.indexes[1].as_ref().map(|v| &v[..]))
+                        .push_bind(u.indexes[2].as_ref().map(|v| &v[..]))
+                        .push_bind(u.indexes[3].as_ref().map(|v| &v[..]))
+                        .push_bind(u.wrapped_key.as_slice())
+                        .push_bind(u.record.as_slice())
+                        .push_bind(1_i64)
+                        .push_bind(u.now)
+                        .push_bind(u.now)
+                        .push_bind(u.lifetime.sliding_secs)
+                        .push_bind(u.lifetime.final_at)
+                        .push_bind(u.lifetime.expires_at);
+                });
+                qb.push(" ON CONFLICT DO NOTHING RETURNING rid");
+                for row in qb.build().fetch_all(&mut *tx).await? {
+                    inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
+                }
             }
+            let grams =
+                users.iter().filter(|u| inserted.contains(&u.rid)).map(|u| (u.rid.as_slice(), u.grams.as_slice()));
+            insert_grams!(&mut *tx, tenant, grams);
+            let events: Vec<AuditRecord> =
+                users.iter().zip(audits).filter(|(u, _)| inserted.contains(&u.rid)).map(|(_, a)| a.clone()).collect();
+            insert_audit!(&mut *tx, &events);
+            tx.commit().await?;
+            Ok(inserted)
         }
-        let grams = users
-            .iter()
-            .filter(|u| inserted.contains(&u.rid))
-            .map(|u| (u.rid.as_slice(), u.grams.as_slice()));
-        insert_grams!(&mut *tx, tenant, grams);
-        let events: Vec<AuditRecord> = users
-            .iter()
-            .zip(audits)
-            .filter(|(u, _)| inserted.contains(&u.rid))
-            .map(|(_, a)| a.clone())
-            .chain(call_events.iter().cloned())
-            .collect();
-        insert_audit!(&mut *tx, &events);
+    }
+}
+
+/// Users per statement of [`insert_many_pg`].
+const PG_USERS_PER_STATEMENT: usize = 1000;
+
+/// PostgreSQL: each chunk of users is one statement that inserts the users, then the grams and
+/// the audit events of those actually inserted. A single `UserCreate` is one round trip, atomic
+/// by itself, where BEGIN, three INSERTs and COMMIT were five; larger calls share a transaction.
+async fn insert_many_pg(
+    pool: &sqlx::PgPool,
+    tenant: i64,
+    users: &[&NewUser],
+    audits: &[AuditRecord],
+) -> StoreResult<HashSet<Vec<u8>>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH u AS ( \
+                INSERT INTO users (rid, tenant_id, token_idx, login_idx, email_idx, phone_idx, custom_idx, \
+                    wrapped_key, record, version, created_at, updated_at, sliding_secs, final_at, expires_at) \
+                SELECT n.rid, $1, n.token_idx, n.login_idx, n.email_idx, n.phone_idx, n.custom_idx, \
+                    n.wrapped_key, n.record, 1, n.now, n.now, n.sliding, n.final, n.expires \
+                FROM UNNEST($2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bytea[], \
+                    $8::bytea[], $9::bytea[], $10::int8[], $11::int8[], $12::int8[], $13::int8[]) \
+                    AS n (rid, token_idx, login_idx, email_idx, phone_idx, custom_idx, wrapped_key, record, \
+                    now, sliding, final, expires) \
+                ON CONFLICT DO NOTHING RETURNING rid), \
+             g AS ( \
+                INSERT INTO user_grams (rid, tenant_id, grams) \
+                SELECT o.rid, $1, array_agg(DISTINCT x.gram) \
+                FROM UNNEST($14::int4[], $15::int8[]) AS x (owner, gram) \
+                JOIN UNNEST($2::bytea[]) WITH ORDINALITY AS o (rid, owner) ON o.owner = x.owner \
+                WHERE o.rid IN (SELECT rid FROM u) GROUP BY o.rid), \
+             a AS ( \
+                {} SELECT {} FROM {} WHERE e.subject_rid IN (SELECT rid FROM u)) \
+             SELECT rid FROM u",
+            super::audit::INSERT_COLUMNS,
+            super::audit::PG_COLUMNS,
+            super::audit::pg_unnest(16),
+        )
+    });
+    let chunks = users.len().div_ceil(PG_USERS_PER_STATEMENT);
+    let mut inserted = HashSet::with_capacity(users.len());
+    let mut tx = if chunks > 1 { Some(pool.begin().await?) } else { None };
+    let mut conn = if tx.is_none() { Some(pool.acquire().await?) } else { None };
+    for (chunk, events) in users.chunks(PG_USERS_PER_STATEMENT).zip(audits.chunks(PG_USERS_PER_STATEMENT)) {
+        let bytes = |f: fn(&NewUser) -> &[u8]| chunk.iter().map(|u| f(u)).collect::<Vec<_>>();
+        let index = |i: usize| chunk.iter().map(|u| u.indexes[i].as_ref().map(|v| &v[..])).collect::<Vec<_>>();
+        let number = |f: fn(&NewUser) -> Option<i64>| chunk.iter().map(|u| f(u)).collect::<Vec<_>>();
+        let pairs = chunk.iter().map(|u| u.grams.len()).sum();
+        let mut owners: Vec<i32> = Vec::with_capacity(pairs);
+        let mut grams: Vec<i64> = Vec::with_capacity(pairs);
+        for (position, u) in (1..).zip(chunk) {
+            owners.extend(std::iter::repeat_n(position, u.grams.len()));
+            grams.extend(u.grams.iter().map(super::search::short_gram));
+        }
+        let events: Vec<&AuditRecord> = events.iter().collect();
+        let query = sqlx::query(&SQL)
+            .bind(tenant)
+            .bind(bytes(|u| &u.rid))
+            .bind(bytes(|u| &u.token_idx[..]))
+            .bind(index(0))
+            .bind(index(1))
+            .bind(index(2))
+            .bind(index(3))
+            .bind(bytes(|u| &u.wrapped_key))
+            .bind(bytes(|u| &u.record))
+            .bind(number(|u| Some(u.now)))
+            .bind(number(|u| u.lifetime.sliding_secs))
+            .bind(number(|u| u.lifetime.final_at))
+            .bind(number(|u| u.lifetime.expires_at))
+            .bind(owners)
+            .bind(grams);
+        let query = super::audit::PgColumns::of(&events).bind(query);
+        let rows = match (&mut tx, &mut conn) {
+            (Some(tx), _) => query.fetch_all(&mut **tx).await?,
+            (None, Some(conn)) => query.fetch_all(&mut **conn).await?,
+            (None, None) => unreachable!("a connection is held"),
+        };
+        for row in rows {
+            inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
+        }
+    }
+    if let Some(tx) = tx {
         tx.commit().await?;
-        Ok(inserted)
-    })
+    }
+    Ok(inserted)
 }
 
 /// Changes one user under a row lock: `build` sees the locked row and returns the change and

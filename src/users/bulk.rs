@@ -59,7 +59,7 @@ pub(super) async fn create_bulk(
     let ready: Vec<&Prepared> = outcomes.iter().filter_map(Outcome::ready).collect();
     let rows: Vec<_> = ready.iter().map(|p| &p.new).collect();
     let events: Vec<AuditRecord> = ready.iter().map(|p| ctx.change_event(Some(&p.subject), None, None, None)).collect();
-    let inserted = store::insert_many(&app.db, ctx.tenant, &rows, &events, &[]).await?;
+    let inserted = store::insert_many(&app.db, ctx.tenant, &rows, &events).await?;
 
     let mut created = Vec::with_capacity(inserted.len());
     let mut errors = Vec::new();

@@ -142,7 +142,7 @@ pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifet
     let prepared = prepare(ctx, profile, lifetime);
     ctx.set_subject(&prepared.subject);
     let event = ctx.change_event(Some(&prepared.subject), None, Some(profile), None);
-    let inserted = store::insert_many(&app.db, ctx.tenant, &[&prepared.new], &[event], &[]).await?;
+    let inserted = store::insert_many(&app.db, ctx.tenant, &[&prepared.new], &[event]).await?;
     if inserted.is_empty() {
         return Err(ApiError::conflict(clash_message(app, ctx, &prepared.new, None).await?));
     }
