@@ -193,6 +193,27 @@ pub fn judge(op: Op, status: u16, body: &[u8]) -> Result<u64, String> {
     Ok(parsed.get("created").and_then(Value::as_array).map_or(0, Vec::len) as u64)
 }
 
+/// Judges a loading call of `expected` records: `Ok(records now present)` when every record was
+/// created or, with `retried`, refused as a duplicate (a timed-out earlier attempt had committed it).
+pub fn judge_load(status: u16, body: &[u8], expected: u64, retried: bool) -> Result<u64, String> {
+    let parsed: Value = serde_json::from_slice(body).map_err(|_| format!("HTTP {status}, body is not JSON"))?;
+    if status != 200 || parsed.get("status").and_then(Value::as_str) != Some("ok") {
+        let message = parsed.get("message").and_then(Value::as_str).unwrap_or("no message");
+        return Err(format!("HTTP {status}: {message}"));
+    }
+    let created = parsed.get("created").and_then(Value::as_array).map_or(0, Vec::len) as u64;
+    let refused = parsed.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
+    let duplicates = refused
+        .iter()
+        .filter(|e| e.get("reason").and_then(Value::as_str).is_some_and(|r| r.starts_with("Duplicate")))
+        .count() as u64;
+    if created + if retried { duplicates } else { 0 } != expected {
+        let reason = refused.first().and_then(|e| e.get("reason")).and_then(Value::as_str).unwrap_or("none");
+        return Err(format!("{created} of {expected} created, {} refused (first reason: {reason})", refused.len()));
+    }
+    Ok(expected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +264,13 @@ mod tests {
         assert!(judge(Op::UserGet, 500, br#"{"status":"ok"}"#).is_err());
         assert_eq!(judge(Op::UserBulk, 200, br#"{"status":"ok","created":[{},{}],"errors":[]}"#), Ok(2));
         assert!(judge(Op::UserBulk, 200, br#"{"status":"ok","created":[{}],"errors":[{}]}"#).is_err());
+    }
+
+    #[test]
+    fn judges_loading() {
+        let partly = br#"{"status":"ok","created":[{}],"errors":[{"reason":"Duplicate email value"}]}"#;
+        assert_eq!(judge_load(200, partly, 2, true), Ok(2));
+        assert!(judge_load(200, partly, 2, false).is_err());
+        assert!(judge_load(503, br#"{"status":"error","message":"Request timed out"}"#, 2, true).is_err());
     }
 }
