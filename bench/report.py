@@ -12,6 +12,7 @@ Exits 0 even when targets fail: the table says so.
 
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -52,7 +53,8 @@ def read_json(path):
 def percentile(sorted_values, q):
     if not sorted_values:
         return None
-    index = min(len(sorted_values) - 1, max(0, int(round(q * len(sorted_values) + 0.5)) - 1))
+    # Nearest rank.
+    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
     return sorted_values[index]
 
 
