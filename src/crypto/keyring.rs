@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use super::aead::{self, Aad, CryptoError};
-use super::index::{self, IndexKind, IndexValue};
+use super::index::{IndexKey, IndexKind, IndexValue};
 use super::keys::{DataKey, Key256};
 
 /// One stored version of a tenant master key, as read from the database.
@@ -21,15 +21,15 @@ pub struct TenantKeys {
     tenant: i64,
     active: u32,
     masters: BTreeMap<u32, Key256>,
-    index_keys: HashMap<IndexKind, Key256>,
-    session_index_key: Key256,
-    shared_record_index_key: Key256,
-    token_uuid_index_key: Key256,
-    token_base_index_key: Key256,
-    token_value_index_key: Key256,
-    file_tag_index_key: Key256,
-    search_gram_key: Key256,
-    bulk_unlock_key: Key256,
+    index_keys: HashMap<IndexKind, IndexKey>,
+    session_index_key: IndexKey,
+    shared_record_index_key: IndexKey,
+    token_uuid_index_key: IndexKey,
+    token_base_index_key: IndexKey,
+    token_value_index_key: IndexKey,
+    file_tag_index_key: IndexKey,
+    search_gram_key: IndexKey,
+    bulk_unlock_key: IndexKey,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -50,20 +50,26 @@ impl TenantKeys {
             .into_iter()
             .map(|kind| {
                 let info = format!("blind-index/{}/tenant/{tenant}", kind.name());
-                (kind, first.derive(info.as_bytes()))
+                (kind, IndexKey::new(&first.derive(info.as_bytes())))
             })
             .collect();
         // Its own domain, so a session uuid never shares a digest with a user token.
-        let session_index_key = first.derive(format!("blind-index/session/tenant/{tenant}").as_bytes());
-        let shared_record_index_key = first.derive(format!("blind-index/shared-record/tenant/{tenant}").as_bytes());
+        let session_index_key = IndexKey::new(&first.derive(format!("blind-index/session/tenant/{tenant}").as_bytes()));
+        let shared_record_index_key =
+            IndexKey::new(&first.derive(format!("blind-index/shared-record/tenant/{tenant}").as_bytes()));
         // A token's two handles and its value each get their own domain: a tokenuuid never shares
         // a digest with a user token, nor a tokenbase with the value it stands for.
-        let token_uuid_index_key = first.derive(format!("blind-index/token-uuid/tenant/{tenant}").as_bytes());
-        let token_base_index_key = first.derive(format!("blind-index/token-base/tenant/{tenant}").as_bytes());
-        let token_value_index_key = first.derive(format!("blind-index/token-value/tenant/{tenant}").as_bytes());
-        let file_tag_index_key = first.derive(format!("blind-index/file-tag/tenant/{tenant}").as_bytes());
-        let search_gram_key = first.derive(format!("search-gram/tenant/{tenant}").as_bytes());
-        let bulk_unlock_key = first.derive(format!("blind-index/bulk-unlock/tenant/{tenant}").as_bytes());
+        let token_uuid_index_key =
+            IndexKey::new(&first.derive(format!("blind-index/token-uuid/tenant/{tenant}").as_bytes()));
+        let token_base_index_key =
+            IndexKey::new(&first.derive(format!("blind-index/token-base/tenant/{tenant}").as_bytes()));
+        let token_value_index_key =
+            IndexKey::new(&first.derive(format!("blind-index/token-value/tenant/{tenant}").as_bytes()));
+        let file_tag_index_key =
+            IndexKey::new(&first.derive(format!("blind-index/file-tag/tenant/{tenant}").as_bytes()));
+        let search_gram_key = IndexKey::new(&first.derive(format!("search-gram/tenant/{tenant}").as_bytes()));
+        let bulk_unlock_key =
+            IndexKey::new(&first.derive(format!("blind-index/bulk-unlock/tenant/{tenant}").as_bytes()));
         Some(TenantKeys {
             tenant,
             active,
@@ -97,48 +103,48 @@ impl TenantKeys {
 
     /// Blind index of an already normalised value.
     pub fn index(&self, kind: IndexKind, normalised: &str) -> IndexValue {
-        index::digest(&self.index_keys[&kind], normalised)
+        self.index_keys[&kind].digest(normalised)
     }
 
     /// Blind index of a session uuid (already normalised to lower case).
     pub fn session_index(&self, normalised: &str) -> IndexValue {
-        index::digest(&self.session_index_key, normalised)
+        self.session_index_key.digest(normalised)
     }
 
     /// Blind index of a shared record uuid (already normalised to lower case).
     pub fn shared_record_index(&self, normalised: &str) -> IndexValue {
-        index::digest(&self.shared_record_index_key, normalised)
+        self.shared_record_index_key.digest(normalised)
     }
 
     /// Blind index of a format-preserving token's tokenuuid (already normalised to lower case).
     pub fn token_uuid_index(&self, normalised: &str) -> IndexValue {
-        index::digest(&self.token_uuid_index_key, normalised)
+        self.token_uuid_index_key.digest(normalised)
     }
 
     /// Blind index of a format-preserving token's tokenbase (already normalised to lower case).
     pub fn token_base_index(&self, normalised: &str) -> IndexValue {
-        index::digest(&self.token_base_index_key, normalised)
+        self.token_base_index_key.digest(normalised)
     }
 
     /// Blind index of a tokenized value (already normalised and prefixed with its token type).
     pub fn token_value_index(&self, normalised: &str) -> IndexValue {
-        index::digest(&self.token_value_index_key, normalised)
+        self.token_value_index_key.digest(normalised)
     }
 
     /// Blind index of a normalised file tag: tenant-wide, so tag filters work across users.
     pub fn file_tag_index(&self, tag: &str) -> IndexValue {
-        index::digest(&self.file_tag_index_key, tag)
+        self.file_tag_index_key.digest(tag)
     }
 
     /// Keyed digest of one search n-gram of a profile field (`field` names the field, so equal
     /// n-grams of different fields do not share a digest).
     pub fn search_gram(&self, field: &str, gram: &str) -> IndexValue {
-        index::digest_parts(&self.search_gram_key, &[field.as_bytes(), gram.as_bytes()])
+        self.search_gram_key.digest_parts(&[field.as_bytes(), gram.as_bytes()])
     }
 
     /// Blind index of a bulk unlock uuid (already normalised to lower case).
     pub fn bulk_unlock_index(&self, normalised: &str) -> IndexValue {
-        index::digest(&self.bulk_unlock_key, normalised)
+        self.bulk_unlock_key.digest(normalised)
     }
 
     /// Wraps a user's data key for the row `record`.
