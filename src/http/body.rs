@@ -28,14 +28,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             }
         })?;
         let mut map = parse_object(&bytes)?;
-        match (context, map.remove("request_metadata")) {
-            (_, Some(metadata)) if !metadata.is_object() => {
-                return Err(ApiError::bad_request("The request_metadata parameter has an incorrect format"));
-            }
-            (Some(context), Some(metadata)) => context.set_request_metadata(metadata),
-            _ => {}
+        if let (Some(context), Some(metadata)) = (context, take_metadata(&mut map)?) {
+            context.set_request_metadata(metadata);
         }
         decode(map).map(Body)
+    }
+}
+
+/// Removes `request_metadata` from a decoded body: `None` when absent, 400 when not an object.
+pub fn take_metadata(map: &mut Map<String, Value>) -> Result<Option<Value>, ApiError> {
+    match map.remove("request_metadata") {
+        Some(metadata) if !metadata.is_object() => {
+            Err(ApiError::bad_request("The request_metadata parameter has an incorrect format"))
+        }
+        metadata => Ok(metadata),
     }
 }
 
