@@ -5,7 +5,8 @@ ever answer 404. Before each call, some of the generated values are swapped for 
 
 - `unlockuuid`: a UUID-shaped value becomes a live grant from BulkListUnlock (other values,
   blank or junk, are sent as generated, for the refusals);
-- `mode` + `identity`: for a known mode, the identity of one of two users created here;
+- `mode` + `identity`: for a known mode, the identity of one of two users created here (with
+  the app data, file, legal basis and processing activity that the schema's examples name);
 - `token`, `tokenuuid`, `fileuuid`, `sessionuuid`, `recorduuid`, `requestuuid`,
   `auditeventuuid`, `brief`, `activity`, `appname`: a value the vault answered or accepted
   earlier in the run.
@@ -56,15 +57,30 @@ def call(operation, body):
 
 
 def ensure_users():
-    """Creates the two users, again whenever one was deleted."""
+    """Creates the two users, again whenever one was deleted, each with the records the
+    schema's examples name (app data `shop`, the file `passport.jpg`)."""
     for profile in USERS:
         token = tokens.get(profile["login"])
         if token and call("UserGet", {"mode": "token", "identity": token})[0] == 200:
             continue
         status, body = call("UserCreate", {"profile": profile})
-        if status == 200:
-            tokens[profile["login"]] = body["token"]
-            remember("token", body["token"])
+        if status != 200:
+            continue
+        tokens[profile["login"]] = body["token"]
+        remember("token", body["token"])
+        who = {"mode": "token", "identity": body["token"]}
+        call("AppdataCreate", {**who, "appname": "shop", "appdata": {"size": "M"}})
+        call("FileCreate", {**who, "filename": "passport.jpg", "filedata": "ZmFrZSBwYXNzcG9ydA==", "tags": ["kyc"]})
+
+
+def ensure_catalogue():
+    """The legal basis and processing activity the schema's examples name."""
+    call("LegalBasisCreate", {"brief": "marketing", "basistype": "consent", "module": "signup", "shortdesc": "Marketing"})
+    call("ProcessingActivityCreate", {"activity": "newsletter", "title": "Newsletter"})
+    call("ProcessingActivityLinkLegalBasis", {"activity": "newsletter", "brief": "marketing"})
+    remember("brief", "marketing")
+    remember("activity", "newsletter")
+    remember("appname", "shop")
 
 
 def remember(name, value):
@@ -119,6 +135,7 @@ def before_call(context, case, kwargs):
     if not isinstance(body, dict):
         return
     if not tokens:
+        ensure_catalogue()
         ensure_users()
     if isinstance(body.get("unlockuuid"), str) and UUID.match(body["unlockuuid"]):
         live = live_unlock()
@@ -145,5 +162,8 @@ def after_call(context, case, response):
         collect(json.loads(response.content))
     except ValueError:
         pass
-    if case.operation.path.rsplit("/", 1)[-1] in ("UserDelete", "UserDeleteBulk", "UserRequestApprove"):
+    operation = case.operation.path.rsplit("/", 1)[-1]
+    if operation in ("UserDelete", "UserDeleteBulk", "UserRequestApprove"):
         ensure_users()
+    elif operation in ("LegalBasisDelete", "ProcessingActivityDelete"):
+        ensure_catalogue()
