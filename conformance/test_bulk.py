@@ -1,13 +1,14 @@
 """Bulk operations and search, all behind an unlockuuid from BulkListUnlock.
 
-Contract §2.2 "Bulk operations", UserSearch, §3.5, §3.15 and MUST 5/6: an unlockuuid is reusable
-(PY test_bulk_operations_workflow uses one for the subset list, the full list and the whole paging
-loop) and a junk one is 403 "The unlockuuid value was not found or is not valid"; BulkListUsers
-skips absent identities and an empty `users` is an error; BulkListAllUsers honours offset/limit,
-answers rows with `token` and the full `profile`, and an empty page past the end; BulkListTokens
-takes tokenuuids or tokenbases and answers `total` and `rows` (`[]` when none); BulkDeleteTokens
-deletes by tokenbase. Issue 5's "done when": a card tokenized with `unique: true`, bulk-listed by
-tokenbase, bulk-deleted and listed again yields `rows: []`.
+Contract §2.2 "Bulk operations", UserSearch, §3.5, §3.15 and MUST 5/6: an unlockuuid is reusable (PY
+test_bulk_operations_workflow uses one for the subset list, the full list and the whole paging
+loop), a junk one is 403 "The unlockuuid value was not found or is not valid" and a blank or absent
+one 400 "Missing API request parameters: unlockuuid"; BulkListUsers skips absent identities and an
+empty `users` is an error; BulkListAllUsers honours offset/limit, answers rows with `token` and the
+full `profile`, and an empty page past the end; BulkListTokens takes tokenuuids or tokenbases and
+answers `total` and `rows` (`[]` when none); BulkDeleteTokens deletes by tokenbase. Issue 5's "done
+when": a card tokenized with `unique: true`, bulk-listed by tokenbase, bulk-deleted and listed again
+yields `rows: []`.
 
 Tests that reach a bulk operation the vault does not route yet count as not implemented. Each
 test covers only the methods that must be routed for it to run, so that one missing operation
@@ -278,6 +279,13 @@ def test_junk_unlockuuid_is_refused(api, method):
     call = BULK_CALLS[method]
     for junk in (str(uuid.uuid4()), "not-an-unlockuuid"):
         error(api, call(api, junk), 403, BAD_UNLOCK)
+
+
+@per_method
+def test_blank_unlockuuid_is_a_missing_parameter(api, method):
+    call = BULK_CALLS[method]
+    for blank in ("", None):
+        error(api, call(api, blank), 400, "Missing API request parameters: unlockuuid")
 
 
 @per_method

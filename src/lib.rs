@@ -11,6 +11,8 @@ pub mod config;
 pub mod crypto;
 pub mod expiry;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod legal;
 pub mod requests;

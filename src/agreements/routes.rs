@@ -45,7 +45,7 @@ fn starttime(value: Option<&Value>, now: i64) -> ApiResult<Option<i64>> {
 }
 
 #[derive(Debug, Deserialize)]
-struct AcceptRequest {
+pub(crate) struct AcceptRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     brief: Option<Text>,

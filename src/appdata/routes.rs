@@ -35,7 +35,7 @@ pub fn required_appdata(appdata: Option<Value>) -> ApiResult<Value> {
 }
 
 #[derive(Debug, Deserialize)]
-struct CreateRequest {
+pub(crate) struct CreateRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     appname: Option<Text>,

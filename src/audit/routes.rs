@@ -31,7 +31,7 @@ async fn list_user_events(
 }
 
 #[derive(Debug, Deserialize)]
-struct GetRequest {
+pub(crate) struct GetRequest {
     auditeventuuid: Option<Text>,
 }
 

@@ -49,7 +49,7 @@ async fn list_unlock(
 }
 
 #[derive(Debug, Deserialize)]
-struct ListUsersRequest {
+pub(crate) struct ListUsersRequest {
     unlockuuid: Option<Text>,
     users: Option<Vec<IdentityFields>>,
 }
@@ -100,7 +100,7 @@ async fn list_users(
 }
 
 #[derive(Debug, Deserialize)]
-struct PageRequest {
+pub(crate) struct PageRequest {
     unlockuuid: Option<Text>,
     offset: Option<Int>,
     limit: Option<Int>,

@@ -12,8 +12,11 @@ use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::bulk as store;
 
-/// The one answer for a missing, unknown, expired or foreign `unlockuuid`.
+/// The one answer for a malformed, unknown, expired or foreign `unlockuuid`.
 pub const INVALID: &str = "The unlockuuid value was not found or is not valid";
+
+/// The answer for an absent or blank `unlockuuid`.
+pub const MISSING: &str = "Missing API request parameters: unlockuuid";
 
 /// A grant the caller presented and may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +36,16 @@ pub async fn issue(app: &AppState, ctx: &RequestContext) -> ApiResult<String> {
     Ok(uuid)
 }
 
-/// Checks the `unlockuuid` of a bulk call: issued to this principal in this tenant and not
-/// expired; 403 [`INVALID`] otherwise (the same answer for every reason, absence included).
+/// Checks the `unlockuuid` of a bulk call: 400 [`MISSING`] when absent or blank; issued to this
+/// principal in this tenant and not expired, 403 [`INVALID`] otherwise (the same answer for
+/// every reason).
 pub async fn require(app: &AppState, ctx: &RequestContext, unlockuuid: Option<Text>) -> ApiResult<Unlock> {
     let invalid = || ApiError::Forbidden(INVALID.into());
-    let uuid = text(unlockuuid).map(|u| u.trim().to_ascii_lowercase()).filter(|u| is_uuid_shaped(u));
-    let uuid = uuid.ok_or_else(invalid)?;
+    let given = text(unlockuuid).map(|u| u.trim().to_ascii_lowercase()).filter(|u| !u.is_empty());
+    let uuid = given.ok_or_else(|| ApiError::bad_request(MISSING))?;
+    if !is_uuid_shaped(&uuid) {
+        return Err(invalid());
+    }
     let digest = ctx.keys.bulk_unlock_index(&uuid);
     let grant = store::find_unlock(&app.db, ctx.tenant, &digest).await?.ok_or_else(invalid)?;
     if grant.principal_id != ctx.principal.id || grant.expires_ms <= ctx.now_ms {

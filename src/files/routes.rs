@@ -25,7 +25,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 #[derive(Debug, Deserialize)]
-struct CreateRequest {
+pub(crate) struct CreateRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     filename: Option<Text>,

@@ -28,15 +28,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             }
         })?;
         let mut map = parse_object(&bytes)?;
-        match (context, map.remove("request_metadata")) {
-            (_, Some(metadata)) if !metadata.is_object() => {
-                return Err(ApiError::bad_request("The request_metadata parameter has an incorrect format"));
-            }
-            (Some(context), Some(metadata)) => context.set_request_metadata(metadata),
-            _ => {}
+        if let (Some(context), Some(metadata)) = (context, take_metadata(&mut map)?) {
+            context.set_request_metadata(metadata);
         }
         decode(map).map(Body)
     }
+}
+
+/// Removes `request_metadata` from a decoded body: `None` when absent, 400 when not an object.
+pub fn take_metadata(map: &mut Map<String, Value>) -> Result<Option<Value>, ApiError> {
+    match map.remove("request_metadata") {
+        Some(metadata) if !metadata.is_object() => {
+            Err(ApiError::bad_request("The request_metadata parameter has an incorrect format"))
+        }
+        metadata => Ok(metadata),
+    }
+}
+
+/// Deepest nesting serde_json reads (its recursion limit): a body, and anything the vault stores
+/// and reads back, is at most this many arrays and objects deep.
+pub const MAX_DEPTH: usize = 127;
+
+/// How many arrays and objects deep `value` is (0 for a scalar).
+pub fn depth(value: &Value) -> usize {
+    // Iterative: a value built by the vault (a patched profile) may be deeper than a parsed one.
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1)];
+    while let Some((value, level)) = stack.pop() {
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|child| (child, level + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|child| (child, level + 1))),
+            _ => continue,
+        }
+        deepest = deepest.max(level);
+    }
+    deepest
 }
 
 /// Parses the body into a JSON object without its top-level nulls.
@@ -86,6 +112,19 @@ mod tests {
         assert_eq!(map.len(), 1);
         assert!(parse_object(b"[1]").is_err());
         assert!(parse_object(b"{not json").is_err());
+    }
+
+    fn nested(levels: usize) -> Vec<u8> {
+        format!("{}1{}", "[".repeat(levels), "]".repeat(levels)).into_bytes()
+    }
+
+    #[test]
+    fn max_depth_is_what_serde_json_reads() {
+        let deepest = serde_json::from_slice::<Value>(&nested(MAX_DEPTH)).expect("at the limit");
+        assert_eq!(depth(&deepest), MAX_DEPTH);
+        assert!(serde_json::from_slice::<Value>(&nested(MAX_DEPTH + 1)).is_err());
+        assert_eq!(depth(&serde_json::json!({"a": [1, {"b": {}}], "c": 2})), 4);
+        assert_eq!(depth(&serde_json::json!("text")), 0);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 #[derive(Debug, Deserialize)]
-struct SearchRequest {
+pub(crate) struct SearchRequest {
     unlockuuid: Option<Text>,
     identity: Option<Text>,
     mode: Option<Text>,

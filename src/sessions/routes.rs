@@ -21,7 +21,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 #[derive(Debug, Deserialize)]
-struct UpsertRequest {
+pub(crate) struct UpsertRequest {
     sessionuuid: Option<Text>,
     sessiondata: Option<Value>,
     slidingtime: Option<Value>,

@@ -28,7 +28,7 @@ pub fn public_operations() -> Vec<Operation> {
 }
 
 #[derive(Debug, Deserialize)]
-struct CreateRequest {
+pub(crate) struct CreateRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     fields: Option<Text>,

@@ -12,7 +12,7 @@ use crate::http::lenient::{Text, opt_bool};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 
 #[derive(Debug, Deserialize)]
-pub(super) struct CreateBulkRequest {
+pub(crate) struct CreateBulkRequest {
     records: Option<Vec<Value>>,
     #[serde(default, deserialize_with = "opt_bool")]
     unique: Option<bool>,

@@ -22,7 +22,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 #[derive(Debug, Deserialize)]
-struct CreateRequest {
+pub(crate) struct CreateRequest {
     tokentype: Option<Text>,
     record: Option<Text>,
     #[serde(default, deserialize_with = "opt_bool")]

@@ -17,7 +17,7 @@ use crate::store::audit::AuditRecord;
 use crate::store::users as store;
 
 #[derive(Debug, Deserialize)]
-pub(super) struct CreateBulkRequest {
+pub(crate) struct CreateBulkRequest {
     records: Option<Vec<Value>>,
     slidingtime: Option<Value>,
     finaltime: Option<Value>,
@@ -141,7 +141,7 @@ async fn refuse_duplicates(app: &AppState, ctx: &RequestContext, outcomes: &mut 
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct DeleteBulkRequest {
+pub(crate) struct DeleteBulkRequest {
     users: Option<Vec<IdentityFields>>,
 }
 

@@ -88,7 +88,7 @@ async fn create(
 }
 
 #[derive(Debug, Deserialize)]
-struct GetRequest {
+pub(crate) struct GetRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     version: Option<Int>,
@@ -126,7 +126,7 @@ async fn get(
 }
 
 #[derive(Debug, Deserialize)]
-struct UpdateRequest {
+pub(crate) struct UpdateRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     profile: Option<Value>,
@@ -145,7 +145,7 @@ async fn update(
 }
 
 #[derive(Debug, Deserialize)]
-struct PatchRequest {
+pub(crate) struct PatchRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     patch: Option<Value>,

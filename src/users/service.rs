@@ -102,6 +102,23 @@ pub fn patched(current: &Value, operations: &json_patch::Patch) -> ApiResult<Val
     Ok(patched)
 }
 
+/// Deepest nesting of a stored profile: the deepest a `UserCreate` body can carry. The sealed
+/// record wraps the profile once more, and serde_json reads at most [`crate::http::body::MAX_DEPTH`]
+/// levels, so a deeper profile (which only a patch can build) could never be read back.
+pub const MAX_PROFILE_DEPTH: usize = crate::http::body::MAX_DEPTH - 1;
+
+/// A changed profile must still be a JSON object (a patch may replace the whole document) that
+/// the vault can read back once sealed.
+pub fn check_changed(profile: &Value) -> ApiResult<()> {
+    if !profile.is_object() {
+        return Err(ApiError::bad_request("The profile must remain a JSON object"));
+    }
+    if crate::http::body::depth(profile) > MAX_PROFILE_DEPTH {
+        return Err(ApiError::bad_request("The profile is nested too deeply"));
+    }
+    Ok(())
+}
+
 /// A new user, sealed and indexed, ready to insert.
 pub struct Prepared {
     /// The row.
@@ -172,9 +189,7 @@ where
         // The row may have moved on since `load`: work from the locked one.
         let current = record::open(&subject.key, tenant, rid, &row.record)?;
         let profile = change(&current.profile)?;
-        if !profile.is_object() {
-            return Err(ApiError::bad_request("The profile must remain a JSON object"));
-        }
+        check_changed(&profile)?;
         let previous = VersionRow {
             version: row.version,
             created_at: row.updated_at,

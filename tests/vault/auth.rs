@@ -145,7 +145,7 @@ both!(every_operation_requires_a_token, |v| {
     for name in &names {
         let answer = v.call(name, json!({})).await;
         assert_ne!(answer.body["message"], Value::from("The API request was not found"), "{name}");
-        // (Bulk operations answer a 403 of their own for a missing unlockuuid; that is not a denial of root.)
+        // (Bulk operations answer a 400 of their own for a missing unlockuuid; that is not a denial of root.)
         assert_ne!(answer.body["message"], Value::from("Access denied"), "{name} denied to root: {}", answer.body);
     }
 });

@@ -12,6 +12,9 @@ use crate::common::{Backend, TestVault};
 /// The message of every refused `unlockuuid`.
 pub const INVALID: &str = "The unlockuuid value was not found or is not valid";
 
+/// The message of an absent or blank `unlockuuid`.
+pub const MISSING: &str = "Missing API request parameters: unlockuuid";
+
 /// A fresh `unlockuuid` for root in the main tenant.
 pub async fn unlock(v: &TestVault) -> String {
     let body = v.request("/v2/BulkListUnlock", Some(&v.root), None, None).await.ok();
@@ -144,13 +147,18 @@ both!(bulk_calls_refuse_a_missing_malformed_or_unknown_unlock, |v| {
     let users = json!([{"mode": "login", "identity": "user000"}]);
     let unknown = bunker::crypto::secrets::random_uuid_string();
     for op in ["BulkListUsers", "BulkListAllUsers", "BulkListAllUserRequests", "BulkListAllAuditEvents"] {
-        for unlockuuid in [Value::Null, json!(""), json!("not-a-uuid"), json!(42), json!(unknown)] {
+        // Absent or blank is a missing parameter (400); anything else that is not a live grant is 403.
+        for unlockuuid in [Value::Null, json!(""), json!("  ")] {
+            v.call(op, json!({"unlockuuid": unlockuuid, "users": users})).await.error(400, MISSING);
+        }
+        v.call(op, json!({"users": users})).await.error(400, MISSING);
+        for unlockuuid in [json!("not-a-uuid"), json!(42), json!(unknown)] {
             v.call(op, json!({"unlockuuid": unlockuuid, "users": users})).await.error(403, INVALID);
         }
-        v.call(op, json!({"users": users})).await.error(403, INVALID);
     }
     // The refusals come before any parameter check: no listing leaks through them.
     v.call("BulkListUsers", json!({"unlockuuid": unknown, "users": []})).await.error(403, INVALID);
+    v.call("BulkListUsers", json!({"users": []})).await.error(400, MISSING);
 });
 
 both!(bulk_calls_without_a_valid_token_are_denied, |v| {

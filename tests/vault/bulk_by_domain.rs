@@ -9,6 +9,7 @@ use crate::common::TestVault;
 
 const CARD: &str = "4532015112830366";
 const UNLOCK_REFUSED: &str = "The unlockuuid value was not found or is not valid";
+const UNLOCK_MISSING: &str = "Missing API request parameters: unlockuuid";
 
 async fn token(v: &TestVault, record: &str) -> Value {
     v.call("TokenCreate", json!({"tokentype": "creditcard", "record": record, "unique": true})).await.ok()
@@ -53,7 +54,8 @@ both!(token_bulk_calls_need_a_list_and_an_unlock, |v| {
     for op in ["BulkListTokens", "BulkDeleteTokens"] {
         v.call(op, json!({"unlockuuid": u})).await.error(400, "Missing API request parameters: tokens");
         v.call(op, json!({"unlockuuid": u, "tokens": []})).await.error(400, "Missing API request parameters: tokens");
-        v.call(op, json!({"tokens": [created["tokenbase"]]})).await.error(403, UNLOCK_REFUSED);
+        v.call(op, json!({"tokens": [created["tokenbase"]]})).await.error(400, UNLOCK_MISSING);
+        v.call(op, json!({"unlockuuid": "", "tokens": [created["tokenbase"]]})).await.error(400, UNLOCK_MISSING);
         v.call(op, json!({"unlockuuid": "00000000-0000-4000-8000-000000000000", "tokens": [created["tokenbase"]]}))
             .await
             .error(403, UNLOCK_REFUSED);
@@ -96,7 +98,8 @@ both!(files_by_tag_across_users_with_paging, |v| {
     assert_eq!(page(0, 10).await.ok()["total"], 1);
 
     v.call("BulkListFilesByTag", json!({"unlockuuid": u})).await.error(400, "Missing API request parameters: tag");
-    v.call("BulkListFilesByTag", json!({"tag": "kyc"})).await.error(403, UNLOCK_REFUSED);
+    v.call("BulkListFilesByTag", json!({"tag": "kyc"})).await.error(400, UNLOCK_MISSING);
+    v.call("BulkListFilesByTag", json!({"unlockuuid": "junk", "tag": "kyc"})).await.error(403, UNLOCK_REFUSED);
 });
 
 both!(each_bulk_call_is_one_audited_event, |v| {

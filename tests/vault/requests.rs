@@ -100,6 +100,20 @@ both!(cancel_keeps_the_data_and_records_the_reason, |v| {
     assert_eq!(profile(v, &token).await["email"], "can@example.com");
 });
 
+// Regression (found while fuzzing): an approved patch request could nest the profile deeper than
+// the vault reads back, leaving the user unreadable.
+both!(approving_a_patch_that_nests_too_deep_is_refused_and_leaves_the_request_open, |v| {
+    let token = v.create_user(json!({"login": "deep", "a": [[[[[[[[[[1]]]]]]]]]]})).await;
+    let inner = (0..120).fold(json!(1), |inner, _| json!([inner]));
+    let path = format!("/a{}", "/0".repeat(9));
+    let uuid =
+        file(v, "UserPatchRequest", with(&token, json!({"patch": [{"op": "replace", "path": path, "value": inner}]})))
+            .await;
+    v.call("UserRequestApprove", json!({"requestuuid": uuid})).await.error(400, "The profile is nested too deeply");
+    assert_eq!(request(v, &uuid).await["status"], "open");
+    assert_eq!(profile(v, &token).await["a"], json!([[[[[[[[[[1]]]]]]]]]]));
+});
+
 both!(patch_request_is_checked_when_filed_and_applied_when_approved, |v| {
     let token = v.create_user(json!({"login": "pat", "tags": ["a"]})).await;
     v.call("UserPatchRequest", with(&token, json!({"patch": {"op": "add"}})))

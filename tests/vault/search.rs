@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::bulk::{INVALID, unlock};
+use crate::bulk::{INVALID, MISSING, unlock};
 use crate::common::TestVault;
 
 /// `rows[].profile.login` of a search for `identity` (with `mode` when given).
@@ -210,7 +210,10 @@ both!(search_needs_a_token_an_unlock_and_an_identity, |v| {
     v.call_as("UserSearch", None, None, json!({"unlockuuid": uuid, "identity": "alice"}))
         .await
         .error(403, "Access denied");
-    for unlockuuid in [Value::Null, json!("nope"), json!(bunker::crypto::secrets::random_uuid_string())] {
+    for unlockuuid in [Value::Null, json!(" ")] {
+        v.call("UserSearch", json!({"unlockuuid": unlockuuid, "identity": "alice"})).await.error(400, MISSING);
+    }
+    for unlockuuid in [json!("nope"), json!(bunker::crypto::secrets::random_uuid_string())] {
         v.call("UserSearch", json!({"unlockuuid": unlockuuid, "identity": "alice"})).await.error(403, INVALID);
     }
     v.clock().advance(61);

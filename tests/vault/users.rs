@@ -130,6 +130,35 @@ both!(patch_applies_rfc6902_and_failed_test_changes_nothing, |v| {
     .error(400, "The profile must remain a JSON object");
 });
 
+/// `levels` arrays around the number 1.
+fn nested(levels: usize) -> serde_json::Value {
+    (0..levels).fold(json!(1), |inner, _| json!([inner]))
+}
+
+// Regression (found while fuzzing): patches nested a profile deeper than serde_json reads, so its
+// sealed record no longer opened and every later call on the user, deletion included, was a 500.
+both!(patch_cannot_nest_a_profile_deeper_than_it_reads_back, |v| {
+    let token = v.create_user(json!({"login": "deep"})).await;
+    let patch = |op: &str, path: String, value: serde_json::Value| json!({"mode": "token", "identity": token, "patch": [{"op": op, "path": path, "value": value}]});
+    // The profile, 120 arrays and the number: 121 levels.
+    v.call("UserPatch", patch("add", "/a".into(), nested(120))).await.ok();
+    // 119 arrays down, 120 more: 240 levels.
+    let deep = format!("/a{}", "/0".repeat(119));
+    v.call("UserPatch", patch("replace", deep.clone(), nested(120)))
+        .await
+        .error(400, "The profile is nested too deeply");
+    // Exactly as deep as UserCreate accepts (126 levels) is fine and reads back.
+    v.call("UserPatch", patch("replace", deep, nested(6))).await.ok();
+    let body = v.call("UserGet", json!({"mode": "token", "identity": token})).await.ok();
+    assert_eq!(body["profile"]["a"], nested(125));
+    assert_eq!(body["version"], 3);
+    // One more level is refused, and the user stays readable and deletable.
+    let innermost = format!("/a{}", "/0".repeat(125));
+    v.call("UserPatch", patch("replace", innermost, json!([1]))).await.error(400, "The profile is nested too deeply");
+    v.call("UserListVersions", json!({"mode": "token", "identity": token})).await.ok();
+    v.call("UserDelete", json!({"mode": "token", "identity": token})).await.ok();
+});
+
 both!(delete_then_gone, |v| {
     let token = v.create_user(json!({"email": "d@x.io"})).await;
     v.call("UserDelete", json!({"mode": "email", "identity": "d@x.io"})).await.ok();
