@@ -20,6 +20,7 @@ use crate::http::context::Principal;
 use crate::http::metrics::{self, Metrics};
 use crate::http::{ApiError, auth, status};
 use crate::store::{self, Db};
+use crate::users::inserts::UserInserts;
 
 /// Tunables that handlers consult.
 #[derive(Debug, Clone)]
@@ -127,6 +128,8 @@ pub struct Inner {
     pub keys: Arc<KeyRing>,
     /// Group-commit audit writer.
     pub audit: AuditWriter,
+    /// Group commit for `UserCreate`.
+    pub user_inserts: UserInserts,
     /// Tunables.
     pub settings: Settings,
     /// Time source.
@@ -158,11 +161,12 @@ type CachedPrincipal = (Arc<Principal>, Instant);
 const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(10);
 
 impl AppState {
-    /// Builds the state around an unlocked key ring; starts the audit writer.
+    /// Builds the state around an unlocked key ring; starts the group-commit writers.
     pub fn new(db: Db, keys: Arc<KeyRing>, settings: Settings, clock: Clock) -> AppState {
         let operations = operations().into_iter().map(|op| (format!("/v2/{}", op.name), op.name)).collect();
         AppState(Arc::new(Inner {
             audit: AuditWriter::spawn(db.clone()),
+            user_inserts: UserInserts::spawn(db.clone()),
             db,
             keys,
             settings,

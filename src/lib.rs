@@ -13,6 +13,7 @@ pub mod expiry;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod group_commit;
 pub mod http;
 pub mod legal;
 pub mod requests;

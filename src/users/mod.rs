@@ -2,6 +2,7 @@
 
 pub mod bulk;
 pub mod identity;
+pub mod inserts;
 pub mod record;
 pub mod routes;
 pub mod service;

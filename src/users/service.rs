@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::identity::Identity;
+use super::inserts::PendingUser;
 use super::record::{self, StoredUser};
 use crate::app::AppState;
 use crate::audit::Subject;
@@ -14,7 +15,7 @@ use crate::expiry::{Expiry, Lifetime};
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
 use crate::store::requests::Resolution;
-use crate::store::users::{self as store, NewUser, UserChange, UserRow, VersionRow};
+use crate::store::users::{self as store, NewUser, ProfileIndexes, UserChange, UserRow, VersionRow};
 
 /// A user read and opened.
 pub struct LoadedUser {
@@ -143,28 +144,25 @@ pub fn prepare(ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> Pre
     Prepared { new, subject }
 }
 
-/// The first profile index of `indexes` already used by another user.
-pub async fn clash_message(
-    app: &AppState,
-    ctx: &RequestContext,
-    prepared: &NewUser,
-    except: Option<&[u8]>,
-) -> ApiResult<String> {
-    let kind = store::clash(&app.db, ctx.tenant, &prepared.indexes, except).await?;
+/// The message for a new user refused because one of `indexes` is held by another user.
+pub async fn clash_message(app: &AppState, ctx: &RequestContext, indexes: &ProfileIndexes) -> ApiResult<String> {
+    let kind = store::clash(&app.db, ctx.tenant, indexes, None).await?;
     Ok(format!("Duplicate index: {}", kind.map_or("token", IndexKind::name)))
 }
 
-/// Creates one user with its audit event; returns the token.
+/// Creates one user with its audit event (in a group commit with concurrent creations);
+/// returns the token.
 pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> ApiResult<String> {
-    let prepared = prepare(ctx, profile, lifetime);
-    ctx.set_subject(&prepared.subject);
-    let event = ctx.change_event(Some(&prepared.subject), None, Some(profile), None);
-    let inserted = store::insert_many(&app.db, ctx.tenant, &[&prepared.new], &[event]).await?;
-    if inserted.is_empty() {
-        return Err(ApiError::conflict(clash_message(app, ctx, &prepared.new, None).await?));
+    let Prepared { new, subject } = prepare(ctx, profile, lifetime);
+    ctx.set_subject(&subject);
+    let event = ctx.change_event(Some(&subject), None, Some(profile), None);
+    let indexes = new.indexes;
+    let inserted = app.user_inserts.insert(PendingUser { tenant: ctx.tenant, user: new, event }).await;
+    if !inserted.map_err(ApiError::internal)? {
+        return Err(ApiError::conflict(clash_message(app, ctx, &indexes).await?));
     }
     ctx.mark_committed();
-    Ok(prepared.subject.token)
+    Ok(subject.token)
 }
 
 /// Applies `change` (a function of the current profile) to a user under a row lock, so that

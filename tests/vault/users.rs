@@ -232,3 +232,30 @@ both!(concurrent_updates_lose_nothing, |v| {
     }
     assert_eq!(body["version"], 9);
 });
+
+// Concurrent creations share a commit: each still gets its own answer, a taken email is refused
+// to all but one of the callers racing for it, and every user created has its creation event.
+both!(concurrent_creations_each_get_their_own_answer, |v| {
+    let calls = (0..24).map(|i| async move {
+        let email = if i % 3 == 0 { "same@x.io".to_owned() } else { format!("u{i}@x.io") };
+        (i, email.clone(), v.call("UserCreate", json!({"profile": {"email": email, "n": i}})).await)
+    });
+    let answers = futures::future::join_all(calls).await;
+    let mut same_created = 0;
+    for (i, email, answer) in answers {
+        if email == "same@x.io" && answer.status.as_u16() == 409 {
+            answer.error(409, "Duplicate index: email");
+            continue;
+        }
+        let token = answer.ok()["token"].as_str().expect("token").to_owned();
+        same_created += usize::from(email == "same@x.io");
+        let body = v.call("UserGet", json!({"mode": "token", "identity": token})).await.ok();
+        assert_eq!(body["profile"], json!({"email": email, "n": i}));
+        let events =
+            v.call("AuditListUserEvents", json!({"mode": "token", "identity": token, "limit": 100})).await.ok();
+        let titles: Vec<&str> =
+            events["rows"].as_array().expect("rows").iter().filter_map(|r| r["title"].as_str()).collect();
+        assert!(titles.contains(&"UserCreate"), "user {i} has no creation event: {titles:?}");
+    }
+    assert_eq!(same_created, 1, "exactly one caller gets the contested email");
+});
