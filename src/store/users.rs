@@ -187,22 +187,34 @@ pub async fn clash(
 /// `position` in [`IndexKind::PROFILE`] order.
 pub async fn taken(db: &Db, tenant: i64, position: usize, values: &[IndexValue]) -> StoreResult<HashSet<IndexValue>> {
     let column = INDEX_COLUMNS[position];
-    let mut found = HashSet::new();
-    for chunk in values.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {column} FROM users WHERE tenant_id = $1 AND {column} IN ({})",
-            placeholders(2, chunk.len())
-        );
-        let rows: Vec<Vec<u8>> = with_pool!(db, pool => {
-            let mut query = sqlx::query(&sql).bind(tenant);
-            for value in chunk {
-                query = query.bind(&value[..]);
+    let rows: Vec<Vec<u8>> = match db {
+        // One statement text for any number of values (a list of placeholders was a new
+        // statement, parsed and planned, for every length).
+        Db::Postgres(pool) => {
+            let sql = format!("SELECT {column} FROM users WHERE tenant_id = $1 AND {column} = ANY($2)");
+            let values: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
+            let rows = sqlx::query(&sql).bind(tenant).bind(values).fetch_all(pool).await?;
+            rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?
+        }
+        Db::Sqlite(pool) => {
+            let mut found = Vec::new();
+            for chunk in values.chunks(CHUNK) {
+                let sql = format!(
+                    "SELECT {column} FROM users WHERE tenant_id = $1 AND {column} IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(&sql).bind(tenant);
+                for value in chunk {
+                    query = query.bind(&value[..]);
+                }
+                for row in query.fetch_all(pool).await? {
+                    found.push(row.try_get(0)?);
+                }
             }
-            query.fetch_all(pool).await?.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?
-        });
-        found.extend(rows.iter().filter_map(|v| IndexValue::try_from(v.as_slice()).ok()));
-    }
-    Ok(found)
+            found
+        }
+    };
+    Ok(rows.iter().filter_map(|v| IndexValue::try_from(v.as_slice()).ok()).collect())
 }
 
 /// Inserts users with their search grams and, for each one actually inserted, `audits[i]`

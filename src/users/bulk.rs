@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -23,10 +24,49 @@ pub(crate) struct CreateBulkRequest {
     finaltime: Option<Value>,
 }
 
-#[derive(Serialize)]
+/// `created: [{token, profile}]` and `errors: [{profile, reason}]`, in input order, each
+/// profile serialised from the request's own record instead of a copy.
 pub(super) struct CreateBulkReply {
-    created: Vec<Value>,
-    errors: Vec<Value>,
+    records: Vec<Value>,
+    answers: Vec<Answer>,
+}
+
+/// What became of one record.
+enum Answer {
+    Created(String),
+    Refused(String),
+}
+
+impl Serialize for CreateBulkReply {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Created<'a> {
+            token: &'a str,
+            profile: &'a Value,
+        }
+        #[derive(Serialize)]
+        struct Refused<'a> {
+            profile: &'a Value,
+            reason: &'a str,
+        }
+        let pairs = || self.records.iter().map(|r| r.get("profile").unwrap_or(&Value::Null)).zip(&self.answers);
+        let created: Vec<Created> = pairs()
+            .filter_map(|(profile, answer)| match answer {
+                Answer::Created(token) => Some(Created { token, profile }),
+                Answer::Refused(_) => None,
+            })
+            .collect();
+        let errors: Vec<Refused> = pairs()
+            .filter_map(|(profile, answer)| match answer {
+                Answer::Refused(reason) => Some(Refused { profile, reason }),
+                Answer::Created(_) => None,
+            })
+            .collect();
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("created", &created)?;
+        map.serialize_entry("errors", &errors)?;
+        map.end()
+    }
 }
 
 /// One submitted record: prepared for insertion, or refused with a reason.
@@ -61,25 +101,26 @@ pub(super) async fn create_bulk(
     let events: Vec<AuditRecord> = ready.iter().map(|p| ctx.change_event(Some(&p.subject), None, None, None)).collect();
     let inserted = store::insert_many(&app.db, ctx.tenant, &rows, &events).await?;
 
-    let mut created = Vec::with_capacity(inserted.len());
-    let mut errors = Vec::new();
-    for (record, outcome) in records.iter().zip(&outcomes) {
-        let profile = record.get("profile").cloned().unwrap_or(Value::Null);
-        match outcome {
+    let mut answers = Vec::with_capacity(records.len());
+    let mut created = 0;
+    for outcome in &outcomes {
+        answers.push(match outcome {
             Outcome::Ready(p) if inserted.contains(&p.new.rid) => {
-                created.push(json!({"token": p.subject.token, "profile": profile}));
+                created += 1;
+                Answer::Created(p.subject.token.clone())
             }
             Outcome::Ready(p) => {
                 // Lost a race with a concurrent writer since the duplicate check.
                 let kind = store::clash(&app.db, ctx.tenant, &p.new.indexes, None).await?;
-                let reason = format!("Duplicate {} value", kind.map_or("token", IndexKind::name));
-                errors.push(json!({"profile": profile, "reason": reason}));
+                Answer::Refused(format!("Duplicate {} value", kind.map_or("token", IndexKind::name)))
             }
-            Outcome::Refused(reason) => errors.push(json!({"profile": profile, "reason": reason})),
-        }
+            Outcome::Refused(reason) => Answer::Refused(reason.clone()),
+        });
     }
-    ctx.set_extra(json!({"records": records.len(), "created": created.len(), "errors": errors.len()}));
-    Ok(Reply(CreateBulkReply { created, errors }))
+    drop(outcomes);
+    let errors = records.len() - created;
+    ctx.set_extra(json!({"records": records.len(), "created": created, "errors": errors}));
+    Ok(Reply(CreateBulkReply { records, answers }))
 }
 
 impl Outcome {
