@@ -138,4 +138,22 @@ mod tests {
         let probe = decode::<Probe>(ok).expect("unknown keys ignored");
         assert_eq!((probe.name.as_str(), probe.limit), ("n", Some(3)));
     }
+
+    #[test]
+    fn numbers_read_back_as_they_were_sealed() {
+        // Found by the `patch` fuzz target (fuzz/seeds/patch/float_roundtrip): the vault writes
+        // 9.718333333313333e42 and serde_json's default float parser read it back one unit in the
+        // last place lower; the float_roundtrip feature parses it exactly.
+        for body in [
+            &br#"{"om":9718333333313333333333333333333333333333333}"#[..],
+            br#"{"om":9.718333333313333e42}"#,
+            br#"{"a":0.1,"b":-2.2250738585072014e-308,"c":1.7976931348623157e308,"d":123456.789e-3}"#,
+        ] {
+            let map = parse_object(body).expect("object");
+            let sealed = serde_json::to_vec(&map).expect("serialises");
+            let opened: Map<String, Value> = serde_json::from_slice(&sealed).expect("reads back");
+            assert_eq!(opened, map, "{}", String::from_utf8_lossy(&sealed));
+        }
+        assert_eq!(parse_object(br#"{"om":9.718333333313333e42}"#).expect("object")["om"], 9.718333333313333e42);
+    }
 }
