@@ -28,6 +28,21 @@ pub fn short_gram(gram: &IndexValue) -> i64 {
     i64::from_be_bytes(head)
 }
 
+/// The grams of several users for one PostgreSQL statement: `(lo, hi, grams)`, all of them in
+/// one flat array and each user's, in order, as its slice `lo..=hi` (1-based; empty when
+/// `hi < lo`). The database cuts each user's array out of the flat one, where grouping
+/// `(owner, gram)` pairs back into arrays cost a join and a sort (about 50 ms per 1,000 users,
+/// against 13 ms). A user's grams are already distinct (see [`crate::search::grams::of_profile`]).
+pub(crate) fn pg_slices<'a>(users: impl Iterator<Item = &'a [IndexValue]>) -> (Vec<i32>, Vec<i32>, Vec<i64>) {
+    let (mut lo, mut hi, mut grams) = (Vec::new(), Vec::new(), Vec::new());
+    for own in users {
+        lo.push(i32::try_from(grams.len() + 1).unwrap_or(i32::MAX));
+        grams.extend(own.iter().map(short_gram));
+        hi.push(i32::try_from(grams.len()).unwrap_or(i32::MAX));
+    }
+    (lo, hi, grams)
+}
+
 /// Inserts the grams of users on an executor (a transaction): `$users` yields
 /// `(rid: &[u8], grams: &[IndexValue])`. Expands for either backend.
 macro_rules! insert_grams {
@@ -86,26 +101,19 @@ impl GramRows for sqlx::PgConnection {
         // A few hundred users per statement keep the encoded arguments small.
         for chunk in users.chunks(PG_USERS_PER_STATEMENT) {
             let rids: Vec<&[u8]> = chunk.iter().map(|(rid, _)| *rid).collect();
-            let pairs = chunk.iter().map(|(_, grams)| grams.len()).sum();
-            let mut owners: Vec<i32> = Vec::with_capacity(pairs);
-            let mut grams: Vec<i64> = Vec::with_capacity(pairs);
-            for (position, (_, own)) in (1..).zip(chunk) {
-                owners.extend(std::iter::repeat_n(position, own.len()));
-                grams.extend(own.iter().map(short_gram));
-            }
+            let (lo, hi, grams) = pg_slices(chunk.iter().map(|(_, grams)| *grams));
             if grams.is_empty() {
                 continue;
             }
             sqlx::query(
                 "INSERT INTO user_grams (rid, tenant_id, grams) \
-                 SELECT u.rid, $1, array_agg(DISTINCT g.gram) \
-                 FROM UNNEST($3::int4[], $4::int8[]) AS g (owner, gram) \
-                 JOIN UNNEST($2::bytea[]) WITH ORDINALITY AS u (rid, owner) ON u.owner = g.owner \
-                 GROUP BY u.rid ON CONFLICT (rid) DO UPDATE SET grams = EXCLUDED.grams",
+                 SELECT u.rid, $1, ($5::int8[])[u.lo:u.hi] FROM UNNEST($2::bytea[], $3::int4[], $4::int4[]) AS u (rid, lo, hi) \
+                 WHERE u.hi >= u.lo ON CONFLICT (rid) DO UPDATE SET grams = EXCLUDED.grams",
             )
             .bind(tenant)
             .bind(rids)
-            .bind(owners)
+            .bind(lo)
+            .bind(hi)
             .bind(grams)
             .execute(&mut *self)
             .await?;

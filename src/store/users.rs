@@ -297,16 +297,15 @@ async fn insert_many_pg(
                 ON CONFLICT DO NOTHING RETURNING rid), \
              g AS ( \
                 INSERT INTO user_grams (rid, tenant_id, grams) \
-                SELECT o.rid, $1, array_agg(DISTINCT x.gram) \
-                FROM UNNEST($14::int4[], $15::int8[]) AS x (owner, gram) \
-                JOIN UNNEST($2::bytea[]) WITH ORDINALITY AS o (rid, owner) ON o.owner = x.owner \
-                WHERE o.rid IN (SELECT rid FROM u) GROUP BY o.rid), \
+                SELECT o.rid, $1, ($16::int8[])[o.lo:o.hi] \
+                FROM UNNEST($2::bytea[], $14::int4[], $15::int4[]) AS o (rid, lo, hi) \
+                WHERE o.hi >= o.lo AND o.rid IN (SELECT rid FROM u)), \
              a AS ( \
                 {} SELECT {} FROM {} WHERE e.subject_rid IN (SELECT rid FROM u)) \
              SELECT rid FROM u",
             super::audit::INSERT_COLUMNS,
             super::audit::PG_COLUMNS,
-            super::audit::pg_unnest(16),
+            super::audit::pg_unnest(17),
         )
     });
     let chunks = users.len().div_ceil(PG_USERS_PER_STATEMENT);
@@ -317,13 +316,7 @@ async fn insert_many_pg(
         let bytes = |f: fn(&NewUser) -> &[u8]| chunk.iter().map(|u| f(u)).collect::<Vec<_>>();
         let index = |i: usize| chunk.iter().map(|u| u.indexes[i].as_ref().map(|v| &v[..])).collect::<Vec<_>>();
         let number = |f: fn(&NewUser) -> Option<i64>| chunk.iter().map(|u| f(u)).collect::<Vec<_>>();
-        let pairs = chunk.iter().map(|u| u.grams.len()).sum();
-        let mut owners: Vec<i32> = Vec::with_capacity(pairs);
-        let mut grams: Vec<i64> = Vec::with_capacity(pairs);
-        for (position, u) in (1..).zip(chunk) {
-            owners.extend(std::iter::repeat_n(position, u.grams.len()));
-            grams.extend(u.grams.iter().map(super::search::short_gram));
-        }
+        let (lo, hi, grams) = super::search::pg_slices(chunk.iter().map(|u| u.grams.as_slice()));
         let events: Vec<&AuditRecord> = events.iter().collect();
         let query = sqlx::query(&SQL)
             .bind(tenant)
@@ -339,7 +332,8 @@ async fn insert_many_pg(
             .bind(number(|u| u.lifetime.sliding_secs))
             .bind(number(|u| u.lifetime.final_at))
             .bind(number(|u| u.lifetime.expires_at))
-            .bind(owners)
+            .bind(lo)
+            .bind(hi)
             .bind(grams);
         let query = super::audit::PgColumns::of(&events).bind(query);
         let rows = match (&mut tx, &mut conn) {
