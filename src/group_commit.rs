@@ -76,12 +76,11 @@ where
             }
         }
         let results = commit(items).await;
+        // A caller that went away (client disconnected) needs no answer. Waiters left over by
+        // a short result list are dropped with the drain: they see `None`, not a hang.
         for (waiter, result) in waiters.drain(..).zip(results) {
-            // A caller that went away (client disconnected) needs no answer.
             let _ = waiter.send(result);
         }
-        // A short result list leaves callers without an answer: they see `None`, not a hang.
-        waiters.clear();
     }
 }
 
