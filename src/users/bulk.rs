@@ -103,21 +103,20 @@ pub(super) async fn create_bulk(
 
     let mut answers = Vec::with_capacity(records.len());
     let mut created = 0;
-    for outcome in &outcomes {
+    for outcome in outcomes {
         answers.push(match outcome {
             Outcome::Ready(p) if inserted.contains(&p.new.rid) => {
                 created += 1;
-                Answer::Created(p.subject.token.clone())
+                Answer::Created(p.subject.token)
             }
             Outcome::Ready(p) => {
                 // Lost a race with a concurrent writer since the duplicate check.
                 let kind = store::clash(&app.db, ctx.tenant, &p.new.indexes, None).await?;
                 Answer::Refused(format!("Duplicate {} value", kind.map_or("token", IndexKind::name)))
             }
-            Outcome::Refused(reason) => Answer::Refused(reason.clone()),
+            Outcome::Refused(reason) => Answer::Refused(reason),
         });
     }
-    drop(outcomes);
     let errors = records.len() - created;
     ctx.set_extra(json!({"records": records.len(), "created": created, "errors": errors}));
     Ok(Reply(CreateBulkReply { records, answers }))

@@ -40,7 +40,7 @@ impl UserInserts {
     pub fn spawn(db: Db) -> UserInserts {
         UserInserts(GroupCommit::spawn(MAX_BATCH, move |pending: Vec<PendingUser>| {
             let db = db.clone();
-            async move { commit(&db, &pending).await }
+            async move { commit(&db, pending).await }
         }))
     }
 
@@ -50,23 +50,38 @@ impl UserInserts {
     }
 }
 
+/// The users of one tenant in a batch, with their positions in it.
+#[derive(Default)]
+struct TenantGroup {
+    positions: Vec<usize>,
+    users: Vec<NewUser>,
+    events: Vec<AuditRecord>,
+}
+
 /// One `insert_many` per tenant present in the batch (usually one); results in input order.
-async fn commit(db: &Db, pending: &[PendingUser]) -> Vec<Inserted> {
+async fn commit(db: &Db, pending: Vec<PendingUser>) -> Vec<Inserted> {
     let mut results = vec![Err(InsertFailed); pending.len()];
-    let mut tenants: Vec<i64> = pending.iter().map(|p| p.tenant).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    for tenant in tenants {
-        let positions: Vec<usize> = (0..pending.len()).filter(|&i| pending[i].tenant == tenant).collect();
-        let users: Vec<&NewUser> = positions.iter().map(|&i| &pending[i].user).collect();
-        let events: Vec<AuditRecord> = positions.iter().map(|&i| pending[i].event.clone()).collect();
-        match insert_many(db, tenant, &users, &events).await {
+    // Tenants in order of first arrival; the rows and events move in, uncopied.
+    let mut groups: Vec<(i64, TenantGroup)> = Vec::new();
+    for (position, PendingUser { tenant, user, event }) in pending.into_iter().enumerate() {
+        let at = groups.iter().position(|(t, _)| *t == tenant).unwrap_or_else(|| {
+            groups.push((tenant, TenantGroup::default()));
+            groups.len() - 1
+        });
+        let group = &mut groups[at].1;
+        group.positions.push(position);
+        group.users.push(user);
+        group.events.push(event);
+    }
+    for (tenant, group) in groups {
+        let rows: Vec<&NewUser> = group.users.iter().collect();
+        match insert_many(db, tenant, &rows, &group.events).await {
             Ok(inserted) => {
-                for &i in &positions {
-                    results[i] = Ok(inserted.contains(&pending[i].user.rid));
+                for (position, user) in group.positions.into_iter().zip(&group.users) {
+                    results[position] = Ok(inserted.contains(&user.rid));
                 }
             }
-            Err(err) => tracing::error!(error = %err, users = users.len(), "user batch failed"),
+            Err(err) => tracing::error!(error = %err, users = rows.len(), "user batch failed"),
         }
     }
     results
