@@ -16,6 +16,7 @@ mod files;
 mod legal;
 mod lifetimes;
 mod openapi;
+mod process;
 mod report;
 mod requests;
 mod restart;
