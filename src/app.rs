@@ -17,6 +17,7 @@ use crate::audit::AuditWriter;
 use crate::clock::Clock;
 use crate::crypto::{KeyRing, TenantKeys};
 use crate::http::context::Principal;
+use crate::http::limits::{self, BodyRule, Gate, MemoryBudget};
 use crate::http::metrics::{self, Metrics};
 use crate::http::{ApiError, auth, status};
 use crate::store::{self, Db};
@@ -40,8 +41,20 @@ pub struct Settings {
     pub keep_versions: i64,
     /// How long a bulk `unlockuuid` stays valid, in seconds (Databunker: 60).
     pub bulk_unlock_ttl: i64,
-    /// Largest accepted request body, in bytes.
+    /// Largest body of a public operation (served without a token), in bytes.
+    pub public_body_limit: usize,
+    /// Largest body of an ordinary operation, in bytes.
     pub body_limit: usize,
+    /// Largest body of a bulk or file operation ([`crate::http::limits::LARGE`]), in bytes.
+    pub large_body_limit: usize,
+    /// Memory that request bodies being decoded may reserve together, in bytes.
+    pub request_memory: usize,
+    /// Requests handled at once; more are refused with 503.
+    pub max_in_flight: usize,
+    /// Largest record (profile, app record, session, agreement) once serialised, in bytes.
+    pub max_record_size: usize,
+    /// Most operations in one JSON Patch.
+    pub max_patch_operations: usize,
     /// Longest a request may run.
     pub request_timeout: Duration,
     /// Largest file `FileCreate` accepts, in decoded bytes.
@@ -61,7 +74,13 @@ impl Default for Settings {
             max_token_retention: 10 * 365 * 86_400,
             keep_versions: 10,
             bulk_unlock_ttl: 60,
-            body_limit: 64 * 1024 * 1024,
+            public_body_limit: 4 * 1024,
+            body_limit: 1024 * 1024,
+            large_body_limit: 64 * 1024 * 1024,
+            request_memory: 256 * 1024 * 1024,
+            max_in_flight: 1024,
+            max_record_size: 1024 * 1024,
+            max_patch_operations: 256,
             request_timeout: Duration::from_secs(60),
             // 32 MiB of content is about 43 MB of base64, under the default body limit.
             max_file_size: 32 * 1024 * 1024,
@@ -224,6 +243,9 @@ const LARGE_BATCHES: [&str; 3] = ["UserCreateBulk", "TokenCreateBulk", "UserDele
 
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
+    let budget = MemoryBudget::new(state.settings.request_memory);
+    let gate =
+        |name: &str, public: bool| Gate { rule: BodyRule::of(&state.settings, name, public), budget: budget.clone() };
     let mut api = Router::new();
     // Calls that hold thousands of records in memory take turns, one per core, so that many
     // clients bulk-loading at once queue (their bodies unread) instead of multiplying the
@@ -236,17 +258,26 @@ pub fn router(state: AppState) -> Router {
         if LARGE_BATCHES.contains(&operation.name) {
             handler = handler.layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(bulk_gate.clone()));
         }
+        handler = handler.layer(axum::middleware::from_fn_with_state(gate(operation.name, false), limits::admit));
         api = api.route(&format!("/v2/{}", operation.name), handler);
     }
     let api = api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let mut public = Router::new();
     for operation in public_operations() {
-        public = public.route(&format!("/v2/{}", operation.name), operation.handler);
+        let handler =
+            operation.handler.layer(axum::middleware::from_fn_with_state(gate(operation.name, true), limits::admit));
+        public = public.route(&format!("/v2/{}", operation.name), handler);
     }
+    // Beyond this many calls in flight, more are refused at once (503) rather than queued:
+    // health checks and metrics stay outside the bound.
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async { ApiError::Overloaded }))
+        .load_shed()
+        .concurrency_limit(state.settings.max_in_flight.max(1));
+    let v2 = Router::new().merge(api).merge(public).layer(shed);
     let timeout = state.settings.request_timeout;
     Router::new()
-        .merge(api)
-        .merge(public)
+        .merge(v2)
         .route("/status", get(status::status))
         .route("/status/", get(status::status))
         .route("/metrics", get(metrics::handler).with_state(state.metrics.clone()))

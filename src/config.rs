@@ -154,10 +154,23 @@ pub fn settings() -> Result<Settings, ConfigError> {
             ConfigError::Invalid("BUNKER_MAX_TOKEN_RETENTION must be a period such as 10y or 6m".into())
         })?;
     }
-    if let Some(bytes) = env("BUNKER_BODY_LIMIT_MB") {
-        let mb: usize =
-            bytes.parse().map_err(|_| ConfigError::Invalid("BUNKER_BODY_LIMIT_MB must be a number".into()))?;
-        settings.body_limit = mb.saturating_mul(1024 * 1024);
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    let sizes: [(&str, usize, &mut usize); 6] = [
+        ("BUNKER_PUBLIC_BODY_LIMIT_KB", KIB, &mut settings.public_body_limit),
+        ("BUNKER_BODY_LIMIT_KB", KIB, &mut settings.body_limit),
+        ("BUNKER_LARGE_BODY_LIMIT_MB", MIB, &mut settings.large_body_limit),
+        ("BUNKER_REQUEST_MEMORY_MB", MIB, &mut settings.request_memory),
+        ("BUNKER_MAX_RECORD_KB", KIB, &mut settings.max_record_size),
+        ("BUNKER_MAX_IN_FLIGHT", 1, &mut settings.max_in_flight),
+    ];
+    for (name, unit, setting) in sizes {
+        if let Some(count) = positive(name)? {
+            *setting = count.saturating_mul(unit);
+        }
+    }
+    if let Some(count) = positive("BUNKER_MAX_PATCH_OPERATIONS")? {
+        settings.max_patch_operations = count;
     }
     if let Some(mb) = env("BUNKER_MAX_FILE_SIZE_MB") {
         let mb: u64 =
@@ -168,6 +181,14 @@ pub fn settings() -> Result<Settings, ConfigError> {
         settings.file_dir = Some(PathBuf::from(dir));
     }
     Ok(settings)
+}
+
+/// A positive whole number from the environment, if set.
+fn positive(name: &str) -> Result<Option<usize>, ConfigError> {
+    env(name)
+        .map(|value| value.parse::<usize>().ok().filter(|n| *n > 0))
+        .map(|parsed| parsed.ok_or_else(|| ConfigError::Invalid(format!("{name} must be a positive whole number"))))
+        .transpose()
 }
 
 /// Pool size from `BUNKER_DB_MAX_CONNECTIONS` (default 16).

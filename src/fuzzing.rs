@@ -2,10 +2,9 @@
 //! it, without a server or a database. Not part of the API.
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 
 use crate::http::ApiError;
-use crate::http::body::decode;
+use crate::http::body::decode_body;
 use crate::users::identity::{IdentityFields, IdentityPage};
 
 /// The operations whose request structs [`decode_request`] decodes into.
@@ -32,36 +31,36 @@ pub const OPERATIONS: [&str; 20] = [
     "UserRequestListUserRequests",
 ];
 
-/// Decodes a body (already through [`crate::http::body::parse_object`]) into the request struct
-/// of `operation`, as its handler's `Body` extractor does; for the operations whose struct is a
+/// Decodes a raw body into the request struct of `operation`, as its handler's `Body`
+/// extractor does; for the operations whose struct is a
 /// bare user address (`UserDelete`, the `Audit`/`UserRequest` listings) the address is then
 /// validated as their handlers do. An operation not in [`OPERATIONS`] decodes nothing.
-pub fn decode_request(operation: &str, map: Map<String, Value>) -> Result<(), ApiError> {
+pub fn decode_request(operation: &str, body: &[u8]) -> Result<(), ApiError> {
     use crate::{agreements, appdata, audit, bulk, files, search, sessions, shared, tokens, users};
     match operation {
-        "UserCreate" => one::<users::routes::CreateRequest>(map),
-        "UserGet" => one::<users::routes::GetRequest>(map),
-        "UserUpdate" => one::<users::routes::UpdateRequest>(map),
-        "UserPatch" => one::<users::routes::PatchRequest>(map),
-        "UserDelete" => decode::<IdentityFields>(map)?.parse().map(drop),
-        "UserCreateBulk" => one::<users::bulk::CreateBulkRequest>(map),
-        "UserDeleteBulk" => one::<users::bulk::DeleteBulkRequest>(map),
-        "BulkListUsers" => one::<bulk::routes::ListUsersRequest>(map),
-        "BulkListAllUsers" => one::<bulk::routes::PageRequest>(map),
-        "UserSearch" => one::<search::routes::SearchRequest>(map),
-        "TokenCreate" => one::<tokens::routes::CreateRequest>(map),
-        "TokenCreateBulk" => one::<tokens::bulk::CreateBulkRequest>(map),
-        "AppdataCreate" => one::<appdata::routes::CreateRequest>(map),
-        "SessionUpsert" => one::<sessions::routes::UpsertRequest>(map),
-        "FileCreate" => one::<files::routes::CreateRequest>(map),
-        "SharedRecordCreate" => one::<shared::routes::CreateRequest>(map),
-        "AgreementAccept" => one::<agreements::routes::AcceptRequest>(map),
-        "AuditGetEvent" => one::<audit::routes::GetRequest>(map),
-        "AuditListUserEvents" | "UserRequestListUserRequests" => decode::<IdentityPage>(map)?.parse().map(drop),
+        "UserCreate" => one::<users::routes::CreateRequest>(body),
+        "UserGet" => one::<users::routes::GetRequest>(body),
+        "UserUpdate" => one::<users::routes::UpdateRequest>(body),
+        "UserPatch" => one::<users::routes::PatchRequest>(body),
+        "UserDelete" => decode_body::<IdentityFields>(body)?.0.parse().map(drop),
+        "UserCreateBulk" => one::<users::bulk::CreateBulkRequest>(body),
+        "UserDeleteBulk" => one::<users::bulk::DeleteBulkRequest>(body),
+        "BulkListUsers" => one::<bulk::routes::ListUsersRequest>(body),
+        "BulkListAllUsers" => one::<bulk::routes::PageRequest>(body),
+        "UserSearch" => one::<search::routes::SearchRequest>(body),
+        "TokenCreate" => one::<tokens::routes::CreateRequest>(body),
+        "TokenCreateBulk" => one::<tokens::bulk::CreateBulkRequest>(body),
+        "AppdataCreate" => one::<appdata::routes::CreateRequest>(body),
+        "SessionUpsert" => one::<sessions::routes::UpsertRequest>(body),
+        "FileCreate" => one::<files::routes::CreateRequest>(body),
+        "SharedRecordCreate" => one::<shared::routes::CreateRequest>(body),
+        "AgreementAccept" => one::<agreements::routes::AcceptRequest>(body),
+        "AuditGetEvent" => one::<audit::routes::GetRequest>(body),
+        "AuditListUserEvents" | "UserRequestListUserRequests" => decode_body::<IdentityPage>(body)?.0.parse().map(drop),
         _ => Ok(()),
     }
 }
 
-fn one<T: DeserializeOwned>(map: Map<String, Value>) -> Result<(), ApiError> {
-    decode::<T>(map).map(drop)
+fn one<T: DeserializeOwned>(body: &[u8]) -> Result<(), ApiError> {
+    decode_body::<T>(body).map(drop)
 }

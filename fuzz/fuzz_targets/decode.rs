@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         lenient(value);
     }
     for operation in OPERATIONS {
-        if let Err(err) = decode_request(operation, map.clone()) {
+        if let Err(err) = decode_request(operation, data) {
             check_error(operation, &err);
         }
     }

@@ -14,6 +14,9 @@ use bunker::users::service;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
+/// The vault's default limits.
+static LIMITS: std::sync::LazyLock<bunker::app::Settings> = std::sync::LazyLock::new(Default::default);
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
@@ -28,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         stored(merged);
     }
 
-    let operations = match service::required_patch(Some(&patch)) {
+    let operations = match service::required_patch(Some(&patch), LIMITS.max_patch_operations) {
         Ok(operations) => operations,
         Err(err) => {
             assert_eq!(err.status().as_u16(), 400);
@@ -36,8 +39,8 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    match service::patched(&profile, &operations) {
-        Ok(result) => match service::check_changed(&result) {
+    match service::patched(&profile, &operations, LIMITS.max_record_size) {
+        Ok(result) => match service::check_changed(&result, LIMITS.max_record_size) {
             // What `users::service::change` then seals.
             Ok(()) => stored(result),
             Err(err) => {

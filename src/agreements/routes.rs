@@ -76,6 +76,11 @@ async fn accept(
         finaltime,
         lastmodifiedby: text(req.lastmodifiedby).filter(|s| !s.trim().is_empty()),
     };
+    let texts = [&asked.agreementmethod, &asked.referencecode, &asked.lastmodifiedby];
+    if texts.iter().map(|t| t.as_ref().map_or(0, String::len)).sum::<usize>() > app.settings.max_record_size {
+        let max = app.settings.max_record_size;
+        return Err(ApiError::bad_request(format!("The agreement is larger than the limit of {max} bytes")));
+    }
     let user = users::load(&app, &ctx, &who).await?;
     service::accept(&app, &ctx, &user, &brief, asked).await?;
     Ok(ok())

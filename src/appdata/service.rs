@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::record::{self, AppName};
 use crate::app::AppState;
 use crate::expiry::Lifetime;
+use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
 use crate::store::appdata::{self as store, AppChange, AppRow, NewApp};
@@ -32,6 +33,7 @@ pub async fn create(
     data: &Value,
     lifetime: Lifetime,
 ) -> ApiResult<()> {
+    check_record_size(data, app.settings.max_record_size, "appdata")?;
     let subject = &user.subject;
     let sealed = record::seal_current(&subject.key, ctx.tenant, &subject.rid, name, data);
     let event = ctx.change_event(Some(subject), None, Some(data), Some(&app_extra(name)));
@@ -112,6 +114,7 @@ where
         if !data.is_object() {
             return Err(ApiError::bad_request("The appdata must remain a JSON object"));
         }
+        check_record_size(&data, app.settings.max_record_size, "appdata")?;
         let previous = VersionRow {
             version: row.version,
             created_at: row.updated_at,

@@ -9,6 +9,7 @@ use super::download::{self, FileFields};
 use super::record::{self, FileName, Tag, Tags};
 use super::service::{self, FileRef, Listed, Upload};
 use crate::app::{AppState, Operation, op};
+use crate::http::body::{Small, small};
 use crate::http::lenient::{Text, opt_bool, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::users::{Identity, service as users};
@@ -29,11 +30,57 @@ pub(crate) struct CreateRequest {
     mode: Option<Text>,
     identity: Option<Text>,
     filename: Option<Text>,
-    filedata: Option<Value>,
+    filedata: Option<FileData>,
     mimetype: Option<Text>,
-    tags: Option<Value>,
-    slidingtime: Option<Value>,
-    finaltime: Option<Value>,
+    tags: Option<Small>,
+    slidingtime: Option<Small>,
+    finaltime: Option<Small>,
+}
+
+/// `filedata`: a string, or anything else refused without being read into memory.
+#[derive(Debug)]
+enum FileData {
+    Text(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for FileData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FileData, D::Error> {
+        struct FileDataVisitor;
+        impl<'de> serde::de::Visitor<'de> for FileDataVisitor {
+            type Value = FileData;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FileData, E> {
+                Ok(FileData::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<FileData, E> {
+                Ok(FileData::Text(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<FileData, E> {
+                Ok(FileData::Other)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<FileData, E> {
+                Ok(FileData::Other)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<FileData, E> {
+                Ok(FileData::Other)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<FileData, E> {
+                Ok(FileData::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FileData, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FileData::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FileData, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FileData::Other)
+            }
+        }
+        deserializer.deserialize_any(FileDataVisitor)
+    }
 }
 
 #[derive(Serialize)]
@@ -53,13 +100,13 @@ async fn create(
     let who = Identity::parse(req.mode, req.identity)?;
     let filename = FileName::parse(req.filename)?;
     let filedata = match req.filedata {
-        Some(Value::String(filedata)) => filedata,
+        Some(FileData::Text(filedata)) => filedata,
         Some(_) => return Err(ApiError::bad_request(super::upload::NotBase64.to_string())),
         None => return Err(ApiError::bad_request("Missing API request parameters: filedata")),
     };
     let mimetype = record::parse_mimetype(req.mimetype)?;
-    let tags = Tags::parse(req.tags)?;
-    let lifetime = users::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
+    let tags = Tags::parse(req.tags.map(|tags| tags.0))?;
+    let lifetime = users::lifetime(&app, ctx.now, small(req.slidingtime.as_ref()), small(req.finaltime.as_ref()))?;
     let (filedata, scanned) = service::scan(&app, filedata).await?;
     let user = users::load(&app, &ctx, &who).await?;
     let upload = Upload { filename, filedata, scanned, mimetype, tags, lifetime };

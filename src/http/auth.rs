@@ -87,10 +87,15 @@ async fn principal(app: &AppState, headers: &HeaderMap) -> Result<Arc<Principal>
 
 /// The tenant named by `X-Bunker-Tenant`, or the credential's own tenant when absent.
 async fn tenant(app: &AppState, headers: &HeaderMap, principal: &Principal) -> Result<i64, ApiError> {
-    let name = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|n| !n.is_empty());
-    let Some(name) = name else {
+    let Some(header) = headers.get(TENANT_HEADER) else {
         return Ok(principal.tenant);
     };
+    // A header that is present names a tenant: empty or non-ASCII is a mistake to report, not
+    // a silent fall back to the credential's own tenant.
+    let name = header.to_str().map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("The X-Bunker-Tenant header has an incorrect format"));
+    }
     let vault_admin = principal.kind == PrincipalKind::Root && principal.tenant == MAIN_TENANT;
     match app.tenant_id(name).await? {
         Some(id) if id == principal.tenant || vault_admin => Ok(id),

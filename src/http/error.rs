@@ -35,6 +35,18 @@ pub enum ApiError {
     /// 413: a value inside the body is larger than its own limit (e.g. a file).
     #[error("{0}")]
     ContentTooLarge(Cow<'static, str>),
+    /// 503: the vault is at its limit of requests in flight or of request memory.
+    #[error("The vault is busy, try again shortly")]
+    Overloaded,
+    /// 429: this client sent too many requests of this kind.
+    #[error("Too many requests, try again later")]
+    TooManyRequests,
+    /// 414: the request URI is too long.
+    #[error("Request URI is too long")]
+    UriTooLong,
+    /// 431: the request's header fields are too large.
+    #[error("Request header fields are too large")]
+    HeadersTooLarge,
     /// 503: the request took longer than the server allows.
     #[error("Request timed out")]
     Timeout,
@@ -91,8 +103,22 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge | ApiError::ContentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ApiError {
+    /// Seconds a refused client should wait before trying again, for refusals that pass.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::Overloaded | ApiError::Timeout => Some(1),
+            ApiError::TooManyRequests => Some(10),
+            _ => None,
         }
     }
 }
@@ -125,6 +151,9 @@ impl IntoResponse for ApiError {
         let message = self.to_string();
         let mut response =
             (self.status(), Json(serde_json::json!({"status": "error", "message": message}))).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
         response.extensions_mut().insert(ErrorMessage(message));
         response
     }

@@ -5,6 +5,7 @@ pub mod body;
 pub mod context;
 pub mod error;
 pub mod lenient;
+pub mod limits;
 pub mod metrics;
 pub mod paging;
 pub mod reply;

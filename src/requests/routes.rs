@@ -78,7 +78,7 @@ async fn patch_request(
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
     // Checked now so a malformed patch is refused at once, not at approval.
-    users::service::required_patch(req.patch.as_ref())?;
+    users::service::required_patch(req.patch.as_ref(), app.settings.max_patch_operations)?;
     let patch = req.patch.unwrap_or_default();
     submit(&app, &ctx, &who, Ask::PatchProfile(patch)).await
 }

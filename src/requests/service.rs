@@ -172,9 +172,10 @@ pub async fn approve(app: &AppState, ctx: &RequestContext, uuid: &str, reason: O
             .await
         }
         Ask::PatchProfile(patch) => {
-            let operations = users::service::required_patch(Some(&patch))?;
+            let operations = users::service::required_patch(Some(&patch), app.settings.max_patch_operations)?;
+            let max = app.settings.max_record_size;
             users::service::change(app, ctx, &who, Some(&resolves), |current| {
-                users::service::patched(current, &operations)
+                users::service::patched(current, &operations, max)
             })
             .await
         }

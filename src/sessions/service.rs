@@ -16,6 +16,7 @@ use crate::crypto::secrets::is_uuid_shaped;
 use crate::crypto::{CryptoError, IndexKind, IndexValue};
 use crate::expiry::{Expiry, Lifetime};
 use crate::http::lenient::{Text, text};
+use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::sessions::{self as store, NewSession, SessionRow};
 use crate::users::{Identity, LoadedUser, service as users};
@@ -103,6 +104,7 @@ pub async fn upsert(
     data: Value,
     lifetime: Lifetime,
 ) -> ApiResult<i64> {
+    check_record_size(&data, app.settings.max_record_size, "sessiondata")?;
     let user = bound_user(app, ctx, &data).await?.map(|user| user.subject);
     let stored = StoredSession {
         sessionuuid: id.uuid.clone(),

@@ -2,22 +2,24 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::base;
 use super::record::{Token, TokenType, TokenValue};
 use super::service::{self, Options};
 use crate::app::AppState;
+use crate::http::body::{Small, record_object, small};
 use crate::http::lenient::{Text, opt_bool};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
-    records: Option<Vec<Value>>,
+    records: Option<Vec<Box<RawValue>>>,
     #[serde(default, deserialize_with = "opt_bool")]
     unique: Option<bool>,
-    slidingtime: Option<Value>,
-    finaltime: Option<Value>,
+    slidingtime: Option<Small>,
+    finaltime: Option<Small>,
 }
 
 /// One submitted record.
@@ -60,14 +62,14 @@ pub(super) async fn create_bulk(
         .records
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: records"))?;
-    let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
+    let lifetime = service::lifetime(&app, ctx.now, small(req.slidingtime.as_ref()), small(req.finaltime.as_ref()))?;
     let options = Options { unique: req.unique.unwrap_or(false), lifetime };
     let total = records.len();
     let mut errors = Vec::new();
     let mut accepted = Vec::with_capacity(total);
     let mut values = Vec::with_capacity(total);
     for (index, record) in records.into_iter().enumerate() {
-        match parse_one(record) {
+        match parse_one(&record) {
             Ok(value) => {
                 accepted.push(index);
                 values.push(value);
@@ -94,11 +96,9 @@ pub(super) async fn create_bulk(
 }
 
 /// Validates one submitted record.
-fn parse_one(record: Value) -> ApiResult<TokenValue> {
-    let Value::Object(mut fields) = record else {
-        return Err(ApiError::bad_request("The record must be an object with tokentype and record"));
-    };
-    fields.retain(|_, value| !value.is_null());
-    let fields: RecordFields = crate::http::body::decode(fields)?;
+fn parse_one(record: &RawValue) -> ApiResult<TokenValue> {
+    let fields = record_object(record)
+        .ok_or_else(|| ApiError::bad_request("The record must be an object with tokentype and record"))?;
+    let fields: RecordFields = fields.decode()?;
     TokenValue::parse(TokenType::parse(fields.tokentype)?, fields.record)
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use axum::extract::State;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::identity::IdentityFields;
@@ -13,21 +14,24 @@ use super::service::{self, Prepared};
 use crate::app::AppState;
 use crate::crypto::IndexKind;
 use crate::expiry::Lifetime;
+use crate::http::body::{Small, record_object, small};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::store::audit::AuditRecord;
 use crate::store::users as store;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
-    records: Option<Vec<Value>>,
-    slidingtime: Option<Value>,
-    finaltime: Option<Value>,
+    /// Each record as its raw text: a record becomes a tree only while it is sealed, one at a
+    /// time, so a large batch costs about its text, not a tree of many times its size.
+    records: Option<Vec<Box<RawValue>>>,
+    slidingtime: Option<Small>,
+    finaltime: Option<Small>,
 }
 
 /// `created: [{token, profile}]` and `errors: [{profile, reason}]`, in input order, each
 /// profile serialised from the request's own record instead of a copy.
 pub(super) struct CreateBulkReply {
-    records: Vec<Value>,
+    records: Vec<Box<RawValue>>,
     answers: Vec<Answer>,
 }
 
@@ -42,14 +46,14 @@ impl Serialize for CreateBulkReply {
         #[derive(Serialize)]
         struct Created<'a> {
             token: &'a str,
-            profile: &'a Value,
+            profile: Option<&'a RawValue>,
         }
         #[derive(Serialize)]
         struct Refused<'a> {
-            profile: &'a Value,
+            profile: Option<&'a RawValue>,
             reason: &'a str,
         }
-        let pairs = || self.records.iter().map(|r| r.get("profile").unwrap_or(&Value::Null)).zip(&self.answers);
+        let pairs = || self.records.iter().map(|record| profile_of(record)).zip(&self.answers);
         let created: Vec<Created> = pairs()
             .filter_map(|(profile, answer)| match answer {
                 Answer::Created(token) => Some(Created { token, profile }),
@@ -85,11 +89,15 @@ pub(super) async fn create_bulk(
         .records
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: records"))?;
-    let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
+    let lifetime = service::lifetime(&app, ctx.now, small(req.slidingtime.as_ref()), small(req.finaltime.as_ref()))?;
     // Sealing thousands of profiles is CPU work: keep it off the async workers.
     let sealing_ctx = ctx.clone();
+    let max_record_size = app.settings.max_record_size;
     let (records, mut outcomes) = tokio::task::spawn_blocking(move || {
-        let outcomes = records.iter().map(|record| prepare_one(&sealing_ctx, record, lifetime)).collect::<Vec<_>>();
+        let outcomes = records
+            .iter()
+            .map(|record| prepare_one(&sealing_ctx, record, lifetime, max_record_size))
+            .collect::<Vec<_>>();
         (records, outcomes)
     })
     .await
@@ -131,21 +139,28 @@ impl Outcome {
     }
 }
 
+/// The `profile` of a submitted record, as sent (`None` when there is none).
+fn profile_of(record: &RawValue) -> Option<&RawValue> {
+    record_object(record)?.take("profile")
+}
+
 /// Validates, seals and indexes one record.
-fn prepare_one(ctx: &RequestContext, record: &Value, lifetime: Lifetime) -> Outcome {
-    let Some(profile) = record.get("profile").filter(|p| p.is_object()) else {
-        return Outcome::Refused("The profile parameter has an incorrect format".to_owned());
-    };
-    let Some(fields) = record.as_object() else {
-        return Outcome::Refused("The profile parameter has an incorrect format".to_owned());
-    };
-    let mut fields = fields.clone();
-    fields.retain(|_, value| !value.is_null());
-    let checked = crate::http::body::decode::<Assignment>(fields).and_then(|assignment| assignment.check());
+fn prepare_one(ctx: &RequestContext, record: &RawValue, lifetime: Lifetime, max_record_size: usize) -> Outcome {
+    let refused = || Outcome::Refused("The profile parameter has an incorrect format".to_owned());
+    let Some(mut fields) = record_object(record) else { return refused() };
+    let Some(profile) = fields.take("profile").filter(|p| p.get().starts_with('{')) else { return refused() };
+    // Measured as sent before it becomes a tree: a record's text bounds what parsing it costs.
+    if profile.get().len() > max_record_size.saturating_mul(2) {
+        return Outcome::Refused(format!("The profile is larger than the limit of {max_record_size} bytes"));
+    }
+    let Ok(profile) = serde_json::from_str::<Value>(profile.get()) else { return refused() };
+    let checked = service::check_profile(&profile, max_record_size)
+        .and_then(|()| fields.decode::<Assignment>())
+        .and_then(|assignment| assignment.check());
     if let Err(err) = checked {
         return Outcome::Refused(err.to_string());
     }
-    Outcome::Ready(Box::new(service::prepare(ctx, profile, lifetime)))
+    Outcome::Ready(Box::new(service::prepare(ctx, &profile, lifetime)))
 }
 
 /// Refuses, in input order, each record whose login/email/phone/custom is held by an existing

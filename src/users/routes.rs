@@ -80,6 +80,7 @@ async fn create(
 ) -> ApiResult<Reply<TokenReply>> {
     ctx.require(Rule::TenantAdmin)?;
     let profile = required_profile(req.profile)?;
+    service::check_profile(&profile, app.settings.max_record_size)?;
     Assignment { groupname: req.groupname, groupid: req.groupid, rolename: req.rolename, roleid: req.roleid }
         .check()?;
     let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
@@ -158,8 +159,9 @@ async fn patch(
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
-    let operations = service::required_patch(req.patch.as_ref())?;
-    service::change(&app, &ctx, &who, None, |current| service::patched(current, &operations)).await?;
+    let operations = service::required_patch(req.patch.as_ref(), app.settings.max_patch_operations)?;
+    let max = app.settings.max_record_size;
+    service::change(&app, &ctx, &who, None, |current| service::patched(current, &operations, max)).await?;
     Ok(ok())
 }
 

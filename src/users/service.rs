@@ -12,6 +12,7 @@ use crate::audit::Subject;
 use crate::crypto::secrets::random_uuid_string;
 use crate::crypto::{IndexKind, Key256};
 use crate::expiry::{Expiry, Lifetime};
+use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
 use crate::store::requests::Resolution;
@@ -87,19 +88,27 @@ pub fn merged(current: &Value, changes: &Value) -> Value {
     merged
 }
 
-/// A required RFC 6902 `patch` parameter.
-pub fn required_patch(patch: Option<&Value>) -> ApiResult<json_patch::Patch> {
+/// A required RFC 6902 `patch` parameter of at most `max_operations` operations.
+pub fn required_patch(patch: Option<&Value>, max_operations: usize) -> ApiResult<json_patch::Patch> {
     let patch = patch.ok_or_else(|| ApiError::bad_request("Missing API request parameters: patch"))?;
+    if patch.as_array().is_some_and(|operations| operations.len() > max_operations) {
+        return Err(ApiError::bad_request(format!("The patch has more than {max_operations} operations")));
+    }
     Patch::deserialize(patch).map_err(|_| ApiError::bad_request("The patch parameter has an incorrect format"))
 }
 
-/// `current` with `operations` applied (RFC 6902); 400 naming the failed operation.
-pub fn patched(current: &Value, operations: &json_patch::Patch) -> ApiResult<Value> {
+/// `current` with `operations` applied (RFC 6902); 400 naming the failed operation. The
+/// profile is measured after every operation, so a patch that would grow it past
+/// `max_record_size` (a `copy` of the whole document doubles it) stops there, before the next
+/// operation can double it again.
+pub fn patched(current: &Value, operations: &json_patch::Patch, max_record_size: usize) -> ApiResult<Value> {
     // On a copy: a failing operation (a `test` included) leaves the stored profile untouched.
     let mut patched = current.clone();
-    json_patch::patch_unsafe(&mut patched, operations).map_err(|err| {
-        ApiError::bad_request(format!("Failed to apply the patch: operation {} failed", err.operation))
-    })?;
+    for (index, operation) in operations.iter().enumerate() {
+        json_patch::patch_unsafe(&mut patched, std::slice::from_ref(operation))
+            .map_err(|_| ApiError::bad_request(format!("Failed to apply the patch: operation {index} failed")))?;
+        check_record_size(&patched, max_record_size, "profile")?;
+    }
     Ok(patched)
 }
 
@@ -109,13 +118,37 @@ pub fn patched(current: &Value, operations: &json_patch::Patch) -> ApiResult<Val
 pub const MAX_PROFILE_DEPTH: usize = crate::http::body::MAX_DEPTH - 1;
 
 /// A changed profile must still be a JSON object (a patch may replace the whole document) that
-/// the vault can read back once sealed.
-pub fn check_changed(profile: &Value) -> ApiResult<()> {
+/// the vault can read back once sealed, within the record size, with well-formed identities.
+pub fn check_changed(profile: &Value, max_record_size: usize) -> ApiResult<()> {
     if !profile.is_object() {
         return Err(ApiError::bad_request("The profile must remain a JSON object"));
     }
+    check_profile(profile, max_record_size)
+}
+
+/// A profile the vault will store: nested at most [`MAX_PROFILE_DEPTH`] levels, at most
+/// `max_record_size` bytes of JSON, and its identities of the right shape: `email` a string
+/// with an `@`, `phone` a string or number with digits, `login` and `custom` strings. An empty
+/// string or `null` is no identity. Refusals name the field and the limit, never a value.
+pub fn check_profile(profile: &Value, max_record_size: usize) -> ApiResult<()> {
     if crate::http::body::depth(profile) > MAX_PROFILE_DEPTH {
         return Err(ApiError::bad_request("The profile is nested too deeply"));
+    }
+    check_record_size(profile, max_record_size, "profile")?;
+    for kind in IndexKind::PROFILE {
+        let Some(value) = profile.get(kind.name()) else { continue };
+        let well_formed = match (kind, value) {
+            (_, Value::Null) => true,
+            (_, Value::String(text)) if text.trim().is_empty() => true,
+            (IndexKind::Email, Value::String(text)) => text.contains('@'),
+            (IndexKind::Phone, Value::String(text)) => text.chars().any(|c| c.is_ascii_digit()),
+            (IndexKind::Phone, Value::Number(_)) => true,
+            (_, Value::String(_)) => true,
+            _ => false,
+        };
+        if !well_formed {
+            return Err(ApiError::bad_request(format!("The profile {} has an incorrect format", kind.name())));
+        }
     }
     Ok(())
 }
@@ -187,7 +220,7 @@ where
         // The row may have moved on since `load`: work from the locked one.
         let current = record::open(&subject.key, tenant, rid, &row.record)?;
         let profile = change(&current.profile)?;
-        check_changed(&profile)?;
+        check_changed(&profile, app.settings.max_record_size)?;
         let previous = VersionRow {
             version: row.version,
             created_at: row.updated_at,

@@ -15,6 +15,7 @@ mod file_storage;
 mod files;
 mod legal;
 mod lifetimes;
+mod limits;
 mod openapi;
 mod process;
 mod report;
