@@ -19,6 +19,7 @@ use crate::crypto::{KeyRing, TenantKeys};
 use crate::http::context::Principal;
 use crate::http::limits::{self, BodyRule, Gate, MemoryBudget};
 use crate::http::metrics::{self, Metrics};
+use crate::http::rate::{self, RateLimits, RateSettings};
 use crate::http::{ApiError, auth, status};
 use crate::store::{self, Db};
 use crate::users::inserts::UserInserts;
@@ -61,6 +62,8 @@ pub struct Settings {
     pub max_file_size: u64,
     /// Directory for file content (ciphertext blobs); `None` keeps file content in the database.
     pub file_dir: Option<std::path::PathBuf>,
+    /// Rate limits per client address.
+    pub rate: RateSettings,
 }
 
 impl Default for Settings {
@@ -85,6 +88,7 @@ impl Default for Settings {
             // 32 MiB of content is about 43 MB of base64, under the default body limit.
             max_file_size: 32 * 1024 * 1024,
             file_dir: None,
+            rate: RateSettings::default(),
         }
     }
 }
@@ -155,6 +159,8 @@ pub struct Inner {
     pub clock: Clock,
     /// Prometheus instruments.
     pub metrics: Metrics,
+    /// Rate limits per client address.
+    pub rates: RateLimits,
     operations: HashMap<String, &'static str>,
     principals: RwLock<HashMap<[u8; 32], CachedPrincipal>>,
     tenants: RwLock<HashMap<String, i64>>,
@@ -183,6 +189,7 @@ impl AppState {
     /// Builds the state around an unlocked key ring; starts the group-commit writers.
     pub fn new(db: Db, keys: Arc<KeyRing>, settings: Settings, clock: Clock) -> AppState {
         let operations = operations().into_iter().map(|op| (format!("/v2/{}", op.name), op.name)).collect();
+        let rates = RateLimits::new(settings.rate.clone());
         AppState(Arc::new(Inner {
             audit: AuditWriter::spawn(db.clone()),
             user_inserts: UserInserts::spawn(db.clone()),
@@ -191,6 +198,7 @@ impl AppState {
             settings,
             clock,
             metrics: Metrics::new(),
+            rates,
             operations,
             principals: RwLock::new(HashMap::new()),
             tenants: RwLock::new(HashMap::new()),
@@ -264,8 +272,10 @@ pub fn router(state: AppState) -> Router {
     let api = api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let mut public = Router::new();
     for operation in public_operations() {
-        let handler =
-            operation.handler.layer(axum::middleware::from_fn_with_state(gate(operation.name, true), limits::admit));
+        let handler = operation
+            .handler
+            .layer(axum::middleware::from_fn_with_state(gate(operation.name, true), limits::admit))
+            .layer(axum::middleware::from_fn_with_state(state.rates.clone(), rate::public));
         public = public.route(&format!("/v2/{}", operation.name), handler);
     }
     // Beyond this many calls in flight, more are refused at once (503) rather than queued:
@@ -285,6 +295,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.rates.clone(), rate::identify))
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))

@@ -172,6 +172,28 @@ pub fn settings() -> Result<Settings, ConfigError> {
     if let Some(count) = positive("BUNKER_MAX_PATCH_OPERATIONS")? {
         settings.max_patch_operations = count;
     }
+    let per_minute = |name: &str| -> Result<Option<u32>, ConfigError> {
+        positive(name)?
+            .map(|n| u32::try_from(n).map_err(|_| ConfigError::Invalid(format!("{name} is too large"))))
+            .transpose()
+    };
+    if let Some(count) = per_minute("BUNKER_AUTH_FAILURES_PER_MINUTE")? {
+        settings.rate.auth_failures_per_minute = count;
+    }
+    if let Some(count) = per_minute("BUNKER_PUBLIC_REQUESTS_PER_MINUTE")? {
+        settings.rate.public_per_minute = count;
+    }
+    if let Some(proxies) = env("BUNKER_TRUSTED_PROXIES") {
+        settings.rate.trusted_proxies = proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse::<ipnet::IpNet>().or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                ConfigError::Invalid("BUNKER_TRUSTED_PROXIES must list addresses or networks such as 10.0.0.0/8".into())
+            })?;
+    }
     if let Some(mb) = env("BUNKER_MAX_FILE_SIZE_MB") {
         let mb: u64 =
             mb.parse().map_err(|_| ConfigError::Invalid("BUNKER_MAX_FILE_SIZE_MB must be a number".into()))?;

@@ -27,7 +27,9 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let service = axum::ServiceExt::<Request>::into_make_service(app::app(self.state));
+        // The peer address reaches the handlers (rate limits count per client address).
+        let service =
+            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app::app(self.state));
         axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
     }
 }

@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use super::context::{MAIN_TENANT, Principal, PrincipalKind, RequestContext};
 use super::error::{ApiError, ErrorMessage};
+use super::rate::ClientAddr;
 use crate::app::AppState;
 use crate::crypto::secrets::{digests_match, token_digest};
 use crate::store;
@@ -25,7 +26,8 @@ pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: N
     let Some(operation) = req.extensions().get::<MatchedPath>().and_then(|path| app.operation(path.as_str())) else {
         return ApiError::not_found("The API request was not found").into_response();
     };
-    let context = match resolve(&app, req.headers(), operation).await {
+    let client = req.extensions().get::<ClientAddr>().copied();
+    let context = match resolve(&app, req.headers(), operation, client).await {
         Ok(context) => context,
         Err(err) => return err.into_response(),
     };
@@ -52,33 +54,48 @@ pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: N
     .await
 }
 
-async fn resolve(app: &AppState, headers: &HeaderMap, operation: &'static str) -> Result<RequestContext, ApiError> {
-    let principal = principal(app, headers).await?;
+async fn resolve(
+    app: &AppState,
+    headers: &HeaderMap,
+    operation: &'static str,
+    client: Option<ClientAddr>,
+) -> Result<RequestContext, ApiError> {
+    let principal = principal(app, headers, client).await?;
     let tenant = tenant(app, headers, &principal).await?;
     let keys = app.tenant_keys(tenant).await?;
     Ok(RequestContext::new(tenant, principal, operation, keys, app.clock.now_ms()))
 }
 
-async fn principal(app: &AppState, headers: &HeaderMap) -> Result<Arc<Principal>, ApiError> {
+async fn principal(
+    app: &AppState,
+    headers: &HeaderMap,
+    client: Option<ClientAddr>,
+) -> Result<Arc<Principal>, ApiError> {
+    // A failed authentication counts against the client's address; past its allowance the
+    // answer is 429, and tokens the vault has not just verified are no longer looked up.
+    let denied = || if app.rates.auth_failed(client) { ApiError::TooManyRequests } else { ApiError::access_denied() };
     let token = headers
         .get(TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(ApiError::access_denied)?;
+        .ok_or_else(denied)?;
     let digest = token_digest(token);
     if let Some(principal) = app.cached_principal(&digest) {
         return Ok(principal);
     }
+    if app.rates.auth_blocked(client) {
+        return Err(ApiError::TooManyRequests);
+    }
     // The lookup is by digest, so its timing says nothing about the secret; the stored digest
     // is compared again in constant time before it is trusted.
-    let row = store::vault::find_token(&app.db, &digest).await?.ok_or_else(ApiError::access_denied)?;
+    let row = store::vault::find_token(&app.db, &digest).await?.ok_or_else(denied)?;
     if !digests_match(&row.digest, &digest) || row.expires_at.is_some_and(|at| at <= app.clock.now()) {
-        return Err(ApiError::access_denied());
+        return Err(denied());
     }
     let kind = match row.kind.as_str() {
         "root" => PrincipalKind::Root,
-        _ => return Err(ApiError::access_denied()),
+        _ => return Err(denied()),
     };
     let principal = Arc::new(Principal { id: row.id, kind, tenant: row.tenant });
     app.cache_principal(digest, principal.clone());

@@ -8,6 +8,7 @@ pub mod lenient;
 pub mod limits;
 pub mod metrics;
 pub mod paging;
+pub mod rate;
 pub mod reply;
 pub mod status;
 

@@ -18,6 +18,7 @@ mod lifetimes;
 mod limits;
 mod openapi;
 mod process;
+mod rates;
 mod report;
 mod requests;
 mod restart;
