@@ -72,7 +72,7 @@ async fn principal(
     client: Option<ClientAddr>,
 ) -> Result<Arc<Principal>, ApiError> {
     // A failed authentication counts against the client's address; past its allowance the
-    // answer is 429, and tokens the vault has not just verified are no longer looked up.
+    // answer is 429, and tokens the vault has not verified recently are no longer looked up.
     let denied = || if app.rates.auth_failed(client) { ApiError::TooManyRequests } else { ApiError::access_denied() };
     let token = headers
         .get(TOKEN_HEADER)
@@ -84,7 +84,7 @@ async fn principal(
     if let Some(principal) = app.cached_principal(&digest) {
         return Ok(principal);
     }
-    if app.rates.auth_blocked(client) {
+    if app.rates.auth_blocked(client, &digest) {
         return Err(ApiError::TooManyRequests);
     }
     // The lookup is by digest, so its timing says nothing about the secret; the stored digest
@@ -98,6 +98,7 @@ async fn principal(
         _ => return Err(denied()),
     };
     let principal = Arc::new(Principal { id: row.id, kind, tenant: row.tenant });
+    app.rates.auth_succeeded(digest);
     app.cache_principal(digest, principal.clone());
     Ok(principal)
 }

@@ -70,6 +70,10 @@ struct Inner {
     public: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses that spent their failures, until when: their unknown tokens are not looked up.
     blocked: moka::sync::Cache<IpAddr, Instant>,
+    /// Digests of tokens verified in the last ten minutes: still looked up from a blocked
+    /// address, so that a service sharing an address with an attacker keeps working (a digest
+    /// of a valid token cannot be guessed).
+    known_good: moka::sync::Cache<[u8; 32], ()>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -90,6 +94,10 @@ impl RateLimits {
             failures: RateLimiter::keyed(per_minute(settings.auth_failures_per_minute)),
             public: RateLimiter::keyed(per_minute(settings.public_per_minute)),
             blocked: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(600)).build(),
+            known_good: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(600))
+                .build(),
             settings,
         };
         let limits = RateLimits(Arc::new(inner));
@@ -136,9 +144,16 @@ impl RateLimits {
         Some(ClientAddr(client))
     }
 
-    /// True while `client` may not have unknown tokens looked up.
-    pub fn auth_blocked(&self, client: Option<ClientAddr>) -> bool {
-        client.and_then(|c| self.0.blocked.get(&c.bucket())).is_some_and(|until| until > Instant::now())
+    /// True when the token with `digest` may not be looked up for `client`: the address has
+    /// spent its failures and the token is not one the vault verified recently.
+    pub fn auth_blocked(&self, client: Option<ClientAddr>, digest: &[u8; 32]) -> bool {
+        let blocked = client.and_then(|c| self.0.blocked.get(&c.bucket())).is_some_and(|until| until > Instant::now());
+        blocked && !self.0.known_good.contains_key(digest)
+    }
+
+    /// Remembers a token digest the vault has just verified.
+    pub fn auth_succeeded(&self, digest: [u8; 32]) {
+        self.0.known_good.insert(digest, ());
     }
 
     /// Counts a failed authentication; true when the address has now spent its allowance.
@@ -222,11 +237,14 @@ mod tests {
         let limits = RateLimits::new(RateSettings { auth_failures_per_minute: 2, ..RateSettings::default() });
         let attacker = Some(ClientAddr("192.0.2.1".parse().expect("ip")));
         let other = Some(ClientAddr("192.0.2.2".parse().expect("ip")));
+        let (guess, valid) = ([1; 32], [2; 32]);
+        limits.auth_succeeded(valid);
         assert!(!limits.auth_failed(attacker));
         assert!(!limits.auth_failed(attacker));
-        assert!(!limits.auth_blocked(attacker));
+        assert!(!limits.auth_blocked(attacker, &guess));
         assert!(limits.auth_failed(attacker));
-        assert!(limits.auth_blocked(attacker));
-        assert!(!limits.auth_blocked(other));
+        assert!(limits.auth_blocked(attacker, &guess));
+        assert!(!limits.auth_blocked(attacker, &valid), "a recently verified token is still looked up");
+        assert!(!limits.auth_blocked(other, &guess));
     }
 }
