@@ -8,6 +8,10 @@ use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
 
+mod envelope_io;
+
+pub use envelope_io::{EnvelopeIo, RequestLog};
+
 /// A bound, not yet running server.
 pub struct Server {
     listener: TcpListener,
