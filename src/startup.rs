@@ -57,7 +57,8 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     }
     let state = AppState::new(db.clone(), keys, settings, clock);
     crate::retention::spawn(state.clone());
-    let server = Server::bind(config::listen(args.listen), state).await?;
+    let server =
+        Server::from_listener(crate::server::listen(config::listen(args.listen))?, state, config::server_limits()?);
     tracing::info!(address = %server.local_addr()?, storage = %location.describe(), "bunker is listening");
     server.run(shutdown_signal()).await?;
     db.close().await;
@@ -129,7 +130,7 @@ async fn demo(listen: Option<std::net::SocketAddr>) -> Result<(), StartError> {
     let (keys, _) = vault::open(&db, &wrapping, Some(config::DEMO_ROOT_TOKEN), clock.now()).await?;
     let state = AppState::new(db.clone(), keys, config::settings()?, clock);
     crate::retention::spawn(state.clone());
-    let server = Server::bind(config::listen(listen), state).await?;
+    let server = Server::from_listener(crate::server::listen(config::listen(listen))?, state, config::server_limits()?);
     let address = server.local_addr()?;
     println!("==================== BUNKER DEMO ====================");
     println!(" DEMO ONLY: in-memory SQLite, all data is lost on exit.");
