@@ -222,6 +222,32 @@ fn duration(name: &str, value: &str) -> Result<std::time::Duration, ConfigError>
     Ok(duration)
 }
 
+/// `serve` refuses the public demo wrapping key: whoever read the README can open the vault.
+pub fn refuse_demo_wrapping_key(key: &WrappingKey) -> Result<(), ConfigError> {
+    let demo =
+        WrappingKey::from_hex(DEMO_WRAPPING_KEY).map_err(|_| ConfigError::Invalid("demo wrapping key".into()))?;
+    if key.kek().ct_eq(&demo.kek()) {
+        return Err(ConfigError::Invalid(
+            "DATABUNKER_WRAPPINGKEY is the public demo key, which protects nothing: generate a key of your own \
+             (48 hex characters, e.g. `openssl rand -hex 24`), or run `bunker demo` to try Bunker"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `serve` refuses the demo root token: it is printed in the README.
+pub fn refuse_demo_root_token(token: Option<&str>) -> Result<(), ConfigError> {
+    if token.is_some_and(|t| t.eq_ignore_ascii_case(DEMO_ROOT_TOKEN)) {
+        return Err(ConfigError::Invalid(
+            "DATABUNKER_ROOTTOKEN is the public demo token DEMO: choose a secret token, or leave it unset to have \
+             one generated and printed once"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -237,5 +263,16 @@ mod tests {
         for bad in ["0", "0s", "s", "-1", "1h", "1.5s", ""] {
             assert!(duration("X", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_demo_secrets_are_refused() {
+        let demo = WrappingKey::from_hex(DEMO_WRAPPING_KEY).expect("demo key");
+        assert!(refuse_demo_wrapping_key(&demo).is_err());
+        assert!(refuse_demo_wrapping_key(&WrappingKey::generate()).is_ok());
+        assert!(refuse_demo_root_token(Some("DEMO")).is_err());
+        assert!(refuse_demo_root_token(Some("demo")).is_err());
+        assert!(refuse_demo_root_token(Some("a-secret-token")).is_ok());
+        assert!(refuse_demo_root_token(None).is_ok());
     }
 }

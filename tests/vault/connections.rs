@@ -76,7 +76,7 @@ fn alive(process: &mut Process) -> bool {
 fn half_open_connections_lock_nobody_out_for_more_than_15_s() {
     let dir = tempfile::tempdir().expect("tempdir");
     let launch = Launch { shell: Some("ulimit -n 1024"), ..Launch::default() };
-    let mut vault = start_with(dir.path(), "vault", &launch, &["serve"], &[("BUNKER_LOG", "info")]);
+    let mut vault = start_with(dir.path(), "vault", &launch, &["serve", "--dev"], &[("BUNKER_LOG", "info")]);
     assert!(vault.ready(), "vault did not start: {:?}", vault.output());
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", vault.child.id())).expect("limits");
     let open_files = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");

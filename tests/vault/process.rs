@@ -100,6 +100,19 @@ impl Process {
         self.output()
     }
 
+    /// Waits for a process that must exit by itself (a refused start), killing it if it is
+    /// still running after `wait`; returns its exit status, if it exited.
+    pub fn exit_within(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn output(&self) -> (String, String) {
         (
             std::fs::read_to_string(&self.stdout).unwrap_or_default(),
