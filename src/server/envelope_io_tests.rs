@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use axum::http::{Method, Version};
 use tokio::io::AsyncWriteExt;
 
 use super::*;

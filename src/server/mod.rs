@@ -7,6 +7,7 @@
 
 mod connections;
 mod envelope_io;
+mod framing;
 
 use std::future::Future;
 use std::net::SocketAddr;
