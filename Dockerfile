@@ -14,4 +14,6 @@ WORKDIR /var/lib/bunker
 ENV BUNKER_LISTEN=0.0.0.0:3000
 EXPOSE 3000
 ENTRYPOINT ["bunker"]
+# Without --dev: a container started without DATABUNKER_WRAPPINGKEY refuses to start instead of
+# serving on 0.0.0.0 with a key kept beside the data. `demo` is there for trying Bunker.
 CMD ["serve"]

@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// Bunker: a personal-data vault speaking the Databunker Pro v2 API.
 #[derive(Debug, Parser)]
@@ -33,6 +34,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "BUNKER_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Development mode: without DATABUNKER_WRAPPINGKEY, keep a development wrapping key beside
+    /// the embedded SQLite data (generated on first start). For trying Bunker, never for real data.
+    #[arg(long, env = "BUNKER_DEV", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub dev: bool,
     /// Storage options.
     #[command(flatten)]
     pub database: DatabaseArgs,

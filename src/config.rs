@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::app::Settings;
 use crate::crypto::WrappingKey;
+use crate::server::ServerLimits;
 use crate::store::Location;
 
 /// Default listen address.
@@ -216,4 +217,105 @@ fn positive(name: &str) -> Result<Option<usize>, ConfigError> {
 /// Pool size from `BUNKER_DB_MAX_CONNECTIONS` (default 16).
 pub fn max_connections() -> u32 {
     env("BUNKER_DB_MAX_CONNECTIONS").and_then(|v| v.parse().ok()).unwrap_or(16)
+}
+
+/// Connection limits from `BUNKER_HEADER_TIMEOUT`, `BUNKER_MAX_CONNECTIONS`,
+/// `BUNKER_HTTP2_MAX_STREAMS` and `BUNKER_HTTP2_KEEPALIVE`; the connection cap defaults to
+/// the descriptor limit less a reserve.
+pub fn server_limits() -> Result<ServerLimits, ConfigError> {
+    let mut limits = ServerLimits::for_this_process();
+    if let Some(value) = env("BUNKER_HEADER_TIMEOUT") {
+        limits.header_timeout = duration("BUNKER_HEADER_TIMEOUT", &value)?;
+    }
+    if let Some(value) = env("BUNKER_MAX_CONNECTIONS") {
+        limits.max_connections = value
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|n| n as usize)
+            .ok_or_else(|| ConfigError::Invalid("BUNKER_MAX_CONNECTIONS must be a whole number above 0".into()))?;
+    }
+    if let Some(value) = env("BUNKER_HTTP2_MAX_STREAMS") {
+        limits.http2_max_streams =
+            value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                ConfigError::Invalid("BUNKER_HTTP2_MAX_STREAMS must be a whole number above 0".into())
+            })?;
+    }
+    if let Some(value) = env("BUNKER_HTTP2_KEEPALIVE") {
+        limits.http2_keepalive = duration("BUNKER_HTTP2_KEEPALIVE", &value)?;
+    }
+    Ok(limits)
+}
+
+/// A positive duration: a number of seconds, or a number with `ms`, `s` or `min`.
+fn duration(name: &str, value: &str) -> Result<std::time::Duration, ConfigError> {
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 =
+        number.parse().map_err(|_| ConfigError::Invalid(format!("{name} must be a duration such as 10s")))?;
+    let duration = match unit.trim() {
+        "" | "s" => std::time::Duration::from_secs(number),
+        "ms" => std::time::Duration::from_millis(number),
+        "min" => std::time::Duration::from_secs(number.saturating_mul(60)),
+        _ => return Err(ConfigError::Invalid(format!("{name} must be a duration such as 10s, 500ms or 2min"))),
+    };
+    if duration.is_zero() {
+        return Err(ConfigError::Invalid(format!("{name} must be longer than zero")));
+    }
+    Ok(duration)
+}
+
+/// `serve` refuses the public demo wrapping key: whoever read the README can open the vault.
+pub fn refuse_demo_wrapping_key(key: &WrappingKey) -> Result<(), ConfigError> {
+    let demo =
+        WrappingKey::from_hex(DEMO_WRAPPING_KEY).map_err(|_| ConfigError::Invalid("demo wrapping key".into()))?;
+    if key.kek().ct_eq(&demo.kek()) {
+        return Err(ConfigError::Invalid(
+            "DATABUNKER_WRAPPINGKEY is the public demo key, which protects nothing: generate a key of your own \
+             (48 hex characters, e.g. `openssl rand -hex 24`), or run `bunker demo` to try Bunker"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `serve` refuses the demo root token: it is printed in the README.
+pub fn refuse_demo_root_token(token: Option<&str>) -> Result<(), ConfigError> {
+    if token.is_some_and(|t| t.eq_ignore_ascii_case(DEMO_ROOT_TOKEN)) {
+        return Err(ConfigError::Invalid(
+            "DATABUNKER_ROOTTOKEN is the public demo token DEMO: choose a secret token, or leave it unset to have \
+             one generated and printed once"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(duration("X", "10").ok(), Some(Duration::from_secs(10)));
+        assert_eq!(duration("X", "10s").ok(), Some(Duration::from_secs(10)));
+        assert_eq!(duration("X", "1500ms").ok(), Some(Duration::from_millis(1500)));
+        assert_eq!(duration("X", "2min").ok(), Some(Duration::from_secs(120)));
+        for bad in ["0", "0s", "s", "-1", "1h", "1.5s", ""] {
+            assert!(duration("X", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_demo_secrets_are_refused() {
+        let demo = WrappingKey::from_hex(DEMO_WRAPPING_KEY).expect("demo key");
+        assert!(refuse_demo_wrapping_key(&demo).is_err());
+        assert!(refuse_demo_wrapping_key(&WrappingKey::generate()).is_ok());
+        assert!(refuse_demo_root_token(Some("DEMO")).is_err());
+        assert!(refuse_demo_root_token(Some("demo")).is_err());
+        assert!(refuse_demo_root_token(Some("a-secret-token")).is_ok());
+        assert!(refuse_demo_root_token(None).is_ok());
+    }
 }

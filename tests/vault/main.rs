@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod bulk;
 mod bulk_by_domain;
+mod connections;
 mod crypto_at_rest;
 mod file_storage;
 mod files;

@@ -23,10 +23,32 @@ pub fn free_addr() -> SocketAddr {
 }
 
 pub fn start(dir: &Path, run: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
-    let addr = free_addr();
+    start_with(dir, run, &Launch::default(), args, env)
+}
+
+/// How to launch a process beyond its arguments and environment.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Listen here instead of on a free port.
+    pub addr: Option<SocketAddr>,
+    /// Shell commands run before `exec bunker` in the same process (`ulimit -n 1024`, `umask 0002`).
+    pub shell: Option<&'a str>,
+}
+
+pub fn start_with(dir: &Path, run: &str, launch: &Launch<'_>, args: &[&str], env: &[(&str, &str)]) -> Process {
+    let addr = launch.addr.unwrap_or_else(free_addr);
     let stdout = dir.join(format!("{run}.out"));
     let stderr = dir.join(format!("{run}.err"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bunker"));
+    let bunker = env!("CARGO_BIN_EXE_bunker");
+    let mut command = match launch.shell {
+        // `exec` keeps the process id, so the child is bunker itself once the shell has run.
+        Some(shell) => {
+            let mut command = Command::new("sh");
+            command.args(["-c", &format!("{shell} && exec \"$0\" \"$@\""), bunker]);
+            command
+        }
+        None => Command::new(bunker),
+    };
     command
         .args(args)
         .args(["--listen", &addr.to_string()])
@@ -78,6 +100,19 @@ impl Process {
         self.output()
     }
 
+    /// Waits for a process that must exit by itself (a refused start), killing it if it is
+    /// still running after `wait`; returns its exit status, if it exited.
+    pub fn exit_within(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn output(&self) -> (String, String) {
         (
             std::fs::read_to_string(&self.stdout).unwrap_or_default(),
@@ -86,10 +121,32 @@ impl Process {
     }
 }
 
+/// A test that fails midway does not leave its vault running.
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A minimal HTTP/1.1 exchange (no client library needed for two endpoints).
 pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> Option<(u16, String)> {
+    http_within(Duration::from_secs(10), addr, method, path, token, body)
+}
+
+/// [`http`], waiting up to `wait` for the answer.
+pub fn http_within(
+    wait: Duration,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
     let token = token.map(|t| format!("X-Bunker-Token: {t}\r\n")).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{token}\

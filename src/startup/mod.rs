@@ -1,11 +1,24 @@
 //! From command line to running vault.
+//!
+//! `serve` checks everything it can before it touches anything: the configuration, the demo
+//! secrets it refuses, the wrapping key (a development key only when asked for), then the
+//! listen address. Only then does it open the database, so that a busy port or a missing key
+//! never leaves an initialised vault behind whose root token and shares were printed for
+//! nothing.
+
+mod files;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
 
 use crate::app::AppState;
 use crate::cli::{Cli, Command, ServeArgs};
 use crate::clock::Clock;
 use crate::config::{self, ConfigError};
 use crate::crypto::WrappingKey;
-use crate::server::{Server, shutdown_signal};
+use crate::server::{Server, ServerLimits, shutdown_signal};
 use crate::store::{self, Location};
 use crate::vault::{self, InitSecrets, VaultError};
 
@@ -24,7 +37,23 @@ pub enum StartError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),
-    /// The listener could not be bound or failed.
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why (typically: the address is in use).
+        source: std::io::Error,
+    },
+    /// The data directory or files could not be created or secured.
+    #[error("cannot prepare {}: {source}", path.display())]
+    Files {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -36,7 +65,8 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Demo(args)) => demo(args.listen).await,
         Some(Command::Migrate(args)) => {
-            let (location, _) = config::location(args.database_url.as_deref())?;
+            let (location, embedded_default) = config::location(args.database_url.as_deref())?;
+            files::secure(&location, embedded_default)?;
             store::connect(&location, 1).await?.close().await;
             println!("migrations applied to {}", location.describe());
             Ok(())
@@ -47,21 +77,90 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
 async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let (location, embedded_default) = config::location(args.database.database_url.as_deref())?;
     let settings = config::settings()?;
+    let limits = server_limits()?;
+    let root_token = config::root_token_from_env();
+    config::refuse_demo_root_token(root_token.as_deref())?;
+    let key = key_source(&location, args.dev)?;
+    let listener = listen(config::listen(args.listen))?;
+    files::secure(&location, embedded_default)?;
     let db = store::connect(&location, config::max_connections()).await?;
-    let wrapping = resolve_wrapping_key(&location, &db, embedded_default).await?;
+    let wrapping = resolve_wrapping_key(key, &db, embedded_default).await?;
     let clock = Clock::default();
-    let (keys, secrets) =
-        vault::open(&db, &wrapping.key, config::root_token_from_env().as_deref(), clock.now()).await?;
+    let (keys, secrets) = vault::open(&db, &wrapping.key, root_token.as_deref(), clock.now()).await?;
     if let Some(secrets) = &secrets {
         print_first_start(secrets, wrapping.generated.then_some(&wrapping.key));
     }
     let state = AppState::new(db.clone(), keys, settings, clock);
     crate::retention::spawn(state.clone());
-    let server = Server::bind(config::listen(args.listen), state).await?;
-    tracing::info!(address = %server.local_addr()?, storage = %location.describe(), "bunker is listening");
+    let server = Server::from_listener(listener, state, limits);
+    tracing::info!(
+        address = %server.local_addr()?,
+        storage = %location.describe(),
+        max_connections = limits.max_connections,
+        header_timeout = ?limits.header_timeout,
+        "bunker is listening"
+    );
     server.run(shutdown_signal()).await?;
     db.close().await;
     Ok(())
+}
+
+/// Binds the listen address, before anything else is opened.
+fn listen(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    crate::server::listen(addr).map_err(|source| StartError::Listen { addr, source })
+}
+
+/// The connection limits, with a warning when the cap leaves too few descriptors.
+fn server_limits() -> Result<ServerLimits, StartError> {
+    let limits = config::server_limits()?;
+    if let Some(nofile) = crate::server::descriptor_limit() {
+        let cap = u64::try_from(limits.max_connections).unwrap_or(u64::MAX);
+        if cap.saturating_add(crate::server::RESERVED_DESCRIPTORS) > nofile {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                descriptor_limit = nofile,
+                "BUNKER_MAX_CONNECTIONS leaves fewer than {} descriptors for the database, files and \
+                 listener: accepting will pause whenever they run out (raise `ulimit -n` or lower the cap)",
+                crate::server::RESERVED_DESCRIPTORS
+            );
+        }
+    }
+    Ok(limits)
+}
+
+/// Where the wrapping key will come from, decided before anything is opened.
+enum KeySource {
+    /// The operator's key.
+    Operator(WrappingKey),
+    /// A development key kept in this file beside an embedded SQLite database (`--dev`).
+    Development(PathBuf),
+}
+
+fn key_source(location: &Location, dev: bool) -> Result<KeySource, StartError> {
+    if let Some(key) = config::wrapping_key_from_env()? {
+        config::refuse_demo_wrapping_key(&key)?;
+        return Ok(KeySource::Operator(key));
+    }
+    let Some(path) = config::dev_key_path(location) else {
+        return Err(ConfigError::Invalid(
+            "DATABUNKER_WRAPPINGKEY or DATABUNKER_WRAPPINGKEY_FILE is required (48 hex characters)".into(),
+        )
+        .into());
+    };
+    if !dev {
+        let found = if path.exists() {
+            format!("a development wrapping key is kept in {}, ", path.display())
+        } else {
+            String::new()
+        };
+        return Err(ConfigError::Invalid(format!(
+            "no wrapping key: {found}set DATABUNKER_WRAPPINGKEY or DATABUNKER_WRAPPINGKEY_FILE (48 hex characters), \
+             or start with --dev (BUNKER_DEV=1) to try Bunker on a development key kept beside the data \
+             (never for real personal data)"
+        ))
+        .into());
+    }
+    Ok(KeySource::Development(path))
 }
 
 struct ResolvedKey {
@@ -69,20 +168,16 @@ struct ResolvedKey {
     generated: bool,
 }
 
-/// The operator's key; for an embedded SQLite file only, a development key kept beside it.
+/// The operator's key; in development mode, the key kept beside the data (generated on the
+/// first start of an empty vault).
 async fn resolve_wrapping_key(
-    location: &Location,
+    source: KeySource,
     db: &store::Db,
     embedded_default: bool,
 ) -> Result<ResolvedKey, StartError> {
-    if let Some(key) = config::wrapping_key_from_env()? {
-        return Ok(ResolvedKey { key, generated: false });
-    }
-    let Some(path) = config::dev_key_path(location) else {
-        return Err(ConfigError::Invalid(
-            "DATABUNKER_WRAPPINGKEY or DATABUNKER_WRAPPINGKEY_FILE is required (48 hex characters)".into(),
-        )
-        .into());
+    let path = match source {
+        KeySource::Operator(key) => return Ok(ResolvedKey { key, generated: false }),
+        KeySource::Development(path) => path,
     };
     let warning = format!(
         "DEVELOPMENT WRAPPING KEY in {}: it sits beside the data it protects. Set DATABUNKER_WRAPPINGKEY \
@@ -121,7 +216,9 @@ fn print_first_start(secrets: &InitSecrets, generated_key: Option<&WrappingKey>)
     println!("==========================================================");
 }
 
-async fn demo(listen: Option<std::net::SocketAddr>) -> Result<(), StartError> {
+async fn demo(listen_on: Option<SocketAddr>) -> Result<(), StartError> {
+    let limits = server_limits()?;
+    let listener = listen(config::listen(listen_on))?;
     let db = store::connect(&Location::SqliteMemory, 1).await?;
     let wrapping = WrappingKey::from_hex(config::DEMO_WRAPPING_KEY)
         .map_err(|_| ConfigError::Invalid("demo wrapping key".into()))?;
@@ -129,7 +226,7 @@ async fn demo(listen: Option<std::net::SocketAddr>) -> Result<(), StartError> {
     let (keys, _) = vault::open(&db, &wrapping, Some(config::DEMO_ROOT_TOKEN), clock.now()).await?;
     let state = AppState::new(db.clone(), keys, config::settings()?, clock);
     crate::retention::spawn(state.clone());
-    let server = Server::bind(config::listen(listen), state).await?;
+    let server = Server::from_listener(listener, state, limits);
     let address = server.local_addr()?;
     println!("==================== BUNKER DEMO ====================");
     println!(" DEMO ONLY: in-memory SQLite, all data is lost on exit.");
