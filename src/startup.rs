@@ -47,7 +47,7 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
 async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let (location, embedded_default) = config::location(args.database.database_url.as_deref())?;
     let settings = config::settings()?;
-    let db = store::connect(&location, config::max_connections()).await?;
+    let db = store::connect_with(&location, &config::pool_settings()?).await?;
     let wrapping = resolve_wrapping_key(&location, &db, embedded_default).await?;
     let clock = Clock::default();
     let (keys, secrets) =

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 503: the request took longer than the server allows.
     #[error("Request timed out")]
     Timeout,
+    /// 503: the database is away or did not answer in time; answered with `Retry-After`.
+    #[error("Database unavailable")]
+    Unavailable,
     /// 500: anything unexpected. The cause is logged once, never sent.
     #[error("Internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -91,7 +94,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge | ApiError::ContentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +104,11 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::RequestClosed => ApiError::conflict("This user request is closed"),
+            err if err.is_unavailable() => {
+                // Per request at debug: the monitor reports the outage itself, once.
+                tracing::debug!(error = %err, "database unavailable");
+                ApiError::Unavailable
+            }
             err => ApiError::internal(err),
         }
     }
@@ -125,6 +133,10 @@ impl IntoResponse for ApiError {
         let message = self.to_string();
         let mut response =
             (self.status(), Json(serde_json::json!({"status": "error", "message": message}))).into_response();
+        if matches!(self, ApiError::Unavailable) {
+            // The monitor notices a returning database within a second.
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
         response.extensions_mut().insert(ErrorMessage(message));
         response
     }
