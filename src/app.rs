@@ -128,6 +128,8 @@ pub struct Inner {
     pub keys: Arc<KeyRing>,
     /// Group-commit audit writer.
     pub audit: AuditWriter,
+    /// Whether the database is reachable (see [`store::health`]).
+    pub health: store::Health,
     /// Group commit for `UserCreate`.
     pub user_inserts: UserInserts,
     /// Tunables.
@@ -167,6 +169,7 @@ impl AppState {
         AppState(Arc::new(Inner {
             audit: AuditWriter::spawn(db.clone()),
             user_inserts: UserInserts::spawn(db.clone()),
+            health: db.health(),
             db,
             keys,
             settings,
@@ -243,6 +246,7 @@ pub fn router(state: AppState) -> Router {
     for operation in public_operations() {
         public = public.route(&format!("/v2/{}", operation.name), operation.handler);
     }
+    let public = public.route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::cutoff::guard));
     let timeout = state.settings.request_timeout;
     Router::new()
         .merge(api)
