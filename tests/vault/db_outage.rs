@@ -180,6 +180,7 @@ async fn outage(mode: Mode) {
     }
     // A create answered 503 is absent, or its trail ends with what the client was told (the
     // 503 event is written once the database is back: give it a moment).
+    let mut in_doubt = 0;
     for (login, _, _) in &refused {
         let who = json!({"mode": "login", "identity": login});
         let agrees = time_until(Duration::from_secs(5), "the trail to agree", || async {
@@ -195,8 +196,16 @@ async fn outage(mode: Mode) {
         })
         .await;
         assert!(agrees < Duration::from_secs(5));
+        if v.call("UserGet", who).await.status == StatusCode::OK {
+            in_doubt += 1;
+        }
     }
-    eprintln!("{mode:?}: {} creates acknowledged, {} answered 503", acknowledged.len(), refused.len());
+    eprintln!(
+        "{mode:?}: {} creates acknowledged, {} answered 503 of which {in_doubt} committed (COMMIT in doubt, \
+         recorded as 503)",
+        acknowledged.len(),
+        refused.len(),
+    );
     v.cleanup().await;
 }
 

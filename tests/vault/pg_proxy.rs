@@ -14,7 +14,7 @@ use tokio::sync::watch;
 pub enum Mode {
     /// Pass everything through.
     Forward,
-    /// Refuse new connections and cut the open ones.
+    /// Refuse new connections (the port is closed: connecting is refused) and cut the open ones.
     Closed,
     /// Keep connections open but deliver nothing, in either direction: what arrives is held
     /// (in order) and delivered on resume, as TCP retransmissions would once packets flow again.
@@ -45,17 +45,52 @@ impl PgProxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: SocketAddr, mode: watch::Receiver<Mode>) {
-    while let Ok((client, _)) = listener.accept().await {
-        tokio::spawn(serve(client, upstream, mode.clone()));
+async fn accept(listener: TcpListener, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
+    let addr = listener.local_addr().expect("proxy address");
+    let mut listener = Some(listener);
+    loop {
+        let Some(open) = listener.as_ref() else {
+            // Closed: no listener at all, so connecting is refused, until the mode changes.
+            if mode.wait_for(|m| *m != Mode::Closed).await.is_err() {
+                return;
+            }
+            listener = Some(rebind(addr).await);
+            continue;
+        };
+        tokio::select! {
+            accepted = open.accept() => match accepted {
+                Ok((client, _)) => {
+                    tokio::spawn(serve(client, upstream, mode.clone()));
+                }
+                Err(_) => return,
+            },
+            changed = mode.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if *mode.borrow_and_update() == Mode::Closed {
+                    listener = None;
+                }
+            }
+        }
     }
+}
+
+/// The same port again (nothing else binds it in between in practice; retried briefly if so).
+async fn rebind(addr: SocketAddr) -> TcpListener {
+    for _ in 0..100 {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            return listener;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the proxy could not listen on {addr} again");
 }
 
 async fn serve(client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
     // A connection arriving in a black hole waits unanswered, like a SYN that gets no reply.
     let Ok(now) = mode.wait_for(|m| *m != Mode::BlackHole).await.map(|m| *m) else { return };
     if now == Mode::Closed {
-        // Closed at once, as a refused or restarting server would.
         return;
     }
     let _ = client.set_nodelay(true);
