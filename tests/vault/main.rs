@@ -12,6 +12,7 @@ mod bulk;
 mod bulk_by_domain;
 mod crypto_at_rest;
 mod db_outage;
+mod deadlines;
 mod file_storage;
 mod files;
 mod kill_during_creates;
