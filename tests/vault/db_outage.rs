@@ -121,16 +121,26 @@ async fn writer(v: &TestVault, id: usize, stop: &AtomicBool, made: &Creations) {
 
 /// The outage scenario in `mode`: measured, then every creation checked against its answer.
 async fn outage(mode: Mode) {
+    use futures::FutureExt;
     let (v, proxy) = vault_behind_proxy().await;
+    let outcome = std::panic::AssertUnwindSafe(scenario(&v, &proxy, mode)).catch_unwind().await;
+    proxy.set(Mode::Forward);
+    v.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn scenario(v: &TestVault, proxy: &PgProxy, mode: Mode) {
     let alice = v.create_user(json!({"login": "alice"})).await;
     let stop = AtomicBool::new(false);
     let made = Creations::default();
-    let writers = futures::future::join_all((0..4).map(|id| writer(&v, id, &stop, &made)));
-    let scenario = async {
+    let writers = futures::future::join_all((0..4).map(|id| writer(v, id, &stop, &made)));
+    let staged = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         proxy.set(mode);
-        let read = timed_call(&v, "UserGet", json!({"mode": "login", "identity": "alice"}));
-        let ((status, body, retry, read_failed), (probe, probe_failed)) = tokio::join!(read, timed_status(&v));
+        let read = timed_call(v, "UserGet", json!({"mode": "login", "identity": "alice"}));
+        let ((status, body, retry, read_failed), (probe, probe_failed)) = tokio::join!(read, timed_status(v));
         eprintln!("{mode:?}: UserGet answered {status} in {read_failed:?}, /status {probe} in {probe_failed:?}");
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body, json!({"status": "error", "message": "Database unavailable"}));
@@ -139,18 +149,18 @@ async fn outage(mode: Mode) {
         assert_eq!(probe, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(probe_failed < Duration::from_millis(1500), "/status took {probe_failed:?} to say 500");
         // While it is away, answers come at once.
-        let (status, _, _, took) = timed_call(&v, "UserGet", json!({"mode": "login", "identity": "alice"})).await;
+        let (status, _, _, took) = timed_call(v, "UserGet", json!({"mode": "login", "identity": "alice"})).await;
         assert_eq!((status, took < Duration::from_millis(500)), (StatusCode::SERVICE_UNAVAILABLE, true), "{took:?}");
-        let (probe, took) = timed_status(&v).await;
+        let (probe, took) = timed_status(v).await;
         assert_eq!((probe, took < Duration::from_secs(1)), (StatusCode::INTERNAL_SERVER_ERROR, true), "{took:?}");
         tokio::time::sleep(Duration::from_secs(2)).await;
 
         proxy.set(Mode::Forward);
         let status_back =
-            time_until(Duration::from_secs(10), "/status 200", || async { timed_status(&v).await.0 == StatusCode::OK })
+            time_until(Duration::from_secs(10), "/status 200", || async { timed_status(v).await.0 == StatusCode::OK })
                 .await;
         let read_back = time_until(Duration::from_secs(10), "UserGet 200", || async {
-            timed_call(&v, "UserGet", json!({"mode": "token", "identity": alice})).await.0 == StatusCode::OK
+            timed_call(v, "UserGet", json!({"mode": "token", "identity": alice})).await.0 == StatusCode::OK
         })
         .await;
         let read_back = status_back + read_back;
@@ -160,7 +170,7 @@ async fn outage(mode: Mode) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.store(true, Ordering::Relaxed);
     };
-    tokio::join!(writers, scenario);
+    tokio::join!(writers, staged);
 
     let made = made.into_inner().expect("lock");
     let refused: Vec<_> = made.iter().filter(|(_, status, _)| *status == 503).collect();
@@ -206,7 +216,6 @@ async fn outage(mode: Mode) {
         acknowledged.len(),
         refused.len(),
     );
-    v.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
