@@ -86,10 +86,11 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
-        // SQLSTATE class 08: connection exception; 57P01-57P03: shutdown, crash, starting up;
-        // 57014: query cancelled (statement_timeout); 53300: too many connections.
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "57014" | "53300")
+        // PostgreSQL's SQLSTATE class 08: connection exception; 57P01-57P03: shutdown, crash,
+        // starting up; 57014: query cancelled (statement_timeout); 53300: too many connections.
+        sqlx::Error::Database(db) => db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|pg| {
+            let code = pg.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57014" | "53300")
         }),
         _ => false,
     }
@@ -346,6 +347,15 @@ mod tests {
         assert!(Location::parse("mysql://x").is_none());
         let described = Location::parse("postgres://u:secretpw@h:5433/db").map(|l| l.describe());
         assert_eq!(described.as_deref(), Some("PostgreSQL h:5433/db"));
+    }
+
+    #[test]
+    fn unreachable_databases_are_told_apart_from_failures() {
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(StoreError::from(sqlx::Error::Io(reset)).is_unavailable());
+        assert!(!StoreError::from(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::NotFound.is_unavailable());
     }
 
     #[test]
