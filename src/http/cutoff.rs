@@ -71,13 +71,15 @@ pub async fn within<F: Future>(health: &Health, deadline: Instant, work: F) -> R
 }
 
 /// The answer to a request cut short, after recording it: its event says 503 with the
-/// message the client gets. While the database answers, the event is durable before the
-/// answer leaves, as for any request; while it is away, it is written as soon as it is back.
+/// message the client gets. After a deadline, with the database answering, the event is
+/// durable before the answer leaves, as for any request; when the database is away (or was
+/// too slow to take the event) it is written as soon as it is back, and the answer does not
+/// wait for it.
 pub async fn answer_cut(app: &AppState, context: &RequestContext, cut: Cut, deadline: Instant) -> Response {
     let response = cut.error().into_response();
     let message = response.extensions().get::<ErrorMessage>().map(|m| m.0.clone());
     let status = response.status().as_u16();
-    if app.health.is_up() {
+    if cut == Cut::Deadline && app.health.is_up() {
         let event = context.final_event(status, message.as_deref());
         if let Ok(Ok(())) = within(&app.health, deadline, app.audit.submit(event)).await {
             return response;
