@@ -151,6 +151,8 @@ pub struct Inner {
     pub keys: Arc<KeyRing>,
     /// Group-commit audit writer.
     pub audit: AuditWriter,
+    /// Whether the database is reachable (see [`store::health`]).
+    pub health: store::Health,
     /// Group commit for `UserCreate`.
     pub user_inserts: UserInserts,
     /// Tunables.
@@ -193,6 +195,7 @@ impl AppState {
         AppState(Arc::new(Inner {
             audit: AuditWriter::spawn(db.clone()),
             user_inserts: UserInserts::spawn(db.clone()),
+            health: db.health(),
             db,
             keys,
             settings,
@@ -278,6 +281,7 @@ pub fn router(state: AppState) -> Router {
             .layer(axum::middleware::from_fn_with_state(state.rates.clone(), rate::public));
         public = public.route(&format!("/v2/{}", operation.name), handler);
     }
+    let public = public.route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::cutoff::guard));
     // Beyond this many calls in flight, more are refused at once (503) rather than queued:
     // health checks and metrics stay outside the bound.
     let shed = ServiceBuilder::new()

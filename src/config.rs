@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use crate::app::Settings;
 use crate::crypto::WrappingKey;
 use crate::server::ServerLimits;
-use crate::store::Location;
+use crate::store::{Location, PoolSettings};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
@@ -217,6 +217,28 @@ fn positive(name: &str) -> Result<Option<usize>, ConfigError> {
 /// Pool size from `BUNKER_DB_MAX_CONNECTIONS` (default 16).
 pub fn max_connections() -> u32 {
     env("BUNKER_DB_MAX_CONNECTIONS").and_then(|v| v.parse().ok()).unwrap_or(16)
+}
+
+/// The pool: its size, `BUNKER_DB_TIMEOUT` (seconds, default 2) and
+/// `BUNKER_DB_STATEMENT_TIMEOUT` (seconds, default 30; 0 for none).
+pub fn pool_settings() -> Result<PoolSettings, ConfigError> {
+    let mut pool = PoolSettings { max_connections: max_connections(), ..PoolSettings::default() };
+    if let Some(value) = env("BUNKER_DB_TIMEOUT") {
+        pool.timeout = seconds(&value)
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| ConfigError::Invalid("BUNKER_DB_TIMEOUT must be a positive number of seconds".into()))?;
+    }
+    if let Some(value) = env("BUNKER_DB_STATEMENT_TIMEOUT") {
+        pool.statement_timeout = seconds(&value).ok_or_else(|| {
+            ConfigError::Invalid("BUNKER_DB_STATEMENT_TIMEOUT must be a number of seconds (0 for none)".into())
+        })?;
+    }
+    Ok(pool)
+}
+
+/// A number of seconds such as `2` or `0.5`.
+fn seconds(value: &str) -> Option<std::time::Duration> {
+    value.parse::<f64>().ok().and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
 }
 
 /// Connection limits from `BUNKER_HEADER_TIMEOUT`, `BUNKER_MAX_CONNECTIONS`,

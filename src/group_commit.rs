@@ -5,6 +5,11 @@
 //! Under load one commit (one statement, one WAL flush) carries many requests' writes, where
 //! each request's own commit cost a statement plan, a round trip and a flush; with no load the
 //! latency is one commit. The audit writer and single-user creation use it.
+//!
+//! A caller that has gone (its request timed out, was cut short or its client disconnected)
+//! must not have its write committed after it was answered otherwise: its item is skipped
+//! before the batch is sent, and [`Batch::any_gone`] lets the commit roll back instead of
+//! committing when one went while the batch's statement ran.
 
 use std::future::Future;
 
@@ -16,6 +21,56 @@ const QUEUE: usize = 8192;
 struct Job<T, R> {
     item: T,
     done: oneshot::Sender<R>,
+}
+
+/// Items to commit together, with their callers.
+pub struct Batch<T, R> {
+    /// The items, in arrival order.
+    pub items: Vec<T>,
+    callers: Vec<oneshot::Sender<R>>,
+}
+
+impl<T, R> Batch<T, R> {
+    /// True when a caller has gone since the batch was formed: committing would record a
+    /// write its caller was not told about.
+    pub fn any_gone(&self) -> bool {
+        self.callers.iter().any(oneshot::Sender::is_closed)
+    }
+
+    /// Drops the items whose caller has gone.
+    pub fn retain_live(&mut self) {
+        let items = std::mem::take(&mut self.items);
+        let callers = std::mem::take(&mut self.callers);
+        for (item, caller) in items.into_iter().zip(callers) {
+            if !caller.is_closed() {
+                self.items.push(item);
+                self.callers.push(caller);
+            }
+        }
+    }
+
+    /// True when no item is left.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Answers each caller with its result, in item order. Callers left over by a short
+    /// result list are dropped: they see `None`, not a hang.
+    pub fn answer(self, results: impl IntoIterator<Item = R>) {
+        for (caller, result) in self.callers.into_iter().zip(results) {
+            // A caller that went away meanwhile needs no answer.
+            let _ = caller.send(result);
+        }
+    }
+
+    /// Answers every caller with the same result.
+    pub fn answer_all(self, result: R)
+    where
+        R: Clone,
+    {
+        let n = self.callers.len();
+        self.answer(std::iter::repeat_n(result, n));
+    }
 }
 
 /// Handle to a group-commit task; cheap to clone. The task ends when every handle is dropped.
@@ -36,19 +91,20 @@ impl<T, R> std::fmt::Debug for GroupCommit<T, R> {
 }
 
 impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
-    /// Starts the task on the current runtime. `commit` gets at most `max_batch` items, in
-    /// arrival order, and returns one result per item, in the same order.
+    /// Starts the task on the current runtime. `commit` gets at most `max_batch` items whose
+    /// callers are still waiting, in arrival order, and answers them ([`Batch::answer`]).
     pub fn spawn<F, Fut>(max_batch: usize, commit: F) -> Self
     where
-        F: FnMut(Vec<T>) -> Fut + Send + 'static,
-        Fut: Future<Output = Vec<R>> + Send + 'static,
+        F: FnMut(Batch<T, R>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
     {
         let (queue, jobs) = mpsc::channel(QUEUE);
         tokio::spawn(run(jobs, max_batch.max(1), commit));
         GroupCommit { queue }
     }
 
-    /// Commits `item` with whatever else is queued; `None` if the task is gone (shutdown).
+    /// Commits `item` with whatever else is queued; `None` if the task is gone (shutdown) or
+    /// gave no answer.
     pub async fn submit(&self, item: T) -> Option<R> {
         let (done, wait) = oneshot::channel();
         self.queue.send(Job { item, done }).await.ok()?;
@@ -58,28 +114,22 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
 
 async fn run<T, R, F, Fut>(mut jobs: mpsc::Receiver<Job<T, R>>, max_batch: usize, mut commit: F)
 where
-    F: FnMut(Vec<T>) -> Fut,
-    Fut: Future<Output = Vec<R>>,
+    F: FnMut(Batch<T, R>) -> Fut,
+    Fut: Future<Output = ()>,
 {
-    let mut waiters = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.recv().await {
-        let mut items = Vec::with_capacity(max_batch);
-        items.push(first.item);
-        waiters.push(first.done);
-        while items.len() < max_batch {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    items.push(job.item);
-                    waiters.push(job.done);
-                }
-                Err(_) => break,
+        let mut batch = Batch { items: Vec::with_capacity(max_batch), callers: Vec::with_capacity(max_batch) };
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            batch.items.push(job.item);
+            batch.callers.push(job.done);
+            if batch.items.len() < max_batch {
+                next = jobs.try_recv().ok();
             }
         }
-        let results = commit(items).await;
-        // A caller that went away (client disconnected) needs no answer. Waiters left over by
-        // a short result list are dropped with the drain: they see `None`, not a hang.
-        for (waiter, result) in waiters.drain(..).zip(results) {
-            let _ = waiter.send(result);
+        batch.retain_live();
+        if !batch.is_empty() {
+            commit(batch).await;
         }
     }
 }
@@ -92,11 +142,12 @@ mod tests {
     async fn concurrent_items_share_a_commit_and_get_their_own_results() {
         let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = batches.clone();
-        let group = GroupCommit::spawn(64, move |items: Vec<u32>| {
-            seen.lock().expect("lock").push(items.len());
+        let group = GroupCommit::spawn(64, move |batch: Batch<u32, u32>| {
+            seen.lock().expect("lock").push(batch.items.len());
             async move {
                 tokio::task::yield_now().await;
-                items.into_iter().map(|i| i * 10).collect()
+                let results: Vec<u32> = batch.items.iter().map(|i| i * 10).collect();
+                batch.answer(results);
             }
         });
         let calls = (0..100).map(|i| {
@@ -113,7 +164,53 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_result_list_answers_none_instead_of_hanging() {
-        let group = GroupCommit::spawn(8, |_items: Vec<u32>| async { Vec::<u32>::new() });
+        let group = GroupCommit::spawn(8, |batch: Batch<u32, u32>| async move { batch.answer(Vec::new()) });
         assert_eq!(group.submit(1).await, None);
+    }
+
+    #[tokio::test]
+    async fn items_whose_caller_has_gone_are_skipped() {
+        let (open, opened) = tokio::sync::oneshot::channel::<()>();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let mut gate = Some(opened);
+        let group = GroupCommit::spawn(8, move |batch: Batch<u32, u32>| {
+            record.lock().expect("lock").extend(batch.items.iter().copied());
+            let wait = gate.take();
+            async move {
+                // The first batch holds the task while the second item's caller gives up.
+                if let Some(wait) = wait {
+                    let _ = wait.await;
+                }
+                let results: Vec<u32> = batch.items.clone();
+                batch.answer(results);
+            }
+        });
+        let first = tokio::spawn({
+            let group = group.clone();
+            async move { group.submit(1).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), group.submit(2)).await;
+        assert!(gave_up.is_err(), "the second item waits behind the first batch");
+        open.send(()).expect("open");
+        assert_eq!(first.await.expect("joined"), Some(1));
+        assert_eq!(group.submit(3).await, Some(3));
+        assert_eq!(*seen.lock().expect("lock"), [1, 3], "the abandoned item was committed");
+    }
+
+    #[test]
+    fn retain_live_keeps_items_with_their_callers() {
+        let (a, _wait_a) = oneshot::channel::<u8>();
+        let (b, wait_b) = oneshot::channel::<u8>();
+        let (c, mut wait_c) = oneshot::channel::<u8>();
+        drop(wait_b);
+        let mut batch = Batch { items: vec!['a', 'b', 'c'], callers: vec![a, b, c] };
+        assert!(batch.any_gone());
+        batch.retain_live();
+        assert_eq!(batch.items, ['a', 'c']);
+        assert!(!batch.any_gone());
+        batch.answer([1, 3]);
+        assert_eq!(wait_c.try_recv(), Ok(3));
     }
 }

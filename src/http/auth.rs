@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::context::{MAIN_TENANT, Principal, PrincipalKind, RequestContext};
+use super::cutoff::{self, Cut, Deadlines};
 use super::error::{ApiError, ErrorMessage};
 use super::rate::ClientAddr;
 use crate::app::AppState;
+use crate::audit::writer::AuditFailed;
 use crate::crypto::secrets::{digests_match, token_digest};
 use crate::store;
 
@@ -21,15 +23,23 @@ pub const TOKEN_HEADER: &str = "x-bunker-token";
 pub const TENANT_HEADER: &str = "x-bunker-tenant";
 
 /// Authenticates the caller, resolves the tenant, runs the handler and then makes sure the
-/// request's audit event is durable before the answer leaves (fail closed).
+/// request's audit event is durable before the answer leaves (fail closed). While the database
+/// is away the answer is 503 at once; a request cut short (deadline, database gone) is
+/// answered 503 and its event says so (see [`cutoff`]).
 pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(operation) = req.extensions().get::<MatchedPath>().and_then(|path| app.operation(path.as_str())) else {
         return ApiError::not_found("The API request was not found").into_response();
     };
     let client = req.extensions().get::<ClientAddr>().copied();
-    let context = match resolve(&app, req.headers(), operation, client).await {
-        Ok(context) => context,
-        Err(err) => return err.into_response(),
+    if !app.health.is_up() {
+        return ApiError::Unavailable.into_response();
+    }
+    let deadlines = Deadlines::start(app.settings.request_timeout);
+    let resolving = resolve(&app, req.headers(), operation, client);
+    let context = match cutoff::within(&app.health, deadlines.handler, resolving).await {
+        Ok(Ok(context)) => context,
+        Ok(Err(err)) => return err.into_response(),
+        Err(cut) => return cut.error().into_response(),
     };
     req.extensions_mut().insert(context.clone());
     let span = tracing::info_span!(
@@ -39,15 +49,22 @@ pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: N
         principal = %context.principal.id,
     );
     async move {
-        let response = next.run(req).await;
+        let response = match cutoff::within(&app.health, deadlines.handler, next.run(req)).await {
+            Ok(response) => response,
+            Err(cut) => return cutoff::answer_cut(&app, &context, cut, deadlines.event).await,
+        };
         if context.is_committed() {
             return response;
         }
         let message = response.extensions().get::<ErrorMessage>().map(|m| m.0.clone());
         let event = context.final_event(response.status().as_u16(), message.as_deref());
-        match app.audit.submit(event).await {
-            Ok(()) => response,
-            Err(err) => ApiError::internal(err).into_response(),
+        match cutoff::within(&app.health, deadlines.event, app.audit.submit(event)).await {
+            Ok(Ok(())) => response,
+            Ok(Err(AuditFailed::Unavailable)) => {
+                cutoff::answer_cut(&app, &context, Cut::DatabaseAway, deadlines.event).await
+            }
+            Ok(Err(err)) => ApiError::from(err).into_response(),
+            Err(cut) => cutoff::answer_cut(&app, &context, cut, deadlines.event).await,
         }
     }
     .instrument(span)

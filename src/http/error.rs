@@ -50,6 +50,9 @@ pub enum ApiError {
     /// 503: the request took longer than the server allows.
     #[error("Request timed out")]
     Timeout,
+    /// 503: the database is away or did not answer in time; answered with `Retry-After`.
+    #[error("Database unavailable")]
+    Unavailable,
     /// 500: anything unexpected. The cause is logged once, never sent.
     #[error("Internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -103,7 +106,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge | ApiError::ContentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Timeout | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::Overloaded | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -116,7 +119,8 @@ impl ApiError {
     /// Seconds a refused client should wait before trying again, for refusals that pass.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            ApiError::Overloaded | ApiError::Timeout => Some(1),
+            // The monitor notices a returning database within a second.
+            ApiError::Overloaded | ApiError::Timeout | ApiError::Unavailable => Some(1),
             ApiError::TooManyRequests => Some(10),
             _ => None,
         }
@@ -127,6 +131,11 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::RequestClosed => ApiError::conflict("This user request is closed"),
+            err if err.is_unavailable() => {
+                // Per request at debug: the monitor reports the outage itself, once.
+                tracing::debug!(error = %err, "database unavailable");
+                ApiError::Unavailable
+            }
             err => ApiError::internal(err),
         }
     }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod body;
 pub mod context;
+pub mod cutoff;
 pub mod error;
 pub mod lenient;
 pub mod limits;

@@ -111,6 +111,6 @@ async fn get(State(app): State<AppState>, headers: HeaderMap, body: Result<Body<
     let event = event::seal(&header, &body, response.status().as_u16(), &keys);
     match app.audit.submit(event).await {
         Ok(()) => response,
-        Err(err) => ApiError::internal(err).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
     }
 }

@@ -83,7 +83,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let key = key_source(&location, args.dev)?;
     let listener = listen(config::listen(args.listen))?;
     files::secure(&location, embedded_default)?;
-    let db = store::connect(&location, config::max_connections()).await?;
+    let db = store::connect_with(&location, &config::pool_settings()?).await?;
     let wrapping = resolve_wrapping_key(key, &db, embedded_default).await?;
     let clock = Clock::default();
     let (keys, secrets) = vault::open(&db, &wrapping.key, root_token.as_deref(), clock.now()).await?;

@@ -172,21 +172,32 @@ impl AuditRows for sqlx::SqliteConnection {
     }
 }
 
-/// Commits a batch of events atomically (the group-commit writer's unit of work). On
-/// PostgreSQL the batch is one statement, atomic by itself: no BEGIN and COMMIT round trips.
-pub async fn insert_batch(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
+/// Commits a batch of events atomically (the group-commit writer's unit of work): one
+/// statement in a transaction whose COMMIT is sent only after the statement has answered and
+/// `proceed` agrees; otherwise it rolls back and answers false. An event held up by the
+/// network therefore never lands after its request was answered without it.
+pub async fn insert_batch(db: &Db, records: &[AuditRecord], proceed: impl FnOnce() -> bool) -> StoreResult<bool> {
     match db {
         Db::Postgres(pool) => {
-            let mut conn = pool.acquire().await?;
-            conn.insert_audit(records).await?;
+            let mut tx = pool.begin().await?;
+            tx.insert_audit(records).await?;
+            if !proceed() {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            tx.commit().await?;
         }
         Db::Sqlite(pool) => {
             let mut tx = pool.begin_write().await?;
             tx.insert_audit(records).await?;
+            if !proceed() {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             tx.commit().await?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// An audit row read back.

@@ -9,6 +9,7 @@ pub mod appdata;
 pub mod audit;
 pub mod bulk;
 pub mod files;
+pub mod health;
 pub mod legal;
 pub mod requests;
 pub mod retention;
@@ -26,6 +27,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+
+pub use health::Health;
 
 /// A connection pool on one of the supported backends.
 #[derive(Clone, Debug)]
@@ -62,6 +65,35 @@ pub enum StoreError {
     /// Anything else from the database driver.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// True when the database could not be reached or did not answer in time (see
+    /// [`is_unavailable`]): the caller is told to retry, not that the vault failed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Database(err) if is_unavailable(err))
+    }
+}
+
+/// True for driver errors that mean "the database is away or too slow": no pool slot in time,
+/// a connection refused, reset or cut mid-answer, a server shutting down or not accepting
+/// connections yet, a statement cancelled by `statement_timeout`.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL's SQLSTATE class 08: connection exception; 57P01-57P03: shutdown, crash,
+        // starting up; 57014: query cancelled (statement_timeout); 53300: too many connections.
+        sqlx::Error::Database(db) => db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|pg| {
+            let code = pg.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57014" | "53300")
+        }),
+        _ => false,
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -114,8 +146,36 @@ impl Location {
     }
 }
 
-/// Opens a pool and runs the migrations of its backend.
+/// How the pool talks to its database.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// PostgreSQL: longest wait for a pool slot or a new connection (`BUNKER_DB_TIMEOUT`).
+    pub timeout: Duration,
+    /// PostgreSQL: `statement_timeout` and `idle_in_transaction_session_timeout` of every
+    /// connection; zero for none (`BUNKER_DB_STATEMENT_TIMEOUT`).
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            max_connections: 16,
+            timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Opens a pool of at most `max_connections` with the default timeouts and runs the migrations.
 pub async fn connect(location: &Location, max_connections: u32) -> Result<Db, sqlx::Error> {
+    connect_with(location, &PoolSettings { max_connections, ..PoolSettings::default() }).await
+}
+
+/// Opens a pool and runs the migrations of its backend.
+pub async fn connect_with(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::Error> {
+    let max_connections = settings.max_connections;
     let db = match location {
         Location::SqliteMemory => {
             // One connection: every new connection to ":memory:" would be a different database.
@@ -143,21 +203,57 @@ pub async fn connect(location: &Location, max_connections: u32) -> Result<Db, sq
             let pool = SqlitePoolOptions::new().max_connections(max_connections.max(1)).connect_with(opts).await?;
             Db::Sqlite(pool)
         }
-        Location::Postgres(opts) => {
-            let pool = PgPoolOptions::new()
-                .max_connections(max_connections.max(1))
-                // No round trip to check a connection before every use: that doubled the
-                // database round trips of a read. A connection that broke is found by the
-                // statement that uses it, which fails, and the pool then drops it.
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with((**opts).clone())
-                .await?;
-            Db::Postgres(pool)
-        }
+        Location::Postgres(opts) => Db::Postgres(connect_postgres(opts, settings).await?),
     };
     db.migrate().await?;
     Ok(db)
+}
+
+/// The PostgreSQL pool: short waits, server-side time limits, and the health gate's hooks.
+async fn connect_postgres(opts: &PgConnectOptions, settings: &PoolSettings) -> Result<PgPool, sqlx::Error> {
+    let timeout = settings.timeout.max(Duration::from_millis(100));
+    let limit = settings.statement_timeout.as_millis().to_string();
+    // sqlx sets no TCP keepalive on its sockets (and offers no option for it): the server's
+    // own keepalives at least let PostgreSQL end the sessions of a vault that vanished, and
+    // with them their locks and open transactions.
+    let opts = opts.clone().options([
+        ("statement_timeout", limit.as_str()),
+        ("idle_in_transaction_session_timeout", limit.as_str()),
+        ("tcp_keepalives_idle", "30"),
+        ("tcp_keepalives_interval", "10"),
+        ("tcp_keepalives_count", "3"),
+    ]);
+    let times = health::MonitorTimes { connect: timeout, ping: timeout / 2 };
+    let gate = health::watch_postgres(opts.clone(), times);
+    let (acquiring, releasing) = (gate.clone(), gate.clone());
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections.max(1))
+        // No round trip to check a connection before every use: that doubled the
+        // database round trips of a read. A connection that broke is found by the
+        // statement that uses it, which fails, and the pool then drops it; those opened
+        // before an outage was noticed are dropped here without a round trip.
+        .test_before_acquire(false)
+        .before_acquire(move |_, meta| {
+            let fresh = !acquiring.is_stale(meta.age);
+            Box::pin(async move { Ok(fresh) })
+        })
+        // While the database is away a released connection is closed at once: one cut short
+        // mid-statement would otherwise wait for its answer (sqlx pings it on release, with no
+        // time limit) until TCP gives up, holding its pool slot after the server is back.
+        .after_release(move |_, _| {
+            let keep = !releasing.is_down();
+            Box::pin(async move { Ok(keep) })
+        })
+        .acquire_timeout(timeout)
+        .connect_with(opts)
+        .await?;
+    health::register(pool_key(&pool), &gate);
+    Ok(pool)
+}
+
+/// Identifies a PostgreSQL pool for [`health::lookup`].
+fn pool_key(pool: &PgPool) -> usize {
+    std::sync::Arc::as_ptr(&pool.connect_options()) as usize
 }
 
 impl Db {
@@ -165,7 +261,15 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         match self {
             Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Db::Postgres(pool) => {
+                // Migrations (an index over millions of rows, a wait for another replica's
+                // migration lock) may take longer than a request's statement: no limit on this
+                // connection, which is closed afterwards rather than returned with it lifted.
+                let mut conn = pool.acquire().await?;
+                conn.close_on_drop();
+                sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await?;
+                sqlx::migrate!("./migrations/postgres").run_direct(&mut *conn).await?;
+            }
         }
         Ok(())
     }
@@ -173,6 +277,19 @@ impl Db {
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    /// [`ping`](Self::ping), false if the answer takes longer than `limit`.
+    pub async fn ping_within(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.ping()).await.unwrap_or(false)
+    }
+
+    /// This pool's view of whether its database is reachable.
+    pub fn health(&self) -> Health {
+        match self {
+            Db::Sqlite(_) => Health::always_up(),
+            Db::Postgres(pool) => health::lookup(pool_key(pool)),
+        }
     }
 
     /// Short backend name for logs and tests.
@@ -185,6 +302,7 @@ impl Db {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.health().stop();
         with_pool!(self, pool => pool.close().await)
     }
 }
@@ -229,6 +347,15 @@ mod tests {
         assert!(Location::parse("mysql://x").is_none());
         let described = Location::parse("postgres://u:secretpw@h:5433/db").map(|l| l.describe());
         assert_eq!(described.as_deref(), Some("PostgreSQL h:5433/db"));
+    }
+
+    #[test]
+    fn unreachable_databases_are_told_apart_from_failures() {
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(StoreError::from(sqlx::Error::Io(reset)).is_unavailable());
+        assert!(!StoreError::from(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::NotFound.is_unavailable());
     }
 
     #[test]

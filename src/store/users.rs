@@ -227,62 +227,105 @@ pub async fn insert_many(
     users: &[&NewUser],
     audits: &[AuditRecord],
 ) -> StoreResult<HashSet<Vec<u8>>> {
-    match db {
-        Db::Postgres(pool) => insert_many_pg(pool, tenant, users, audits).await,
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin_write().await?;
-            let mut inserted = HashSet::with_capacity(users.len());
-            for chunk in users.chunks(CHUNK) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO users (rid, tenant_id, token_idx, login_idx, email_idx, phone_idx, custom_idx, \
-                     wrapped_key, record, version, created_at, updated_at, sliding_secs, final_at, expires_at) ",
-                );
-                qb.push_values(chunk, |mut b, u| {
-                    b.push_bind(u.rid.as_slice())
-                        .push_bind(tenant)
-                        .push_bind(&u.token_idx[..])
-                        .push_bind(u.indexes[0].as_ref().map(|v| &v[..]))
-                        .push_bind(u.indexes[1].as_ref().map(|v| &v[..]))
-                        .push_bind(u.indexes[2].as_ref().map(|v| &v[..]))
-                        .push_bind(u.indexes[3].as_ref().map(|v| &v[..]))
-                        .push_bind(u.wrapped_key.as_slice())
-                        .push_bind(u.record.as_slice())
-                        .push_bind(1_i64)
-                        .push_bind(u.now)
-                        .push_bind(u.now)
-                        .push_bind(u.lifetime.sliding_secs)
-                        .push_bind(u.lifetime.final_at)
-                        .push_bind(u.lifetime.expires_at);
-                });
-                qb.push(" ON CONFLICT DO NOTHING RETURNING rid");
-                for row in qb.build().fetch_all(&mut *tx).await? {
-                    inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
-                }
-            }
-            let grams =
-                users.iter().filter(|u| inserted.contains(&u.rid)).map(|u| (u.rid.as_slice(), u.grams.as_slice()));
-            insert_grams!(&mut *tx, tenant, grams);
-            let events: Vec<AuditRecord> =
-                users.iter().zip(audits).filter(|(u, _)| inserted.contains(&u.rid)).map(|(_, a)| a.clone()).collect();
-            insert_audit!(&mut *tx, &events);
-            tx.commit().await?;
-            Ok(inserted)
-        }
-    }
+    let group = TenantUsers { tenant, users: users.to_vec(), events: audits.iter().collect() };
+    let inserted = insert_groups(db, std::slice::from_ref(&group), || true).await?;
+    Ok(inserted.and_then(|mut sets| sets.pop()).unwrap_or_default())
 }
 
-/// Users per statement of [`insert_many_pg`].
+/// The users of one tenant to insert, each with its creation event (`events[i]` is about
+/// `users[i]`).
+#[derive(Debug)]
+pub struct TenantUsers<'a> {
+    /// Their tenant.
+    pub tenant: i64,
+    /// The rows.
+    pub users: Vec<&'a NewUser>,
+    /// One event per row.
+    pub events: Vec<&'a AuditRecord>,
+}
+
+/// [`insert_many`] for several tenants in one transaction, whose COMMIT is sent only after
+/// every statement has answered and `proceed` agrees; otherwise it rolls back and answers
+/// `None`. A statement that arrives late (the network held it) or a caller that has gone
+/// therefore never commits: only the COMMIT itself can be in doubt. The sets of rids
+/// inserted come back in `groups` order.
+pub async fn insert_groups(
+    db: &Db,
+    groups: &[TenantUsers<'_>],
+    proceed: impl FnOnce() -> bool,
+) -> StoreResult<Option<Vec<HashSet<Vec<u8>>>>> {
+    let mut inserted = Vec::with_capacity(groups.len());
+    match db {
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            for group in groups {
+                inserted.push(insert_pg(&mut tx, group).await?);
+            }
+            if !proceed() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            tx.commit().await?;
+        }
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_write().await?;
+            for group in groups {
+                inserted.push(insert_sqlite(&mut tx, group).await?);
+            }
+            if !proceed() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(Some(inserted))
+}
+
+async fn insert_sqlite(tx: &mut sqlx::SqliteConnection, group: &TenantUsers<'_>) -> StoreResult<HashSet<Vec<u8>>> {
+    let (tenant, users) = (group.tenant, &group.users);
+    let mut inserted = HashSet::with_capacity(users.len());
+    for chunk in users.chunks(CHUNK) {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO users (rid, tenant_id, token_idx, login_idx, email_idx, phone_idx, custom_idx, \
+             wrapped_key, record, version, created_at, updated_at, sliding_secs, final_at, expires_at) ",
+        );
+        qb.push_values(chunk, |mut b, u| {
+            b.push_bind(u.rid.as_slice())
+                .push_bind(tenant)
+                .push_bind(&u.token_idx[..])
+                .push_bind(u.indexes[0].as_ref().map(|v| &v[..]))
+                .push_bind(u.indexes[1].as_ref().map(|v| &v[..]))
+                .push_bind(u.indexes[2].as_ref().map(|v| &v[..]))
+                .push_bind(u.indexes[3].as_ref().map(|v| &v[..]))
+                .push_bind(u.wrapped_key.as_slice())
+                .push_bind(u.record.as_slice())
+                .push_bind(1_i64)
+                .push_bind(u.now)
+                .push_bind(u.now)
+                .push_bind(u.lifetime.sliding_secs)
+                .push_bind(u.lifetime.final_at)
+                .push_bind(u.lifetime.expires_at);
+        });
+        qb.push(" ON CONFLICT DO NOTHING RETURNING rid");
+        for row in qb.build().fetch_all(&mut *tx).await? {
+            inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
+        }
+    }
+    let grams = users.iter().filter(|u| inserted.contains(&u.rid)).map(|u| (u.rid.as_slice(), u.grams.as_slice()));
+    insert_grams!(&mut *tx, tenant, grams);
+    let events: Vec<AuditRecord> =
+        users.iter().zip(&group.events).filter(|(u, _)| inserted.contains(&u.rid)).map(|(_, a)| (*a).clone()).collect();
+    insert_audit!(&mut *tx, &events);
+    Ok(inserted)
+}
+
+/// Users per statement of [`insert_pg`].
 const PG_USERS_PER_STATEMENT: usize = 1000;
 
 /// PostgreSQL: each chunk of users is one statement that inserts the users, then the grams and
-/// the audit events of those actually inserted. A single `UserCreate` is one round trip, atomic
-/// by itself, where BEGIN, three INSERTs and COMMIT were five; larger calls share a transaction.
-async fn insert_many_pg(
-    pool: &sqlx::PgPool,
-    tenant: i64,
-    users: &[&NewUser],
-    audits: &[AuditRecord],
-) -> StoreResult<HashSet<Vec<u8>>> {
+/// the audit events of those actually inserted.
+async fn insert_pg(tx: &mut sqlx::PgConnection, group: &TenantUsers<'_>) -> StoreResult<HashSet<Vec<u8>>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "WITH u AS ( \
@@ -308,16 +351,13 @@ async fn insert_many_pg(
             super::audit::pg_unnest(17),
         )
     });
-    let chunks = users.len().div_ceil(PG_USERS_PER_STATEMENT);
-    let mut inserted = HashSet::with_capacity(users.len());
-    let mut tx = if chunks > 1 { Some(pool.begin().await?) } else { None };
-    let mut conn = if tx.is_none() { Some(pool.acquire().await?) } else { None };
-    for (chunk, events) in users.chunks(PG_USERS_PER_STATEMENT).zip(audits.chunks(PG_USERS_PER_STATEMENT)) {
+    let tenant = group.tenant;
+    let mut inserted = HashSet::with_capacity(group.users.len());
+    for (chunk, events) in group.users.chunks(PG_USERS_PER_STATEMENT).zip(group.events.chunks(PG_USERS_PER_STATEMENT)) {
         let bytes = |f: fn(&NewUser) -> &[u8]| chunk.iter().map(|u| f(u)).collect::<Vec<_>>();
         let index = |i: usize| chunk.iter().map(|u| u.indexes[i].as_ref().map(|v| &v[..])).collect::<Vec<_>>();
         let number = |f: fn(&NewUser) -> Option<i64>| chunk.iter().map(|u| f(u)).collect::<Vec<_>>();
         let (lo, hi, grams) = super::search::pg_slices(chunk.iter().map(|u| u.grams.as_slice()));
-        let events: Vec<&AuditRecord> = events.iter().collect();
         let query = sqlx::query(&SQL)
             .bind(tenant)
             .bind(bytes(|u| &u.rid))
@@ -335,18 +375,10 @@ async fn insert_many_pg(
             .bind(lo)
             .bind(hi)
             .bind(grams);
-        let query = super::audit::PgColumns::of(&events).bind(query);
-        let rows = match (&mut tx, &mut conn) {
-            (Some(tx), _) => query.fetch_all(&mut **tx).await?,
-            (None, Some(conn)) => query.fetch_all(&mut **conn).await?,
-            (None, None) => unreachable!("a connection is held"),
-        };
-        for row in rows {
+        let query = super::audit::PgColumns::of(events).bind(query);
+        for row in query.fetch_all(&mut *tx).await? {
             inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
         }
-    }
-    if let Some(tx) = tx {
-        tx.commit().await?;
     }
     Ok(inserted)
 }

@@ -4,11 +4,17 @@
 //! multi-row insert `UserCreateBulk` uses, so a user whose login, email, phone or custom id is
 //! already taken (by an earlier user or an earlier one of the same batch) is skipped and told
 //! so, as if the calls had come one after the other.
+//!
+//! A batch is one transaction whose COMMIT is sent only once its statements have answered and
+//! every caller is still waiting: a creation whose request was answered 503 (timed out, or cut
+//! short because the database went away) is rolled back, never committed later with an event
+//! that says 200. One round trip more per batch than a single autocommit statement: BEGIN.
 
-use crate::group_commit::GroupCommit;
-use crate::store::Db;
+use crate::group_commit::{Batch, GroupCommit};
+use crate::http::ApiError;
 use crate::store::audit::AuditRecord;
-use crate::store::users::{NewUser, insert_many};
+use crate::store::users::{NewUser, TenantUsers, insert_groups};
+use crate::store::{Db, Health};
 
 /// Most users in one statement.
 const MAX_BATCH: usize = 256;
@@ -24,9 +30,25 @@ pub struct PendingUser {
 }
 
 /// The batch the user was part of failed; the detail is logged once for the batch.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the user could not be stored")]
-pub struct InsertFailed;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InsertFailed {
+    /// The database is away or did not answer in time: nothing was committed (or, if the
+    /// answer to COMMIT itself was lost, it cannot be known).
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The database refused the batch.
+    #[error("the user could not be stored")]
+    Failed,
+}
+
+impl From<InsertFailed> for ApiError {
+    fn from(err: InsertFailed) -> ApiError {
+        match err {
+            InsertFailed::Unavailable => ApiError::Unavailable,
+            InsertFailed::Failed => ApiError::internal(err),
+        }
+    }
+}
 
 /// `Ok(true)` inserted, `Ok(false)` skipped: an index value is taken.
 pub type Inserted = Result<bool, InsertFailed>;
@@ -38,51 +60,80 @@ pub struct UserInserts(GroupCommit<PendingUser, Inserted>);
 impl UserInserts {
     /// Starts the task on the current runtime.
     pub fn spawn(db: Db) -> UserInserts {
-        UserInserts(GroupCommit::spawn(MAX_BATCH, move |pending: Vec<PendingUser>| {
+        let health = db.health();
+        UserInserts(GroupCommit::spawn(MAX_BATCH, move |batch| {
             let db = db.clone();
-            async move { commit(&db, pending).await }
+            let health = health.clone();
+            async move { commit(&db, &health, batch).await }
         }))
     }
 
     /// Inserts one user with its event, durably, in a batch with whatever else is waiting.
     pub async fn insert(&self, pending: PendingUser) -> Inserted {
-        self.0.submit(pending).await.unwrap_or(Err(InsertFailed))
+        self.0.submit(pending).await.unwrap_or(Err(InsertFailed::Failed))
     }
 }
 
-/// The users of one tenant in a batch, with their positions in it.
-#[derive(Default)]
-struct TenantGroup {
-    positions: Vec<usize>,
-    users: Vec<NewUser>,
-    events: Vec<AuditRecord>,
-}
-
-/// One `insert_many` per tenant present in the batch (usually one); results in input order.
-async fn commit(db: &Db, pending: Vec<PendingUser>) -> Vec<Inserted> {
-    let mut results = vec![Err(InsertFailed); pending.len()];
-    // Tenants in order of first arrival; the rows and events move in, uncopied.
-    let mut groups: Vec<(i64, TenantGroup)> = Vec::new();
-    for (position, PendingUser { tenant, user, event }) in pending.into_iter().enumerate() {
-        let at = groups.iter().position(|(t, _)| *t == tenant).unwrap_or_else(|| {
-            groups.push((tenant, TenantGroup::default()));
-            groups.len() - 1
-        });
-        let group = &mut groups[at].1;
-        group.positions.push(position);
-        group.users.push(user);
-        group.events.push(event);
-    }
-    for (tenant, group) in groups {
-        let rows: Vec<&NewUser> = group.users.iter().collect();
-        match insert_many(db, tenant, &rows, &group.events).await {
-            Ok(inserted) => {
-                for (position, user) in group.positions.into_iter().zip(&group.users) {
-                    results[position] = Ok(inserted.contains(&user.rid));
+/// Commits a batch; rolls back and commits again without them when callers went away while
+/// its statements ran. Cut short (rolled back) when the database is declared away.
+async fn commit(db: &Db, health: &Health, mut batch: Batch<PendingUser, Inserted>) {
+    loop {
+        let attempt = {
+            let (groups, positions) = by_tenant(&batch.items);
+            tokio::select! {
+                stored = insert_groups(db, &groups, || !batch.any_gone()) => {
+                    Some(stored.map(|sets| sets.map(|sets| outcomes(&groups, &positions, &sets, batch.items.len()))))
+                }
+                () = health.went_down() => None,
+            }
+        };
+        match attempt {
+            Some(Ok(Some(outcomes))) => return batch.answer(outcomes),
+            Some(Ok(None)) => {
+                batch.retain_live();
+                if batch.is_empty() {
+                    return;
                 }
             }
-            Err(err) => tracing::error!(error = %err, users = rows.len(), "user batch failed"),
+            Some(Err(err)) if err.is_unavailable() => return batch.answer_all(Err(InsertFailed::Unavailable)),
+            Some(Err(err)) => {
+                tracing::error!(error = %err, users = batch.items.len(), "user batch failed");
+                return batch.answer_all(Err(InsertFailed::Failed));
+            }
+            None => return batch.answer_all(Err(InsertFailed::Unavailable)),
         }
     }
-    results
+}
+
+/// The batch by tenant, in order of first arrival, with each user's position in the batch.
+fn by_tenant(pending: &[PendingUser]) -> (Vec<TenantUsers<'_>>, Vec<Vec<usize>>) {
+    let mut groups: Vec<TenantUsers<'_>> = Vec::new();
+    let mut positions: Vec<Vec<usize>> = Vec::new();
+    for (position, PendingUser { tenant, user, event }) in pending.iter().enumerate() {
+        let at = groups.iter().position(|g| g.tenant == *tenant).unwrap_or_else(|| {
+            groups.push(TenantUsers { tenant: *tenant, users: Vec::new(), events: Vec::new() });
+            positions.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].users.push(user);
+        groups[at].events.push(event);
+        positions[at].push(position);
+    }
+    (groups, positions)
+}
+
+/// Each user's outcome, in batch order, from the rids each tenant's insert reported.
+fn outcomes(
+    groups: &[TenantUsers<'_>],
+    positions: &[Vec<usize>],
+    inserted: &[std::collections::HashSet<Vec<u8>>],
+    len: usize,
+) -> Vec<Inserted> {
+    let mut out = vec![Err(InsertFailed::Failed); len];
+    for ((group, positions), inserted) in groups.iter().zip(positions).zip(inserted) {
+        for (user, position) in group.users.iter().zip(positions) {
+            out[*position] = Ok(inserted.contains(&user.rid));
+        }
+    }
+    out
 }

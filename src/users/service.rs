@@ -191,7 +191,7 @@ pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifet
     let event = ctx.change_event(Some(&subject), None, Some(profile), None);
     let indexes = new.indexes;
     let inserted = app.user_inserts.insert(PendingUser { tenant: ctx.tenant, user: new, event }).await;
-    if !inserted.map_err(ApiError::internal)? {
+    if !inserted? {
         return Err(ApiError::conflict(clash_message(app, ctx, &indexes).await?));
     }
     ctx.mark_committed();
