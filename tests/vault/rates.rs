@@ -100,3 +100,28 @@ both!(public_operations_are_limited_per_address, settings = tight, |v| {
     }
     from(v, "[2001:db8:1:2::99]", "SharedRecordGet", None, None, body.clone()).await.error(429, TOO_MANY);
 });
+
+/// Through the real server, the connection's peer is the address counted.
+#[test]
+fn the_served_vault_counts_the_peer_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut demo = crate::process::start(
+        dir.path(),
+        "rates",
+        &["demo"],
+        &[("BUNKER_AUTH_FAILURES_PER_MINUTE", "2"), ("BUNKER_PUBLIC_REQUESTS_PER_MINUTE", "3")],
+    );
+    assert!(demo.ready(), "{:?}", demo.output());
+    let get = json!({"mode": "login", "identity": "nobody"});
+    assert_eq!(demo.call("UserGet", "DEMO", get.clone()).0, 404);
+    assert_eq!(demo.call("UserGet", "wrong", get.clone()).0, 403);
+    assert_eq!(demo.call("UserGet", "wrong", get.clone()).0, 403);
+    let (status, body) = demo.call("UserGet", "wrong", get.clone());
+    assert_eq!((status, &body["message"]), (429, &json!(TOO_MANY)));
+    // The demo token, verified before, still works from the same address.
+    assert_eq!(demo.call("UserGet", "DEMO", get).0, 404);
+    let record = json!({"recorduuid": "5e1f2d3c-0000-4000-8000-000000000000"});
+    let statuses: Vec<u16> = (0..4).map(|_| demo.call("SharedRecordGet", "", record.clone()).0).collect();
+    assert_eq!(statuses, [404, 404, 404, 429]);
+    demo.stop();
+}
