@@ -23,10 +23,26 @@ pub fn free_addr() -> SocketAddr {
 }
 
 pub fn start(dir: &Path, run: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
+    spawn(dir, run, Command::new(env!("CARGO_BIN_EXE_bunker")), args, env)
+}
+
+/// The binary under test: `BUNKER_BIN` when set (a release build), else the one cargo built.
+pub fn bunker_bin() -> PathBuf {
+    std::env::var_os("BUNKER_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bunker")), PathBuf::from)
+}
+
+/// Starts [`bunker_bin`] with its address space capped at `cap_kib` (`ulimit -v`, what a
+/// container memory limit does to an allocation that does not fit).
+pub fn start_capped(dir: &Path, run: &str, cap_kib: u64, args: &[&str], env: &[(&str, &str)]) -> Process {
+    let mut command = Command::new("sh");
+    command.args(["-c", &format!("ulimit -v {cap_kib} && exec \"$0\" \"$@\"")]).arg(bunker_bin());
+    spawn(dir, run, command, args, env)
+}
+
+fn spawn(dir: &Path, run: &str, mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Process {
     let addr = free_addr();
     let stdout = dir.join(format!("{run}.out"));
     let stderr = dir.join(format!("{run}.err"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bunker"));
     command
         .args(args)
         .args(["--listen", &addr.to_string()])
@@ -76,6 +92,21 @@ impl Process {
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "bunker did not stop cleanly on SIGTERM: {status}");
         self.output()
+    }
+
+    /// Peak resident memory since start or the last [`Process::reset_peak`], in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("process status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+
+    /// Starts a new peak: the next [`Process::peak_rss_kib`] counts from the current resident size.
+    pub fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").expect("clear_refs");
     }
 
     pub fn output(&self) -> (String, String) {
