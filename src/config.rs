@@ -172,6 +172,9 @@ pub fn settings() -> Result<Settings, ConfigError> {
     if let Some(count) = positive("BUNKER_MAX_PATCH_OPERATIONS")? {
         settings.max_patch_operations = count;
     }
+    if let Some(count) = positive("BUNKER_MAX_BULK_RECORDS")? {
+        settings.max_bulk_records = count;
+    }
     if let Some(mb) = env("BUNKER_MAX_FILE_SIZE_MB") {
         let mb: u64 =
             mb.parse().map_err(|_| ConfigError::Invalid("BUNKER_MAX_FILE_SIZE_MB must be a number".into()))?;
