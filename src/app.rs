@@ -56,6 +56,8 @@ pub struct Settings {
     pub max_record_size: usize,
     /// Most operations in one JSON Patch.
     pub max_patch_operations: usize,
+    /// Most records (or users) in one bulk call.
+    pub max_bulk_records: usize,
     /// Longest a request may run.
     pub request_timeout: Duration,
     /// Largest file `FileCreate` accepts, in decoded bytes.
@@ -84,6 +86,7 @@ impl Default for Settings {
             max_in_flight: 1024,
             max_record_size: 1024 * 1024,
             max_patch_operations: 256,
+            max_bulk_records: 10_000,
             request_timeout: Duration::from_secs(60),
             // 32 MiB of content is about 43 MB of base64, under the default body limit.
             max_file_size: 32 * 1024 * 1024,

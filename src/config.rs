@@ -195,6 +195,9 @@ pub fn settings() -> Result<Settings, ConfigError> {
                 ConfigError::Invalid("BUNKER_TRUSTED_PROXIES must list addresses or networks such as 10.0.0.0/8".into())
             })?;
     }
+    if let Some(count) = positive("BUNKER_MAX_BULK_RECORDS")? {
+        settings.max_bulk_records = count;
+    }
     if let Some(mb) = env("BUNKER_MAX_FILE_SIZE_MB") {
         let mb: u64 =
             mb.parse().map_err(|_| ConfigError::Invalid("BUNKER_MAX_FILE_SIZE_MB must be a number".into()))?;

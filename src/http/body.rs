@@ -7,11 +7,12 @@
 //! struct's field is one. So a request costs its bytes plus what its fields hold.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashSet;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -111,6 +112,62 @@ impl<'a> Members<'a> {
 /// The members of one record of a bulk call, if it is a JSON object.
 pub fn record_object(record: &RawValue) -> Option<Members<'_>> {
     record.get().starts_with('{').then(|| Members::parse(record.get().as_bytes()).ok()).flatten()
+}
+
+/// The elements of an array parameter of a bulk call (`records`, `users`), each as its own raw
+/// text: at most `max` of them, counted while the array is read, so that a body of millions of
+/// tiny elements (`[0,0,…]`) is refused before the vault holds millions of anything. 400 when
+/// the parameter is not an array or has more than `max` elements.
+pub fn elements(array: &RawValue, max: usize, name: &str) -> Result<Vec<Box<RawValue>>, ApiError> {
+    let too_many = Cell::new(false);
+    let mut deserializer = serde_json::Deserializer::from_str(array.get());
+    let borrowed = deserializer
+        .deserialize_seq(Elements { max, too_many: &too_many })
+        .and_then(|elements| deserializer.end().map(|()| elements));
+    match borrowed {
+        Ok(elements) => Ok(elements.into_iter().map(RawValue::to_owned).collect()),
+        Err(_) if too_many.get() => {
+            Err(ApiError::bad_request(format!("The {name} parameter has more than {max} entries")))
+        }
+        Err(_) => Err(ApiError::bad_request(format!("The {name} parameter has an incorrect format"))),
+    }
+}
+
+/// Decodes element `index` of the array parameter `name` (see [`elements`]), naming the
+/// offending parameter as `name[index].field` (never its value) on failure.
+pub fn decode_element<T: DeserializeOwned>(element: &RawValue, name: &str, index: usize) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_str(element.get());
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        match path.as_str() {
+            "." => ApiError::bad_request(format!("The {name}[{index}] parameter has an incorrect format")),
+            field => ApiError::bad_request(format!("The {name}[{index}].{field} parameter has an incorrect format")),
+        }
+    })
+}
+
+/// Reads an array as its elements' raw texts, borrowing from it, stopping after `max`.
+struct Elements<'c> {
+    max: usize,
+    too_many: &'c Cell<bool>,
+}
+
+impl<'de> Visitor<'de> for Elements<'_> {
+    type Value = Vec<&'de RawValue>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elements = Vec::new();
+        while let Some(element) = seq.next_element::<&'de RawValue>()? {
+            if elements.len() == self.max {
+                self.too_many.set(true);
+                return Err(serde::de::Error::custom("too many elements"));
+            }
+            elements.push(element);
+        }
+        Ok(elements)
+    }
 }
 
 /// Reads a top-level object as (key, raw value) pairs, borrowing from the body.
@@ -309,6 +366,25 @@ mod tests {
         let deep = format!(r#"{{"name":{}}}"#, nest(10 * MAX_DEPTH));
         let err = decode_body::<Probe>(deep.as_bytes()).expect_err("too deep");
         assert_eq!(err.to_string(), "The name parameter has an incorrect format");
+    }
+
+    #[test]
+    fn array_parameters_are_counted_while_they_are_read() {
+        let array = |text: &str| RawValue::from_string(text.to_owned()).expect("raw");
+        let split = elements(&array(r#"[{"a":1}, 2 ,"x",[]]"#), 4, "records").expect("four");
+        let texts: Vec<&str> = split.iter().map(|element| element.get()).collect();
+        assert_eq!(texts, [r#"{"a":1}"#, "2", r#""x""#, "[]"]);
+        assert!(elements(&array("[]"), 4, "records").expect("empty").is_empty());
+        let err = elements(&array("[0,0,0,0,0]"), 4, "records").expect_err("five");
+        assert_eq!(err.to_string(), "The records parameter has more than 4 entries");
+        for text in [r#"{"a":1}"#, "0", r#""[0]""#] {
+            let err = elements(&array(text), 4, "users").expect_err("not an array");
+            assert_eq!(err.to_string(), "The users parameter has an incorrect format");
+        }
+        let err = decode_element::<Probe>(&array(r#"{"name":"n","limit":"x"}"#), "users", 3).expect_err("field");
+        assert_eq!(err.to_string(), "The users[3].limit parameter has an incorrect format");
+        let err = decode_element::<Probe>(&array("7"), "users", 0).expect_err("not an object");
+        assert_eq!(err.to_string(), "The users[0] parameter has an incorrect format");
     }
 
     #[test]

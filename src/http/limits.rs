@@ -89,19 +89,20 @@ pub struct Admission {
 /// Memory held for one request until it ends.
 #[derive(Debug, Default)]
 struct Reserved {
-    /// Body bytes covered.
+    /// Bytes of memory covered.
     bytes: usize,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Admission {
-    /// Reads the body within the limit, reserving what it may cost before holding it: all of
-    /// a declared length up front, an undeclared (chunked) body as it arrives. 413 over the
-    /// limit; 503 when the budget cannot cover it now.
+    /// Reads the body within the limit, reserving what it may cost before holding it: a
+    /// declared length with its decoding cost up front; an undeclared (chunked) body its bytes
+    /// as they arrive and its decoding cost once complete, so that a body over the limit is a
+    /// 413 whatever else is in flight, never a 503. 503 when the budget cannot cover it now.
     pub async fn read(&self, body: axum::body::Body) -> Result<Bytes, ApiError> {
         let limit = self.rule.limit;
         if let Some(length) = self.declared {
-            self.reserve(length)?;
+            self.reserve(length.saturating_mul(self.rule.cost))?;
         }
         let mut body = body;
         let mut buffer = BytesMut::with_capacity(self.declared.unwrap_or(0).min(limit));
@@ -116,17 +117,19 @@ impl Admission {
             self.reserve(length.max(buffer.len() * 2).min(limit))?;
             buffer.extend_from_slice(&data);
         }
+        self.reserve(buffer.len().saturating_mul(self.rule.cost))?;
         Ok(buffer.freeze())
     }
 
-    /// Makes the reservation cover `length` bytes of body.
-    fn reserve(&self, length: usize) -> Result<(), ApiError> {
+    /// Makes the reservation cover `memory` bytes (at least [`FLOOR`]).
+    fn reserve(&self, memory: usize) -> Result<(), ApiError> {
+        let memory = memory.max(FLOOR);
         let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
-        if length <= reserved.bytes && reserved.permit.is_some() {
+        if memory <= reserved.bytes {
             return Ok(());
         }
         let held = reserved.permit.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
-        let needed = kib(length.saturating_mul(self.rule.cost).max(FLOOR)).saturating_sub(held);
+        let needed = kib(memory).saturating_sub(held);
         let permits = u32::try_from(needed).map_err(|_| ApiError::Overloaded)?;
         let more = self.budget.0.clone().try_acquire_many_owned(permits).map_err(|_| {
             tracing::warn!(kib = permits, "request refused: the request memory budget is spent");
@@ -136,7 +139,7 @@ impl Admission {
             Some(permit) => permit.merge(more),
             None => reserved.permit = Some(more),
         }
-        reserved.bytes = length;
+        reserved.bytes = memory;
         Ok(())
     }
 }
@@ -203,6 +206,33 @@ mod tests {
         assert!(check_record_size(&value, length, "profile").is_ok());
         let err = check_record_size(&value, length - 1, "profile").expect_err("over");
         assert_eq!(err.to_string(), format!("The profile is larger than the limit of {} bytes", length - 1));
+    }
+
+    fn admission(limit: usize, budget: &MemoryBudget) -> Admission {
+        let rule = BodyRule { limit, cost: TREE_COST };
+        Admission { rule, declared: None, budget: budget.clone(), reserved: Arc::default() }
+    }
+
+    fn chunked(size: usize) -> axum::body::Body {
+        let chunks = (0..size / 4096).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 4096])));
+        axum::body::Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_over_the_limit_is_too_large_even_when_the_budget_is_short() {
+        // Room for 1 MiB of bytes but not for decoding 1 MiB: over the limit is still 413.
+        let budget = MemoryBudget::new(8 * 1024 * 1024);
+        let err = admission(1024 * 1024, &budget).read(chunked(2 * 1024 * 1024)).await.expect_err("too large");
+        assert!(matches!(err, ApiError::TooLarge), "{err:?}");
+        // Within the limit, decoding it does not fit: 503.
+        let err = admission(1024 * 1024, &budget).read(chunked(512 * 1024)).await.expect_err("busy");
+        assert!(matches!(err, ApiError::Overloaded), "{err:?}");
+        // What fits is read, and reserved at its decoding cost until the admission is dropped.
+        let read = admission(1024 * 1024, &budget);
+        assert_eq!(read.read(chunked(64 * 1024)).await.expect("read").len(), 64 * 1024);
+        assert_eq!(budget.available_kib(), 8 * 1024 - 64 * TREE_COST);
+        drop(read);
+        assert_eq!(budget.available_kib(), 8 * 1024);
     }
 
     /// What a JSON tree costs per byte of its text, in the worst shapes a client can send.

@@ -9,13 +9,14 @@ use super::base;
 use super::record::{Token, TokenType, TokenValue};
 use super::service::{self, Options};
 use crate::app::AppState;
-use crate::http::body::{Small, record_object, small};
+use crate::http::body::{Small, elements, record_object, small};
 use crate::http::lenient::{Text, opt_bool};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
-    records: Option<Vec<Box<RawValue>>>,
+    /// The records as their raw text, at most `max_bulk_records` of them.
+    records: Option<Box<RawValue>>,
     #[serde(default, deserialize_with = "opt_bool")]
     unique: Option<bool>,
     slidingtime: Option<Small>,
@@ -60,6 +61,8 @@ pub(super) async fn create_bulk(
     ctx.require(Rule::TenantAdmin)?;
     let records = req
         .records
+        .map(|records| elements(&records, app.settings.max_bulk_records, "records"))
+        .transpose()?
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: records"))?;
     let lifetime = service::lifetime(&app, ctx.now, small(req.slidingtime.as_ref()), small(req.finaltime.as_ref()))?;

@@ -14,16 +14,17 @@ use super::service::{self, Prepared};
 use crate::app::AppState;
 use crate::crypto::IndexKind;
 use crate::expiry::Lifetime;
-use crate::http::body::{Small, record_object, small};
+use crate::http::body::{Small, decode_element, elements, record_object, small};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::store::audit::AuditRecord;
 use crate::store::users as store;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
-    /// Each record as its raw text: a record becomes a tree only while it is sealed, one at a
-    /// time, so a large batch costs about its text, not a tree of many times its size.
-    records: Option<Vec<Box<RawValue>>>,
+    /// The records as their raw text, split into at most `max_bulk_records` records once read:
+    /// a record becomes a tree only while it is sealed, one at a time, so a large batch costs
+    /// about its text, not a tree of many times its size.
+    records: Option<Box<RawValue>>,
     slidingtime: Option<Small>,
     finaltime: Option<Small>,
 }
@@ -87,6 +88,8 @@ pub(super) async fn create_bulk(
     ctx.require(Rule::TenantAdmin)?;
     let records = req
         .records
+        .map(|records| elements(&records, app.settings.max_bulk_records, "records"))
+        .transpose()?
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: records"))?;
     let lifetime = service::lifetime(&app, ctx.now, small(req.slidingtime.as_ref()), small(req.finaltime.as_ref()))?;
@@ -197,7 +200,8 @@ async fn refuse_duplicates(app: &AppState, ctx: &RequestContext, outcomes: &mut 
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct DeleteBulkRequest {
-    users: Option<Vec<IdentityFields>>,
+    /// `{mode, identity}` pairs as their raw text, at most `max_bulk_records` of them.
+    users: Option<Box<RawValue>>,
 }
 
 #[derive(Serialize)]
@@ -215,8 +219,14 @@ pub(super) async fn delete_bulk(
     ctx.require(Rule::TenantAdmin)?;
     let users = req
         .users
+        .map(|users| elements(&users, app.settings.max_bulk_records, "users"))
+        .transpose()?
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: users"))?;
+        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: users"))?
+        .iter()
+        .enumerate()
+        .map(|(index, user)| decode_element::<IdentityFields>(user, "users", index))
+        .collect::<Result<Vec<_>, _>>()?;
     let total = users.len();
     let mut rids = Vec::with_capacity(total);
     let mut events = Vec::with_capacity(total);

@@ -187,6 +187,38 @@ both!(records_have_a_maximum_size, settings = small_records, |v| {
     v.call("AgreementAccept", accept).await.error(400, "The agreement is larger than the limit of 2000 bytes");
 });
 
+fn three_bulk_records(_: &std::path::Path) -> Settings {
+    Settings { max_bulk_records: 3, ..Default::default() }
+}
+
+both!(bulk_calls_take_a_bounded_number_of_records, settings = three_bulk_records, |v| {
+    let records: Vec<Value> = (0..4).map(|i| json!({"profile": {"login": format!("b{i}")}})).collect();
+    v.call("UserCreateBulk", json!({"records": records}))
+        .await
+        .error(400, "The records parameter has more than 3 entries");
+    v.call("UserGet", json!({"mode": "login", "identity": "b0"})).await.error(404, "The user record was not found");
+    let created = v.call("UserCreateBulk", json!({"records": records[..3]})).await.ok();
+    assert_eq!(created["created"].as_array().map(Vec::len), Some(3));
+    let users: Vec<Value> = (0..4).map(|i| json!({"mode": "login", "identity": format!("b{i}")})).collect();
+    v.call("UserDeleteBulk", json!({"users": users})).await.error(400, "The users parameter has more than 3 entries");
+    v.call("UserGet", json!({"mode": "login", "identity": "b0"})).await.ok();
+    v.call("UserDeleteBulk", json!({"users": [{"mode": 7, "identity": []}]}))
+        .await
+        .error(400, "The users[0].identity parameter has an incorrect format");
+    let tokens = json!({"records": vec![json!({"tokentype": "email", "record": "a@example.com"}); 4]});
+    v.call("TokenCreateBulk", tokens).await.error(400, "The records parameter has more than 3 entries");
+    v.call("UserCreateBulk", json!({"records": "b0"}))
+        .await
+        .error(400, "The records parameter has an incorrect format");
+});
+
+both!(a_bulk_call_of_tiny_records_is_refused_before_it_holds_them, |v| {
+    // 64 MiB of `0,` would be 33 million records: counted while read, refused at the limit.
+    let zeros = format!(r#"{{"records":[{}0]}}"#, "0,".repeat(10_000));
+    let answer = v.request("/v2/UserCreateBulk", Some(&v.root), None, Some(zeros.into_bytes())).await;
+    answer.error(400, "The records parameter has more than 10000 entries");
+});
+
 both!(a_patch_cannot_amplify_a_profile, |v| {
     let token = v.create_user(json!({"login": "amp", "name": "x".repeat(200)})).await;
     // Each `copy` of the whole document doubles it: 25 of them would make 200 bytes 6.7 GB.

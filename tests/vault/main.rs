@@ -3,6 +3,7 @@
 
 mod common;
 
+mod abuse;
 mod agreements;
 mod appdata;
 mod audit;

@@ -26,6 +26,18 @@ pub fn start(dir: &Path, run: &str, args: &[&str], env: &[(&str, &str)]) -> Proc
     start_with(dir, run, &Launch::default(), args, env)
 }
 
+/// The binary under test: `BUNKER_BIN` when set (a release build), else the one cargo built.
+pub fn bunker_bin() -> PathBuf {
+    std::env::var_os("BUNKER_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bunker")), PathBuf::from)
+}
+
+/// Starts [`bunker_bin`] with its address space capped at `cap_kib` (`ulimit -v`, what a
+/// container memory limit does to an allocation that does not fit).
+pub fn start_capped(dir: &Path, run: &str, cap_kib: u64, args: &[&str], env: &[(&str, &str)]) -> Process {
+    let shell = format!("ulimit -v {cap_kib}");
+    start_with(dir, run, &Launch { shell: Some(&shell), ..Launch::default() }, args, env)
+}
+
 /// How to launch a process beyond its arguments and environment.
 #[derive(Default)]
 pub struct Launch<'a> {
@@ -39,15 +51,15 @@ pub fn start_with(dir: &Path, run: &str, launch: &Launch<'_>, args: &[&str], env
     let addr = launch.addr.unwrap_or_else(free_addr);
     let stdout = dir.join(format!("{run}.out"));
     let stderr = dir.join(format!("{run}.err"));
-    let bunker = env!("CARGO_BIN_EXE_bunker");
+    let bunker = bunker_bin();
     let mut command = match launch.shell {
         // `exec` keeps the process id, so the child is bunker itself once the shell has run.
         Some(shell) => {
             let mut command = Command::new("sh");
-            command.args(["-c", &format!("{shell} && exec \"$0\" \"$@\""), bunker]);
+            command.args(["-c", &format!("{shell} && exec \"$0\" \"$@\"")]).arg(&bunker);
             command
         }
-        None => Command::new(bunker),
+        None => Command::new(&bunker),
     };
     command
         .args(args)
@@ -111,6 +123,21 @@ impl Process {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// Peak resident memory since start or the last [`Process::reset_peak`], in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("process status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+
+    /// Starts a new peak: the next [`Process::peak_rss_kib`] counts from the current resident size.
+    pub fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").expect("clear_refs");
     }
 
     pub fn output(&self) -> (String, String) {
