@@ -96,11 +96,6 @@ impl<'a> Members<'a> {
         Some(self.0.remove(position).1)
     }
 
-    /// True when the object has no members left.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Decodes the members into a request struct, naming the offending parameter (never its
     /// value) on failure.
     pub fn decode<T: DeserializeOwned>(self) -> Result<T, ApiError> {

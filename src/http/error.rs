@@ -41,12 +41,6 @@ pub enum ApiError {
     /// 429: this client sent too many requests of this kind.
     #[error("Too many requests, try again later")]
     TooManyRequests,
-    /// 414: the request URI is too long.
-    #[error("Request URI is too long")]
-    UriTooLong,
-    /// 431: the request's header fields are too large.
-    #[error("Request header fields are too large")]
-    HeadersTooLarge,
     /// 503: the request took longer than the server allows.
     #[error("Request timed out")]
     Timeout,
@@ -108,8 +102,6 @@ impl ApiError {
             ApiError::TooLarge | ApiError::ContentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout | ApiError::Overloaded | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
-            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
