@@ -22,6 +22,7 @@ use crate::http::metrics::{self, Metrics};
 use crate::http::rate::{self, RateLimits, RateSettings};
 use crate::http::{ApiError, auth, status};
 use crate::store::{self, Db};
+use crate::tenants::TenantId;
 use crate::users::inserts::UserInserts;
 
 /// Tunables that handlers consult.
@@ -168,7 +169,7 @@ pub struct Inner {
     pub rates: RateLimits,
     operations: HashMap<String, &'static str>,
     principals: RwLock<HashMap<[u8; 32], CachedPrincipal>>,
-    tenants: RwLock<HashMap<String, i64>>,
+    tenants: RwLock<HashMap<String, TenantId>>,
 }
 
 impl Deref for AppState {
@@ -217,7 +218,7 @@ impl AppState {
     }
 
     /// A tenant's keys, unwrapping them on first use.
-    pub async fn tenant_keys(&self, tenant: i64) -> Result<Arc<TenantKeys>, ApiError> {
+    pub async fn tenant_keys(&self, tenant: TenantId) -> Result<Arc<TenantKeys>, ApiError> {
         if let Some(keys) = self.keys.cached(tenant) {
             return Ok(keys);
         }
@@ -240,7 +241,7 @@ impl AppState {
     }
 
     /// The id of a tenant by name.
-    pub(crate) async fn tenant_id(&self, name: &str) -> Result<Option<i64>, ApiError> {
+    pub(crate) async fn tenant_id(&self, name: &str) -> Result<Option<TenantId>, ApiError> {
         if let Some(id) = self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name) {
             return Ok(Some(*id));
         }

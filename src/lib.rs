@@ -26,6 +26,7 @@ pub mod startup;
 pub mod store;
 pub mod system;
 pub mod telemetry;
+pub mod tenants;
 pub mod tokens;
 pub mod users;
 pub mod vault;

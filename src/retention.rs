@@ -3,6 +3,7 @@
 //! Reads already hide expired records; the sweeper makes the erasure real. On PostgreSQL a
 //! transaction-scoped advisory lock lets one replica sweep at a time.
 
+use crate::tenants::TenantId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::store::retention::{self, Erased};
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
 /// Erases everything expired now; returns per-tenant counts (`None`: another replica swept).
-pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<i64, Erased>>, StoreError> {
+pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<TenantId, Erased>>, StoreError> {
     let mut keys = BTreeMap::new();
     for tenant in retention::tenant_ids(&app.db).await? {
         if let Ok(tenant_keys) = app.tenant_keys(tenant).await {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::crypto::keyring::{wrap_master, wrap_master_for_recovery};
 use crate::crypto::secrets::{random_uuid_string, token_digest};
 use crate::crypto::{Key256, KeyRing, WrappingKey, shamir};
-use crate::http::context::MAIN_TENANT;
 use crate::store::{self, Db, StoreError};
+use crate::tenants::TenantId;
 
 /// Name of the main tenant (id 1).
 pub const MAIN_TENANT_NAME: &str = "main";
@@ -50,8 +50,8 @@ pub async fn open(
         let init = store::vault::Initialisation {
             now,
             main_tenant: MAIN_TENANT_NAME,
-            master_wrapped: wrap_master(&ring.kek(), MAIN_TENANT, 1, &master),
-            recovery_wrapped: wrap_master_for_recovery(&recovery, MAIN_TENANT, 1, &master),
+            master_wrapped: wrap_master(&ring.kek(), TenantId::MAIN, 1, &master),
+            recovery_wrapped: wrap_master_for_recovery(&recovery, TenantId::MAIN, 1, &master),
             root_token_id: random_uuid_string(),
             root_token_digest: token_digest(&token),
         };
@@ -59,7 +59,7 @@ pub async fn open(
             secrets = Some(InitSecrets { root_token: token, shares: shamir::split(&recovery) });
         }
     }
-    let stored = store::vault::tenant_master_keys(db, MAIN_TENANT).await?;
-    ring.unlock(MAIN_TENANT, &stored).map_err(|_| VaultError::WrongWrappingKey)?;
+    let stored = store::vault::tenant_master_keys(db, TenantId::MAIN).await?;
+    ring.unlock(TenantId::MAIN, &stored).map_err(|_| VaultError::WrongWrappingKey)?;
     Ok((ring, secrets))
 }

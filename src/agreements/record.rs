@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::keyring::{open_user, seal_user};
 use crate::crypto::{CryptoError, DataKey};
+use crate::tenants::TenantId;
 
 const AGREEMENTS: &str = "agreements";
 const HISTORY: &str = "agreement_history";
@@ -56,14 +57,14 @@ fn record_id(rid: &[u8], basis: i64, version: Option<i64>) -> Vec<u8> {
     id
 }
 
-fn seal<T: Serialize>(key: &DataKey, tenant: i64, table: &str, record: &[u8], value: &T) -> Vec<u8> {
+fn seal<T: Serialize>(key: &DataKey, tenant: TenantId, table: &str, record: &[u8], value: &T) -> Vec<u8> {
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
     seal_user(key, tenant, table, record, &plain)
 }
 
 fn open<T: for<'de> Deserialize<'de>>(
     key: &DataKey,
-    tenant: i64,
+    tenant: TenantId,
     table: &str,
     record: &[u8],
     blob: &[u8],
@@ -73,24 +74,24 @@ fn open<T: for<'de> Deserialize<'de>>(
 }
 
 /// Seals the current state.
-pub fn seal_state(key: &DataKey, tenant: i64, rid: &[u8], basis: i64, state: &State) -> Vec<u8> {
+pub fn seal_state(key: &DataKey, tenant: TenantId, rid: &[u8], basis: i64, state: &State) -> Vec<u8> {
     seal(key, tenant, AGREEMENTS, &record_id(rid, basis, None), state)
 }
 
 /// Opens the current state.
-pub fn open_state(key: &DataKey, tenant: i64, rid: &[u8], basis: i64, blob: &[u8]) -> Result<State, CryptoError> {
+pub fn open_state(key: &DataKey, tenant: TenantId, rid: &[u8], basis: i64, blob: &[u8]) -> Result<State, CryptoError> {
     open(key, tenant, AGREEMENTS, &record_id(rid, basis, None), blob)
 }
 
 /// Seals history entry number `version`.
-pub fn seal_entry(key: &DataKey, tenant: i64, rid: &[u8], basis: i64, version: i64, entry: &Entry) -> Vec<u8> {
+pub fn seal_entry(key: &DataKey, tenant: TenantId, rid: &[u8], basis: i64, version: i64, entry: &Entry) -> Vec<u8> {
     seal(key, tenant, HISTORY, &record_id(rid, basis, Some(version)), entry)
 }
 
 /// Opens history entry number `version`.
 pub fn open_entry(
     key: &DataKey,
-    tenant: i64,
+    tenant: TenantId,
     rid: &[u8],
     basis: i64,
     version: i64,
@@ -108,19 +109,19 @@ mod tests {
         let key = crate::crypto::Key256::random();
         let rid = [7_u8; 16];
         let state = State { referencecode: "ref-1".into(), starttime: 5, ..State::default() };
-        let blob = seal_state(&key, 1, &rid, 3, &state);
-        assert_eq!(open_state(&key, 1, &rid, 3, &blob).ok(), Some(state.clone()));
-        assert!(open_state(&key, 1, &rid, 4, &blob).is_err());
-        assert!(open_state(&key, 1, &[8_u8; 16], 3, &blob).is_err());
-        assert!(open_state(&key, 2, &rid, 3, &blob).is_err());
+        let blob = seal_state(&key, TenantId::new(1), &rid, 3, &state);
+        assert_eq!(open_state(&key, TenantId::new(1), &rid, 3, &blob).ok(), Some(state.clone()));
+        assert!(open_state(&key, TenantId::new(1), &rid, 4, &blob).is_err());
+        assert!(open_state(&key, TenantId::new(1), &[8_u8; 16], 3, &blob).is_err());
+        assert!(open_state(&key, TenantId::new(2), &rid, 3, &blob).is_err());
         let entry = Entry {
             time: 9,
             status: "active".into(),
             state,
             principal: ChangedBy { id: "t".into(), kind: "root".into() },
         };
-        let blob = seal_entry(&key, 1, &rid, 3, 1, &entry);
-        assert_eq!(open_entry(&key, 1, &rid, 3, 1, &blob).ok(), Some(entry));
-        assert!(open_entry(&key, 1, &rid, 3, 2, &blob).is_err());
+        let blob = seal_entry(&key, TenantId::new(1), &rid, 3, 1, &entry);
+        assert_eq!(open_entry(&key, TenantId::new(1), &rid, 3, 1, &blob).ok(), Some(entry));
+        assert!(open_entry(&key, TenantId::new(1), &rid, 3, 2, &blob).is_err());
     }
 }

@@ -6,6 +6,7 @@ use crate::crypto::keyring::{open_user, seal_user};
 use crate::crypto::{CryptoError, DataKey};
 use crate::http::ApiError;
 use crate::http::lenient::{Text, text};
+use crate::tenants::TenantId;
 
 const USERAPPS: &str = "userapps";
 const VERSIONS: &str = "userapp_versions";
@@ -46,35 +47,41 @@ fn version_record_id(rid: &[u8], app: &AppName, version: i64) -> Vec<u8> {
     [rid, &version.to_be_bytes()[..], app.0.as_bytes()].concat()
 }
 
-fn seal(key: &DataKey, tenant: i64, table: &str, record: &[u8], data: &Value) -> Vec<u8> {
+fn seal(key: &DataKey, tenant: TenantId, table: &str, record: &[u8], data: &Value) -> Vec<u8> {
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(data).unwrap_or_default());
     seal_user(key, tenant, table, record, &plain)
 }
 
-fn open(key: &DataKey, tenant: i64, table: &str, record: &[u8], blob: &[u8]) -> Result<Value, CryptoError> {
+fn open(key: &DataKey, tenant: TenantId, table: &str, record: &[u8], blob: &[u8]) -> Result<Value, CryptoError> {
     let plain = zeroize::Zeroizing::new(open_user(key, tenant, table, record, blob)?);
     serde_json::from_slice(&plain).map_err(|_| CryptoError)
 }
 
 /// Seals the current app data.
-pub fn seal_current(key: &DataKey, tenant: i64, rid: &[u8], app: &AppName, data: &Value) -> Vec<u8> {
+pub fn seal_current(key: &DataKey, tenant: TenantId, rid: &[u8], app: &AppName, data: &Value) -> Vec<u8> {
     seal(key, tenant, USERAPPS, &record_id(rid, app), data)
 }
 
 /// Opens the current app data.
-pub fn open_current(key: &DataKey, tenant: i64, rid: &[u8], app: &AppName, blob: &[u8]) -> Result<Value, CryptoError> {
+pub fn open_current(
+    key: &DataKey,
+    tenant: TenantId,
+    rid: &[u8],
+    app: &AppName,
+    blob: &[u8],
+) -> Result<Value, CryptoError> {
     open(key, tenant, USERAPPS, &record_id(rid, app), blob)
 }
 
 /// Seals a superseded version for the history.
-pub fn seal_version(key: &DataKey, tenant: i64, rid: &[u8], app: &AppName, version: i64, data: &Value) -> Vec<u8> {
+pub fn seal_version(key: &DataKey, tenant: TenantId, rid: &[u8], app: &AppName, version: i64, data: &Value) -> Vec<u8> {
     seal(key, tenant, VERSIONS, &version_record_id(rid, app, version), data)
 }
 
 /// Opens a superseded version.
 pub fn open_version(
     key: &DataKey,
-    tenant: i64,
+    tenant: TenantId,
     rid: &[u8],
     app: &AppName,
     version: i64,
@@ -112,12 +119,12 @@ mod tests {
         let shop = AppName("shop".into());
         let blog = AppName("blog".into());
         let data = serde_json::json!({"cart": [1, 2]});
-        let blob = seal_current(&key, 1, &rid, &shop, &data);
-        assert_eq!(open_current(&key, 1, &rid, &shop, &blob).ok(), Some(data.clone()));
-        assert!(open_current(&key, 1, &rid, &blog, &blob).is_err());
-        assert!(open_current(&key, 1, &[8_u8; 16], &shop, &blob).is_err());
-        assert!(open_version(&key, 1, &rid, &shop, 1, &blob).is_err());
-        let old = seal_version(&key, 1, &rid, &shop, 1, &data);
-        assert!(open_version(&key, 1, &rid, &shop, 2, &old).is_err());
+        let blob = seal_current(&key, TenantId::new(1), &rid, &shop, &data);
+        assert_eq!(open_current(&key, TenantId::new(1), &rid, &shop, &blob).ok(), Some(data.clone()));
+        assert!(open_current(&key, TenantId::new(1), &rid, &blog, &blob).is_err());
+        assert!(open_current(&key, TenantId::new(1), &[8_u8; 16], &shop, &blob).is_err());
+        assert!(open_version(&key, TenantId::new(1), &rid, &shop, 1, &blob).is_err());
+        let old = seal_version(&key, TenantId::new(1), &rid, &shop, 1, &data);
+        assert!(open_version(&key, TenantId::new(1), &rid, &shop, 2, &old).is_err());
     }
 }

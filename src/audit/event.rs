@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::crypto::keyring::{TenantKeys, open_user, seal_user};
 use crate::crypto::{CryptoError, DataKey, IndexValue};
 use crate::store::audit::{AuditRecord, AuditRow};
+use crate::tenants::TenantId;
 
 /// Table name bound into the associated data of audit payloads.
 pub const TABLE: &str = "audit_events";
@@ -40,7 +41,7 @@ pub struct Draft {
 /// Facts about the request that every event records.
 pub struct EventHeader<'a> {
     /// Tenant of the request.
-    pub tenant: i64,
+    pub tenant: TenantId,
     /// Principal kind.
     pub principal_kind: &'static str,
     /// Principal id.
@@ -110,7 +111,7 @@ pub fn seal(header: &EventHeader<'_>, body: &EventBody<'_>, http_status: u16, ke
 /// Opens an event's details; `None` when the subject was erased (its key is gone).
 pub fn open(
     row: &AuditRow,
-    tenant: i64,
+    tenant: TenantId,
     keys: &TenantKeys,
     subject_key: Option<&DataKey>,
 ) -> Result<Option<Value>, CryptoError> {

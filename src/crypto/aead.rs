@@ -4,6 +4,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 
 use super::keys::Key256;
+use crate::tenants::TenantId;
 
 /// Format byte of every sealed blob; lets a later format coexist with this one.
 const FORMAT_V1: u8 = 1;
@@ -20,7 +21,7 @@ pub struct CryptoError;
 #[derive(Debug, Clone, Copy)]
 pub struct Aad<'a> {
     /// Tenant owning the record.
-    pub tenant: i64,
+    pub tenant: TenantId,
     /// Table (or logical store) holding the ciphertext.
     pub table: &'a str,
     /// Record identifier within the table.
@@ -33,7 +34,7 @@ impl Aad<'_> {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.table.len() + self.record.len());
         out.extend_from_slice(b"bunker-aad-v1");
-        out.extend_from_slice(&self.tenant.to_be_bytes());
+        out.extend_from_slice(&self.tenant.get().to_be_bytes());
         // Length prefixes keep (table, record) pairs unambiguous.
         out.extend_from_slice(&(self.table.len() as u32).to_be_bytes());
         out.extend_from_slice(self.table.as_bytes());
@@ -87,7 +88,7 @@ mod tests {
     use super::*;
 
     fn aad(record: &[u8]) -> Aad<'_> {
-        Aad { tenant: 1, table: "users", record, key_version: 1 }
+        Aad { tenant: TenantId::new(1), table: "users", record, key_version: 1 }
     }
 
     #[test]
@@ -107,7 +108,7 @@ mod tests {
         assert!(open(&key, aad(b"r2"), &blob).is_err());
         let other_table = Aad { table: "audit", ..aad(b"r1") };
         assert!(open(&key, other_table, &blob).is_err());
-        let other_tenant = Aad { tenant: 2, ..aad(b"r1") };
+        let other_tenant = Aad { tenant: TenantId::new(2), ..aad(b"r1") };
         assert!(open(&key, other_tenant, &blob).is_err());
         assert!(open(&Key256::random(), aad(b"r1"), &blob).is_err());
         let mut tampered = blob.clone();

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use super::aead::{self, Aad, CryptoError};
 use super::index::{IndexKey, IndexKind, IndexValue};
 use super::keys::{DataKey, Key256};
+use crate::tenants::TenantId;
 
 /// One stored version of a tenant master key, as read from the database.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct WrappedMasterKey {
 
 /// A tenant's unwrapped keys and the sub-keys derived from them.
 pub struct TenantKeys {
-    tenant: i64,
+    tenant: TenantId,
     active: u32,
     masters: BTreeMap<u32, Key256>,
     index_keys: HashMap<IndexKind, IndexKey>,
@@ -42,7 +43,7 @@ const USER_KEYS: &str = "user_keys";
 
 impl TenantKeys {
     /// Builds from unwrapped master keys; `masters` must not be empty.
-    fn new(tenant: i64, masters: BTreeMap<u32, Key256>) -> Option<TenantKeys> {
+    fn new(tenant: TenantId, masters: BTreeMap<u32, Key256>) -> Option<TenantKeys> {
         let (&active, _) = masters.last_key_value()?;
         // Index keys come from the first master key so that blind indexes survive rotation.
         let (_, first) = masters.first_key_value()?;
@@ -87,7 +88,7 @@ impl TenantKeys {
     }
 
     /// The tenant these keys belong to.
-    pub fn tenant(&self) -> i64 {
+    pub fn tenant(&self) -> TenantId {
         self.tenant
     }
 
@@ -177,35 +178,41 @@ impl TenantKeys {
 }
 
 /// Seals data under a user's data key. Version 1: data keys are never rotated in place.
-pub fn seal_user(key: &DataKey, tenant: i64, table: &str, record: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub fn seal_user(key: &DataKey, tenant: TenantId, table: &str, record: &[u8], plaintext: &[u8]) -> Vec<u8> {
     aead::seal(key, Aad { tenant, table, record, key_version: 1 }, plaintext)
 }
 
 /// Opens data sealed by [`seal_user`].
-pub fn open_user(key: &DataKey, tenant: i64, table: &str, record: &[u8], blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn open_user(
+    key: &DataKey,
+    tenant: TenantId,
+    table: &str,
+    record: &[u8],
+    blob: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     aead::open(key, Aad { tenant, table, record, key_version: 1 }, blob)
 }
 
 /// Seals a tenant master key under the key-encryption key.
-pub fn wrap_master(kek: &Key256, tenant: i64, version: u32, master: &Key256) -> Vec<u8> {
+pub fn wrap_master(kek: &Key256, tenant: TenantId, version: u32, master: &Key256) -> Vec<u8> {
     aead::seal(kek, master_aad(tenant, version, b"operational"), master.as_array())
 }
 
 /// Opens a master key sealed by [`wrap_master`].
-pub fn unwrap_master(kek: &Key256, tenant: i64, version: u32, wrapped: &[u8]) -> Result<Key256, CryptoError> {
+pub fn unwrap_master(kek: &Key256, tenant: TenantId, version: u32, wrapped: &[u8]) -> Result<Key256, CryptoError> {
     let plain = zeroize::Zeroizing::new(aead::open(kek, master_aad(tenant, version, b"operational"), wrapped)?);
     Key256::from_slice(&plain).ok_or(CryptoError)
 }
 
 /// Seals a tenant master key under the Shamir-shared recovery key.
-pub fn wrap_master_for_recovery(recovery: &Key256, tenant: i64, version: u32, master: &Key256) -> Vec<u8> {
+pub fn wrap_master_for_recovery(recovery: &Key256, tenant: TenantId, version: u32, master: &Key256) -> Vec<u8> {
     aead::seal(recovery, master_aad(tenant, version, b"recovery"), master.as_array())
 }
 
 /// Opens a master key sealed by [`wrap_master_for_recovery`].
 pub fn unwrap_master_for_recovery(
     recovery: &Key256,
-    tenant: i64,
+    tenant: TenantId,
     version: u32,
     wrapped: &[u8],
 ) -> Result<Key256, CryptoError> {
@@ -213,14 +220,14 @@ pub fn unwrap_master_for_recovery(
     Key256::from_slice(&plain).ok_or(CryptoError)
 }
 
-fn master_aad(tenant: i64, version: u32, purpose: &'static [u8]) -> Aad<'static> {
+fn master_aad(tenant: TenantId, version: u32, purpose: &'static [u8]) -> Aad<'static> {
     Aad { tenant, table: "tenant_keys", record: purpose, key_version: version }
 }
 
 /// The process-wide key ring: the key-encryption key and a cache of unwrapped tenant keys.
 pub struct KeyRing {
     kek: RwLock<Key256>,
-    tenants: RwLock<HashMap<i64, Arc<TenantKeys>>>,
+    tenants: RwLock<HashMap<TenantId, Arc<TenantKeys>>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -246,12 +253,12 @@ impl KeyRing {
     }
 
     /// The cached keys of a tenant, if already unlocked.
-    pub fn cached(&self, tenant: i64) -> Option<Arc<TenantKeys>> {
+    pub fn cached(&self, tenant: TenantId) -> Option<Arc<TenantKeys>> {
         self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&tenant).cloned()
     }
 
     /// Unwraps a tenant's stored master keys and caches them. Fails on a wrong wrapping key.
-    pub fn unlock(&self, tenant: i64, stored: &[WrappedMasterKey]) -> Result<Arc<TenantKeys>, CryptoError> {
+    pub fn unlock(&self, tenant: TenantId, stored: &[WrappedMasterKey]) -> Result<Arc<TenantKeys>, CryptoError> {
         let kek = self.kek();
         let mut masters = BTreeMap::new();
         for key in stored {
@@ -271,20 +278,22 @@ mod tests {
     fn master_wrapping_round_trips_and_rejects_wrong_kek() {
         let kek = Key256::random();
         let master = Key256::random();
-        let wrapped = wrap_master(&kek, 1, 1, &master);
+        let wrapped = wrap_master(&kek, TenantId::new(1), 1, &master);
         let ring = KeyRing::new(kek.clone());
-        let keys = ring.unlock(1, &[WrappedMasterKey { version: 1, wrapped: wrapped.clone() }]).expect("unlock");
+        let keys = ring
+            .unlock(TenantId::new(1), &[WrappedMasterKey { version: 1, wrapped: wrapped.clone() }])
+            .expect("unlock");
         assert!(keys.active_master().ct_eq(&master));
         let wrong = KeyRing::new(Key256::random());
-        assert!(wrong.unlock(1, &[WrappedMasterKey { version: 1, wrapped: wrapped.clone() }]).is_err());
+        assert!(wrong.unlock(TenantId::new(1), &[WrappedMasterKey { version: 1, wrapped: wrapped.clone() }]).is_err());
         // The same blob presented as another tenant's key does not open either.
-        assert!(ring.unlock(2, &[WrappedMasterKey { version: 1, wrapped }]).is_err());
+        assert!(ring.unlock(TenantId::new(2), &[WrappedMasterKey { version: 1, wrapped }]).is_err());
     }
 
     #[test]
     fn data_keys_are_bound_to_their_row() {
         let master = Key256::random();
-        let keys = TenantKeys::new(7, BTreeMap::from([(1, master)])).expect("keys");
+        let keys = TenantKeys::new(TenantId::new(7), BTreeMap::from([(1, master)])).expect("keys");
         let data_key = Key256::random();
         let wrapped = keys.wrap_data_key(b"row-a", &data_key);
         assert!(keys.unwrap_data_key(b"row-a", &wrapped).expect("unwrap").ct_eq(&data_key));
@@ -293,7 +302,7 @@ mod tests {
 
     #[test]
     fn session_indexes_are_domain_separated_from_token_indexes() {
-        let keys = TenantKeys::new(7, BTreeMap::from([(1, Key256::random())])).expect("keys");
+        let keys = TenantKeys::new(TenantId::new(7), BTreeMap::from([(1, Key256::random())])).expect("keys");
         let uuid = "3b1f0c2e-8d4a-4f6b-9c1d-2e7a5b8c9d0f";
         assert_eq!(keys.session_index(uuid), keys.session_index(uuid));
         assert_ne!(keys.session_index(uuid), keys.index(IndexKind::Token, uuid));
@@ -301,7 +310,7 @@ mod tests {
 
     #[test]
     fn token_indexes_are_domain_separated() {
-        let keys = TenantKeys::new(7, BTreeMap::from([(1, Key256::random())])).expect("keys");
+        let keys = TenantKeys::new(TenantId::new(7), BTreeMap::from([(1, Key256::random())])).expect("keys");
         let value = "4111111111111111";
         let digests = [
             keys.token_uuid_index(value),
@@ -313,7 +322,8 @@ mod tests {
         for (i, a) in digests.iter().enumerate() {
             assert!(digests[i + 1..].iter().all(|b| a != b), "digest {i} repeats");
         }
-        let other = TenantKeys::new(8, BTreeMap::from([(1, keys.active_master().clone())])).expect("keys");
+        let other =
+            TenantKeys::new(TenantId::new(8), BTreeMap::from([(1, keys.active_master().clone())])).expect("keys");
         assert_ne!(keys.token_value_index(value), other.token_value_index(value));
     }
 }

@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use crate::app::AppState;
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::store::files as store;
+use crate::tenants::TenantId;
 
 /// Blobs removed per query of the queue.
 const PURGE_BATCH: i64 = 500;
 
 /// Where the blob of a file lives; `None` for an id that is not a UUID (never a path from input).
-pub fn path(dir: &Path, tenant: i64, fileuuid: &str) -> Option<PathBuf> {
+pub fn path(dir: &Path, tenant: TenantId, fileuuid: &str) -> Option<PathBuf> {
     is_uuid_shaped(fileuuid).then(|| dir.join(tenant.to_string()).join(fileuuid))
 }
 
@@ -31,7 +32,7 @@ fn invalid_id() -> io::Error {
 /// left behind on failure.
 pub fn write(
     dir: &Path,
-    tenant: i64,
+    tenant: TenantId,
     fileuuid: &str,
     chunks: impl Iterator<Item = io::Result<Vec<u8>>>,
 ) -> io::Result<()> {
@@ -65,12 +66,12 @@ fn write_new(path: &Path, chunks: impl Iterator<Item = io::Result<Vec<u8>>>) -> 
 }
 
 /// Opens a blob for reading.
-pub async fn open(dir: &Path, tenant: i64, fileuuid: &str) -> io::Result<tokio::fs::File> {
+pub async fn open(dir: &Path, tenant: TenantId, fileuuid: &str) -> io::Result<tokio::fs::File> {
     tokio::fs::File::open(path(dir, tenant, fileuuid).ok_or_else(invalid_id)?).await
 }
 
 /// Removes a blob; one already gone is fine.
-pub async fn remove(dir: &Path, tenant: i64, fileuuid: &str) -> io::Result<()> {
+pub async fn remove(dir: &Path, tenant: TenantId, fileuuid: &str) -> io::Result<()> {
     match tokio::fs::remove_file(path(dir, tenant, fileuuid).ok_or_else(invalid_id)?).await {
         Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
         _ => Ok(()),
@@ -96,7 +97,7 @@ pub async fn purge(app: &AppState) -> usize {
         for (tenant, fileuuid) in &queued {
             match remove(dir, *tenant, fileuuid).await {
                 Ok(()) => removed.push((*tenant, fileuuid.clone())),
-                Err(err) => tracing::error!(error = %err, tenant, "cannot remove a deleted file's blob"),
+                Err(err) => tracing::error!(error = %err, tenant = tenant.get(), "cannot remove a deleted file's blob"),
             }
         }
         if let Err(err) = store::forget_gone(&app.db, &removed).await {

@@ -13,6 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::keyring::{open_user, seal_user};
 use crate::crypto::{CryptoError, DataKey, Key256};
+use crate::tenants::TenantId;
 
 /// Plaintext bytes per chunk. A multiple of 3, so each chunk is a whole run of base64
 /// (65 536 characters) on the way in and out.
@@ -63,7 +64,7 @@ impl FileKey {
     }
 
     /// Seals the key under the owner's data key, bound to the tenant and file.
-    pub fn seal(&self, owner: &DataKey, tenant: i64, fileuuid: &str) -> Vec<u8> {
+    pub fn seal(&self, owner: &DataKey, tenant: TenantId, fileuuid: &str) -> Vec<u8> {
         let mut plain = Zeroizing::new(Vec::with_capacity(1 + 32 + PREFIX));
         plain.push(FORMAT_V1);
         plain.extend_from_slice(self.key.as_array());
@@ -72,7 +73,7 @@ impl FileKey {
     }
 
     /// Opens a key sealed by [`FileKey::seal`].
-    pub fn open(owner: &DataKey, tenant: i64, fileuuid: &str, blob: &[u8]) -> Result<FileKey, CryptoError> {
+    pub fn open(owner: &DataKey, tenant: TenantId, fileuuid: &str, blob: &[u8]) -> Result<FileKey, CryptoError> {
         let plain = Zeroizing::new(open_user(owner, tenant, FILE_KEYS, fileuuid.as_bytes(), blob)?);
         if plain.len() != 1 + 32 + PREFIX || plain[0] != FORMAT_V1 {
             return Err(CryptoError);
@@ -88,7 +89,7 @@ impl FileKey {
     }
 
     /// An encryptor for the chunks of a file of `size` bytes.
-    pub fn sealer(&self, tenant: i64, fileuuid: &str, size: u64) -> ChunkSealer {
+    pub fn sealer(&self, tenant: TenantId, fileuuid: &str, size: u64) -> ChunkSealer {
         ChunkSealer {
             stream: Some(EncryptorBE32::from_aead(self.cipher(), (&self.prefix).into())),
             aad: chunk_aad(tenant, fileuuid, size),
@@ -98,7 +99,7 @@ impl FileKey {
     }
 
     /// A decryptor for the chunks of a file of `size` bytes.
-    pub fn opener(&self, tenant: i64, fileuuid: &str, size: u64) -> ChunkOpener {
+    pub fn opener(&self, tenant: TenantId, fileuuid: &str, size: u64) -> ChunkOpener {
         ChunkOpener {
             stream: Some(DecryptorBE32::from_aead(self.cipher(), (&self.prefix).into())),
             aad: chunk_aad(tenant, fileuuid, size),
@@ -108,10 +109,10 @@ impl FileKey {
     }
 }
 
-fn chunk_aad(tenant: i64, fileuuid: &str, size: u64) -> Vec<u8> {
+fn chunk_aad(tenant: TenantId, fileuuid: &str, size: u64) -> Vec<u8> {
     let mut aad = Vec::with_capacity(64);
     aad.extend_from_slice(b"bunker-file-v1");
-    aad.extend_from_slice(&tenant.to_be_bytes());
+    aad.extend_from_slice(&tenant.get().to_be_bytes());
     aad.extend_from_slice(&(fileuuid.len() as u32).to_be_bytes());
     aad.extend_from_slice(fileuuid.as_bytes());
     aad.extend_from_slice(&size.to_be_bytes());
@@ -195,7 +196,7 @@ mod tests {
 
     fn seal_all(key: &FileKey, data: &[u8]) -> Vec<Vec<u8>> {
         let size = data.len() as u64;
-        let mut sealer = key.sealer(1, UUID, size);
+        let mut sealer = key.sealer(TenantId::new(1), UUID, size);
         let mut out = Vec::new();
         for index in 0..chunk_count(size) {
             let start = index as usize * CHUNK;
@@ -208,7 +209,7 @@ mod tests {
     }
 
     fn open_all(key: &FileKey, size: u64, chunks: &[Vec<u8>]) -> Result<Vec<u8>, CryptoError> {
-        let mut opener = key.opener(1, UUID, size);
+        let mut opener = key.opener(TenantId::new(1), UUID, size);
         let mut out = Vec::new();
         for chunk in chunks {
             let mut chunk = chunk.clone();
@@ -255,7 +256,7 @@ mod tests {
         // The size is bound: a lying size column does not decrypt.
         assert!(open_all(&key, size + 1, &chunks).is_err());
         assert!(open_all(&FileKey::random(), size, &chunks).is_err());
-        let mut other = key.opener(2, UUID, size);
+        let mut other = key.opener(TenantId::new(2), UUID, size);
         assert!(other.open(&mut chunks[0].clone()).is_err(), "bound to the tenant");
     }
 
@@ -263,11 +264,11 @@ mod tests {
     fn sealed_key_is_bound_to_owner_tenant_and_file() {
         let owner = Key256::random();
         let key = FileKey::random();
-        let sealed = key.seal(&owner, 1, UUID);
-        let opened = FileKey::open(&owner, 1, UUID, &sealed).expect("open");
+        let sealed = key.seal(&owner, TenantId::new(1), UUID);
+        let opened = FileKey::open(&owner, TenantId::new(1), UUID, &sealed).expect("open");
         assert!(opened.key.ct_eq(&key.key) && opened.prefix == key.prefix);
-        assert!(FileKey::open(&Key256::random(), 1, UUID, &sealed).is_err());
-        assert!(FileKey::open(&owner, 2, UUID, &sealed).is_err());
-        assert!(FileKey::open(&owner, 1, "1b6f6a52-8d1c-4c39-9a0e-4f5d7c2e1a10", &sealed).is_err());
+        assert!(FileKey::open(&Key256::random(), TenantId::new(1), UUID, &sealed).is_err());
+        assert!(FileKey::open(&owner, TenantId::new(2), UUID, &sealed).is_err());
+        assert!(FileKey::open(&owner, TenantId::new(1), "1b6f6a52-8d1c-4c39-9a0e-4f5d7c2e1a10", &sealed).is_err());
     }
 }

@@ -11,6 +11,7 @@ use super::blobs;
 use super::cipher::{ChunkOpener, FileKey, sealed_len};
 use crate::store::files::{self as store, FileRow};
 use crate::store::{Db, StoreError};
+use crate::tenants::TenantId;
 
 /// Chunks fetched from the database per query (768 KiB of content).
 const BATCH: i64 = 16;
@@ -51,7 +52,7 @@ impl Content {
     pub async fn open(
         db: &Db,
         file_dir: Option<&PathBuf>,
-        tenant: i64,
+        tenant: TenantId,
         row: &FileRow,
         key: &FileKey,
     ) -> Result<Content, ReadError> {

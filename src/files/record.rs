@@ -18,6 +18,7 @@ use crate::crypto::secrets::is_uuid_shaped;
 use crate::crypto::{CryptoError, DataKey, TenantKeys};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult};
+use crate::tenants::TenantId;
 
 /// Table name bound into the associated data of sealed metadata.
 const FILES: &str = "files";
@@ -175,13 +176,13 @@ pub struct Meta {
 }
 
 /// Seals a file's metadata under its owner's data key, bound to the tenant and file.
-pub fn seal_meta(owner: &DataKey, tenant: i64, fileuuid: &str, meta: &Meta) -> Vec<u8> {
+pub fn seal_meta(owner: &DataKey, tenant: TenantId, fileuuid: &str, meta: &Meta) -> Vec<u8> {
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(meta).unwrap_or_default());
     seal_user(owner, tenant, FILES, fileuuid.as_bytes(), &plain)
 }
 
 /// Opens metadata sealed by [`seal_meta`].
-pub fn open_meta(owner: &DataKey, tenant: i64, fileuuid: &str, blob: &[u8]) -> Result<Meta, CryptoError> {
+pub fn open_meta(owner: &DataKey, tenant: TenantId, fileuuid: &str, blob: &[u8]) -> Result<Meta, CryptoError> {
     let plain = zeroize::Zeroizing::new(open_user(owner, tenant, FILES, fileuuid.as_bytes(), blob)?);
     serde_json::from_slice(&plain).map_err(|_| CryptoError)
 }
@@ -278,9 +279,12 @@ mod tests {
         assert_ne!(content_index(&alice, &sha), content_index(&bob, &sha));
         let meta = Meta { filename: "a.pdf".into(), mimetype: "application/pdf".into(), tags: Tags::default() };
         let uuid = "0b6f6a52-8d1c-4c39-9a0e-4f5d7c2e1a10";
-        let sealed = seal_meta(&alice, 1, uuid, &meta);
-        assert_eq!(open_meta(&alice, 1, uuid, &sealed).map(|m| m.filename).ok().as_deref(), Some("a.pdf"));
-        assert!(open_meta(&bob, 1, uuid, &sealed).is_err());
-        assert!(open_meta(&alice, 1, "1b6f6a52-8d1c-4c39-9a0e-4f5d7c2e1a10", &sealed).is_err());
+        let sealed = seal_meta(&alice, TenantId::new(1), uuid, &meta);
+        assert_eq!(
+            open_meta(&alice, TenantId::new(1), uuid, &sealed).map(|m| m.filename).ok().as_deref(),
+            Some("a.pdf")
+        );
+        assert!(open_meta(&bob, TenantId::new(1), uuid, &sealed).is_err());
+        assert!(open_meta(&alice, TenantId::new(1), "1b6f6a52-8d1c-4c39-9a0e-4f5d7c2e1a10", &sealed).is_err());
     }
 }

@@ -19,6 +19,7 @@ use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
 use crate::store::bulk::Cursor;
 use crate::store::files::{self as store, FileRow, Lookup, NewFile};
+use crate::tenants::TenantId;
 use crate::users::LoadedUser;
 
 /// 404 for a file that does not exist, expired, or belongs to someone else.
@@ -164,7 +165,7 @@ pub async fn create(app: &AppState, ctx: &RequestContext, user: &LoadedUser, upl
 }
 
 /// Removes a blob whose row was never committed.
-async fn discard_blob(app: &AppState, tenant: i64, fileuuid: &str) {
+async fn discard_blob(app: &AppState, tenant: TenantId, fileuuid: &str) {
     let Some(dir) = app.settings.file_dir.as_deref() else {
         return;
     };

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use super::context::{MAIN_TENANT, Principal, PrincipalKind, RequestContext};
+use super::context::{Principal, PrincipalKind, RequestContext};
 use super::cutoff::{self, Cut, Deadlines};
 use super::error::{ApiError, ErrorMessage};
 use super::rate::ClientAddr;
@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::audit::writer::AuditFailed;
 use crate::crypto::secrets::{digests_match, token_digest};
 use crate::store;
+use crate::tenants::TenantId;
 
 /// Header carrying the access token.
 pub const TOKEN_HEADER: &str = "x-bunker-token";
@@ -45,7 +46,7 @@ pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: N
     let span = tracing::info_span!(
         "request",
         operation,
-        tenant = context.tenant,
+        tenant = context.tenant.get(),
         principal = %context.principal.id,
     );
     async move {
@@ -121,7 +122,7 @@ async fn principal(
 }
 
 /// The tenant named by `X-Bunker-Tenant`, or the credential's own tenant when absent.
-async fn tenant(app: &AppState, headers: &HeaderMap, principal: &Principal) -> Result<i64, ApiError> {
+async fn tenant(app: &AppState, headers: &HeaderMap, principal: &Principal) -> Result<TenantId, ApiError> {
     let Some(header) = headers.get(TENANT_HEADER) else {
         return Ok(principal.tenant);
     };
@@ -131,7 +132,7 @@ async fn tenant(app: &AppState, headers: &HeaderMap, principal: &Principal) -> R
     if name.is_empty() {
         return Err(ApiError::bad_request("The X-Bunker-Tenant header has an incorrect format"));
     }
-    let vault_admin = principal.kind == PrincipalKind::Root && principal.tenant == MAIN_TENANT;
+    let vault_admin = principal.kind == PrincipalKind::Root && principal.tenant == TenantId::MAIN;
     match app.tenant_id(name).await? {
         Some(id) if id == principal.tenant || vault_admin => Ok(id),
         None if vault_admin => Err(ApiError::not_found("The tenant record was not found")),

@@ -12,9 +12,7 @@ use crate::audit::{Draft, Subject};
 use crate::crypto::TenantKeys;
 use crate::store::audit::AuditRecord;
 use crate::store::{StoreError, StoreResult};
-
-/// The id of the main tenant, which administers the vault.
-pub const MAIN_TENANT: i64 = 1;
+use crate::tenants::TenantId;
 
 /// Kinds of principal. Role, user and tenant tokens arrive with access control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +38,7 @@ pub struct Principal {
     /// Kind of principal.
     pub kind: PrincipalKind,
     /// Tenant the credential belongs to.
-    pub tenant: i64,
+    pub tenant: TenantId,
 }
 
 /// An authorisation rule, stated in one line at the top of each handler.
@@ -56,7 +54,7 @@ pub enum Rule {
 #[derive(Clone)]
 pub struct RequestContext {
     /// Tenant the request acts in.
-    pub tenant: i64,
+    pub tenant: TenantId,
     /// Caller.
     pub principal: Arc<Principal>,
     /// Operation name, e.g. `UserGet`.
@@ -83,7 +81,7 @@ impl std::fmt::Debug for RequestContext {
 impl RequestContext {
     /// Builds a context (the middleware does this once per request).
     pub fn new(
-        tenant: i64,
+        tenant: TenantId,
         principal: Arc<Principal>,
         operation: &'static str,
         keys: Arc<TenantKeys>,
@@ -105,7 +103,7 @@ impl RequestContext {
         let allowed = match (rule, self.principal.kind) {
             (Rule::TenantAdmin, PrincipalKind::Root) => true,
             (Rule::MainTenantAdmin, PrincipalKind::Root) => {
-                self.principal.tenant == MAIN_TENANT && self.tenant == MAIN_TENANT
+                self.principal.tenant == TenantId::MAIN && self.tenant == TenantId::MAIN
             }
         };
         if allowed { Ok(()) } else { Err(ApiError::access_denied()) }

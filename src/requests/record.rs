@@ -5,6 +5,7 @@ use serde_json::Value;
 use crate::appdata::AppName;
 use crate::crypto::keyring::{open_user, seal_user};
 use crate::crypto::{CryptoError, DataKey};
+use crate::tenants::TenantId;
 
 const CHANGES: &str = "user_requests.change";
 const REASONS: &str = "user_requests.reason";
@@ -84,24 +85,24 @@ impl Ask {
 }
 
 /// Seals a request's change under the user's key, bound to the request.
-pub fn seal_change(key: &DataKey, tenant: i64, uuid: &str, change: &Value) -> Vec<u8> {
+pub fn seal_change(key: &DataKey, tenant: TenantId, uuid: &str, change: &Value) -> Vec<u8> {
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(change).unwrap_or_default());
     seal_user(key, tenant, CHANGES, uuid.as_bytes(), &plain)
 }
 
 /// Opens a change sealed by [`seal_change`].
-pub fn open_change(key: &DataKey, tenant: i64, uuid: &str, blob: &[u8]) -> Result<Value, CryptoError> {
+pub fn open_change(key: &DataKey, tenant: TenantId, uuid: &str, blob: &[u8]) -> Result<Value, CryptoError> {
     let plain = zeroize::Zeroizing::new(open_user(key, tenant, CHANGES, uuid.as_bytes(), blob)?);
     serde_json::from_slice(&plain).map_err(|_| CryptoError)
 }
 
 /// Seals the reason given on approval or cancellation (free text: it may name the person).
-pub fn seal_reason(key: &DataKey, tenant: i64, uuid: &str, reason: &str) -> Vec<u8> {
+pub fn seal_reason(key: &DataKey, tenant: TenantId, uuid: &str, reason: &str) -> Vec<u8> {
     seal_user(key, tenant, REASONS, uuid.as_bytes(), reason.as_bytes())
 }
 
 /// Opens a reason sealed by [`seal_reason`].
-pub fn open_reason(key: &DataKey, tenant: i64, uuid: &str, blob: &[u8]) -> Result<String, CryptoError> {
+pub fn open_reason(key: &DataKey, tenant: TenantId, uuid: &str, blob: &[u8]) -> Result<String, CryptoError> {
     let plain = open_user(key, tenant, REASONS, uuid.as_bytes(), blob)?;
     String::from_utf8(plain).map_err(|_| CryptoError)
 }
@@ -141,12 +142,15 @@ mod tests {
     #[test]
     fn sealed_change_is_bound_to_its_request() {
         let key = DataKey::random();
-        let sealed = seal_change(&key, 1, "a", &json!({"email": "x@example.com"}));
-        assert_eq!(open_change(&key, 1, "a", &sealed).expect("opens"), json!({"email": "x@example.com"}));
-        assert!(open_change(&key, 1, "b", &sealed).is_err());
-        assert!(open_change(&key, 2, "a", &sealed).is_err());
-        let reason = seal_reason(&key, 1, "a", "asked by phone");
-        assert_eq!(open_reason(&key, 1, "a", &reason).expect("opens"), "asked by phone");
-        assert!(open_change(&key, 1, "a", &reason).is_err());
+        let sealed = seal_change(&key, TenantId::new(1), "a", &json!({"email": "x@example.com"}));
+        assert_eq!(
+            open_change(&key, TenantId::new(1), "a", &sealed).expect("opens"),
+            json!({"email": "x@example.com"})
+        );
+        assert!(open_change(&key, TenantId::new(1), "b", &sealed).is_err());
+        assert!(open_change(&key, TenantId::new(2), "a", &sealed).is_err());
+        let reason = seal_reason(&key, TenantId::new(1), "a", "asked by phone");
+        assert_eq!(open_reason(&key, TenantId::new(1), "a", &reason).expect("opens"), "asked by phone");
+        assert!(open_change(&key, TenantId::new(1), "a", &reason).is_err());
     }
 }

@@ -220,11 +220,12 @@ mod tests {
     use super::*;
     use crate::crypto::Key256;
     use crate::crypto::keyring::{KeyRing, WrappedMasterKey, wrap_master};
+    use crate::tenants::TenantId;
 
     fn keys() -> std::sync::Arc<TenantKeys> {
         let kek = Key256::random();
-        let wrapped = wrap_master(&kek, 1, 1, &Key256::random());
-        KeyRing::new(kek).unlock(1, &[WrappedMasterKey { version: 1, wrapped }]).expect("unlock")
+        let wrapped = wrap_master(&kek, TenantId::new(1), 1, &Key256::random());
+        KeyRing::new(kek).unlock(TenantId::new(1), &[WrappedMasterKey { version: 1, wrapped }]).expect("unlock")
     }
 
     /// Whether `identity` (with `mode`, or detected) finds `profile`; checks that the digest

@@ -11,10 +11,10 @@ use crate::app::{AppState, Operation, op};
 use crate::appdata::AppName;
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::http::auth::TENANT_HEADER;
-use crate::http::context::MAIN_TENANT;
 use crate::http::error::ErrorMessage;
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::tenants::TenantId;
 use crate::users::{Identity, service as users};
 
 /// The authenticated shared record operations.
@@ -68,10 +68,10 @@ struct GetReply {
 }
 
 /// The tenant named by `X-Bunker-Tenant`, else the main tenant.
-async fn tenant(app: &AppState, headers: &HeaderMap) -> ApiResult<i64> {
+async fn tenant(app: &AppState, headers: &HeaderMap) -> ApiResult<TenantId> {
     let name = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|n| !n.is_empty());
     match name {
-        None => Ok(MAIN_TENANT),
+        None => Ok(TenantId::MAIN),
         Some(name) => app.tenant_id(name).await?.ok_or_else(|| ApiError::not_found("The tenant record was not found")),
     }
 }

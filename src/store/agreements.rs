@@ -6,6 +6,7 @@ use sqlx::Row;
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
 use super::{BeginWrite, Db, StoreResult, with_pool};
+use crate::tenants::TenantId;
 
 /// The current state of one agreement as stored.
 #[derive(Debug, Clone)]
@@ -93,7 +94,7 @@ pub enum Changing<'a> {
 /// `Ok(Err(_))`.
 pub async fn change<E, F>(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     rid: &[u8],
     brief: &str,
     now: i64,
@@ -169,7 +170,7 @@ where
 /// `None` when the basis does not exist, else the number of agreements revoked.
 pub async fn revoke_all<E, F, G>(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     brief: &str,
     now: i64,
     mut build: F,
@@ -237,7 +238,7 @@ where
 /// One user's agreement for a legal basis, with its history (oldest first); `None` when there is none.
 pub async fn get(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     rid: &[u8],
     brief: &str,
 ) -> StoreResult<Option<(AgreementRow, Vec<HistoryRow>)>> {
@@ -280,7 +281,7 @@ pub async fn get(
 }
 
 /// Every agreement of one user, by brief.
-pub async fn list(db: &Db, tenant: i64, rid: &[u8]) -> StoreResult<Vec<AgreementRow>> {
+pub async fn list(db: &Db, tenant: TenantId, rid: &[u8]) -> StoreResult<Vec<AgreementRow>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT b.brief, a.status, a.data, a.version, a.created_at, b.id FROM agreements a \

@@ -7,6 +7,7 @@ use super::requests::{Resolution, resolve};
 use super::users::VersionRow;
 use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
 use crate::expiry::Lifetime;
+use crate::tenants::TenantId;
 
 /// An app record to insert (version 1).
 #[derive(Debug, Clone)]
@@ -89,7 +90,7 @@ where
 }
 
 /// The current live (unexpired) record of one user's app.
-pub async fn get(db: &Db, tenant: i64, rid: &[u8], appname: &str, now: i64) -> StoreResult<Option<AppRow>> {
+pub async fn get(db: &Db, tenant: TenantId, rid: &[u8], appname: &str, now: i64) -> StoreResult<Option<AppRow>> {
     let sql =
         format!("SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
     with_pool!(db, pool => {
@@ -100,7 +101,14 @@ pub async fn get(db: &Db, tenant: i64, rid: &[u8], appname: &str, now: i64) -> S
 
 /// Moves a live app record's expiry forward to `expires_at` (a sliding record accessed at
 /// `now`). One statement; the guard keeps it from resurrecting an expired row or moving backwards.
-pub async fn extend(db: &Db, tenant: i64, rid: &[u8], appname: &str, now: i64, expires_at: i64) -> StoreResult<()> {
+pub async fn extend(
+    db: &Db,
+    tenant: TenantId,
+    rid: &[u8],
+    appname: &str,
+    now: i64,
+    expires_at: i64,
+) -> StoreResult<()> {
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE userapps SET expires_at = $5 \
@@ -120,7 +128,7 @@ pub async fn extend(db: &Db, tenant: i64, rid: &[u8], appname: &str, now: i64, e
 /// Inserts version 1 of an app record with its audit event. `Conflict` when the user already
 /// has a live record for this app, `NotFound` when the user row is gone. An expired record in
 /// the way is erased first (reads no longer show it; the sweeper would erase it anyway).
-pub async fn insert(db: &Db, tenant: i64, new: &NewApp<'_>, event: &AuditRecord) -> StoreResult<()> {
+pub async fn insert(db: &Db, tenant: TenantId, new: &NewApp<'_>, event: &AuditRecord) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query(
@@ -163,7 +171,7 @@ pub async fn insert(db: &Db, tenant: i64, new: &NewApp<'_>, event: &AuditRecord)
 /// asked for the change closes in the same transaction.
 pub async fn modify<E, F>(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     rid: &[u8],
     appname: &str,
     now: i64,
@@ -228,7 +236,7 @@ where
 /// Returns whether a record was deleted.
 pub async fn delete(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     rid: &[u8],
     appname: &str,
     now: i64,
@@ -255,7 +263,7 @@ pub async fn delete(
 }
 
 /// The app names one user has live records for, sorted.
-pub async fn user_app_names(db: &Db, tenant: i64, rid: &[u8], now: i64) -> StoreResult<Vec<String>> {
+pub async fn user_app_names(db: &Db, tenant: TenantId, rid: &[u8], now: i64) -> StoreResult<Vec<String>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT appname FROM userapps WHERE tenant_id = $1 AND rid = $2 \
@@ -271,7 +279,7 @@ pub async fn user_app_names(db: &Db, tenant: i64, rid: &[u8], now: i64) -> Store
 }
 
 /// The distinct app names of the tenant's live (unexpired) records of live users, sorted.
-pub async fn app_names(db: &Db, tenant: i64, now: i64) -> StoreResult<Vec<String>> {
+pub async fn app_names(db: &Db, tenant: TenantId, now: i64) -> StoreResult<Vec<String>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT DISTINCT a.appname FROM userapps a JOIN users u ON u.rid = a.rid \
@@ -287,7 +295,7 @@ pub async fn app_names(db: &Db, tenant: i64, now: i64) -> StoreResult<Vec<String
 }
 
 /// The superseded versions of an app record, oldest first.
-pub async fn versions(db: &Db, tenant: i64, rid: &[u8], appname: &str) -> StoreResult<Vec<VersionRow>> {
+pub async fn versions(db: &Db, tenant: TenantId, rid: &[u8], appname: &str) -> StoreResult<Vec<VersionRow>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT version, created_at, data FROM userapp_versions \
@@ -303,7 +311,13 @@ pub async fn versions(db: &Db, tenant: i64, rid: &[u8], appname: &str) -> StoreR
 }
 
 /// One superseded version of an app record.
-pub async fn version(db: &Db, tenant: i64, rid: &[u8], appname: &str, version: i64) -> StoreResult<Option<VersionRow>> {
+pub async fn version(
+    db: &Db,
+    tenant: TenantId,
+    rid: &[u8],
+    appname: &str,
+    version: i64,
+) -> StoreResult<Option<VersionRow>> {
     with_pool!(db, pool => {
         let row = sqlx::query(
             "SELECT version, created_at, data FROM userapp_versions \

@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 use sqlx::Row;
 
 use super::{BeginWrite, Db, StoreResult, with_pool};
+use crate::tenants::TenantId;
 
 /// One audit event as stored. Only non-identifying facts are in clear; `payload` is sealed.
 #[derive(Debug, Clone)]
@@ -12,7 +13,7 @@ pub struct AuditRecord {
     /// Public identifier (`auditeventuuid`).
     pub uuid: String,
     /// Tenant of the request.
-    pub tenant: i64,
+    pub tenant: TenantId,
     /// Unix milliseconds.
     pub created_ms: i64,
     /// `root`, later `tenant`, `role`, `user`.
@@ -109,7 +110,7 @@ impl<'a> PgColumns<'a> {
                 text(|r| r.result),
                 text(|r| r.key_scope),
             ],
-            numbers: [number(|r| r.tenant), number(|r| r.created_ms), number(|r| r.http_status)],
+            numbers: [number(|r| r.tenant.get()), number(|r| r.created_ms), number(|r| r.http_status)],
             refs: [
                 records.iter().map(|r| r.user_ref.as_deref()).collect(),
                 records.iter().map(|r| r.subject_rid.as_deref()).collect(),
@@ -255,7 +256,7 @@ where
 /// A page of one user's events, newest first, and the total count.
 pub async fn list_for_user(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     user_ref: &[u8],
     offset: i64,
     limit: i64,
@@ -284,7 +285,7 @@ pub async fn list_for_user(
 }
 
 /// One event by its public id, within the tenant.
-pub async fn get(db: &Db, tenant: i64, uuid: &str) -> StoreResult<Option<AuditRow>> {
+pub async fn get(db: &Db, tenant: TenantId, uuid: &str) -> StoreResult<Option<AuditRow>> {
     with_pool!(db, pool => {
         let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND uuid = $2");
         let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
@@ -306,7 +307,7 @@ pub struct OperationCount {
 }
 
 /// Per operation, the events concerning one user, by operation name.
-pub async fn counts_for_user(db: &Db, tenant: i64, user_ref: &[u8]) -> StoreResult<Vec<OperationCount>> {
+pub async fn counts_for_user(db: &Db, tenant: TenantId, user_ref: &[u8]) -> StoreResult<Vec<OperationCount>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT operation, COUNT(*), MIN(created_ms), MAX(created_ms) FROM audit_events \

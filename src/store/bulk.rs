@@ -13,6 +13,7 @@ use super::requests::{self, RequestRow};
 use super::users::{INDEX_COLUMNS, USER_COLUMNS, UserRow, decode_user_at};
 use super::{BeginWrite, Db, StoreResult, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
+use crate::tenants::TenantId;
 
 /// A stored unlock grant.
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ pub struct UnlockRow {
 /// Stores a new unlock grant, first dropping expired ones (with their bookmarks).
 pub async fn insert_unlock(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     digest: &IndexValue,
     principal_id: &str,
     now_ms: i64,
@@ -53,7 +54,7 @@ pub async fn insert_unlock(
 }
 
 /// The grant with this digest in this tenant, expired or not.
-pub async fn find_unlock(db: &Db, tenant: i64, digest: &IndexValue) -> StoreResult<Option<UnlockRow>> {
+pub async fn find_unlock(db: &Db, tenant: TenantId, digest: &IndexValue) -> StoreResult<Option<UnlockRow>> {
     with_pool!(db, pool => {
         let row = sqlx::query("SELECT id, principal_id, expires_ms FROM bulk_unlocks WHERE digest = $1 AND tenant_id = $2")
             .bind(&digest[..])
@@ -142,7 +143,7 @@ pub fn users_page_sql(cursor: &Cursor) -> String {
 }
 
 /// A page of the tenant's live users, newest first.
-pub async fn users_page(db: &Db, tenant: i64, now: i64, cursor: &Cursor, limit: i64) -> StoreResult<Vec<UserRow>> {
+pub async fn users_page(db: &Db, tenant: TenantId, now: i64, cursor: &Cursor, limit: i64) -> StoreResult<Vec<UserRow>> {
     let sql = users_page_sql(cursor);
     with_pool!(db, pool => {
         let mut query = sqlx::query(&sql).bind(tenant).bind(now);
@@ -159,7 +160,7 @@ pub async fn users_page(db: &Db, tenant: i64, now: i64, cursor: &Cursor, limit: 
 }
 
 /// How many live users the tenant has.
-pub async fn count_users(db: &Db, tenant: i64, now: i64) -> StoreResult<i64> {
+pub async fn count_users(db: &Db, tenant: TenantId, now: i64) -> StoreResult<i64> {
     with_pool!(db, pool => {
         let row = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)")
             .bind(tenant)
@@ -173,7 +174,7 @@ pub async fn count_users(db: &Db, tenant: i64, now: i64) -> StoreResult<i64> {
 /// Live users whose `kind` index is one of `values`: `(index value, row)` pairs, in no order.
 pub async fn users_by_index(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     kind: IndexKind,
     values: &[IndexValue],
     now: i64,
@@ -207,7 +208,7 @@ pub async fn users_by_index(
 }
 
 /// Live users by record id, in no order (missing and expired ones left out).
-pub async fn users_by_rid(db: &Db, tenant: i64, rids: &[Vec<u8>], now: i64) -> StoreResult<Vec<UserRow>> {
+pub async fn users_by_rid(db: &Db, tenant: TenantId, rids: &[Vec<u8>], now: i64) -> StoreResult<Vec<UserRow>> {
     let mut out = Vec::new();
     for chunk in rids.chunks(1000) {
         let sql = format!(
@@ -243,7 +244,7 @@ pub fn requests_page_sql(cursor: &Cursor) -> String {
 /// A page of [`requests_page_sql`]: `(row id, request, user)`.
 pub async fn requests_page(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     now: i64,
     cursor: &Cursor,
     limit: i64,
@@ -268,7 +269,7 @@ pub async fn requests_page(
 }
 
 /// How many approval requests of live users the tenant has.
-pub async fn count_requests(db: &Db, tenant: i64, now: i64) -> StoreResult<i64> {
+pub async fn count_requests(db: &Db, tenant: TenantId, now: i64) -> StoreResult<i64> {
     with_pool!(db, pool => {
         let row = sqlx::query(
             "SELECT COUNT(*) FROM user_requests r JOIN users u ON u.rid = r.rid \
@@ -294,7 +295,7 @@ pub fn events_page_sql(cursor: &Cursor) -> String {
 }
 
 /// A page of [`events_page_sql`]: `(row id, event)`.
-pub async fn events_page(db: &Db, tenant: i64, cursor: &Cursor, limit: i64) -> StoreResult<Vec<(i64, AuditRow)>> {
+pub async fn events_page(db: &Db, tenant: TenantId, cursor: &Cursor, limit: i64) -> StoreResult<Vec<(i64, AuditRow)>> {
     let sql = events_page_sql(cursor);
     let width = audit::COLUMNS.split(',').count();
     with_pool!(db, pool => {
@@ -312,7 +313,7 @@ pub async fn events_page(db: &Db, tenant: i64, cursor: &Cursor, limit: i64) -> S
 }
 
 /// How many audit events the tenant has.
-pub async fn count_events(db: &Db, tenant: i64) -> StoreResult<i64> {
+pub async fn count_events(db: &Db, tenant: TenantId) -> StoreResult<i64> {
     with_pool!(db, pool => {
         let row = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1").bind(tenant).fetch_one(pool).await?;
         Ok(row.try_get(0)?)

@@ -8,6 +8,7 @@ use super::bulk::Cursor;
 use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
+use crate::tenants::TenantId;
 
 /// A file row to insert.
 #[derive(Debug, Clone)]
@@ -118,7 +119,7 @@ fn owner_gone(err: sqlx::Error) -> StoreError {
 }
 
 /// One live (unexpired) file of a user; by name, the newest.
-pub async fn find(db: &Db, tenant: i64, rid: &[u8], lookup: Lookup<'_>, now: i64) -> StoreResult<Option<FileRow>> {
+pub async fn find(db: &Db, tenant: TenantId, rid: &[u8], lookup: Lookup<'_>, now: i64) -> StoreResult<Option<FileRow>> {
     let condition = match lookup {
         Lookup::Uuid(_) => "f.fileuuid = $3",
         Lookup::Name(_) => "f.name_idx = $3",
@@ -141,7 +142,7 @@ pub async fn find(db: &Db, tenant: i64, rid: &[u8], lookup: Lookup<'_>, now: i64
 
 /// Moves a live file's expiry forward to `expires_at` (a sliding file accessed at `now`); the
 /// guard keeps it from resurrecting an expired file or moving backwards.
-pub async fn extend(db: &Db, tenant: i64, id: i64, now: i64, expires_at: i64) -> StoreResult<()> {
+pub async fn extend(db: &Db, tenant: TenantId, id: i64, now: i64, expires_at: i64) -> StoreResult<()> {
     with_pool!(db, pool => {
         sqlx::query("UPDATE files SET expires_at = $4 WHERE tenant_id = $1 AND id = $2 AND expires_at > $3 AND expires_at < $4")
             .bind(tenant)
@@ -161,7 +162,7 @@ pub async fn extend(db: &Db, tenant: i64, id: i64, now: i64, expires_at: i64) ->
 /// erased first (reads no longer show it; the sweeper would erase it anyway).
 pub async fn insert<E>(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     new: &NewFile<'_>,
     chunks: impl Iterator<Item = Result<Vec<u8>, E>>,
     event: &AuditRecord,
@@ -228,7 +229,13 @@ pub async fn insert<E>(
 }
 
 /// A user's live files in creation order, optionally only those with the tag index `tag`.
-pub async fn list(db: &Db, tenant: i64, rid: &[u8], tag: Option<&IndexValue>, now: i64) -> StoreResult<Vec<FileRow>> {
+pub async fn list(
+    db: &Db,
+    tenant: TenantId,
+    rid: &[u8],
+    tag: Option<&IndexValue>,
+    now: i64,
+) -> StoreResult<Vec<FileRow>> {
     let filter = if tag.is_some() {
         " AND EXISTS (SELECT 1 FROM file_tags t WHERE t.file_id = f.id AND t.tag_idx = $4)"
     } else {
@@ -252,7 +259,7 @@ pub async fn list(db: &Db, tenant: i64, rid: &[u8], tag: Option<&IndexValue>, no
 /// the file was there.
 pub async fn replace_tags(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     id: i64,
     meta: &[u8],
     tags: &[IndexValue],
@@ -293,7 +300,7 @@ pub async fn replace_tags(
 /// trigger), with the audit event. Returns whether a file was deleted.
 pub async fn delete(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     rid: &[u8],
     fileuuid: &str,
     now: i64,
@@ -346,7 +353,7 @@ pub async fn chunks(db: &Db, file_id: i64, from: i64, count: i64) -> StoreResult
 /// (the tag index `(tenant_id, tag_idx, file_id)` serves the order), with the total.
 pub async fn by_tag(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     tag: &IndexValue,
     now: i64,
     cursor: &Cursor,
@@ -383,7 +390,7 @@ pub async fn by_tag(
 }
 
 /// Up to `limit` blobs whose rows are gone: `(tenant, fileuuid)`.
-pub async fn gone_blobs(db: &Db, limit: i64) -> StoreResult<Vec<(i64, String)>> {
+pub async fn gone_blobs(db: &Db, limit: i64) -> StoreResult<Vec<(TenantId, String)>> {
     with_pool!(db, pool => {
         let rows = sqlx::query("SELECT tenant_id, fileuuid FROM file_blobs_gone ORDER BY tenant_id, fileuuid LIMIT $1")
             .bind(limit)
@@ -394,7 +401,7 @@ pub async fn gone_blobs(db: &Db, limit: i64) -> StoreResult<Vec<(i64, String)>> 
 }
 
 /// Forgets blobs that were removed.
-pub async fn forget_gone(db: &Db, removed: &[(i64, String)]) -> StoreResult<()> {
+pub async fn forget_gone(db: &Db, removed: &[(TenantId, String)]) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         for (tenant, fileuuid) in removed {

@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
+use crate::tenants::TenantId;
 
 /// A legal basis as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +106,7 @@ fn lock(db: &Db, clause: &'static str) -> &'static str {
 }
 
 /// Every legal basis of the tenant, in creation order.
-pub async fn list_bases(db: &Db, tenant: i64) -> StoreResult<Vec<LegalBasis>> {
+pub async fn list_bases(db: &Db, tenant: TenantId) -> StoreResult<Vec<LegalBasis>> {
     let sql = format!("SELECT {BASIS_COLUMNS} FROM legal_bases WHERE tenant_id = $1 ORDER BY id");
     with_pool!(db, pool => {
         let rows = sqlx::query(&sql).bind(tenant).fetch_all(pool).await?;
@@ -114,7 +115,7 @@ pub async fn list_bases(db: &Db, tenant: i64) -> StoreResult<Vec<LegalBasis>> {
 }
 
 /// Inserts a legal basis with its event; `Conflict` when the brief is taken.
-pub async fn insert_basis(db: &Db, tenant: i64, basis: &LegalBasis, event: &AuditRecord) -> StoreResult<()> {
+pub async fn insert_basis(db: &Db, tenant: TenantId, basis: &LegalBasis, event: &AuditRecord) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query(
@@ -142,7 +143,13 @@ pub async fn insert_basis(db: &Db, tenant: i64, basis: &LegalBasis, event: &Audi
 /// Changes a legal basis under a row lock: `build` sees the stored one and returns the new one
 /// and the event. `build`'s own error comes back as `Ok(Err(_))`; `NotFound` when there is no
 /// such brief, `Conflict` when a rename hits a taken brief.
-pub async fn update_basis<E, F>(db: &Db, tenant: i64, brief: &str, now: i64, build: F) -> StoreResult<Result<(), E>>
+pub async fn update_basis<E, F>(
+    db: &Db,
+    tenant: TenantId,
+    brief: &str,
+    now: i64,
+    build: F,
+) -> StoreResult<Result<(), E>>
 where
     F: FnOnce(&LegalBasis) -> Result<(LegalBasis, AuditRecord), E>,
 {
@@ -183,7 +190,7 @@ where
 
 /// Deletes a legal basis and its links to processing activities; `event` is built from the
 /// deleted record. `NotFound` when there is no such brief.
-pub async fn delete_basis<F>(db: &Db, tenant: i64, brief: &str, event: F) -> StoreResult<()>
+pub async fn delete_basis<F>(db: &Db, tenant: TenantId, brief: &str, event: F) -> StoreResult<()>
 where
     F: FnOnce(&LegalBasis) -> AuditRecord,
 {
@@ -222,7 +229,7 @@ where
 
 /// Every processing activity of the tenant in creation order, each with the briefs of its
 /// legal bases (sorted).
-pub async fn list_activities(db: &Db, tenant: i64) -> StoreResult<Vec<(Activity, Vec<String>)>> {
+pub async fn list_activities(db: &Db, tenant: TenantId) -> StoreResult<Vec<(Activity, Vec<String>)>> {
     let activities =
         format!("SELECT id, {ACTIVITY_COLUMNS} FROM processing_activities WHERE tenant_id = $1 ORDER BY id");
     let links = "SELECT l.activity_id, b.brief FROM processing_activity_legal_bases l \
@@ -252,7 +259,7 @@ pub async fn list_activities(db: &Db, tenant: i64) -> StoreResult<Vec<(Activity,
 }
 
 /// Inserts a processing activity with its event; `Conflict` when the name is taken.
-pub async fn insert_activity(db: &Db, tenant: i64, activity: &Activity, event: &AuditRecord) -> StoreResult<()> {
+pub async fn insert_activity(db: &Db, tenant: TenantId, activity: &Activity, event: &AuditRecord) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query(
@@ -276,7 +283,13 @@ pub async fn insert_activity(db: &Db, tenant: i64, activity: &Activity, event: &
 
 /// Changes a processing activity under a row lock, as [`update_basis`] does. Links follow a
 /// rename (they hold the row id, not the name).
-pub async fn update_activity<E, F>(db: &Db, tenant: i64, name: &str, now: i64, build: F) -> StoreResult<Result<(), E>>
+pub async fn update_activity<E, F>(
+    db: &Db,
+    tenant: TenantId,
+    name: &str,
+    now: i64,
+    build: F,
+) -> StoreResult<Result<(), E>>
 where
     F: FnOnce(&Activity) -> Result<(Activity, AuditRecord), E>,
 {
@@ -314,7 +327,7 @@ where
 
 /// Deletes a processing activity and its links; `event` is built from the deleted record.
 /// `NotFound` when there is no such activity.
-pub async fn delete_activity<F>(db: &Db, tenant: i64, name: &str, event: F) -> StoreResult<()>
+pub async fn delete_activity<F>(db: &Db, tenant: TenantId, name: &str, event: F) -> StoreResult<()>
 where
     F: FnOnce(&Activity) -> AuditRecord,
 {
@@ -355,7 +368,7 @@ where
 /// Idempotent: linking a linked pair or unlinking an unlinked one succeeds and changes nothing.
 pub async fn set_link(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     activity: &str,
     brief: &str,
     linked: bool,

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
+use crate::tenants::TenantId;
 
 /// Status of a request awaiting a decision.
 pub const OPEN: &str = "open";
@@ -129,7 +130,7 @@ pub(crate) use resolve;
 /// that asks for the same change. `NotFound` when the user row is gone.
 pub async fn create<E, F>(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     new: &NewRequest,
     event: &AuditRecord,
     same: F,
@@ -181,7 +182,7 @@ where
 }
 
 /// One request of the tenant by uuid.
-pub async fn get(db: &Db, tenant: i64, uuid: &str) -> StoreResult<Option<RequestRow>> {
+pub async fn get(db: &Db, tenant: TenantId, uuid: &str) -> StoreResult<Option<RequestRow>> {
     let sql = format!("SELECT {COLUMNS} FROM user_requests WHERE tenant_id = $1 AND uuid = $2");
     with_pool!(db, pool => {
         let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
@@ -190,7 +191,13 @@ pub async fn get(db: &Db, tenant: i64, uuid: &str) -> StoreResult<Option<Request
 }
 
 /// A page of one user's requests, oldest first, and how many there are in all.
-pub async fn list(db: &Db, tenant: i64, rid: &[u8], offset: i64, limit: i64) -> StoreResult<(Vec<RequestRow>, i64)> {
+pub async fn list(
+    db: &Db,
+    tenant: TenantId,
+    rid: &[u8],
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<RequestRow>, i64)> {
     let sql =
         format!("SELECT {COLUMNS} FROM user_requests WHERE tenant_id = $1 AND rid = $2 ORDER BY id LIMIT $3 OFFSET $4");
     with_pool!(db, pool => {
@@ -207,7 +214,7 @@ pub async fn list(db: &Db, tenant: i64, rid: &[u8], offset: i64, limit: i64) -> 
 
 /// Resolves a request without applying anything (a cancellation), with its audit event.
 /// `RequestClosed` when it is no longer open.
-pub async fn close(db: &Db, tenant: i64, resolution: &Resolution, event: &AuditRecord) -> StoreResult<()> {
+pub async fn close(db: &Db, tenant: TenantId, resolution: &Resolution, event: &AuditRecord) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         resolve!(&mut *tx, tenant, Some(resolution));

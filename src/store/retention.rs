@@ -1,5 +1,6 @@
 //! Erasure of expired records.
 
+use crate::tenants::TenantId;
 use std::collections::BTreeMap;
 
 use sqlx::Row;
@@ -29,9 +30,9 @@ pub struct Erased {
 
 /// Deletes every record expired at `now` and writes the events `events` builds from the
 /// per-tenant counts, in one transaction. `None` when another replica holds the sweep lock.
-pub async fn sweep<F>(db: &Db, now: i64, events: F) -> StoreResult<Option<BTreeMap<i64, Erased>>>
+pub async fn sweep<F>(db: &Db, now: i64, events: F) -> StoreResult<Option<BTreeMap<TenantId, Erased>>>
 where
-    F: FnOnce(&BTreeMap<i64, Erased>) -> Vec<AuditRecord>,
+    F: FnOnce(&BTreeMap<TenantId, Erased>) -> Vec<AuditRecord>,
 {
     let postgres = matches!(db, Db::Postgres(_));
     with_pool!(db, pool => {
@@ -44,7 +45,7 @@ where
                 return Ok(None);
             }
         }
-        let mut erased: BTreeMap<i64, Erased> = BTreeMap::new();
+        let mut erased: BTreeMap<TenantId, Erased> = BTreeMap::new();
         // Deleting a user row destroys its wrapped data key; app data, agreements, sessions,
         // shared records and files cascade from it.
         for row in sqlx::query("DELETE FROM users WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING tenant_id")
@@ -99,7 +100,7 @@ where
 }
 
 /// Ids of every tenant (the sweeper unlocks their keys before sweeping).
-pub async fn tenant_ids(db: &Db) -> StoreResult<Vec<i64>> {
+pub async fn tenant_ids(db: &Db) -> StoreResult<Vec<TenantId>> {
     with_pool!(db, pool => {
         let rows = sqlx::query("SELECT id FROM tenants ORDER BY id").fetch_all(pool).await?;
         Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)

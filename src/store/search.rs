@@ -14,6 +14,7 @@ use sqlx::Row;
 
 use super::{Db, StoreResult, placeholders};
 use crate::crypto::IndexValue;
+use crate::tenants::TenantId;
 
 /// Rows per multi-row INSERT on SQLite: 3 binds each stays under its parameter limit.
 const CHUNK: usize = 5000;
@@ -64,13 +65,13 @@ pub(crate) use replace_grams;
 /// Writes grams on an open connection, inside the caller's transaction.
 pub(crate) trait GramRows {
     /// Inserts the grams of newly inserted users.
-    async fn insert_grams(&mut self, tenant: i64, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error>;
+    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error>;
     /// Replaces one user's grams.
-    async fn replace_grams(&mut self, tenant: i64, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error>;
+    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error>;
 }
 
 impl GramRows for sqlx::SqliteConnection {
-    async fn insert_grams(&mut self, tenant: i64, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error> {
+    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error> {
         let rows: Vec<(&[u8], &IndexValue)> =
             users.iter().flat_map(|(rid, grams)| grams.iter().map(move |gram| (*rid, gram))).collect();
         for chunk in rows.chunks(CHUNK) {
@@ -84,7 +85,7 @@ impl GramRows for sqlx::SqliteConnection {
         Ok(())
     }
 
-    async fn replace_grams(&mut self, tenant: i64, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error> {
+    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM search_grams WHERE tenant_id = $1 AND rid = $2")
             .bind(tenant)
             .bind(rid)
@@ -95,7 +96,7 @@ impl GramRows for sqlx::SqliteConnection {
 }
 
 impl GramRows for sqlx::PgConnection {
-    async fn insert_grams(&mut self, tenant: i64, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error> {
+    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error> {
         // One statement text for any number of users: the rids, and each digest with the
         // position of its user among them, grouped back into one row per user by the database.
         // A few hundred users per statement keep the encoded arguments small.
@@ -121,7 +122,7 @@ impl GramRows for sqlx::PgConnection {
         Ok(())
     }
 
-    async fn replace_grams(&mut self, tenant: i64, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error> {
+    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM user_grams WHERE rid = $1").bind(rid).execute(&mut *self).await?;
         self.insert_grams(tenant, &[(rid, grams)]).await
     }
@@ -131,7 +132,7 @@ impl GramRows for sqlx::PgConnection {
 /// `(rid, shared)`, counted by the database.
 pub async fn candidates(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     grams: &[IndexValue],
     min_shared: usize,
     cap: usize,

@@ -6,6 +6,7 @@ use super::audit::{AuditRecord, insert as insert_audit};
 use super::{BeginWrite, Db, StoreResult, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
+use crate::tenants::TenantId;
 
 /// A session row to write (insert or replace).
 #[derive(Debug, Clone)]
@@ -46,7 +47,7 @@ pub struct UserSessionRow {
 
 /// Inserts or replaces a session with its audit event in one transaction; expired sessions of
 /// the tenant are purged on the way, so their sealed data does not linger.
-pub async fn upsert(db: &Db, tenant: i64, session: &NewSession, event: &AuditRecord) -> StoreResult<()> {
+pub async fn upsert(db: &Db, tenant: TenantId, session: &NewSession, event: &AuditRecord) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND expires_at <= $2")
@@ -78,7 +79,7 @@ pub async fn upsert(db: &Db, tenant: i64, session: &NewSession, event: &AuditRec
 }
 
 /// A live (unexpired) session by its index.
-pub async fn get(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64) -> StoreResult<Option<SessionRow>> {
+pub async fn get(db: &Db, tenant: TenantId, sid_idx: &IndexValue, now: i64) -> StoreResult<Option<SessionRow>> {
     with_pool!(db, pool => {
         let row = sqlx::query(
             "SELECT s.user_rid, u.wrapped_key, s.data, s.sliding_secs, s.final_at, s.expires_at FROM sessions s \
@@ -108,7 +109,7 @@ pub async fn get(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64) -> StoreR
 
 /// Moves a live session's expiry forward (a sliding session read again); the guard keeps it
 /// from resurrecting an expired row or moving backwards.
-pub async fn extend(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64, expires_at: i64) -> StoreResult<()> {
+pub async fn extend(db: &Db, tenant: TenantId, sid_idx: &IndexValue, now: i64, expires_at: i64) -> StoreResult<()> {
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE sessions SET expires_at = $4 \
@@ -125,7 +126,13 @@ pub async fn extend(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64, expire
 }
 
 /// Deletes a live session with its audit event; returns whether one was deleted.
-pub async fn delete(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64, event: &AuditRecord) -> StoreResult<bool> {
+pub async fn delete(
+    db: &Db,
+    tenant: TenantId,
+    sid_idx: &IndexValue,
+    now: i64,
+    event: &AuditRecord,
+) -> StoreResult<bool> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3")
@@ -147,7 +154,7 @@ pub async fn delete(db: &Db, tenant: i64, sid_idx: &IndexValue, now: i64, event:
 }
 
 /// The live sessions bound to a user, oldest first.
-pub async fn list_for_user(db: &Db, tenant: i64, user_rid: &[u8], now: i64) -> StoreResult<Vec<UserSessionRow>> {
+pub async fn list_for_user(db: &Db, tenant: TenantId, user_rid: &[u8], now: i64) -> StoreResult<Vec<UserSessionRow>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT sid_idx, data FROM sessions WHERE tenant_id = $1 AND user_rid = $2 AND expires_at > $3 \

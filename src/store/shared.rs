@@ -5,6 +5,7 @@ use sqlx::Row;
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::{BeginWrite, Db, StoreResult, with_pool};
 use crate::crypto::IndexValue;
+use crate::tenants::TenantId;
 
 /// A shared record to insert.
 #[derive(Debug, Clone)]
@@ -34,7 +35,7 @@ pub struct SharedRecordRow {
 
 /// Inserts a shared record with its audit event in one transaction; expired records of the
 /// tenant are purged on the way, so their sealed data does not linger.
-pub async fn insert(db: &Db, tenant: i64, record: &NewSharedRecord, event: &AuditRecord) -> StoreResult<()> {
+pub async fn insert(db: &Db, tenant: TenantId, record: &NewSharedRecord, event: &AuditRecord) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM shared_records WHERE tenant_id = $1 AND expires_at <= $2")
@@ -74,7 +75,12 @@ pub struct UserSharedRecordRow {
 }
 
 /// The live shared records of one user, oldest first.
-pub async fn list_for_user(db: &Db, tenant: i64, user_rid: &[u8], now: i64) -> StoreResult<Vec<UserSharedRecordRow>> {
+pub async fn list_for_user(
+    db: &Db,
+    tenant: TenantId,
+    user_rid: &[u8],
+    now: i64,
+) -> StoreResult<Vec<UserSharedRecordRow>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT rec_idx, data, created_at, expires_at FROM shared_records \
@@ -99,7 +105,7 @@ pub async fn list_for_user(db: &Db, tenant: i64, user_rid: &[u8], now: i64) -> S
 }
 
 /// A live (unexpired) shared record by its index.
-pub async fn get(db: &Db, tenant: i64, rec_idx: &IndexValue, now: i64) -> StoreResult<Option<SharedRecordRow>> {
+pub async fn get(db: &Db, tenant: TenantId, rec_idx: &IndexValue, now: i64) -> StoreResult<Option<SharedRecordRow>> {
     with_pool!(db, pool => {
         let row = sqlx::query(
             "SELECT s.user_rid, u.wrapped_key, s.data FROM shared_records s \

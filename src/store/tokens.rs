@@ -9,6 +9,7 @@ use super::audit::{AuditRecord, insert as insert_audit};
 use super::{BeginWrite, Db, StoreResult, placeholders, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
+use crate::tenants::TenantId;
 
 /// A token row to insert.
 #[derive(Debug, Clone)]
@@ -87,7 +88,7 @@ const COLUMNS: &str = "uuid_idx, data, sliding_secs, final_at, expires_at";
 /// each row ended up, in order.
 pub async fn insert_many<B: Batch>(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     now: i64,
     lifetime: Lifetime,
     mut rows: Vec<NewToken>,
@@ -216,7 +217,7 @@ pub async fn insert_many<B: Batch>(
 /// The live token whose tokenuuid index is `uuid_idx` or whose tokenbase index is `base_idx`.
 pub async fn find(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     uuid_idx: &IndexValue,
     base_idx: &IndexValue,
     now: i64,
@@ -239,7 +240,7 @@ pub async fn find(
 /// of one caller-supplied string; each token once, in no particular order.
 pub async fn find_many(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     handles: &[(IndexValue, IndexValue)],
     now: i64,
 ) -> StoreResult<Vec<TokenRow>> {
@@ -263,7 +264,7 @@ pub async fn find_many(
 
 /// Moves live tokens' expiry forward (sliding tokens read again), in one transaction; the guard
 /// keeps an update from resurrecting an expired row or moving one backwards.
-pub async fn extend(db: &Db, tenant: i64, now: i64, moves: &[(Vec<u8>, i64)]) -> StoreResult<()> {
+pub async fn extend(db: &Db, tenant: TenantId, now: i64, moves: &[(Vec<u8>, i64)]) -> StoreResult<()> {
     if moves.is_empty() {
         return Ok(());
     }
@@ -297,7 +298,7 @@ fn either(count: usize) -> String {
 /// gives no event, nothing is changed and 0 is returned.
 pub async fn delete_many<F>(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     now: i64,
     handles: &[(IndexValue, IndexValue)],
     event: F,

@@ -10,6 +10,7 @@ use super::search::{insert_grams, replace_grams};
 use super::{BeginWrite, Db, StoreError, StoreResult, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 use crate::expiry::Lifetime;
+use crate::tenants::TenantId;
 
 /// Blind indexes of the four profile identities, in [`IndexKind::PROFILE`] order.
 pub type ProfileIndexes = [Option<IndexValue>; 4];
@@ -118,7 +119,13 @@ where
 }
 
 /// Finds a live (unexpired) user by a blind index.
-pub async fn find(db: &Db, tenant: i64, kind: IndexKind, idx: &IndexValue, now: i64) -> StoreResult<Option<UserRow>> {
+pub async fn find(
+    db: &Db,
+    tenant: TenantId,
+    kind: IndexKind,
+    idx: &IndexValue,
+    now: i64,
+) -> StoreResult<Option<UserRow>> {
     let column = match kind {
         IndexKind::Token => "token_idx",
         other => INDEX_COLUMNS[profile_position(other)],
@@ -134,7 +141,7 @@ pub async fn find(db: &Db, tenant: i64, kind: IndexKind, idx: &IndexValue, now: 
 }
 
 /// Finds a live (unexpired) user by record id.
-pub async fn find_by_rid(db: &Db, tenant: i64, rid: &[u8], now: i64) -> StoreResult<Option<UserRow>> {
+pub async fn find_by_rid(db: &Db, tenant: TenantId, rid: &[u8], now: i64) -> StoreResult<Option<UserRow>> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2 AND (expires_at IS NULL OR expires_at > $3)"
     );
@@ -146,7 +153,7 @@ pub async fn find_by_rid(db: &Db, tenant: i64, rid: &[u8], now: i64) -> StoreRes
 
 /// Moves a live user's expiry forward to `expires_at` (a sliding record accessed at `now`).
 /// One statement; the guard keeps it from resurrecting an expired row or moving backwards.
-pub async fn extend(db: &Db, tenant: i64, rid: &[u8], now: i64, expires_at: i64) -> StoreResult<()> {
+pub async fn extend(db: &Db, tenant: TenantId, rid: &[u8], now: i64, expires_at: i64) -> StoreResult<()> {
     with_pool!(db, pool => {
         sqlx::query("UPDATE users SET expires_at = $4 WHERE tenant_id = $1 AND rid = $2 AND expires_at > $3 AND expires_at < $4")
             .bind(tenant)
@@ -166,7 +173,7 @@ fn profile_position(kind: IndexKind) -> usize {
 /// Which profile index of `indexes` is already held by another user (excluding `except`).
 pub async fn clash(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     indexes: &ProfileIndexes,
     except: Option<&[u8]>,
 ) -> StoreResult<Option<IndexKind>> {
@@ -185,7 +192,12 @@ pub async fn clash(
 
 /// Which of `values` are already held by some user in the tenant, for the profile index at
 /// `position` in [`IndexKind::PROFILE`] order.
-pub async fn taken(db: &Db, tenant: i64, position: usize, values: &[IndexValue]) -> StoreResult<HashSet<IndexValue>> {
+pub async fn taken(
+    db: &Db,
+    tenant: TenantId,
+    position: usize,
+    values: &[IndexValue],
+) -> StoreResult<HashSet<IndexValue>> {
     let column = INDEX_COLUMNS[position];
     let rows: Vec<Vec<u8>> = match db {
         // One statement text for any number of values (a list of placeholders was a new
@@ -223,7 +235,7 @@ pub async fn taken(db: &Db, tenant: i64, position: usize, values: &[IndexValue])
 /// rids inserted.
 pub async fn insert_many(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     users: &[&NewUser],
     audits: &[AuditRecord],
 ) -> StoreResult<HashSet<Vec<u8>>> {
@@ -237,7 +249,7 @@ pub async fn insert_many(
 #[derive(Debug)]
 pub struct TenantUsers<'a> {
     /// Their tenant.
-    pub tenant: i64,
+    pub tenant: TenantId,
     /// The rows.
     pub users: Vec<&'a NewUser>,
     /// One event per row.
@@ -391,7 +403,7 @@ async fn insert_pg(tx: &mut sqlx::PgConnection, group: &TenantUsers<'_>) -> Stor
 /// for the change closes in the same transaction (`RequestClosed` when it already was).
 pub async fn modify<E, F>(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     rid: &[u8],
     resolves: Option<&Resolution>,
     build: F,
@@ -457,7 +469,7 @@ where
 /// deletion closes first, in the same transaction (the request then goes with the user).
 pub async fn delete_many(
     db: &Db,
-    tenant: i64,
+    tenant: TenantId,
     rids: &[Vec<u8>],
     events: &[AuditRecord],
     resolves: Option<&Resolution>,
@@ -484,7 +496,7 @@ pub async fn delete_many(
 }
 
 /// The superseded versions of a user, oldest first.
-pub async fn versions(db: &Db, tenant: i64, rid: &[u8]) -> StoreResult<Vec<VersionRow>> {
+pub async fn versions(db: &Db, tenant: TenantId, rid: &[u8]) -> StoreResult<Vec<VersionRow>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
             "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 ORDER BY version",
@@ -500,7 +512,7 @@ pub async fn versions(db: &Db, tenant: i64, rid: &[u8]) -> StoreResult<Vec<Versi
 }
 
 /// One superseded version of a user.
-pub async fn version(db: &Db, tenant: i64, rid: &[u8], version: i64) -> StoreResult<Option<VersionRow>> {
+pub async fn version(db: &Db, tenant: TenantId, rid: &[u8], version: i64) -> StoreResult<Option<VersionRow>> {
     with_pool!(db, pool => {
         let row = sqlx::query(
             "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 AND version = $3",
@@ -516,7 +528,7 @@ pub async fn version(db: &Db, tenant: i64, rid: &[u8], version: i64) -> StoreRes
 }
 
 /// The wrapped data key of a user row, for opening audit details sealed under it.
-pub async fn wrapped_key(db: &Db, tenant: i64, rid: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+pub async fn wrapped_key(db: &Db, tenant: TenantId, rid: &[u8]) -> StoreResult<Option<Vec<u8>>> {
     with_pool!(db, pool => {
         let row = sqlx::query("SELECT wrapped_key FROM users WHERE tenant_id = $1 AND rid = $2")
             .bind(tenant)

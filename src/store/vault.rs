@@ -4,6 +4,7 @@ use sqlx::Row;
 
 use super::{BeginWrite, Db, StoreResult, with_pool};
 use crate::crypto::keyring::WrappedMasterKey;
+use crate::tenants::TenantId;
 
 /// Everything written when an empty vault is initialised.
 pub struct Initialisation<'a> {
@@ -27,7 +28,7 @@ pub struct TokenRow {
     /// Token identifier (recorded in audit events; never the secret).
     pub id: String,
     /// Tenant the token belongs to.
-    pub tenant: i64,
+    pub tenant: TenantId,
     /// Principal kind, e.g. `root`.
     pub kind: String,
     /// Expiry (unix seconds), if any.
@@ -40,7 +41,7 @@ pub struct TokenRow {
 #[derive(Debug, Clone)]
 pub struct StoredMasterKey {
     /// Owning tenant.
-    pub tenant: i64,
+    pub tenant: TenantId,
     /// Key version.
     pub version: u32,
     /// Sealed under the key-encryption key.
@@ -97,7 +98,7 @@ pub async fn initialise(db: &Db, init: &Initialisation<'_>) -> StoreResult<bool>
 }
 
 /// The stored master keys of one tenant, oldest first.
-pub async fn tenant_master_keys(db: &Db, tenant: i64) -> StoreResult<Vec<WrappedMasterKey>> {
+pub async fn tenant_master_keys(db: &Db, tenant: TenantId) -> StoreResult<Vec<WrappedMasterKey>> {
     with_pool!(db, pool => {
         let rows = sqlx::query("SELECT version, wrapped FROM tenant_keys WHERE tenant_id = $1 ORDER BY version")
             .bind(tenant)

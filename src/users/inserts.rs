@@ -15,6 +15,7 @@ use crate::http::ApiError;
 use crate::store::audit::AuditRecord;
 use crate::store::users::{NewUser, TenantUsers, insert_groups};
 use crate::store::{Db, Health};
+use crate::tenants::TenantId;
 
 /// Most users in one statement.
 const MAX_BATCH: usize = 256;
@@ -22,7 +23,7 @@ const MAX_BATCH: usize = 256;
 /// A user to insert with its audit event.
 pub struct PendingUser {
     /// Tenant of the request.
-    pub tenant: i64,
+    pub tenant: TenantId,
     /// The sealed, indexed row.
     pub user: NewUser,
     /// The creation's audit event.

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::crypto::keyring::{open_user, seal_user};
 use crate::crypto::{CryptoError, DataKey, IndexKind, TenantKeys};
 use crate::store::users::ProfileIndexes;
+use crate::tenants::TenantId;
 
 const USERS: &str = "users";
 const VERSIONS: &str = "user_versions";
@@ -20,13 +21,13 @@ pub struct StoredUser {
 }
 
 /// Seals the current record.
-pub fn seal(key: &DataKey, tenant: i64, rid: &[u8], user: &StoredUser) -> Vec<u8> {
+pub fn seal(key: &DataKey, tenant: TenantId, rid: &[u8], user: &StoredUser) -> Vec<u8> {
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(user).unwrap_or_default());
     seal_user(key, tenant, USERS, rid, &plain)
 }
 
 /// Opens the current record.
-pub fn open(key: &DataKey, tenant: i64, rid: &[u8], blob: &[u8]) -> Result<StoredUser, CryptoError> {
+pub fn open(key: &DataKey, tenant: TenantId, rid: &[u8], blob: &[u8]) -> Result<StoredUser, CryptoError> {
     let plain = zeroize::Zeroizing::new(open_user(key, tenant, USERS, rid, blob)?);
     serde_json::from_slice(&plain).map_err(|_| CryptoError)
 }
@@ -36,13 +37,19 @@ fn version_record(rid: &[u8], version: i64) -> Vec<u8> {
 }
 
 /// Seals a superseded profile for the history.
-pub fn seal_version(key: &DataKey, tenant: i64, rid: &[u8], version: i64, profile: &Value) -> Vec<u8> {
+pub fn seal_version(key: &DataKey, tenant: TenantId, rid: &[u8], version: i64, profile: &Value) -> Vec<u8> {
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(profile).unwrap_or_default());
     seal_user(key, tenant, VERSIONS, &version_record(rid, version), &plain)
 }
 
 /// Opens a superseded profile.
-pub fn open_version(key: &DataKey, tenant: i64, rid: &[u8], version: i64, blob: &[u8]) -> Result<Value, CryptoError> {
+pub fn open_version(
+    key: &DataKey,
+    tenant: TenantId,
+    rid: &[u8],
+    version: i64,
+    blob: &[u8],
+) -> Result<Value, CryptoError> {
     let plain = zeroize::Zeroizing::new(open_user(key, tenant, VERSIONS, &version_record(rid, version), blob)?);
     serde_json::from_slice(&plain).map_err(|_| CryptoError)
 }

@@ -1,5 +1,6 @@
 //! Bulk operations: the unlock grant, the tenant-wide listings, keyset paging and their audit.
 
+use bunker::tenants::TenantId;
 use std::collections::HashSet;
 
 use bunker::store::Db;
@@ -78,7 +79,7 @@ async fn second_principal(v: &TestVault) -> String {
 /// Creates tenant `acme` (id 2) with its own master key, as tenant creation will.
 async fn second_tenant(v: &TestVault) {
     use bunker::crypto::Key256;
-    let wrapped = bunker::crypto::keyring::wrap_master(&v.wrapping.kek(), 2, 1, &Key256::random());
+    let wrapped = bunker::crypto::keyring::wrap_master(&v.wrapping.kek(), TenantId::new(2), 1, &Key256::random());
     execute(v, "INSERT INTO tenants (id, name, org, created_at) VALUES (2, 'acme', '', 0)", &[]).await;
     execute(
         v,

@@ -1,6 +1,7 @@
 //! Files at rest: nothing in clear in the database or the file directory, lifetimes, the size
 //! limit, erasure with the user (database and directory), and the tenant-wide listing by tag.
 
+use bunker::tenants::TenantId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,7 +77,7 @@ both!(files_expire_and_are_swept, |v| {
         .error(404, "The file record was not found");
     assert_eq!(v.scalar("SELECT COUNT(*) FROM files").await, 3);
     let erased = bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
-    assert_eq!(erased.get(&1).map(|e| e.files), Some(1), "{erased:?}");
+    assert_eq!(erased.get(&TenantId::MAIN).map(|e| e.files), Some(1), "{erased:?}");
     assert_eq!(v.scalar("SELECT COUNT(*) FROM files").await, 2);
     assert_eq!(v.scalar("SELECT COUNT(*) FROM file_chunks").await, 2);
     assert_eq!(v.scalar("SELECT COUNT(*) FROM audit_events WHERE operation = 'RetentionSweep'").await, 1);
@@ -154,7 +155,7 @@ both!(blobs_in_a_directory_are_ciphertext_and_go_with_their_rows, settings = in_
     // Expiry: the sweeper removes the blob with the row.
     v.clock().advance(3_601);
     let erased = bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
-    assert_eq!(erased.get(&1).map(|e| e.files), Some(1));
+    assert_eq!(erased.get(&TenantId::MAIN).map(|e| e.files), Some(1));
     let left: Vec<PathBuf> = blobs_under(&dir);
     assert_eq!(left.len(), 1);
     assert!(left[0].ends_with(big["fileuuid"].as_str().expect("uuid")));
@@ -176,7 +177,11 @@ both!(the_sweeper_removes_blobs_of_expired_users, settings = in_dir, |v| {
     assert_eq!(blobs_under(&dir).len(), 2);
     v.clock().advance(2 * 3600);
     let erased = bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
-    assert_eq!(erased.get(&1).map(|e| (e.users, e.files)), Some((1, 0)), "files of erased users go with them");
+    assert_eq!(
+        erased.get(&TenantId::MAIN).map(|e| (e.users, e.files)),
+        Some((1, 0)),
+        "files of erased users go with them"
+    );
     assert_eq!(blobs_under(&dir).len(), 1);
     assert_eq!(v.scalar("SELECT COUNT(*) FROM file_blobs_gone").await, 0);
     // Bulk deletion of users removes their blobs too.
@@ -191,9 +196,10 @@ both!(files_are_listed_across_users_by_tag, |v| {
     upload(v, &alice, "a2.pdf", b"a2", json!({"tags": ["other"]})).await;
     let b1 = upload(v, &bob, "b1.pdf", b"b1", json!({"tags": "kyc"})).await;
     let a3 = upload(v, &alice, "a3.pdf", b"a3", json!({"tags": ["kyc"], "finaltime": "1h"})).await;
-    let keys = v.state.tenant_keys(1).await.expect("keys");
-    let principal = Arc::new(Principal { id: "test".into(), kind: PrincipalKind::Root, tenant: 1 });
-    let ctx = |now_ms| RequestContext::new(1, principal.clone(), "BulkListFilesByTag", keys.clone(), now_ms);
+    let keys = v.state.tenant_keys(TenantId::new(1)).await.expect("keys");
+    let principal = Arc::new(Principal { id: "test".into(), kind: PrincipalKind::Root, tenant: TenantId::new(1) });
+    let ctx =
+        |now_ms| RequestContext::new(TenantId::new(1), principal.clone(), "BulkListFilesByTag", keys.clone(), now_ms);
     let tag =
         bunker::files::record::Tag::parse(Some(bunker::http::lenient::Text("KYC".into()))).expect("tag").expect("some");
     let from = |after: Option<i64>, skip: i64, limit: i64| {

@@ -1,5 +1,6 @@
 //! Record lifetimes: app data expiry and erasure, sliding lifetimes extended on access.
 
+use bunker::tenants::TenantId;
 use serde_json::{Value, json};
 
 use crate::both;
@@ -65,7 +66,7 @@ both!(app_data_with_a_finaltime_expires_disappears_and_is_swept, |v| {
     // Hidden until the sweeper erases it, with its versions.
     assert_eq!(v.scalar("SELECT COUNT(*) FROM userapps").await, 3);
     let erased = bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
-    let main = erased.get(&1).copied().unwrap_or_default();
+    let main = erased.get(&TenantId::MAIN).copied().unwrap_or_default();
     assert_eq!((main.users, main.app_records), (0, 1), "{erased:?}");
     assert_eq!(v.scalar("SELECT COUNT(*) FROM userapps").await, 2);
     assert_eq!(v.scalar("SELECT COUNT(*) FROM userapp_versions").await, 0);
@@ -100,7 +101,7 @@ both!(sliding_users_live_on_while_accessed_and_expire_when_not, |v| {
     v.clock().advance(HOUR + 1);
     v.call("UserGet", json!({"mode": "login", "identity": "kept"})).await.error(404, "The user record was not found");
     let erased = bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
-    assert_eq!(erased.get(&1).map(|e| e.users), Some(2), "{erased:?}");
+    assert_eq!(erased.get(&TenantId::MAIN).map(|e| e.users), Some(2), "{erased:?}");
 });
 
 both!(reads_write_an_extension_only_when_it_moves_the_expiry_meaningfully, |v| {

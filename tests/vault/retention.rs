@@ -1,5 +1,6 @@
 //! The retention sweeper erases expired records and audits it without naming anyone.
 
+use bunker::tenants::TenantId;
 use serde_json::json;
 
 use crate::both;
@@ -36,7 +37,7 @@ both!(sweeper_erases_expired_users_sessions_and_shared_records, |v| {
 
     v.clock().advance(2 * 3600);
     let erased = bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
-    let main = erased.get(&1).copied().unwrap_or_default();
+    let main = erased.get(&TenantId::MAIN).copied().unwrap_or_default();
     assert_eq!((main.users, main.sessions), (1, 1), "{erased:?}");
     assert_eq!(v.scalar("SELECT COUNT(*) FROM users").await, 1);
     assert_eq!(v.scalar("SELECT COUNT(*) FROM userapps").await, 0);

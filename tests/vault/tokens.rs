@@ -1,6 +1,7 @@
 //! Format-preserving tokens: shapes of tokenbases, unique tokens, lookups and deletes by either
 //! handle, lifetimes, bulk creation, collisions, validation, access and encryption at rest.
 
+use bunker::tenants::TenantId;
 use std::sync::Arc;
 
 use bunker::http::RequestContext;
@@ -54,9 +55,9 @@ async fn tokenize(v: &TestVault, body: Value) -> (String, String) {
 
 /// A request context of the main tenant's root, for calling the service directly.
 async fn root_context(v: &TestVault, operation: &'static str) -> RequestContext {
-    let keys = v.state.tenant_keys(1).await.expect("keys");
-    let principal = Arc::new(Principal { id: "test".into(), kind: PrincipalKind::Root, tenant: 1 });
-    RequestContext::new(1, principal, operation, keys, v.clock().now_ms())
+    let keys = v.state.tenant_keys(TenantId::new(1)).await.expect("keys");
+    let principal = Arc::new(Principal { id: "test".into(), kind: PrincipalKind::Root, tenant: TenantId::new(1) });
+    RequestContext::new(TenantId::new(1), principal, operation, keys, v.clock().now_ms())
 }
 
 /// The uuids of the audit events of an operation, oldest first.
@@ -228,7 +229,7 @@ both!(lifetimes_expire_tokens_and_the_sweeper_erases_them, |v| {
     assert_ne!(renewed, fixed);
     assert_eq!(v.scalar("SELECT COUNT(*) FROM tokens").await, 3);
     let erased = bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock");
-    assert_eq!(erased.get(&1).map(|e| e.tokens), Some(1), "{erased:?}");
+    assert_eq!(erased.get(&TenantId::MAIN).map(|e| e.tokens), Some(1), "{erased:?}");
     assert_eq!(v.scalar("SELECT COUNT(*) FROM tokens").await, 2);
     let sweeps = event_uuids(v, "RetentionSweep").await;
     assert_eq!(event_details(v, &sweeps[0]).await["extra"]["erased_tokens"], 1);
