@@ -222,7 +222,7 @@ impl AppState {
         if let Some(keys) = self.keys.cached(tenant) {
             return Ok(keys);
         }
-        let stored = store::vault::tenant_master_keys(&self.db, tenant).await?;
+        let stored = self.db.tenant(tenant).vault().tenant_master_keys().await?;
         Ok(self.keys.unlock(tenant, &stored)?)
     }
 

@@ -59,7 +59,7 @@ pub async fn open(
             secrets = Some(InitSecrets { root_token: token, shares: shamir::split(&recovery) });
         }
     }
-    let stored = store::vault::tenant_master_keys(db, TenantId::MAIN).await?;
+    let stored = db.tenant(TenantId::MAIN).vault().tenant_master_keys().await?;
     ring.unlock(TenantId::MAIN, &stored).map_err(|_| VaultError::WrongWrappingKey)?;
     Ok((ring, secrets))
 }

@@ -6,7 +6,7 @@ use super::record::{self, ChangedBy, Entry, State};
 use crate::app::AppState;
 use crate::audit::Subject;
 use crate::http::{ApiError, ApiResult, RequestContext};
-use crate::store::agreements::{self as store, AgreementRow, AgreementWrite, Changing, Outcome};
+use crate::store::agreements::{AgreementRow, AgreementWrite, Changing, Outcome};
 use crate::store::requests::Resolution;
 use crate::users::LoadedUser;
 
@@ -97,24 +97,28 @@ pub async fn accept(
     asked: Acceptance,
 ) -> ApiResult<()> {
     let subject = &user.subject;
-    let outcome = store::change(&app.db, ctx.tenant, &subject.rid, brief, ctx.now, Changing::OrGive, |basis, row| {
-        let (before, mut state) = match row {
-            Some(row) => {
-                let state = record::open_state(&subject.key, ctx.tenant, &subject.rid, basis, &row.data)?;
-                (Some(audited(&row.status, &state)), state)
-            }
-            None => (None, State { starttime: ctx.now, ..State::default() }),
-        };
-        state.agreementmethod = asked.agreementmethod.unwrap_or(state.agreementmethod);
-        state.referencecode = asked.referencecode.unwrap_or(state.referencecode);
-        state.starttime = asked.starttime.unwrap_or(state.starttime);
-        state.finaltime = asked.finaltime.unwrap_or(state.finaltime);
-        state.lastmodifiedby = asked.lastmodifiedby.unwrap_or_else(|| ctx.principal.kind.as_str().to_owned());
-        let after = audited(&asked.status, &state);
-        let event = ctx.change_event(Some(subject), before.as_ref(), Some(&after), Some(&brief_extra(brief)));
-        Ok::<_, ApiError>((write(ctx, subject, row, basis, &asked.status, state), event))
-    })
-    .await?;
+    let outcome = app
+        .db
+        .tenant(ctx.tenant)
+        .agreements()
+        .change(&subject.rid, brief, ctx.now, Changing::OrGive, |basis, row| {
+            let (before, mut state) = match row {
+                Some(row) => {
+                    let state = record::open_state(&subject.key, ctx.tenant, &subject.rid, basis, &row.data)?;
+                    (Some(audited(&row.status, &state)), state)
+                }
+                None => (None, State { starttime: ctx.now, ..State::default() }),
+            };
+            state.agreementmethod = asked.agreementmethod.unwrap_or(state.agreementmethod);
+            state.referencecode = asked.referencecode.unwrap_or(state.referencecode);
+            state.starttime = asked.starttime.unwrap_or(state.starttime);
+            state.finaltime = asked.finaltime.unwrap_or(state.finaltime);
+            state.lastmodifiedby = asked.lastmodifiedby.unwrap_or_else(|| ctx.principal.kind.as_str().to_owned());
+            let after = audited(&asked.status, &state);
+            let event = ctx.change_event(Some(subject), before.as_ref(), Some(&after), Some(&brief_extra(brief)));
+            Ok::<_, ApiError>((write(ctx, subject, row, basis, &asked.status, state), event))
+        })
+        .await?;
     finish(ctx, outcome)
 }
 
@@ -128,8 +132,11 @@ pub async fn cancel(
     resolves: Option<&Resolution>,
 ) -> ApiResult<()> {
     let subject = &user.subject;
-    let outcome =
-        store::change(&app.db, ctx.tenant, &subject.rid, brief, ctx.now, Changing::Existing(resolves), |basis, row| {
+    let outcome = app
+        .db
+        .tenant(ctx.tenant)
+        .agreements()
+        .change(&subject.rid, brief, ctx.now, Changing::Existing(resolves), |basis, row| {
             let row = row.ok_or_else(agreement_not_found)?;
             let mut state = record::open_state(&subject.key, ctx.tenant, &subject.rid, basis, &row.data)?;
             let before = audited(&row.status, &state);
@@ -145,27 +152,29 @@ pub async fn cancel(
 /// Cancels every active agreement to a legal basis in the tenant; returns how many.
 pub async fn revoke_all(app: &AppState, ctx: &RequestContext, brief: &str) -> ApiResult<i64> {
     let by = changed_by(ctx);
-    let outcome = store::revoke_all(
-        &app.db,
-        ctx.tenant,
-        brief,
-        ctx.now,
-        |rid, wrapped, row| {
-            let key = ctx.keys.unwrap_data_key(rid, wrapped)?;
-            let mut state = record::open_state(&key, ctx.tenant, rid, row.basis_id, &row.data)?;
-            state.lastmodifiedby = by.kind.clone();
-            let version = row.version + 1;
-            let entry =
-                Entry { time: ctx.now, status: CANCELED.to_owned(), state: state.clone(), principal: by.clone() };
-            Ok::<_, ApiError>(AgreementWrite {
-                status: CANCELED.to_owned(),
-                data: record::seal_state(&key, ctx.tenant, rid, row.basis_id, &state),
-                entry: record::seal_entry(&key, ctx.tenant, rid, row.basis_id, version, &entry),
-            })
-        },
-        |revoked| ctx.change_event(None, None, None, Some(&json!({ "brief": brief, "revoked": revoked }))),
-    )
-    .await??;
+    let outcome = app
+        .db
+        .tenant(ctx.tenant)
+        .agreements()
+        .revoke_all(
+            brief,
+            ctx.now,
+            |rid, wrapped, row| {
+                let key = ctx.keys.unwrap_data_key(rid, wrapped)?;
+                let mut state = record::open_state(&key, ctx.tenant, rid, row.basis_id, &row.data)?;
+                state.lastmodifiedby = by.kind.clone();
+                let version = row.version + 1;
+                let entry =
+                    Entry { time: ctx.now, status: CANCELED.to_owned(), state: state.clone(), principal: by.clone() };
+                Ok::<_, ApiError>(AgreementWrite {
+                    status: CANCELED.to_owned(),
+                    data: record::seal_state(&key, ctx.tenant, rid, row.basis_id, &state),
+                    entry: record::seal_entry(&key, ctx.tenant, rid, row.basis_id, version, &entry),
+                })
+            },
+            |revoked| ctx.change_event(None, None, None, Some(&json!({ "brief": brief, "revoked": revoked }))),
+        )
+        .await??;
     let revoked = outcome.ok_or_else(basis_not_found)?;
     ctx.mark_committed();
     Ok(revoked)
@@ -195,7 +204,8 @@ fn summary(ctx: &RequestContext, row: &AgreementRow, state: &State) -> Value {
 /// One agreement with its history, oldest entry first; 404 when the user has none for the basis.
 pub async fn get(app: &AppState, ctx: &RequestContext, user: &LoadedUser, brief: &str) -> ApiResult<Value> {
     let (key, rid) = (&user.subject.key, &user.subject.rid);
-    let (row, history) = store::get(&app.db, ctx.tenant, rid, brief).await?.ok_or_else(agreement_not_found)?;
+    let (row, history) =
+        app.db.tenant(ctx.tenant).agreements().get(rid, brief).await?.ok_or_else(agreement_not_found)?;
     let state = record::open_state(key, ctx.tenant, rid, row.basis_id, &row.data)?;
     let mut agreement = summary(ctx, &row, &state);
     let mut entries = Vec::with_capacity(history.len());
@@ -221,7 +231,7 @@ pub async fn get(app: &AppState, ctx: &RequestContext, user: &LoadedUser, brief:
 /// Every agreement of a user, by brief.
 pub async fn list(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<Value>> {
     let (key, rid) = (&user.subject.key, &user.subject.rid);
-    let rows = store::list(&app.db, ctx.tenant, rid).await?;
+    let rows = app.db.tenant(ctx.tenant).agreements().list(rid).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let state = record::open_state(key, ctx.tenant, rid, row.basis_id, &row.data)?;

@@ -8,7 +8,7 @@ use crate::expiry::Lifetime;
 use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
-use crate::store::appdata::{self as store, AppChange, AppRow, NewApp};
+use crate::store::appdata::{AppChange, AppRow, NewApp};
 use crate::store::requests::Resolution;
 use crate::store::users::VersionRow;
 use crate::users::LoadedUser;
@@ -38,7 +38,7 @@ pub async fn create(
     let sealed = record::seal_current(&subject.key, ctx.tenant, &subject.rid, name, data);
     let event = ctx.change_event(Some(subject), None, Some(data), Some(&app_extra(name)));
     let new = NewApp { rid: &subject.rid, appname: name.as_str(), data: &sealed, now: ctx.now, lifetime };
-    let stored = store::insert(&app.db, ctx.tenant, &new, &event).await;
+    let stored = app.db.tenant(ctx.tenant).appdata().insert(&new, &event).await;
     ctx.committed(stored, ApiError::user_not_found, || ApiError::conflict("Duplicate app record"))
 }
 
@@ -51,11 +51,12 @@ pub async fn current(
     name: &AppName,
 ) -> ApiResult<(AppRow, Value)> {
     let rid = &user.subject.rid;
-    let mut row = store::get(&app.db, ctx.tenant, rid, name.as_str(), ctx.now).await?.ok_or_else(app_not_found)?;
+    let mut row =
+        app.db.tenant(ctx.tenant).appdata().get(rid, name.as_str(), ctx.now).await?.ok_or_else(app_not_found)?;
     let data = record::open_current(&user.subject.key, ctx.tenant, rid, name, &row.data)?;
     if let Some(expires_at) = row.lifetime.extension(ctx.now) {
         // No audit event of its own: the event of the operation that read the record covers it.
-        store::extend(&app.db, ctx.tenant, rid, name.as_str(), ctx.now, expires_at).await?;
+        app.db.tenant(ctx.tenant).appdata().extend(rid, name.as_str(), ctx.now, expires_at).await?;
         row.lifetime.expires_at = Some(expires_at);
     }
     Ok((row, data))
@@ -84,7 +85,11 @@ pub async fn version_data(
     if version == row.version {
         return Ok(AppVersion { version, data, lifetime: row.lifetime });
     }
-    let old = store::version(&app.db, ctx.tenant, &user.subject.rid, name.as_str(), version)
+    let old = app
+        .db
+        .tenant(ctx.tenant)
+        .appdata()
+        .version(&user.subject.rid, name.as_str(), version)
         .await?
         .ok_or_else(|| ApiError::not_found("The app version was not found"))?;
     let data = record::open_version(&user.subject.key, ctx.tenant, &user.subject.rid, name, old.version, &old.data)?;
@@ -108,29 +113,33 @@ where
 {
     let subject = &user.subject;
     let (tenant, rid) = (ctx.tenant, &subject.rid);
-    let result = store::modify(&app.db, tenant, rid, name.as_str(), ctx.now, resolves, |row: &AppRow| {
-        let current = record::open_current(&subject.key, tenant, rid, name, &row.data)?;
-        let data = change(&current)?;
-        if !data.is_object() {
-            return Err(ApiError::bad_request("The appdata must remain a JSON object"));
-        }
-        check_record_size(&data, app.settings.max_record_size, "appdata")?;
-        let previous = VersionRow {
-            version: row.version,
-            created_at: row.updated_at,
-            data: record::seal_version(&subject.key, tenant, rid, name, row.version, &current),
-        };
-        let event = ctx.change_event(Some(subject), Some(&current), Some(&data), Some(&app_extra(name)));
-        let update = AppChange {
-            data: record::seal_current(&subject.key, tenant, rid, name, &data),
-            previous,
-            now: ctx.now,
-            expires_at: row.lifetime.expiry().expires_at(ctx.now),
-            keep_versions: app.settings.keep_versions,
-        };
-        Ok((update, event))
-    })
-    .await;
+    let result = app
+        .db
+        .tenant(tenant)
+        .appdata()
+        .modify(rid, name.as_str(), ctx.now, resolves, |row: &AppRow| {
+            let current = record::open_current(&subject.key, tenant, rid, name, &row.data)?;
+            let data = change(&current)?;
+            if !data.is_object() {
+                return Err(ApiError::bad_request("The appdata must remain a JSON object"));
+            }
+            check_record_size(&data, app.settings.max_record_size, "appdata")?;
+            let previous = VersionRow {
+                version: row.version,
+                created_at: row.updated_at,
+                data: record::seal_version(&subject.key, tenant, rid, name, row.version, &current),
+            };
+            let event = ctx.change_event(Some(subject), Some(&current), Some(&data), Some(&app_extra(name)));
+            let update = AppChange {
+                data: record::seal_current(&subject.key, tenant, rid, name, &data),
+                previous,
+                now: ctx.now,
+                expires_at: row.lifetime.expiry().expires_at(ctx.now),
+                keep_versions: app.settings.keep_versions,
+            };
+            Ok((update, event))
+        })
+        .await;
     match result {
         Ok(Ok(())) => {
             ctx.mark_committed();
@@ -145,7 +154,7 @@ where
 /// Deletes a user's app record and its versions.
 pub async fn delete(app: &AppState, ctx: &RequestContext, user: &LoadedUser, name: &AppName) -> ApiResult<()> {
     let event = ctx.change_event(Some(&user.subject), None, None, Some(&app_extra(name)));
-    if !store::delete(&app.db, ctx.tenant, &user.subject.rid, name.as_str(), ctx.now, &event).await? {
+    if !app.db.tenant(ctx.tenant).appdata().delete(&user.subject.rid, name.as_str(), ctx.now, &event).await? {
         return Err(app_not_found());
     }
     ctx.mark_committed();
@@ -154,12 +163,12 @@ pub async fn delete(app: &AppState, ctx: &RequestContext, user: &LoadedUser, nam
 
 /// The app names a user has live records for, sorted.
 pub async fn user_app_names(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<String>> {
-    Ok(store::user_app_names(&app.db, ctx.tenant, &user.subject.rid, ctx.now).await?)
+    Ok(app.db.tenant(ctx.tenant).appdata().user_app_names(&user.subject.rid, ctx.now).await?)
 }
 
 /// The app names used by the tenant's live users, sorted.
 pub async fn app_names(app: &AppState, ctx: &RequestContext) -> ApiResult<Vec<String>> {
-    Ok(store::app_names(&app.db, ctx.tenant, ctx.now).await?)
+    Ok(app.db.tenant(ctx.tenant).appdata().app_names(ctx.now).await?)
 }
 
 /// `{version, optime, md5}` for every kept version, oldest first, the current one last.
@@ -171,7 +180,7 @@ pub async fn versions(
 ) -> ApiResult<Vec<Value>> {
     let (row, data) = current(app, ctx, user, name).await?;
     let (key, rid) = (&user.subject.key, &user.subject.rid);
-    let kept = store::versions(&app.db, ctx.tenant, rid, name.as_str()).await?;
+    let kept = app.db.tenant(ctx.tenant).appdata().versions(rid, name.as_str()).await?;
     let mut out = Vec::with_capacity(kept.len() + 1);
     for old in kept {
         let data = record::open_version(key, ctx.tenant, rid, name, old.version, &old.data)?;

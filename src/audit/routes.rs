@@ -9,7 +9,6 @@ use crate::app::{AppState, Operation, op};
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule};
-use crate::store;
 use crate::users::identity::IdentityPage;
 use crate::users::service;
 
@@ -26,7 +25,7 @@ async fn list_user_events(
     ctx.require(Rule::TenantAdmin)?;
     let (who, offset, limit) = req.parse()?;
     let user = service::load(&app, &ctx, &who).await?;
-    let (total, rows) = store::audit::list_for_user(&app.db, ctx.tenant, &user.subject.user_ref, offset, limit).await?;
+    let (total, rows) = app.db.tenant(ctx.tenant).audit().list_for_user(&user.subject.user_ref, offset, limit).await?;
     Ok(Reply(Page { total, rows: rows.iter().map(event::summary).collect() }))
 }
 
@@ -46,11 +45,15 @@ async fn get_event(
     if !is_uuid_shaped(&uuid) {
         return Err(ApiError::bad_request("Bad UUID"));
     }
-    let row = store::audit::get(&app.db, ctx.tenant, &uuid.to_ascii_lowercase())
+    let row = app
+        .db
+        .tenant(ctx.tenant)
+        .audit()
+        .get(&uuid.to_ascii_lowercase())
         .await?
         .ok_or_else(|| ApiError::not_found("The audit event was not found"))?;
     let subject_key = match &row.subject_rid {
-        Some(rid) => match store::users::wrapped_key(&app.db, ctx.tenant, rid).await? {
+        Some(rid) => match app.db.tenant(ctx.tenant).users().wrapped_key(rid).await? {
             Some(wrapped) => Some(ctx.keys.unwrap_data_key(rid, &wrapped)?),
             None => None,
         },

@@ -15,7 +15,7 @@ use super::unlock::Unlock;
 use crate::app::AppState;
 use crate::crypto::IndexValue;
 use crate::http::ApiResult;
-use crate::store::bulk::{self as store, Cursor};
+use crate::store::bulk::Cursor;
 
 /// A tenant-wide listing with its own bookmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl Listing {
 
 /// Where the page at `offset` starts.
 pub async fn cursor(app: &AppState, unlock: Unlock, listing: Listing, offset: i64) -> ApiResult<Cursor> {
-    Ok(store::cursor(&app.db, unlock.id, &listing.name(), offset).await?)
+    Ok(app.db.tenant(unlock.tenant).bulk().cursor(unlock.id, &listing.name(), offset).await?)
 }
 
 /// Remembers the key of the last row of the page at `offset` that held `served` rows. A failure
@@ -54,7 +54,8 @@ pub async fn remember(app: &AppState, unlock: Unlock, listing: Listing, offset: 
         return;
     }
     let position = offset.saturating_add(served);
-    if let Err(err) = store::remember(&app.db, unlock.id, &listing.name(), position, last_key).await {
+    if let Err(err) = app.db.tenant(unlock.tenant).bulk().remember(unlock.id, &listing.name(), position, last_key).await
+    {
         tracing::warn!(error = %err, "bulk paging bookmark not stored");
     }
 }

@@ -14,7 +14,7 @@ use crate::crypto::{IndexKind, IndexValue};
 use crate::http::lenient::{Int, Text};
 use crate::http::paging::Page;
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, page};
-use crate::store::bulk::{self as store, id_key};
+use crate::store::bulk::id_key;
 use crate::users::identity::IdentityFields;
 use crate::users::{self, LoadedUser};
 
@@ -83,7 +83,7 @@ async fn list_users(
     }
     let mut found = HashMap::new();
     for (kind, values) in by_kind {
-        for (idx, row) in store::users_by_index(&app.db, ctx.tenant, kind, &values, ctx.now).await? {
+        for (idx, row) in app.db.tenant(ctx.tenant).bulk().users_by_index(kind, &values, ctx.now).await? {
             found.insert((kind, idx), row);
         }
     }
@@ -116,11 +116,11 @@ async fn list_all_users(
     let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
     let (offset, limit) = page(req.offset, req.limit);
     let cursor = keyset::cursor(&app, grant, Listing::Users, offset).await?;
-    let found = store::users_page(&app.db, ctx.tenant, ctx.now, &cursor, limit).await?;
+    let found = app.db.tenant(ctx.tenant).bulk().users_page(ctx.now, &cursor, limit).await?;
     if let Some(last) = found.last() {
         keyset::remember(&app, grant, Listing::Users, offset, found.len(), &last.rid).await;
     }
-    let total = store::count_users(&app.db, ctx.tenant, ctx.now).await?;
+    let total = app.db.tenant(ctx.tenant).bulk().count_users(ctx.now).await?;
     let rows = found
         .into_iter()
         .map(|row| users::service::open(&ctx, row).map(|user| view::user(&user)))
@@ -140,11 +140,11 @@ async fn list_all_user_requests(
     let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
     let (offset, limit) = page(req.offset, req.limit);
     let cursor = keyset::cursor(&app, grant, Listing::Requests, offset).await?;
-    let found = store::requests_page(&app.db, ctx.tenant, ctx.now, &cursor, limit).await?;
+    let found = app.db.tenant(ctx.tenant).bulk().requests_page(ctx.now, &cursor, limit).await?;
     if let Some((last, _, _)) = found.last() {
         keyset::remember(&app, grant, Listing::Requests, offset, found.len(), &id_key(*last)).await;
     }
-    let total = store::count_requests(&app.db, ctx.tenant, ctx.now).await?;
+    let total = app.db.tenant(ctx.tenant).bulk().count_requests(ctx.now).await?;
     // A page often holds several requests of one user: open each user once.
     let mut opened: HashMap<Vec<u8>, LoadedUser> = HashMap::new();
     let mut rows = Vec::with_capacity(found.len());
@@ -172,11 +172,11 @@ async fn list_all_audit_events(
     let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
     let (offset, limit) = page(req.offset, req.limit);
     let cursor = keyset::cursor(&app, grant, Listing::AuditEvents, offset).await?;
-    let found = store::events_page(&app.db, ctx.tenant, &cursor, limit).await?;
+    let found = app.db.tenant(ctx.tenant).bulk().events_page(&cursor, limit).await?;
     if let Some((last, _)) = found.last() {
         keyset::remember(&app, grant, Listing::AuditEvents, offset, found.len(), &id_key(*last)).await;
     }
-    let total = store::count_events(&app.db, ctx.tenant).await?;
+    let total = app.db.tenant(ctx.tenant).bulk().count_events().await?;
     let rows: Vec<Value> = found.iter().map(|(_, row)| event::summary(row)).collect();
     audit_page(&ctx, offset, limit, rows.len(), total);
     Ok(Reply(Page { total, rows }))

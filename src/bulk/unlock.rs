@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::crypto::secrets::{is_uuid_shaped, random_uuid_string};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, RequestContext};
-use crate::store::bulk as store;
+use crate::tenants::TenantId;
 
 /// The one answer for a malformed, unknown, expired or foreign `unlockuuid`.
 pub const INVALID: &str = "The unlockuuid value was not found or is not valid";
@@ -23,6 +23,8 @@ pub const MISSING: &str = "Missing API request parameters: unlockuuid";
 pub struct Unlock {
     /// Internal id of the grant (keyset bookmarks belong to it).
     pub id: i64,
+    /// The tenant it was issued in (and the only one whose bookmarks it reaches).
+    pub tenant: TenantId,
 }
 
 /// Issues a new `unlockuuid` to the caller, for the request's tenant.
@@ -31,7 +33,7 @@ pub async fn issue(app: &AppState, ctx: &RequestContext) -> ApiResult<String> {
     let ttl = app.settings.bulk_unlock_ttl;
     let expires_ms = ctx.now_ms.saturating_add(ttl.saturating_mul(1000));
     let digest = ctx.keys.bulk_unlock_index(&uuid);
-    store::insert_unlock(&app.db, ctx.tenant, &digest, &ctx.principal.id, ctx.now_ms, expires_ms).await?;
+    app.db.tenant(ctx.tenant).bulk().insert_unlock(&digest, &ctx.principal.id, ctx.now_ms, expires_ms).await?;
     ctx.set_extra(json!({ "validfor": ttl }));
     Ok(uuid)
 }
@@ -47,9 +49,9 @@ pub async fn require(app: &AppState, ctx: &RequestContext, unlockuuid: Option<Te
         return Err(invalid());
     }
     let digest = ctx.keys.bulk_unlock_index(&uuid);
-    let grant = store::find_unlock(&app.db, ctx.tenant, &digest).await?.ok_or_else(invalid)?;
+    let grant = app.db.tenant(ctx.tenant).bulk().find_unlock(&digest).await?.ok_or_else(invalid)?;
     if grant.principal_id != ctx.principal.id || grant.expires_ms <= ctx.now_ms {
         return Err(invalid());
     }
-    Ok(Unlock { id: grant.id })
+    Ok(Unlock { id: grant.id, tenant: ctx.tenant })
 }

@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 
 use super::blobs;
 use super::cipher::{ChunkOpener, FileKey, sealed_len};
-use crate::store::files::{self as store, FileRow};
+use crate::store::files::FileRow;
 use crate::store::{Db, StoreError};
 use crate::tenants::TenantId;
 
@@ -37,7 +37,7 @@ pub enum ReadError {
 }
 
 enum Source {
-    Db { db: Db, file_id: i64, next_seq: i64, buffered: VecDeque<Vec<u8>> },
+    Db { db: Db, tenant: TenantId, file_id: i64, next_seq: i64, buffered: VecDeque<Vec<u8>> },
     Dir { blob: tokio::fs::File },
 }
 
@@ -66,7 +66,7 @@ impl Content {
             }
             Source::Dir { blob }
         } else {
-            Source::Db { db: db.clone(), file_id: row.id, next_seq: 0, buffered: VecDeque::new() }
+            Source::Db { db: db.clone(), tenant, file_id: row.id, next_seq: 0, buffered: VecDeque::new() }
         };
         Ok(Content { source, opener })
     }
@@ -77,9 +77,9 @@ impl Content {
             return Ok(None);
         };
         let mut chunk = match &mut self.source {
-            Source::Db { db, file_id, next_seq, buffered } => {
+            Source::Db { db, tenant, file_id, next_seq, buffered } => {
                 if buffered.is_empty() {
-                    let fetched = store::chunks(db, *file_id, *next_seq, BATCH).await?;
+                    let fetched = db.tenant(*tenant).files().chunks(*file_id, *next_seq, BATCH).await?;
                     *next_seq += fetched.len() as i64;
                     buffered.extend(fetched);
                 }

@@ -18,7 +18,7 @@ use crate::expiry::Lifetime;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
 use crate::store::bulk::Cursor;
-use crate::store::files::{self as store, FileRow, Lookup, NewFile};
+use crate::store::files::{FileRow, Lookup, NewFile};
 use crate::tenants::TenantId;
 use crate::users::LoadedUser;
 
@@ -127,7 +127,7 @@ pub async fn create(app: &AppState, ctx: &RequestContext, user: &LoadedUser, upl
                 sealer.seal(&mut chunk)?;
                 Ok::<_, ApiError>(chunk)
             });
-            store::insert(&app.db, tenant, &new, chunks, &event).await
+            app.db.tenant(tenant).files().insert(&new, chunks, &event).await
         }
         Some(dir) => {
             let uuid = fileuuid.clone();
@@ -142,7 +142,8 @@ pub async fn create(app: &AppState, ctx: &RequestContext, user: &LoadedUser, upl
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
-            let inserted = store::insert(&app.db, tenant, &new, std::iter::empty::<ApiResult<Vec<u8>>>(), &event).await;
+            let inserted =
+                app.db.tenant(tenant).files().insert(&new, std::iter::empty::<ApiResult<Vec<u8>>>(), &event).await;
             if !matches!(inserted, Ok(Ok(true))) {
                 discard_blob(app, tenant, &fileuuid).await;
             }
@@ -197,12 +198,12 @@ async fn find(
     user: &LoadedUser,
     lookup: Lookup<'_>,
 ) -> ApiResult<Option<FileRow>> {
-    let Some(mut row) = store::find(&app.db, ctx.tenant, &user.subject.rid, lookup, ctx.now).await? else {
+    let Some(mut row) = app.db.tenant(ctx.tenant).files().find(&user.subject.rid, lookup, ctx.now).await? else {
         return Ok(None);
     };
     if let Some(expires_at) = row.lifetime.extension(ctx.now) {
         // No audit event of its own: the event of the operation that read the file covers it.
-        store::extend(&app.db, ctx.tenant, row.id, ctx.now, expires_at).await?;
+        app.db.tenant(ctx.tenant).files().extend(row.id, ctx.now, expires_at).await?;
         row.lifetime.expires_at = Some(expires_at);
     }
     Ok(Some(row))
@@ -278,7 +279,7 @@ pub async fn list(
     tag: Option<&Tag>,
 ) -> ApiResult<Vec<Listed>> {
     let tag_idx = tag.map(|tag| tag.index(&ctx.keys));
-    let rows = store::list(&app.db, ctx.tenant, &user.subject.rid, tag_idx.as_ref(), ctx.now).await?;
+    let rows = app.db.tenant(ctx.tenant).files().list(&user.subject.rid, tag_idx.as_ref(), ctx.now).await?;
     rows.into_iter()
         .map(|row| {
             let meta = record::open_meta(&user.subject.key, ctx.tenant, &row.fileuuid, &row.meta)?;
@@ -312,7 +313,7 @@ pub async fn replace_tags(
     let extra = file_extra(&row.fileuuid, row.size, json!({ "tags": meta.tags.as_slice().len() }));
     let event = ctx.change_event(Some(&user.subject), None, None, Some(&extra));
     let indexes = meta.tags.indexes(&ctx.keys);
-    if !store::replace_tags(&app.db, ctx.tenant, row.id, &sealed, &indexes, ctx.now, &event).await? {
+    if !app.db.tenant(ctx.tenant).files().replace_tags(row.id, &sealed, &indexes, ctx.now, &event).await? {
         return Err(file_not_found());
     }
     ctx.mark_committed();
@@ -322,7 +323,7 @@ pub async fn replace_tags(
 /// Deletes one of `user`'s files with its content.
 pub async fn delete(app: &AppState, ctx: &RequestContext, user: &LoadedUser, fileuuid: &str) -> ApiResult<()> {
     let event = ctx.change_event(Some(&user.subject), None, None, Some(&json!({ "fileuuid": fileuuid })));
-    if !store::delete(&app.db, ctx.tenant, &user.subject.rid, fileuuid, ctx.now, &event).await? {
+    if !app.db.tenant(ctx.tenant).files().delete(&user.subject.rid, fileuuid, ctx.now, &event).await? {
         return Err(file_not_found());
     }
     ctx.mark_committed();
@@ -368,7 +369,7 @@ pub async fn list_tenant_files_by_tag(
     cursor: &Cursor,
     limit: i64,
 ) -> ApiResult<(TaggedPage, Option<i64>)> {
-    let (total, rows) = store::by_tag(&app.db, ctx.tenant, &tag.index(&ctx.keys), ctx.now, cursor, limit).await?;
+    let (total, rows) = app.db.tenant(ctx.tenant).files().by_tag(&tag.index(&ctx.keys), ctx.now, cursor, limit).await?;
     let last = rows.last().map(|owned| owned.file.id);
     let mut owners: HashMap<Vec<u8>, (crate::crypto::DataKey, String)> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());

@@ -8,7 +8,7 @@ use super::name;
 use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
-use crate::store::legal::{self as store, Activity, LinkOutcome};
+use crate::store::legal::{Activity, LinkOutcome};
 
 /// The processing activity operations.
 pub fn operations() -> Vec<Operation> {
@@ -92,7 +92,7 @@ async fn create(
     Fields { title: req.title, script: req.script, fulldesc: req.fulldesc, applicableto: req.applicableto }
         .apply(&mut activity);
     let event = ctx.change_event(None, None, Some(&view(&activity)), None);
-    let stored = store::insert_activity(&app.db, ctx.tenant, &activity, &event).await;
+    let stored = app.db.tenant(ctx.tenant).legal().insert_activity(&activity, &event).await;
     ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
@@ -116,16 +116,20 @@ async fn update(
     let rename = name::optional("newactivity", req.newactivity)?;
     let fields =
         Fields { title: req.title, script: req.script, fulldesc: req.fulldesc, applicableto: req.applicableto };
-    let result = store::update_activity(&app.db, ctx.tenant, &name, ctx.now, |current| {
-        let mut next = current.clone();
-        fields.apply(&mut next);
-        if let Some(rename) = rename {
-            next.activity = rename;
-        }
-        let event = ctx.change_event(None, Some(&view(current)), Some(&view(&next)), None);
-        Ok::<_, ApiError>((next, event))
-    })
-    .await;
+    let result = app
+        .db
+        .tenant(ctx.tenant)
+        .legal()
+        .update_activity(&name, ctx.now, |current| {
+            let mut next = current.clone();
+            fields.apply(&mut next);
+            if let Some(rename) = rename {
+                next.activity = rename;
+            }
+            let event = ctx.change_event(None, Some(&view(current)), Some(&view(&next)), None);
+            Ok::<_, ApiError>((next, event))
+        })
+        .await;
     // The closure's own error ends the call; the store's outcome is answered as for any write.
     let stored = match result {
         Ok(inner) => inner.map(Ok)?,
@@ -147,10 +151,12 @@ async fn delete(
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let name = name::required("activity", req.activity)?;
-    let deleted = store::delete_activity(&app.db, ctx.tenant, &name, |current| {
-        ctx.change_event(None, Some(&view(current)), None, None)
-    })
-    .await;
+    let deleted = app
+        .db
+        .tenant(ctx.tenant)
+        .legal()
+        .delete_activity(&name, |current| ctx.change_event(None, Some(&view(current)), None, None))
+        .await;
     ctx.committed(deleted, not_found, duplicate).map(|()| ok())
 }
 
@@ -193,7 +199,7 @@ async fn set_link(
         (_, None) => return Err(ApiError::bad_request("Missing API request parameters: brief")),
     };
     let event = ctx.change_event(None, None, None, Some(&json!({"activity": activity, "brief": brief})));
-    match store::set_link(&app.db, ctx.tenant, &activity, &brief, linked, &event).await? {
+    match app.db.tenant(ctx.tenant).legal().set_link(&activity, &brief, linked, &event).await? {
         LinkOutcome::Done => {
             ctx.mark_committed();
             Ok(ok())
@@ -219,7 +225,7 @@ async fn list(
     Body(_): Body<NoRequest>,
 ) -> ApiResult<Reply<RowsReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let activities = store::list_activities(&app.db, ctx.tenant).await?;
+    let activities = app.db.tenant(ctx.tenant).legal().list_activities().await?;
     let rows = activities
         .iter()
         .map(|(a, briefs)| {

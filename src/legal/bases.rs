@@ -8,7 +8,7 @@ use super::name;
 use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, opt_bool, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
-use crate::store::legal::{self as store, LegalBasis};
+use crate::store::legal::LegalBasis;
 
 /// The legal basis operations.
 pub fn operations() -> Vec<Operation> {
@@ -147,7 +147,7 @@ async fn create(
     };
     changes.apply(&mut basis);
     let event = ctx.change_event(None, None, Some(&view(&basis)), None);
-    let stored = store::insert_basis(&app.db, ctx.tenant, &basis, &event).await;
+    let stored = app.db.tenant(ctx.tenant).legal().insert_basis(&basis, &event).await;
     ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
@@ -183,16 +183,20 @@ async fn update(
         requiredflag: req.requiredflag,
     }
     .check()?;
-    let result = store::update_basis(&app.db, ctx.tenant, &brief, ctx.now, |current| {
-        let mut next = current.clone();
-        changes.apply(&mut next);
-        if let Some(newbrief) = newbrief {
-            next.brief = newbrief;
-        }
-        let event = ctx.change_event(None, Some(&view(current)), Some(&view(&next)), None);
-        Ok::<_, ApiError>((next, event))
-    })
-    .await;
+    let result = app
+        .db
+        .tenant(ctx.tenant)
+        .legal()
+        .update_basis(&brief, ctx.now, |current| {
+            let mut next = current.clone();
+            changes.apply(&mut next);
+            if let Some(newbrief) = newbrief {
+                next.brief = newbrief;
+            }
+            let event = ctx.change_event(None, Some(&view(current)), Some(&view(&next)), None);
+            Ok::<_, ApiError>((next, event))
+        })
+        .await;
     // The closure's own error ends the call; the store's outcome is answered as for any write.
     let stored = match result {
         Ok(inner) => inner.map(Ok)?,
@@ -214,10 +218,12 @@ async fn delete(
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let brief = name::required("brief", req.brief)?;
-    let deleted = store::delete_basis(&app.db, ctx.tenant, &brief, |current| {
-        ctx.change_event(None, Some(&view(current)), None, None)
-    })
-    .await;
+    let deleted = app
+        .db
+        .tenant(ctx.tenant)
+        .legal()
+        .delete_basis(&brief, |current| ctx.change_event(None, Some(&view(current)), None, None))
+        .await;
     ctx.committed(deleted, not_found, duplicate).map(|()| ok())
 }
 
@@ -236,6 +242,6 @@ async fn list(
     Body(_): Body<NoRequest>,
 ) -> ApiResult<Reply<RowsReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let bases = store::list_bases(&app.db, ctx.tenant).await?;
+    let bases = app.db.tenant(ctx.tenant).legal().list_bases().await?;
     Ok(Reply(RowsReply { rows: bases.iter().map(view).collect() }))
 }

@@ -8,7 +8,7 @@ use crate::crypto::IndexKind;
 use crate::crypto::secrets::random_uuid_string;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
-use crate::store::requests::{self as store, Created, NewRequest, OPEN, RequestRow, Resolution};
+use crate::store::requests::{Created, NewRequest, OPEN, RequestRow, Resolution};
 use crate::users::{self, Identity, LoadedUser};
 use crate::{agreements, appdata};
 
@@ -46,16 +46,20 @@ pub async fn submit(app: &AppState, ctx: &RequestContext, user: &LoadedUser, ask
         now: ctx.now,
     };
     let event = ctx.change_event(Some(subject), None, change, Some(&request_extra(&uuid, ask.action())));
-    let created = store::create(&app.db, tenant, &new, &event, |open: &[RequestRow]| {
-        for row in open {
-            let theirs = row.change.as_ref().map(|blob| record::open_change(&subject.key, tenant, &row.uuid, blob));
-            if theirs.transpose()?.as_ref() == change {
-                return Ok::<_, ApiError>(Some(row.uuid.clone()));
+    let created = app
+        .db
+        .tenant(tenant)
+        .requests()
+        .create(&new, &event, |open: &[RequestRow]| {
+            for row in open {
+                let theirs = row.change.as_ref().map(|blob| record::open_change(&subject.key, tenant, &row.uuid, blob));
+                if theirs.transpose()?.as_ref() == change {
+                    return Ok::<_, ApiError>(Some(row.uuid.clone()));
+                }
             }
-        }
-        Ok(None)
-    })
-    .await;
+            Ok(None)
+        })
+        .await;
     match created {
         Ok(Ok(Created::New)) => {
             ctx.mark_committed();
@@ -81,7 +85,7 @@ pub struct Loaded {
 
 /// Finds a request of the tenant and opens its user; 404 when either is gone.
 pub async fn load(app: &AppState, ctx: &RequestContext, uuid: &str) -> ApiResult<Loaded> {
-    let row = store::get(&app.db, ctx.tenant, uuid).await?.ok_or_else(request_not_found)?;
+    let row = app.db.tenant(ctx.tenant).requests().get(uuid).await?.ok_or_else(request_not_found)?;
     let user = match users::service::load_by_rid(app, ctx, &row.rid).await {
         Err(ApiError::NotFound(_)) => return Err(request_not_found()),
         other => other?,
@@ -128,7 +132,7 @@ pub async fn list(
     offset: i64,
     limit: i64,
 ) -> ApiResult<(Vec<Value>, i64)> {
-    let (rows, total) = store::list(&app.db, ctx.tenant, &user.subject.rid, offset, limit).await?;
+    let (rows, total) = app.db.tenant(ctx.tenant).requests().list(&user.subject.rid, offset, limit).await?;
     Ok((rows.iter().map(|row| Value::Object(summary(row))).collect(), total))
 }
 
@@ -144,7 +148,7 @@ fn resolution(ctx: &RequestContext, loaded: &Loaded, status: &'static str, reaso
 
 /// Every request of a user, oldest first, opened.
 pub async fn all_for_user(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<Value>> {
-    let (rows, _) = store::list(&app.db, ctx.tenant, &user.subject.rid, 0, i64::MAX).await?;
+    let (rows, _) = app.db.tenant(ctx.tenant).requests().list(&user.subject.rid, 0, i64::MAX).await?;
     rows.iter().map(|row| view(ctx, row, user)).collect()
 }
 
@@ -199,7 +203,7 @@ pub async fn cancel(app: &AppState, ctx: &RequestContext, uuid: &str, reason: Op
     let resolves = resolution(ctx, &loaded, CANCELED, reason);
     let extra = request_extra(&loaded.row.uuid, &loaded.row.action);
     let event = ctx.change_event(Some(&loaded.user.subject), None, None, Some(&extra));
-    store::close(&app.db, ctx.tenant, &resolves, &event).await?;
+    app.db.tenant(ctx.tenant).requests().close(&resolves, &event).await?;
     ctx.mark_committed();
     Ok(())
 }

@@ -6,7 +6,6 @@ use crate::app::AppState;
 use crate::crypto::IndexKind;
 use crate::http::lenient::Text;
 use crate::http::{ApiResult, RequestContext};
-use crate::store::{bulk, search as store, users as user_store};
 use crate::users::{self, Identity, LoadedUser};
 
 /// Users looked at per search, those sharing the most digests with the query first: a bound on
@@ -30,13 +29,14 @@ pub async fn search(
     if query.is_empty() {
         return Ok((0, Vec::new()));
     }
-    let candidates = store::candidates(&app.db, ctx.tenant, &query.digests(), query.min_shared(), CANDIDATES).await?;
+    let candidates =
+        app.db.tenant(ctx.tenant).search().candidates(&query.digests(), query.min_shared(), CANDIDATES).await?;
     let shared: std::collections::HashMap<Vec<u8>, i64> = candidates.iter().cloned().collect();
     let rids: Vec<Vec<u8>> = candidates.into_iter().map(|(rid, _)| rid).collect();
     // Expired users (not yet swept) are not loaded. The decision is taken on the opened profile,
     // in memory: the digests only chose whom to open.
     let mut ranked = Vec::new();
-    for row in bulk::users_by_rid(&app.db, ctx.tenant, &rids, ctx.now).await? {
+    for row in app.db.tenant(ctx.tenant).bulk().users_by_rid(&rids, ctx.now).await? {
         let user = users::service::open(ctx, row)?;
         if let Some(distance) = query.distance(&query::profile_parts(&user.profile)) {
             let shared = shared.get(&user.row.rid).copied().unwrap_or(0);
@@ -52,7 +52,7 @@ pub async fn search(
 async fn exact_token(app: &AppState, ctx: &RequestContext, identity: &str) -> ApiResult<(usize, Vec<LoadedUser>)> {
     let who = Identity::parse(Some(Text("token".into())), Some(Text(identity.into())))?;
     let idx = ctx.keys.index(IndexKind::Token, &who.normalised);
-    match user_store::find(&app.db, ctx.tenant, IndexKind::Token, &idx, ctx.now).await? {
+    match app.db.tenant(ctx.tenant).users().find(IndexKind::Token, &idx, ctx.now).await? {
         Some(row) => Ok((1, vec![users::service::open(ctx, row)?])),
         None => Ok((0, Vec::new())),
     }

@@ -18,7 +18,7 @@ use crate::expiry::{Expiry, Lifetime};
 use crate::http::lenient::{Text, text};
 use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
-use crate::store::sessions::{self as store, NewSession, SessionRow};
+use crate::store::sessions::{NewSession, SessionRow};
 use crate::users::{Identity, LoadedUser, service as users};
 
 /// Table name bound into the associated data of sealed sessions.
@@ -127,7 +127,7 @@ pub async fn upsert(
         lifetime,
     };
     let event = ctx.change_event(user.as_ref(), None, None, None);
-    store::upsert(&app.db, ctx.tenant, &session, &event).await?;
+    app.db.tenant(ctx.tenant).sessions().upsert(&session, &event).await?;
     ctx.mark_committed();
     // `lifetime` always carries an end: see [`lifetime`].
     Ok(lifetime.expires_at.unwrap_or(ctx.now))
@@ -135,7 +135,7 @@ pub async fn upsert(
 
 /// Finds and opens a live session; its bound user becomes the request's subject.
 pub async fn load(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiResult<LoadedSession> {
-    let row = store::get(&app.db, ctx.tenant, &id.idx, ctx.now).await?.ok_or_else(session_not_found)?;
+    let row = app.db.tenant(ctx.tenant).sessions().get(&id.idx, ctx.now).await?.ok_or_else(session_not_found)?;
     let (stored, user) = match (&row.user_rid, &row.wrapped_key) {
         (Some(rid), Some(wrapped)) => {
             let key = ctx.keys.unwrap_data_key(rid, wrapped)?;
@@ -159,7 +159,7 @@ pub async fn load(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiRe
 pub async fn touch(app: &AppState, ctx: &RequestContext, id: &SessionId, session: &LoadedSession) -> ApiResult<()> {
     if let Some(expires_at) = session.row.lifetime.extension(ctx.now) {
         // No audit event of its own: the read's event covers it.
-        store::extend(&app.db, ctx.tenant, &id.idx, ctx.now, expires_at).await?;
+        app.db.tenant(ctx.tenant).sessions().extend(&id.idx, ctx.now, expires_at).await?;
     }
     Ok(())
 }
@@ -168,7 +168,7 @@ pub async fn touch(app: &AppState, ctx: &RequestContext, id: &SessionId, session
 pub async fn delete(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiResult<()> {
     let session = load(app, ctx, id).await?;
     let event = ctx.change_event(session.user.as_ref(), None, None, None);
-    if !store::delete(&app.db, ctx.tenant, &id.idx, ctx.now, &event).await? {
+    if !app.db.tenant(ctx.tenant).sessions().delete(&id.idx, ctx.now, &event).await? {
         return Err(session_not_found());
     }
     ctx.mark_committed();
@@ -177,7 +177,7 @@ pub async fn delete(app: &AppState, ctx: &RequestContext, id: &SessionId) -> Api
 
 /// The live sessions bound to a user, as `(sessionuuid, sessiondata)`.
 pub async fn list_for_user(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<(String, Value)>> {
-    let rows = store::list_for_user(&app.db, ctx.tenant, &user.row.rid, ctx.now).await?;
+    let rows = app.db.tenant(ctx.tenant).sessions().list_for_user(&user.row.rid, ctx.now).await?;
     rows.iter()
         .map(|row| {
             let stored = open(open_user(&user.subject.key, ctx.tenant, TABLE, &row.sid_idx, &row.data)?)?;

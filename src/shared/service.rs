@@ -14,7 +14,7 @@ use crate::crypto::{CryptoError, IndexKind, TenantKeys};
 use crate::expiry::Expiry;
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, RequestContext};
-use crate::store::shared::{self as store, NewSharedRecord};
+use crate::store::shared::NewSharedRecord;
 use crate::users::LoadedUser;
 
 /// Table name bound into the associated data of sealed shared records.
@@ -95,7 +95,7 @@ pub async fn create(
         "appname": selection.appname.as_ref().map(AppName::as_str),
     });
     let event = ctx.change_event(Some(subject), None, None, Some(&extra));
-    store::insert(&app.db, ctx.tenant, &record, &event).await?;
+    app.db.tenant(ctx.tenant).shared().insert(&record, &event).await?;
     ctx.mark_committed();
     Ok(uuid)
 }
@@ -119,7 +119,7 @@ pub async fn open(
 ) -> ApiResult<Value> {
     let tenant = keys.tenant();
     let idx = keys.shared_record_index(uuid);
-    let row = store::get(&app.db, tenant, &idx, now).await?.ok_or_else(shared_record_not_found)?;
+    let row = app.db.tenant(tenant).shared().get(&idx, now).await?.ok_or_else(shared_record_not_found)?;
     let key = keys.unwrap_data_key(&row.user_rid, &row.wrapped_key)?;
     let plain = zeroize::Zeroizing::new(open_user(&key, tenant, TABLE, &idx, &row.data)?);
     let stored: StoredShare = serde_json::from_slice(&plain).map_err(|_| CryptoError)?;
@@ -130,7 +130,7 @@ pub async fn open(
 
 /// The live shared records of a user: `{creationtime, expirationtime, data}`, oldest first.
 pub async fn list_for_user(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<Value>> {
-    let rows = store::list_for_user(&app.db, ctx.tenant, &user.subject.rid, ctx.now).await?;
+    let rows = app.db.tenant(ctx.tenant).shared().list_for_user(&user.subject.rid, ctx.now).await?;
     rows.iter()
         .map(|row| {
             let plain =

@@ -5,8 +5,7 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
-use super::{BeginWrite, Db, StoreResult, with_pool};
-use crate::tenants::TenantId;
+use super::{BeginWrite, Db, StoreResult, TenantScope, with_pool};
 
 /// The current state of one agreement as stored.
 #[derive(Debug, Clone)]
@@ -89,221 +88,224 @@ pub enum Changing<'a> {
     Existing(Option<&'a Resolution>),
 }
 
-/// Changes one user's agreement under a row lock. `build` sees the basis id and the current
-/// row, if any, and returns the new state with its event; its own error comes back as
-/// `Ok(Err(_))`.
-pub async fn change<E, F>(
-    db: &Db,
-    tenant: TenantId,
-    rid: &[u8],
-    brief: &str,
-    now: i64,
-    changing: Changing<'_>,
-    build: F,
-) -> StoreResult<Result<Outcome, E>>
-where
-    F: FnOnce(i64, Option<&AgreementRow>) -> Result<(AgreementWrite, AuditRecord), E>,
-{
-    let select = format!(
-        "SELECT status, data, version, created_at FROM agreements \
-         WHERE tenant_id = $1 AND rid = $2 AND legal_basis_id = $3{}",
-        lock(db)
-    );
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let basis = sqlx::query("SELECT id FROM legal_bases WHERE tenant_id = $1 AND brief = $2")
-            .bind(tenant)
-            .bind(brief)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(basis) = basis else { return Ok(Ok(Outcome::NoBasis)) };
-        let basis: i64 = basis.try_get(0)?;
-        let row = sqlx::query(&select).bind(tenant).bind(rid).bind(basis).fetch_optional(&mut *tx).await?;
-        let row = row
-            .map(|row| -> Result<AgreementRow, sqlx::Error> {
-                Ok(AgreementRow {
-                    basis_id: basis,
-                    brief: brief.to_owned(),
-                    status: row.try_get(0)?,
-                    data: row.try_get(1)?,
-                    version: row.try_get(2)?,
-                    created_at: row.try_get(3)?,
-                })
-            })
-            .transpose()?;
-        let resolves = match changing {
-            Changing::OrGive => None,
-            Changing::Existing(resolves) => resolves,
-        };
-        if row.is_none() && matches!(changing, Changing::Existing(_)) {
-            return Ok(Ok(Outcome::NoAgreement));
-        }
-        let (write, event) = match build(basis, row.as_ref()) {
-            Ok(built) => built,
-            Err(err) => return Ok(Err(err)),
-        };
-        let version = row.as_ref().map_or(0, |r| r.version) + 1;
-        sqlx::query(
-            "INSERT INTO agreements (rid, legal_basis_id, tenant_id, status, data, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (rid, legal_basis_id) DO UPDATE SET status = $4, data = $5, version = $6, updated_at = $7",
-        )
-        .bind(rid)
-        .bind(basis)
-        .bind(tenant)
-        .bind(write.status.as_str())
-        .bind(write.data.as_slice())
-        .bind(version)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        append!(tx, tenant, rid, basis, version, now, write.entry.as_slice());
-        resolve!(&mut *tx, tenant, resolves);
-        insert_audit!(&mut *tx, std::slice::from_ref(&event));
-        tx.commit().await?;
-        Ok(Ok(Outcome::Done))
-    })
-}
+/// The agreements of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Agreements<'a>(pub(super) TenantScope<'a>);
 
-/// Cancels every active agreement of a legal basis in the tenant. `build` gets each row and the
-/// owner's wrapped data key and returns the new state; one event records the whole revocation.
-/// `None` when the basis does not exist, else the number of agreements revoked.
-pub async fn revoke_all<E, F, G>(
-    db: &Db,
-    tenant: TenantId,
-    brief: &str,
-    now: i64,
-    mut build: F,
-    event: G,
-) -> StoreResult<Result<Option<i64>, E>>
-where
-    F: FnMut(&[u8], &[u8], &AgreementRow) -> Result<AgreementWrite, E>,
-    G: FnOnce(i64) -> AuditRecord,
-{
-    let select = format!(
-        "SELECT a.rid, u.wrapped_key, a.status, a.data, a.version, a.created_at \
-         FROM agreements a JOIN users u ON u.rid = a.rid \
-         WHERE a.tenant_id = $1 AND a.legal_basis_id = $2 AND a.status = 'active' ORDER BY a.rid{}",
-        lock(db)
-    );
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let basis = sqlx::query("SELECT id FROM legal_bases WHERE tenant_id = $1 AND brief = $2")
-            .bind(tenant)
-            .bind(brief)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(basis) = basis else { return Ok(Ok(None)) };
-        let basis: i64 = basis.try_get(0)?;
-        let rows = sqlx::query(&select).bind(tenant).bind(basis).fetch_all(&mut *tx).await?;
-        let mut revoked = 0;
-        for row in &rows {
-            let rid: Vec<u8> = row.try_get(0)?;
-            let wrapped: Vec<u8> = row.try_get(1)?;
-            let current = AgreementRow {
-                basis_id: basis,
-                brief: brief.to_owned(),
-                status: row.try_get(2)?,
-                data: row.try_get(3)?,
-                version: row.try_get(4)?,
-                created_at: row.try_get(5)?,
+impl Agreements<'_> {
+    /// Changes one user's agreement under a row lock. `build` sees the basis id and the current
+    /// row, if any, and returns the new state with its event; its own error comes back as
+    /// `Ok(Err(_))`.
+    pub async fn change<E, F>(
+        &self,
+        rid: &[u8],
+        brief: &str,
+        now: i64,
+        changing: Changing<'_>,
+        build: F,
+    ) -> StoreResult<Result<Outcome, E>>
+    where
+        F: FnOnce(i64, Option<&AgreementRow>) -> Result<(AgreementWrite, AuditRecord), E>,
+    {
+        let (db, tenant) = self.0.parts();
+        let select = format!(
+            "SELECT status, data, version, created_at FROM agreements \
+             WHERE tenant_id = $1 AND rid = $2 AND legal_basis_id = $3{}",
+            lock(db)
+        );
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let basis = sqlx::query("SELECT id FROM legal_bases WHERE tenant_id = $1 AND brief = $2")
+                .bind(tenant)
+                .bind(brief)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(basis) = basis else { return Ok(Ok(Outcome::NoBasis)) };
+            let basis: i64 = basis.try_get(0)?;
+            let row = sqlx::query(&select).bind(tenant).bind(rid).bind(basis).fetch_optional(&mut *tx).await?;
+            let row = row
+                .map(|row| -> Result<AgreementRow, sqlx::Error> {
+                    Ok(AgreementRow {
+                        basis_id: basis,
+                        brief: brief.to_owned(),
+                        status: row.try_get(0)?,
+                        data: row.try_get(1)?,
+                        version: row.try_get(2)?,
+                        created_at: row.try_get(3)?,
+                    })
+                })
+                .transpose()?;
+            let resolves = match changing {
+                Changing::OrGive => None,
+                Changing::Existing(resolves) => resolves,
             };
-            let write = match build(&rid, &wrapped, &current) {
-                Ok(write) => write,
+            if row.is_none() && matches!(changing, Changing::Existing(_)) {
+                return Ok(Ok(Outcome::NoAgreement));
+            }
+            let (write, event) = match build(basis, row.as_ref()) {
+                Ok(built) => built,
                 Err(err) => return Ok(Err(err)),
             };
-            let version = current.version + 1;
+            let version = row.as_ref().map_or(0, |r| r.version) + 1;
             sqlx::query(
-                "UPDATE agreements SET status = $1, data = $2, version = $3, updated_at = $4 \
-                 WHERE tenant_id = $5 AND rid = $6 AND legal_basis_id = $7",
+                "INSERT INTO agreements (rid, legal_basis_id, tenant_id, status, data, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 ON CONFLICT (rid, legal_basis_id) DO UPDATE SET status = $4, data = $5, version = $6, updated_at = $7",
             )
+            .bind(rid)
+            .bind(basis)
+            .bind(tenant)
             .bind(write.status.as_str())
             .bind(write.data.as_slice())
             .bind(version)
             .bind(now)
-            .bind(tenant)
-            .bind(rid.as_slice())
-            .bind(basis)
             .execute(&mut *tx)
             .await?;
-            append!(tx, tenant, rid.as_slice(), basis, version, now, write.entry.as_slice());
-            revoked += 1;
-        }
-        insert_audit!(&mut *tx, std::slice::from_ref(&event(revoked)));
-        tx.commit().await?;
-        Ok(Ok(Some(revoked)))
-    })
-}
+            append!(tx, tenant, rid, basis, version, now, write.entry.as_slice());
+            resolve!(&mut *tx, tenant, resolves);
+            insert_audit!(&mut *tx, std::slice::from_ref(&event));
+            tx.commit().await?;
+            Ok(Ok(Outcome::Done))
+        })
+    }
 
-/// One user's agreement for a legal basis, with its history (oldest first); `None` when there is none.
-pub async fn get(
-    db: &Db,
-    tenant: TenantId,
-    rid: &[u8],
-    brief: &str,
-) -> StoreResult<Option<(AgreementRow, Vec<HistoryRow>)>> {
-    with_pool!(db, pool => {
-        let row = sqlx::query(
-            "SELECT b.id, a.status, a.data, a.version, a.created_at FROM agreements a \
-             JOIN legal_bases b ON b.id = a.legal_basis_id \
-             WHERE a.tenant_id = $1 AND a.rid = $2 AND b.tenant_id = $1 AND b.brief = $3",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .bind(brief)
-        .fetch_optional(pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let basis: i64 = row.try_get(0)?;
-        let current = AgreementRow {
-            basis_id: basis,
-            brief: brief.to_owned(),
-            status: row.try_get(1)?,
-            data: row.try_get(2)?,
-            version: row.try_get(3)?,
-            created_at: row.try_get(4)?,
-        };
-        let rows = sqlx::query(
-            "SELECT version, data FROM agreement_history \
-             WHERE tenant_id = $1 AND rid = $2 AND legal_basis_id = $3 ORDER BY version",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .bind(basis)
-        .fetch_all(pool)
-        .await?;
-        let history = rows
-            .iter()
-            .map(|row| Ok(HistoryRow { version: row.try_get(0)?, data: row.try_get(1)? }))
-            .collect::<Result<_, sqlx::Error>>()?;
-        Ok(Some((current, history)))
-    })
-}
+    /// Cancels every active agreement of a legal basis in the tenant. `build` gets each row and the
+    /// owner's wrapped data key and returns the new state; one event records the whole revocation.
+    /// `None` when the basis does not exist, else the number of agreements revoked.
+    pub async fn revoke_all<E, F, G>(
+        &self,
+        brief: &str,
+        now: i64,
+        mut build: F,
+        event: G,
+    ) -> StoreResult<Result<Option<i64>, E>>
+    where
+        F: FnMut(&[u8], &[u8], &AgreementRow) -> Result<AgreementWrite, E>,
+        G: FnOnce(i64) -> AuditRecord,
+    {
+        let (db, tenant) = self.0.parts();
+        let select = format!(
+            "SELECT a.rid, u.wrapped_key, a.status, a.data, a.version, a.created_at \
+             FROM agreements a JOIN users u ON u.rid = a.rid \
+             WHERE a.tenant_id = $1 AND a.legal_basis_id = $2 AND a.status = 'active' ORDER BY a.rid{}",
+            lock(db)
+        );
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let basis = sqlx::query("SELECT id FROM legal_bases WHERE tenant_id = $1 AND brief = $2")
+                .bind(tenant)
+                .bind(brief)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(basis) = basis else { return Ok(Ok(None)) };
+            let basis: i64 = basis.try_get(0)?;
+            let rows = sqlx::query(&select).bind(tenant).bind(basis).fetch_all(&mut *tx).await?;
+            let mut revoked = 0;
+            for row in &rows {
+                let rid: Vec<u8> = row.try_get(0)?;
+                let wrapped: Vec<u8> = row.try_get(1)?;
+                let current = AgreementRow {
+                    basis_id: basis,
+                    brief: brief.to_owned(),
+                    status: row.try_get(2)?,
+                    data: row.try_get(3)?,
+                    version: row.try_get(4)?,
+                    created_at: row.try_get(5)?,
+                };
+                let write = match build(&rid, &wrapped, &current) {
+                    Ok(write) => write,
+                    Err(err) => return Ok(Err(err)),
+                };
+                let version = current.version + 1;
+                sqlx::query(
+                    "UPDATE agreements SET status = $1, data = $2, version = $3, updated_at = $4 \
+                     WHERE tenant_id = $5 AND rid = $6 AND legal_basis_id = $7",
+                )
+                .bind(write.status.as_str())
+                .bind(write.data.as_slice())
+                .bind(version)
+                .bind(now)
+                .bind(tenant)
+                .bind(rid.as_slice())
+                .bind(basis)
+                .execute(&mut *tx)
+                .await?;
+                append!(tx, tenant, rid.as_slice(), basis, version, now, write.entry.as_slice());
+                revoked += 1;
+            }
+            insert_audit!(&mut *tx, std::slice::from_ref(&event(revoked)));
+            tx.commit().await?;
+            Ok(Ok(Some(revoked)))
+        })
+    }
 
-/// Every agreement of one user, by brief.
-pub async fn list(db: &Db, tenant: TenantId, rid: &[u8]) -> StoreResult<Vec<AgreementRow>> {
-    with_pool!(db, pool => {
-        let rows = sqlx::query(
-            "SELECT b.brief, a.status, a.data, a.version, a.created_at, b.id FROM agreements a \
-             JOIN legal_bases b ON b.id = a.legal_basis_id \
-             WHERE a.tenant_id = $1 AND a.rid = $2 AND b.tenant_id = $1 ORDER BY b.brief",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .fetch_all(pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                Ok(AgreementRow {
-                    basis_id: row.try_get(5)?,
-                    brief: row.try_get(0)?,
-                    status: row.try_get(1)?,
-                    data: row.try_get(2)?,
-                    version: row.try_get(3)?,
-                    created_at: row.try_get(4)?,
+    /// One user's agreement for a legal basis, with its history (oldest first); `None` when there is none.
+    pub async fn get(&self, rid: &[u8], brief: &str) -> StoreResult<Option<(AgreementRow, Vec<HistoryRow>)>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query(
+                "SELECT b.id, a.status, a.data, a.version, a.created_at FROM agreements a \
+                 JOIN legal_bases b ON b.id = a.legal_basis_id \
+                 WHERE a.tenant_id = $1 AND a.rid = $2 AND b.tenant_id = $1 AND b.brief = $3",
+            )
+            .bind(tenant)
+            .bind(rid)
+            .bind(brief)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let basis: i64 = row.try_get(0)?;
+            let current = AgreementRow {
+                basis_id: basis,
+                brief: brief.to_owned(),
+                status: row.try_get(1)?,
+                data: row.try_get(2)?,
+                version: row.try_get(3)?,
+                created_at: row.try_get(4)?,
+            };
+            let rows = sqlx::query(
+                "SELECT version, data FROM agreement_history \
+                 WHERE tenant_id = $1 AND rid = $2 AND legal_basis_id = $3 ORDER BY version",
+            )
+            .bind(tenant)
+            .bind(rid)
+            .bind(basis)
+            .fetch_all(pool)
+            .await?;
+            let history = rows
+                .iter()
+                .map(|row| Ok(HistoryRow { version: row.try_get(0)?, data: row.try_get(1)? }))
+                .collect::<Result<_, sqlx::Error>>()?;
+            Ok(Some((current, history)))
+        })
+    }
+
+    /// Every agreement of one user, by brief.
+    pub async fn list(&self, rid: &[u8]) -> StoreResult<Vec<AgreementRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let rows = sqlx::query(
+                "SELECT b.brief, a.status, a.data, a.version, a.created_at, b.id FROM agreements a \
+                 JOIN legal_bases b ON b.id = a.legal_basis_id \
+                 WHERE a.tenant_id = $1 AND a.rid = $2 AND b.tenant_id = $1 ORDER BY b.brief",
+            )
+            .bind(tenant)
+            .bind(rid)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    Ok(AgreementRow {
+                        basis_id: row.try_get(5)?,
+                        brief: row.try_get(0)?,
+                        status: row.try_get(1)?,
+                        data: row.try_get(2)?,
+                        version: row.try_get(3)?,
+                        created_at: row.try_get(4)?,
+                    })
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()?)
-    })
+                .collect::<Result<_, sqlx::Error>>()?)
+        })
+    }
 }

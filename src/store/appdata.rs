@@ -5,9 +5,8 @@ use sqlx::Row;
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
 use super::users::VersionRow;
-use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
+use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, with_pool};
 use crate::expiry::Lifetime;
-use crate::tenants::TenantId;
 
 /// An app record to insert (version 1).
 #[derive(Debug, Clone)]
@@ -89,246 +88,240 @@ where
     })
 }
 
-/// The current live (unexpired) record of one user's app.
-pub async fn get(db: &Db, tenant: TenantId, rid: &[u8], appname: &str, now: i64) -> StoreResult<Option<AppRow>> {
-    let sql =
-        format!("SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
-    with_pool!(db, pool => {
-        let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(pool).await?;
-        Ok(row.as_ref().map(decode_app).transpose()?)
-    })
-}
+/// The appdata of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct AppData<'a>(pub(super) TenantScope<'a>);
 
-/// Moves a live app record's expiry forward to `expires_at` (a sliding record accessed at
-/// `now`). One statement; the guard keeps it from resurrecting an expired row or moving backwards.
-pub async fn extend(
-    db: &Db,
-    tenant: TenantId,
-    rid: &[u8],
-    appname: &str,
-    now: i64,
-    expires_at: i64,
-) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        sqlx::query(
-            "UPDATE userapps SET expires_at = $5 \
-             WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND expires_at > $4 AND expires_at < $5",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .bind(appname)
-        .bind(now)
-        .bind(expires_at)
-        .execute(pool)
-        .await?;
-        Ok(())
-    })
-}
+impl AppData<'_> {
+    /// The current live (unexpired) record of one user's app.
+    pub async fn get(&self, rid: &[u8], appname: &str, now: i64) -> StoreResult<Option<AppRow>> {
+        let (db, tenant) = self.0.parts();
+        let sql =
+            format!("SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
+        with_pool!(db, pool => {
+            let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(decode_app).transpose()?)
+        })
+    }
 
-/// Inserts version 1 of an app record with its audit event. `Conflict` when the user already
-/// has a live record for this app, `NotFound` when the user row is gone. An expired record in
-/// the way is erased first (reads no longer show it; the sweeper would erase it anyway).
-pub async fn insert(db: &Db, tenant: TenantId, new: &NewApp<'_>, event: &AuditRecord) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        sqlx::query(
-            "DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND expires_at <= $4",
-        )
-        .bind(tenant)
-        .bind(new.rid)
-        .bind(new.appname)
-        .bind(new.now)
-        .execute(&mut *tx)
-        .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO userapps (rid, appname, tenant_id, data, version, created_at, updated_at, sliding_secs, \
-             final_at, expires_at) VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(new.rid)
-        .bind(new.appname)
-        .bind(tenant)
-        .bind(new.data)
-        .bind(new.now)
-        .bind(new.lifetime.sliding_secs)
-        .bind(new.lifetime.final_at)
-        .bind(new.lifetime.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(owner_gone)?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(StoreError::Conflict);
-        }
-        insert_audit!(&mut *tx, std::slice::from_ref(event));
-        tx.commit().await?;
-        Ok(())
-    })
-}
-
-/// Changes one live app record under a row lock, as [`super::users::modify`] does for
-/// profiles: concurrent changes queue up. `build`'s own error comes back as `Ok(Err(_))`;
-/// `NotFound` when the record is gone or expired. With `resolves`, the approval request that
-/// asked for the change closes in the same transaction.
-pub async fn modify<E, F>(
-    db: &Db,
-    tenant: TenantId,
-    rid: &[u8],
-    appname: &str,
-    now: i64,
-    resolves: Option<&Resolution>,
-    build: F,
-) -> StoreResult<Result<(), E>>
-where
-    F: FnOnce(&AppRow) -> Result<(AppChange, AuditRecord), E>,
-{
-    // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
-    let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
-    let select = format!(
-        "SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}{lock}"
-    );
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let row = sqlx::query(&select).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(&mut *tx).await?;
-        let row = row.as_ref().map(decode_app).transpose()?.ok_or(StoreError::NotFound)?;
-        let (change, event) = match build(&row) {
-            Ok(built) => built,
-            Err(err) => return Ok(Err(err)),
-        };
-        sqlx::query(
-            "UPDATE userapps SET data = $1, version = version + 1, updated_at = $2, expires_at = $6 \
-             WHERE tenant_id = $3 AND rid = $4 AND appname = $5",
-        )
-        .bind(change.data.as_slice())
-        .bind(change.now)
-        .bind(tenant)
-        .bind(rid)
-        .bind(appname)
-        .bind(change.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO userapp_versions (rid, appname, version, tenant_id, created_at, data) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(rid)
-        .bind(appname)
-        .bind(change.previous.version)
-        .bind(tenant)
-        .bind(change.previous.created_at)
-        .bind(change.previous.data.as_slice())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM userapp_versions WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND version <= $4")
-            .bind(tenant)
-            .bind(rid)
-            .bind(appname)
-            .bind(change.previous.version - change.keep_versions)
-            .execute(&mut *tx)
-            .await?;
-        resolve!(&mut *tx, tenant, resolves);
-        insert_audit!(&mut *tx, std::slice::from_ref(&event));
-        tx.commit().await?;
-        Ok(Ok(()))
-    })
-}
-
-/// Deletes a live app record (and, by cascade, its versions) with its audit event.
-/// Returns whether a record was deleted.
-pub async fn delete(
-    db: &Db,
-    tenant: TenantId,
-    rid: &[u8],
-    appname: &str,
-    now: i64,
-    event: &AuditRecord,
-) -> StoreResult<bool> {
-    let sql = format!("DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let deleted = sqlx::query(&sql)
+    /// Moves a live app record's expiry forward to `expires_at` (a sliding record accessed at
+    /// `now`). One statement; the guard keeps it from resurrecting an expired row or moving backwards.
+    pub async fn extend(&self, rid: &[u8], appname: &str, now: i64, expires_at: i64) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            sqlx::query(
+                "UPDATE userapps SET expires_at = $5 \
+                 WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND expires_at > $4 AND expires_at < $5",
+            )
             .bind(tenant)
             .bind(rid)
             .bind(appname)
             .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Inserts version 1 of an app record with its audit event. `Conflict` when the user already
+    /// has a live record for this app, `NotFound` when the user row is gone. An expired record in
+    /// the way is erased first (reads no longer show it; the sweeper would erase it anyway).
+    pub async fn insert(&self, new: &NewApp<'_>, event: &AuditRecord) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND expires_at <= $4",
+            )
+            .bind(tenant)
+            .bind(new.rid)
+            .bind(new.appname)
+            .bind(new.now)
             .execute(&mut *tx)
-            .await?
+            .await?;
+            let inserted = sqlx::query(
+                "INSERT INTO userapps (rid, appname, tenant_id, data, version, created_at, updated_at, sliding_secs, \
+                 final_at, expires_at) VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(new.rid)
+            .bind(new.appname)
+            .bind(tenant)
+            .bind(new.data)
+            .bind(new.now)
+            .bind(new.lifetime.sliding_secs)
+            .bind(new.lifetime.final_at)
+            .bind(new.lifetime.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(owner_gone)?
             .rows_affected();
-        if deleted == 0 {
-            return Ok(false);
-        }
-        insert_audit!(&mut *tx, std::slice::from_ref(event));
-        tx.commit().await?;
-        Ok(true)
-    })
-}
+            if inserted == 0 {
+                return Err(StoreError::Conflict);
+            }
+            insert_audit!(&mut *tx, std::slice::from_ref(event));
+            tx.commit().await?;
+            Ok(())
+        })
+    }
 
-/// The app names one user has live records for, sorted.
-pub async fn user_app_names(db: &Db, tenant: TenantId, rid: &[u8], now: i64) -> StoreResult<Vec<String>> {
-    with_pool!(db, pool => {
-        let rows = sqlx::query(
-            "SELECT appname FROM userapps WHERE tenant_id = $1 AND rid = $2 \
-             AND (expires_at IS NULL OR expires_at > $3) ORDER BY appname",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .bind(now)
-        .fetch_all(pool)
-        .await?;
-        Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
-    })
-}
+    /// Changes one live app record under a row lock, as [`super::users::modify`] does for
+    /// profiles: concurrent changes queue up. `build`'s own error comes back as `Ok(Err(_))`;
+    /// `NotFound` when the record is gone or expired. With `resolves`, the approval request that
+    /// asked for the change closes in the same transaction.
+    pub async fn modify<E, F>(
+        &self,
+        rid: &[u8],
+        appname: &str,
+        now: i64,
+        resolves: Option<&Resolution>,
+        build: F,
+    ) -> StoreResult<Result<(), E>>
+    where
+        F: FnOnce(&AppRow) -> Result<(AppChange, AuditRecord), E>,
+    {
+        let (db, tenant) = self.0.parts();
+        // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
+        let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
+        let select = format!(
+            "SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}{lock}"
+        );
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row = sqlx::query(&select).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(&mut *tx).await?;
+            let row = row.as_ref().map(decode_app).transpose()?.ok_or(StoreError::NotFound)?;
+            let (change, event) = match build(&row) {
+                Ok(built) => built,
+                Err(err) => return Ok(Err(err)),
+            };
+            sqlx::query(
+                "UPDATE userapps SET data = $1, version = version + 1, updated_at = $2, expires_at = $6 \
+                 WHERE tenant_id = $3 AND rid = $4 AND appname = $5",
+            )
+            .bind(change.data.as_slice())
+            .bind(change.now)
+            .bind(tenant)
+            .bind(rid)
+            .bind(appname)
+            .bind(change.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO userapp_versions (rid, appname, version, tenant_id, created_at, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(rid)
+            .bind(appname)
+            .bind(change.previous.version)
+            .bind(tenant)
+            .bind(change.previous.created_at)
+            .bind(change.previous.data.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM userapp_versions WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND version <= $4")
+                .bind(tenant)
+                .bind(rid)
+                .bind(appname)
+                .bind(change.previous.version - change.keep_versions)
+                .execute(&mut *tx)
+                .await?;
+            resolve!(&mut *tx, tenant, resolves);
+            insert_audit!(&mut *tx, std::slice::from_ref(&event));
+            tx.commit().await?;
+            Ok(Ok(()))
+        })
+    }
 
-/// The distinct app names of the tenant's live (unexpired) records of live users, sorted.
-pub async fn app_names(db: &Db, tenant: TenantId, now: i64) -> StoreResult<Vec<String>> {
-    with_pool!(db, pool => {
-        let rows = sqlx::query(
-            "SELECT DISTINCT a.appname FROM userapps a JOIN users u ON u.rid = a.rid \
-             WHERE a.tenant_id = $1 AND u.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2) \
-             AND (a.expires_at IS NULL OR a.expires_at > $2) ORDER BY a.appname",
-        )
-        .bind(tenant)
-        .bind(now)
-        .fetch_all(pool)
-        .await?;
-        Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
-    })
-}
+    /// Deletes a live app record (and, by cascade, its versions) with its audit event.
+    /// Returns whether a record was deleted.
+    pub async fn delete(&self, rid: &[u8], appname: &str, now: i64, event: &AuditRecord) -> StoreResult<bool> {
+        let (db, tenant) = self.0.parts();
+        let sql = format!("DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let deleted = sqlx::query(&sql)
+                .bind(tenant)
+                .bind(rid)
+                .bind(appname)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, std::slice::from_ref(event));
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
 
-/// The superseded versions of an app record, oldest first.
-pub async fn versions(db: &Db, tenant: TenantId, rid: &[u8], appname: &str) -> StoreResult<Vec<VersionRow>> {
-    with_pool!(db, pool => {
-        let rows = sqlx::query(
-            "SELECT version, created_at, data FROM userapp_versions \
-             WHERE tenant_id = $1 AND rid = $2 AND appname = $3 ORDER BY version",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .bind(appname)
-        .fetch_all(pool)
-        .await?;
-        Ok(rows.iter().map(decode_version).collect::<Result<_, _>>()?)
-    })
-}
+    /// The app names one user has live records for, sorted.
+    pub async fn user_app_names(&self, rid: &[u8], now: i64) -> StoreResult<Vec<String>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let rows = sqlx::query(
+                "SELECT appname FROM userapps WHERE tenant_id = $1 AND rid = $2 \
+                 AND (expires_at IS NULL OR expires_at > $3) ORDER BY appname",
+            )
+            .bind(tenant)
+            .bind(rid)
+            .bind(now)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+        })
+    }
 
-/// One superseded version of an app record.
-pub async fn version(
-    db: &Db,
-    tenant: TenantId,
-    rid: &[u8],
-    appname: &str,
-    version: i64,
-) -> StoreResult<Option<VersionRow>> {
-    with_pool!(db, pool => {
-        let row = sqlx::query(
-            "SELECT version, created_at, data FROM userapp_versions \
-             WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND version = $4",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .bind(appname)
-        .bind(version)
-        .fetch_optional(pool)
-        .await?;
-        Ok(row.as_ref().map(decode_version).transpose()?)
-    })
+    /// The distinct app names of the tenant's live (unexpired) records of live users, sorted.
+    pub async fn app_names(&self, now: i64) -> StoreResult<Vec<String>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let rows = sqlx::query(
+                "SELECT DISTINCT a.appname FROM userapps a JOIN users u ON u.rid = a.rid \
+                 WHERE a.tenant_id = $1 AND u.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2) \
+                 AND (a.expires_at IS NULL OR a.expires_at > $2) ORDER BY a.appname",
+            )
+            .bind(tenant)
+            .bind(now)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// The superseded versions of an app record, oldest first.
+    pub async fn versions(&self, rid: &[u8], appname: &str) -> StoreResult<Vec<VersionRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let rows = sqlx::query(
+                "SELECT version, created_at, data FROM userapp_versions \
+                 WHERE tenant_id = $1 AND rid = $2 AND appname = $3 ORDER BY version",
+            )
+            .bind(tenant)
+            .bind(rid)
+            .bind(appname)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(decode_version).collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// One superseded version of an app record.
+    pub async fn version(&self, rid: &[u8], appname: &str, version: i64) -> StoreResult<Option<VersionRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query(
+                "SELECT version, created_at, data FROM userapp_versions \
+                 WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND version = $4",
+            )
+            .bind(tenant)
+            .bind(rid)
+            .bind(appname)
+            .bind(version)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.as_ref().map(decode_version).transpose()?)
+        })
+    }
 }

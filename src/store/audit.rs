@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use sqlx::Row;
 
-use super::{BeginWrite, Db, StoreResult, with_pool};
+use super::{BeginWrite, Db, StoreResult, TenantScope, with_pool};
 use crate::tenants::TenantId;
 
 /// One audit event as stored. Only non-identifying facts are in clear; `payload` is sealed.
@@ -253,44 +253,71 @@ where
     })
 }
 
-/// A page of one user's events, newest first, and the total count.
-pub async fn list_for_user(
-    db: &Db,
-    tenant: TenantId,
-    user_ref: &[u8],
-    offset: i64,
-    limit: i64,
-) -> StoreResult<(i64, Vec<AuditRow>)> {
-    with_pool!(db, pool => {
-        let total: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1 AND user_ref = $2")
+/// The audit of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Audit<'a>(pub(super) TenantScope<'a>);
+
+impl Audit<'_> {
+    /// A page of one user's events, newest first, and the total count.
+    pub async fn list_for_user(&self, user_ref: &[u8], offset: i64, limit: i64) -> StoreResult<(i64, Vec<AuditRow>)> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let total: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1 AND user_ref = $2")
+                .bind(tenant)
+                .bind(user_ref)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+            let sql = format!(
+                "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND user_ref = $2 \
+                 ORDER BY id DESC LIMIT $3 OFFSET $4"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(tenant)
+                .bind(user_ref)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+            Ok((total, rows))
+        })
+    }
+
+    /// One event by its public id, within the tenant.
+    pub async fn get(&self, uuid: &str) -> StoreResult<Option<AuditRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND uuid = $2");
+            let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(decode).transpose()?)
+        })
+    }
+
+    /// Per operation, the events concerning one user, by operation name.
+    pub async fn counts_for_user(&self, user_ref: &[u8]) -> StoreResult<Vec<OperationCount>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let rows = sqlx::query(
+                "SELECT operation, COUNT(*), MIN(created_ms), MAX(created_ms) FROM audit_events \
+                 WHERE tenant_id = $1 AND user_ref = $2 GROUP BY operation ORDER BY operation",
+            )
             .bind(tenant)
             .bind(user_ref)
-            .fetch_one(pool)
-            .await?
-            .try_get(0)?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND user_ref = $2 \
-             ORDER BY id DESC LIMIT $3 OFFSET $4"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(tenant)
-            .bind(user_ref)
-            .bind(limit)
-            .bind(offset)
             .fetch_all(pool)
             .await?;
-        let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        Ok((total, rows))
-    })
-}
-
-/// One event by its public id, within the tenant.
-pub async fn get(db: &Db, tenant: TenantId, uuid: &str) -> StoreResult<Option<AuditRow>> {
-    with_pool!(db, pool => {
-        let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND uuid = $2");
-        let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
-        Ok(row.as_ref().map(decode).transpose()?)
-    })
+            rows.iter()
+                .map(|row| {
+                    Ok(OperationCount {
+                        operation: row.try_get(0)?,
+                        count: row.try_get(1)?,
+                        first_ms: row.try_get(2)?,
+                        last_ms: row.try_get(3)?,
+                    })
+                })
+                .collect()
+        })
+    }
 }
 
 /// How many events one operation left on a user, and when the first and last were (unix ms).
@@ -304,28 +331,4 @@ pub struct OperationCount {
     pub first_ms: i64,
     /// Last event.
     pub last_ms: i64,
-}
-
-/// Per operation, the events concerning one user, by operation name.
-pub async fn counts_for_user(db: &Db, tenant: TenantId, user_ref: &[u8]) -> StoreResult<Vec<OperationCount>> {
-    with_pool!(db, pool => {
-        let rows = sqlx::query(
-            "SELECT operation, COUNT(*), MIN(created_ms), MAX(created_ms) FROM audit_events \
-             WHERE tenant_id = $1 AND user_ref = $2 GROUP BY operation ORDER BY operation",
-        )
-        .bind(tenant)
-        .bind(user_ref)
-        .fetch_all(pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(OperationCount {
-                    operation: row.try_get(0)?,
-                    count: row.try_get(1)?,
-                    first_ms: row.try_get(2)?,
-                    last_ms: row.try_get(3)?,
-                })
-            })
-            .collect()
-    })
 }

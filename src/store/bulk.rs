@@ -11,9 +11,8 @@ use sqlx::Row;
 use super::audit::{self, AuditRow};
 use super::requests::{self, RequestRow};
 use super::users::{INDEX_COLUMNS, USER_COLUMNS, UserRow, decode_user_at};
-use super::{BeginWrite, Db, StoreResult, placeholders, with_pool};
+use super::{BeginWrite, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
-use crate::tenants::TenantId;
 
 /// A stored unlock grant.
 #[derive(Debug, Clone)]
@@ -26,44 +25,255 @@ pub struct UnlockRow {
     pub expires_ms: i64,
 }
 
-/// Stores a new unlock grant, first dropping expired ones (with their bookmarks).
-pub async fn insert_unlock(
-    db: &Db,
-    tenant: TenantId,
-    digest: &IndexValue,
-    principal_id: &str,
-    now_ms: i64,
-    expires_ms: i64,
-) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        sqlx::query("DELETE FROM bulk_unlocks WHERE expires_ms <= $1").bind(now_ms).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO bulk_unlocks (digest, tenant_id, principal_id, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&digest[..])
-        .bind(tenant)
-        .bind(principal_id)
-        .bind(now_ms)
-        .bind(expires_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    })
-}
+/// The bulk of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Bulk<'a>(pub(super) TenantScope<'a>);
 
-/// The grant with this digest in this tenant, expired or not.
-pub async fn find_unlock(db: &Db, tenant: TenantId, digest: &IndexValue) -> StoreResult<Option<UnlockRow>> {
-    with_pool!(db, pool => {
-        let row = sqlx::query("SELECT id, principal_id, expires_ms FROM bulk_unlocks WHERE digest = $1 AND tenant_id = $2")
-            .bind(&digest[..])
+impl Bulk<'_> {
+    /// Remembers that the row keyed `last_key` is the `position`-th of `listing` (1-based), so that
+    /// a page starting at `position` continues from it. Only on this tenant's own unlock.
+    pub async fn remember(&self, unlock: i64, listing: &str, position: i64, last_key: &[u8]) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            sqlx::query(
+                "INSERT INTO bulk_bookmarks (unlock_id, listing, position, last_key) \
+                 SELECT id, $2, $3, $4 FROM bulk_unlocks WHERE id = $1 AND tenant_id = $5 \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(unlock)
+            .bind(listing)
+            .bind(position)
+            .bind(last_key)
+            .bind(tenant)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Where page `offset` of `listing` starts, from the nearest bookmark at or before it. The
+    /// unlock must be this tenant's: another tenant's bookmarks are never read.
+    pub async fn cursor(&self, unlock: i64, listing: &str, offset: i64) -> StoreResult<Cursor> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query(
+                "SELECT b.position, b.last_key FROM bulk_bookmarks b JOIN bulk_unlocks u ON u.id = b.unlock_id \
+                 WHERE b.unlock_id = $1 AND u.tenant_id = $4 AND b.listing = $2 AND b.position <= $3 \
+                 ORDER BY b.position DESC LIMIT 1",
+            )
+            .bind(unlock)
+            .bind(listing)
+            .bind(offset)
             .bind(tenant)
             .fetch_optional(pool)
             .await?;
-        row.map(|row| Ok(UnlockRow { id: row.try_get(0)?, principal_id: row.try_get(1)?, expires_ms: row.try_get(2)? }))
-            .transpose()
-    })
+            Ok(match row {
+                Some(row) => Cursor { after: Some(row.try_get(1)?), skip: offset - row.try_get::<i64, _>(0)? },
+                None => Cursor { after: None, skip: offset },
+            })
+        })
+    }
+
+    /// Stores a new unlock grant, first dropping expired ones (with their bookmarks).
+    pub async fn insert_unlock(
+        &self,
+        digest: &IndexValue,
+        principal_id: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM bulk_unlocks WHERE expires_ms <= $1").bind(now_ms).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO bulk_unlocks (digest, tenant_id, principal_id, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&digest[..])
+            .bind(tenant)
+            .bind(principal_id)
+            .bind(now_ms)
+            .bind(expires_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The grant with this digest in this tenant, expired or not.
+    pub async fn find_unlock(&self, digest: &IndexValue) -> StoreResult<Option<UnlockRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query("SELECT id, principal_id, expires_ms FROM bulk_unlocks WHERE digest = $1 AND tenant_id = $2")
+                .bind(&digest[..])
+                .bind(tenant)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|row| Ok(UnlockRow { id: row.try_get(0)?, principal_id: row.try_get(1)?, expires_ms: row.try_get(2)? }))
+                .transpose()
+        })
+    }
+
+    /// A page of the tenant's live users, newest first.
+    pub async fn users_page(&self, now: i64, cursor: &Cursor, limit: i64) -> StoreResult<Vec<UserRow>> {
+        let (db, tenant) = self.0.parts();
+        let sql = users_page_sql(cursor);
+        with_pool!(db, pool => {
+            let mut query = sqlx::query(&sql).bind(tenant).bind(now);
+            if let Some(after) = &cursor.after {
+                query = query.bind(after.as_slice());
+            }
+            query = query.bind(limit);
+            if cursor.skip > 0 {
+                query = query.bind(cursor.skip);
+            }
+            let rows = query.fetch_all(pool).await?;
+            Ok(rows.iter().map(|row| decode_user_at(row, 0)).collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// How many live users the tenant has.
+    pub async fn count_users(&self, now: i64) -> StoreResult<i64> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)")
+                .bind(tenant)
+                .bind(now)
+                .fetch_one(pool)
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    /// Live users whose `kind` index is one of `values`: `(index value, row)` pairs, in no order.
+    pub async fn users_by_index(
+        &self,
+        kind: IndexKind,
+        values: &[IndexValue],
+        now: i64,
+    ) -> StoreResult<Vec<(Vec<u8>, UserRow)>> {
+        let (db, tenant) = self.0.parts();
+        let column = match kind {
+            IndexKind::Token => "token_idx",
+            other => INDEX_COLUMNS[IndexKind::PROFILE.iter().position(|k| *k == other).unwrap_or(0)],
+        };
+        let mut out = Vec::new();
+        for chunk in values.chunks(1000) {
+            let sql = format!(
+                "SELECT {column}, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+                 AND {column} IN ({})",
+                placeholders(3, chunk.len())
+            );
+            let rows: Vec<(Vec<u8>, UserRow)> = with_pool!(db, pool => {
+                let mut query = sqlx::query(&sql).bind(tenant).bind(now);
+                for value in chunk {
+                    query = query.bind(&value[..]);
+                }
+                query
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|row| Ok((row.try_get(0)?, decode_user_at(row, 1)?)))
+                    .collect::<Result<_, sqlx::Error>>()?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Live users by record id, in no order (missing and expired ones left out).
+    pub async fn users_by_rid(&self, rids: &[Vec<u8>], now: i64) -> StoreResult<Vec<UserRow>> {
+        let (db, tenant) = self.0.parts();
+        let mut out = Vec::new();
+        for chunk in rids.chunks(1000) {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+                 AND rid IN ({})",
+                placeholders(3, chunk.len())
+            );
+            let rows: Vec<UserRow> = with_pool!(db, pool => {
+                let mut query = sqlx::query(&sql).bind(tenant).bind(now);
+                for rid in chunk {
+                    query = query.bind(rid.as_slice());
+                }
+                query.fetch_all(pool).await?.iter().map(|row| decode_user_at(row, 0)).collect::<Result<_, _>>()?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// A page of [`requests_page_sql`]: `(row id, request, user)`.
+    pub async fn requests_page(
+        &self,
+        now: i64,
+        cursor: &Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, RequestRow, UserRow)>> {
+        let (db, tenant) = self.0.parts();
+        let sql = requests_page_sql(cursor);
+        let width = requests::COLUMNS.split(',').count();
+        with_pool!(db, pool => {
+            let mut query = sqlx::query(&sql).bind(tenant).bind(now);
+            if cursor.after.is_some() {
+                query = query.bind(cursor.after_id().unwrap_or(i64::MIN));
+            }
+            query = query.bind(limit);
+            if cursor.skip > 0 {
+                query = query.bind(cursor.skip);
+            }
+            let rows = query.fetch_all(pool).await?;
+            Ok(rows
+                .iter()
+                .map(|row| Ok((row.try_get(width)?, requests::decode(row)?, decode_user_at(row, width + 1)?)))
+                .collect::<Result<_, sqlx::Error>>()?)
+        })
+    }
+
+    /// How many approval requests of live users the tenant has.
+    pub async fn count_requests(&self, now: i64) -> StoreResult<i64> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query(
+                "SELECT COUNT(*) FROM user_requests r JOIN users u ON u.rid = r.rid \
+                 WHERE r.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2)",
+            )
+            .bind(tenant)
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    /// A page of [`events_page_sql`]: `(row id, event)`.
+    pub async fn events_page(&self, cursor: &Cursor, limit: i64) -> StoreResult<Vec<(i64, AuditRow)>> {
+        let (db, tenant) = self.0.parts();
+        let sql = events_page_sql(cursor);
+        let width = audit::COLUMNS.split(',').count();
+        with_pool!(db, pool => {
+            let mut query = sqlx::query(&sql).bind(tenant);
+            if cursor.after.is_some() {
+                query = query.bind(cursor.after_id().unwrap_or(i64::MIN));
+            }
+            query = query.bind(limit);
+            if cursor.skip > 0 {
+                query = query.bind(cursor.skip);
+            }
+            let rows = query.fetch_all(pool).await?;
+            Ok(rows.iter().map(|row| Ok((row.try_get(width)?, audit::decode(row)?))).collect::<Result<_, sqlx::Error>>()?)
+        })
+    }
+
+    /// How many audit events the tenant has.
+    pub async fn count_events(&self) -> StoreResult<i64> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1").bind(tenant).fetch_one(pool).await?;
+            Ok(row.try_get(0)?)
+        })
+    }
 }
 
 /// Where a page starts: after the row keyed `after` (from the first row when `None`), skipping
@@ -93,44 +303,6 @@ pub fn id_key(id: i64) -> Vec<u8> {
     id.to_be_bytes().to_vec()
 }
 
-/// The cursor for `offset` in `listing`: from the nearest bookmark at or before it, or from the
-/// start when there is none.
-pub async fn cursor(db: &Db, unlock: i64, listing: &str, offset: i64) -> StoreResult<Cursor> {
-    with_pool!(db, pool => {
-        let row = sqlx::query(
-            "SELECT position, last_key FROM bulk_bookmarks WHERE unlock_id = $1 AND listing = $2 AND position <= $3 \
-             ORDER BY position DESC LIMIT 1",
-        )
-        .bind(unlock)
-        .bind(listing)
-        .bind(offset)
-        .fetch_optional(pool)
-        .await?;
-        Ok(match row {
-            Some(row) => Cursor { after: Some(row.try_get(1)?), skip: offset - row.try_get::<i64, _>(0)? },
-            None => Cursor { after: None, skip: offset },
-        })
-    })
-}
-
-/// Remembers that the row keyed `last_key` is the `position`-th of `listing` (1-based), so that
-/// a page starting at `position` continues from it.
-pub async fn remember(db: &Db, unlock: i64, listing: &str, position: i64, last_key: &[u8]) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        sqlx::query(
-            "INSERT INTO bulk_bookmarks (unlock_id, listing, position, last_key) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(unlock)
-        .bind(listing)
-        .bind(position)
-        .bind(last_key)
-        .execute(pool)
-        .await?;
-        Ok(())
-    })
-}
-
 /// The statement of one page of [`users_page`]: newest first (rids are UUIDv7, time-ordered),
 /// a range of the `(tenant_id, rid)` index from the cursor's key.
 pub fn users_page_sql(cursor: &Cursor) -> String {
@@ -140,92 +312,6 @@ pub fn users_page_sql(cursor: &Cursor) -> String {
          ORDER BY rid DESC{}",
         cursor.limit_clause(next)
     )
-}
-
-/// A page of the tenant's live users, newest first.
-pub async fn users_page(db: &Db, tenant: TenantId, now: i64, cursor: &Cursor, limit: i64) -> StoreResult<Vec<UserRow>> {
-    let sql = users_page_sql(cursor);
-    with_pool!(db, pool => {
-        let mut query = sqlx::query(&sql).bind(tenant).bind(now);
-        if let Some(after) = &cursor.after {
-            query = query.bind(after.as_slice());
-        }
-        query = query.bind(limit);
-        if cursor.skip > 0 {
-            query = query.bind(cursor.skip);
-        }
-        let rows = query.fetch_all(pool).await?;
-        Ok(rows.iter().map(|row| decode_user_at(row, 0)).collect::<Result<_, _>>()?)
-    })
-}
-
-/// How many live users the tenant has.
-pub async fn count_users(db: &Db, tenant: TenantId, now: i64) -> StoreResult<i64> {
-    with_pool!(db, pool => {
-        let row = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)")
-            .bind(tenant)
-            .bind(now)
-            .fetch_one(pool)
-            .await?;
-        Ok(row.try_get(0)?)
-    })
-}
-
-/// Live users whose `kind` index is one of `values`: `(index value, row)` pairs, in no order.
-pub async fn users_by_index(
-    db: &Db,
-    tenant: TenantId,
-    kind: IndexKind,
-    values: &[IndexValue],
-    now: i64,
-) -> StoreResult<Vec<(Vec<u8>, UserRow)>> {
-    let column = match kind {
-        IndexKind::Token => "token_idx",
-        other => INDEX_COLUMNS[IndexKind::PROFILE.iter().position(|k| *k == other).unwrap_or(0)],
-    };
-    let mut out = Vec::new();
-    for chunk in values.chunks(1000) {
-        let sql = format!(
-            "SELECT {column}, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
-             AND {column} IN ({})",
-            placeholders(3, chunk.len())
-        );
-        let rows: Vec<(Vec<u8>, UserRow)> = with_pool!(db, pool => {
-            let mut query = sqlx::query(&sql).bind(tenant).bind(now);
-            for value in chunk {
-                query = query.bind(&value[..]);
-            }
-            query
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get(0)?, decode_user_at(row, 1)?)))
-                .collect::<Result<_, sqlx::Error>>()?
-        });
-        out.extend(rows);
-    }
-    Ok(out)
-}
-
-/// Live users by record id, in no order (missing and expired ones left out).
-pub async fn users_by_rid(db: &Db, tenant: TenantId, rids: &[Vec<u8>], now: i64) -> StoreResult<Vec<UserRow>> {
-    let mut out = Vec::new();
-    for chunk in rids.chunks(1000) {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
-             AND rid IN ({})",
-            placeholders(3, chunk.len())
-        );
-        let rows: Vec<UserRow> = with_pool!(db, pool => {
-            let mut query = sqlx::query(&sql).bind(tenant).bind(now);
-            for rid in chunk {
-                query = query.bind(rid.as_slice());
-            }
-            query.fetch_all(pool).await?.iter().map(|row| decode_user_at(row, 0)).collect::<Result<_, _>>()?
-        });
-        out.extend(rows);
-    }
-    Ok(out)
 }
 
 /// The tenant's approval requests of live users, newest first, each with its user: a range of
@@ -241,48 +327,6 @@ pub fn requests_page_sql(cursor: &Cursor) -> String {
     )
 }
 
-/// A page of [`requests_page_sql`]: `(row id, request, user)`.
-pub async fn requests_page(
-    db: &Db,
-    tenant: TenantId,
-    now: i64,
-    cursor: &Cursor,
-    limit: i64,
-) -> StoreResult<Vec<(i64, RequestRow, UserRow)>> {
-    let sql = requests_page_sql(cursor);
-    let width = requests::COLUMNS.split(',').count();
-    with_pool!(db, pool => {
-        let mut query = sqlx::query(&sql).bind(tenant).bind(now);
-        if cursor.after.is_some() {
-            query = query.bind(cursor.after_id().unwrap_or(i64::MIN));
-        }
-        query = query.bind(limit);
-        if cursor.skip > 0 {
-            query = query.bind(cursor.skip);
-        }
-        let rows = query.fetch_all(pool).await?;
-        Ok(rows
-            .iter()
-            .map(|row| Ok((row.try_get(width)?, requests::decode(row)?, decode_user_at(row, width + 1)?)))
-            .collect::<Result<_, sqlx::Error>>()?)
-    })
-}
-
-/// How many approval requests of live users the tenant has.
-pub async fn count_requests(db: &Db, tenant: TenantId, now: i64) -> StoreResult<i64> {
-    with_pool!(db, pool => {
-        let row = sqlx::query(
-            "SELECT COUNT(*) FROM user_requests r JOIN users u ON u.rid = r.rid \
-             WHERE r.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2)",
-        )
-        .bind(tenant)
-        .bind(now)
-        .fetch_one(pool)
-        .await?;
-        Ok(row.try_get(0)?)
-    })
-}
-
 /// The tenant's audit events, newest first: a range of the `(tenant_id, id)` index from the
 /// cursor's key.
 pub fn events_page_sql(cursor: &Cursor) -> String {
@@ -292,32 +336,6 @@ pub fn events_page_sql(cursor: &Cursor) -> String {
         audit::COLUMNS,
         cursor.limit_clause(next)
     )
-}
-
-/// A page of [`events_page_sql`]: `(row id, event)`.
-pub async fn events_page(db: &Db, tenant: TenantId, cursor: &Cursor, limit: i64) -> StoreResult<Vec<(i64, AuditRow)>> {
-    let sql = events_page_sql(cursor);
-    let width = audit::COLUMNS.split(',').count();
-    with_pool!(db, pool => {
-        let mut query = sqlx::query(&sql).bind(tenant);
-        if cursor.after.is_some() {
-            query = query.bind(cursor.after_id().unwrap_or(i64::MIN));
-        }
-        query = query.bind(limit);
-        if cursor.skip > 0 {
-            query = query.bind(cursor.skip);
-        }
-        let rows = query.fetch_all(pool).await?;
-        Ok(rows.iter().map(|row| Ok((row.try_get(width)?, audit::decode(row)?))).collect::<Result<_, sqlx::Error>>()?)
-    })
-}
-
-/// How many audit events the tenant has.
-pub async fn count_events(db: &Db, tenant: TenantId) -> StoreResult<i64> {
-    with_pool!(db, pool => {
-        let row = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1").bind(tenant).fetch_one(pool).await?;
-        Ok(row.try_get(0)?)
-    })
 }
 
 /// `"a, b"` as `"t.a, t.b"`.

@@ -13,6 +13,7 @@ pub mod health;
 pub mod legal;
 pub mod requests;
 pub mod retention;
+mod scope;
 pub mod search;
 pub mod sessions;
 pub mod shared;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use health::Health;
+pub use scope::TenantScope;
 
 /// A connection pool on one of the supported backends.
 #[derive(Clone, Debug)]

@@ -7,8 +7,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
-use crate::tenants::TenantId;
+use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, with_pool};
 
 /// Status of a request awaiting a decision.
 pub const OPEN: &str = "open";
@@ -124,102 +123,101 @@ macro_rules! resolve {
 }
 pub(crate) use resolve;
 
-/// Inserts a request with its audit event, unless the user already has an identical open one.
-/// `same` sees the user's open requests with the same action and target (under the user's row
-/// lock, so two identical requests cannot race past each other) and returns the uuid of one
-/// that asks for the same change. `NotFound` when the user row is gone.
-pub async fn create<E, F>(
-    db: &Db,
-    tenant: TenantId,
-    new: &NewRequest,
-    event: &AuditRecord,
-    same: F,
-) -> StoreResult<Result<Created, E>>
-where
-    F: FnOnce(&[RequestRow]) -> Result<Option<String>, E>,
-{
-    let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
-    let owner = format!("SELECT 1 FROM users WHERE tenant_id = $1 AND rid = $2{lock}");
-    let open = format!(
-        "SELECT {COLUMNS} FROM user_requests \
-         WHERE tenant_id = $1 AND rid = $2 AND action = $3 AND target = $4 AND status = 'open' ORDER BY id"
-    );
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        if sqlx::query(&owner).bind(tenant).bind(new.rid.as_slice()).fetch_optional(&mut *tx).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let rows = sqlx::query(&open)
+/// The requests of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Requests<'a>(pub(super) TenantScope<'a>);
+
+impl Requests<'_> {
+    /// Inserts a request with its audit event, unless the user already has an identical open one.
+    /// `same` sees the user's open requests with the same action and target (under the user's row
+    /// lock, so two identical requests cannot race past each other) and returns the uuid of one
+    /// that asks for the same change. `NotFound` when the user row is gone.
+    pub async fn create<E, F>(&self, new: &NewRequest, event: &AuditRecord, same: F) -> StoreResult<Result<Created, E>>
+    where
+        F: FnOnce(&[RequestRow]) -> Result<Option<String>, E>,
+    {
+        let (db, tenant) = self.0.parts();
+        let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
+        let owner = format!("SELECT 1 FROM users WHERE tenant_id = $1 AND rid = $2{lock}");
+        let open = format!(
+            "SELECT {COLUMNS} FROM user_requests \
+             WHERE tenant_id = $1 AND rid = $2 AND action = $3 AND target = $4 AND status = 'open' ORDER BY id"
+        );
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            if sqlx::query(&owner).bind(tenant).bind(new.rid.as_slice()).fetch_optional(&mut *tx).await?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let rows = sqlx::query(&open)
+                .bind(tenant)
+                .bind(new.rid.as_slice())
+                .bind(new.action)
+                .bind(new.target.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+            let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+            match same(&rows) {
+                Err(err) => return Ok(Err(err)),
+                Ok(Some(uuid)) => return Ok(Ok(Created::Existing(uuid))),
+                Ok(None) => {}
+            }
+            sqlx::query(
+                "INSERT INTO user_requests (uuid, tenant_id, rid, action, target, status, change, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $7)",
+            )
+            .bind(new.uuid.as_str())
             .bind(tenant)
             .bind(new.rid.as_slice())
             .bind(new.action)
             .bind(new.target.as_str())
-            .fetch_all(&mut *tx)
+            .bind(new.change.as_deref())
+            .bind(new.now)
+            .execute(&mut *tx)
             .await?;
-        let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        match same(&rows) {
-            Err(err) => return Ok(Err(err)),
-            Ok(Some(uuid)) => return Ok(Ok(Created::Existing(uuid))),
-            Ok(None) => {}
-        }
-        sqlx::query(
-            "INSERT INTO user_requests (uuid, tenant_id, rid, action, target, status, change, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $7)",
-        )
-        .bind(new.uuid.as_str())
-        .bind(tenant)
-        .bind(new.rid.as_slice())
-        .bind(new.action)
-        .bind(new.target.as_str())
-        .bind(new.change.as_deref())
-        .bind(new.now)
-        .execute(&mut *tx)
-        .await?;
-        insert_audit!(&mut *tx, std::slice::from_ref(event));
-        tx.commit().await?;
-        Ok(Ok(Created::New))
-    })
-}
+            insert_audit!(&mut *tx, std::slice::from_ref(event));
+            tx.commit().await?;
+            Ok(Ok(Created::New))
+        })
+    }
 
-/// One request of the tenant by uuid.
-pub async fn get(db: &Db, tenant: TenantId, uuid: &str) -> StoreResult<Option<RequestRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM user_requests WHERE tenant_id = $1 AND uuid = $2");
-    with_pool!(db, pool => {
-        let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
-        Ok(row.as_ref().map(decode).transpose()?)
-    })
-}
+    /// One request of the tenant by uuid.
+    pub async fn get(&self, uuid: &str) -> StoreResult<Option<RequestRow>> {
+        let (db, tenant) = self.0.parts();
+        let sql = format!("SELECT {COLUMNS} FROM user_requests WHERE tenant_id = $1 AND uuid = $2");
+        with_pool!(db, pool => {
+            let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(decode).transpose()?)
+        })
+    }
 
-/// A page of one user's requests, oldest first, and how many there are in all.
-pub async fn list(
-    db: &Db,
-    tenant: TenantId,
-    rid: &[u8],
-    offset: i64,
-    limit: i64,
-) -> StoreResult<(Vec<RequestRow>, i64)> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM user_requests WHERE tenant_id = $1 AND rid = $2 ORDER BY id LIMIT $3 OFFSET $4");
-    with_pool!(db, pool => {
-        let rows = sqlx::query(&sql).bind(tenant).bind(rid).bind(limit).bind(offset).fetch_all(pool).await?;
-        let total: i64 = sqlx::query("SELECT COUNT(*) FROM user_requests WHERE tenant_id = $1 AND rid = $2")
-            .bind(tenant)
-            .bind(rid)
-            .fetch_one(pool)
-            .await?
-            .try_get(0)?;
-        Ok((rows.iter().map(decode).collect::<Result<_, _>>()?, total))
-    })
-}
+    /// A page of one user's requests, oldest first, and how many there are in all.
+    pub async fn list(&self, rid: &[u8], offset: i64, limit: i64) -> StoreResult<(Vec<RequestRow>, i64)> {
+        let (db, tenant) = self.0.parts();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM user_requests WHERE tenant_id = $1 AND rid = $2 ORDER BY id LIMIT $3 OFFSET $4"
+        );
+        with_pool!(db, pool => {
+            let rows = sqlx::query(&sql).bind(tenant).bind(rid).bind(limit).bind(offset).fetch_all(pool).await?;
+            let total: i64 = sqlx::query("SELECT COUNT(*) FROM user_requests WHERE tenant_id = $1 AND rid = $2")
+                .bind(tenant)
+                .bind(rid)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+            Ok((rows.iter().map(decode).collect::<Result<_, _>>()?, total))
+        })
+    }
 
-/// Resolves a request without applying anything (a cancellation), with its audit event.
-/// `RequestClosed` when it is no longer open.
-pub async fn close(db: &Db, tenant: TenantId, resolution: &Resolution, event: &AuditRecord) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        resolve!(&mut *tx, tenant, Some(resolution));
-        insert_audit!(&mut *tx, std::slice::from_ref(event));
-        tx.commit().await?;
-        Ok(())
-    })
+    /// Resolves a request without applying anything (a cancellation), with its audit event.
+    /// `RequestClosed` when it is no longer open.
+    pub async fn close(&self, resolution: &Resolution, event: &AuditRecord) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            resolve!(&mut *tx, tenant, Some(resolution));
+            insert_audit!(&mut *tx, std::slice::from_ref(event));
+            tx.commit().await?;
+            Ok(())
+        })
+    }
 }

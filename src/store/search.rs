@@ -12,7 +12,7 @@
 
 use sqlx::Row;
 
-use super::{Db, StoreResult, placeholders};
+use super::{Db, StoreResult, TenantScope, placeholders};
 use crate::crypto::IndexValue;
 use crate::tenants::TenantId;
 
@@ -128,57 +128,63 @@ impl GramRows for sqlx::PgConnection {
     }
 }
 
-/// Users holding at least `min_shared` of `grams`, most shared first, at most `cap` of them:
-/// `(rid, shared)`, counted by the database.
-pub async fn candidates(
-    db: &Db,
-    tenant: TenantId,
-    grams: &[IndexValue],
-    min_shared: usize,
-    cap: usize,
-) -> StoreResult<Vec<(Vec<u8>, i64)>> {
-    if grams.is_empty() {
-        return Ok(Vec::new());
-    }
-    let min = i64::try_from(min_shared).unwrap_or(i64::MAX);
-    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
-    let rows = match db {
-        Db::Sqlite(pool) => {
-            // One indexed lookup per gram.
-            let n = grams.len();
-            let sql = format!(
-                "SELECT rid, COUNT(*) AS shared FROM search_grams WHERE tenant_id = $1 AND gram IN ({}) \
-                 GROUP BY rid HAVING COUNT(*) >= ${} ORDER BY shared DESC, rid LIMIT ${}",
-                placeholders(2, n),
-                n + 2,
-                n + 3
-            );
-            let mut query = sqlx::query(&sql).bind(tenant);
-            for gram in grams {
-                query = query.bind(&gram[..]);
+/// The search of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Search<'a>(pub(super) TenantScope<'a>);
+
+impl Search<'_> {
+    /// Users holding at least `min_shared` of `grams`, most shared first, at most `cap` of them:
+    /// `(rid, shared)`, counted by the database.
+    pub async fn candidates(
+        &self,
+        grams: &[IndexValue],
+        min_shared: usize,
+        cap: usize,
+    ) -> StoreResult<Vec<(Vec<u8>, i64)>> {
+        let (db, tenant) = self.0.parts();
+        if grams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let min = i64::try_from(min_shared).unwrap_or(i64::MAX);
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        let rows = match db {
+            Db::Sqlite(pool) => {
+                // One indexed lookup per gram.
+                let n = grams.len();
+                let sql = format!(
+                    "SELECT rid, COUNT(*) AS shared FROM search_grams WHERE tenant_id = $1 AND gram IN ({}) \
+                     GROUP BY rid HAVING COUNT(*) >= ${} ORDER BY shared DESC, rid LIMIT ${}",
+                    placeholders(2, n),
+                    n + 2,
+                    n + 3
+                );
+                let mut query = sqlx::query(&sql).bind(tenant);
+                for gram in grams {
+                    query = query.bind(&gram[..]);
+                }
+                let rows = query.bind(min).bind(cap).fetch_all(pool).await?;
+                rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
             }
-            let rows = query.bind(min).bind(cap).fetch_all(pool).await?;
-            rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
-        }
-        Db::Postgres(pool) => {
-            // The GIN index finds the users sharing any digest; each one's count is its overlap.
-            let mut wanted: Vec<i64> = grams.iter().map(short_gram).collect();
-            wanted.sort_unstable();
-            wanted.dedup();
-            let rows = sqlx::query(
-                "SELECT g.rid, s.shared FROM user_grams g \
-                 CROSS JOIN LATERAL (SELECT COUNT(*) AS shared FROM unnest(g.grams) AS x WHERE x = ANY($2)) s \
-                 WHERE g.grams && $2 AND g.tenant_id = $1 AND s.shared >= $3 \
-                 ORDER BY s.shared DESC, g.rid LIMIT $4",
-            )
-            .bind(tenant)
-            .bind(wanted)
-            .bind(min)
-            .bind(cap)
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
-        }
-    };
-    Ok(rows)
+            Db::Postgres(pool) => {
+                // The GIN index finds the users sharing any digest; each one's count is its overlap.
+                let mut wanted: Vec<i64> = grams.iter().map(short_gram).collect();
+                wanted.sort_unstable();
+                wanted.dedup();
+                let rows = sqlx::query(
+                    "SELECT g.rid, s.shared FROM user_grams g \
+                     CROSS JOIN LATERAL (SELECT COUNT(*) AS shared FROM unnest(g.grams) AS x WHERE x = ANY($2)) s \
+                     WHERE g.grams && $2 AND g.tenant_id = $1 AND s.shared >= $3 \
+                     ORDER BY s.shared DESC, g.rid LIMIT $4",
+                )
+                .bind(tenant)
+                .bind(wanted)
+                .bind(min)
+                .bind(cap)
+                .fetch_all(pool)
+                .await?;
+                rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
+            }
+        };
+        Ok(rows)
+    }
 }

@@ -3,10 +3,9 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, Db, StoreResult, with_pool};
+use super::{BeginWrite, StoreResult, TenantScope, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
-use crate::tenants::TenantId;
 
 /// A session row to write (insert or replace).
 #[derive(Debug, Clone)]
@@ -45,128 +44,133 @@ pub struct UserSessionRow {
     pub data: Vec<u8>,
 }
 
-/// Inserts or replaces a session with its audit event in one transaction; expired sessions of
-/// the tenant are purged on the way, so their sealed data does not linger.
-pub async fn upsert(db: &Db, tenant: TenantId, session: &NewSession, event: &AuditRecord) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND expires_at <= $2")
+/// The sessions of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions<'a>(pub(super) TenantScope<'a>);
+
+impl Sessions<'_> {
+    /// Inserts or replaces a session with its audit event in one transaction; expired sessions of
+    /// the tenant are purged on the way, so their sealed data does not linger.
+    pub async fn upsert(&self, session: &NewSession, event: &AuditRecord) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND expires_at <= $2")
+                .bind(tenant)
+                .bind(session.now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sessions (tenant_id, sid_idx, user_rid, data, created_at, updated_at, sliding_secs, \
+                 final_at, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) \
+                 ON CONFLICT (tenant_id, sid_idx) DO UPDATE SET user_rid = excluded.user_rid, data = excluded.data, \
+                 updated_at = excluded.updated_at, sliding_secs = excluded.sliding_secs, \
+                 final_at = excluded.final_at, expires_at = excluded.expires_at",
+            )
             .bind(tenant)
+            .bind(&session.sid_idx[..])
+            .bind(session.user_rid.as_deref())
+            .bind(session.data.as_slice())
             .bind(session.now)
+            .bind(session.lifetime.sliding_secs)
+            .bind(session.lifetime.final_at)
+            .bind(session.lifetime.expires_at)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO sessions (tenant_id, sid_idx, user_rid, data, created_at, updated_at, sliding_secs, \
-             final_at, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) \
-             ON CONFLICT (tenant_id, sid_idx) DO UPDATE SET user_rid = excluded.user_rid, data = excluded.data, \
-             updated_at = excluded.updated_at, sliding_secs = excluded.sliding_secs, \
-             final_at = excluded.final_at, expires_at = excluded.expires_at",
-        )
-        .bind(tenant)
-        .bind(&session.sid_idx[..])
-        .bind(session.user_rid.as_deref())
-        .bind(session.data.as_slice())
-        .bind(session.now)
-        .bind(session.lifetime.sliding_secs)
-        .bind(session.lifetime.final_at)
-        .bind(session.lifetime.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        insert_audit!(&mut *tx, std::slice::from_ref(event));
-        tx.commit().await?;
-        Ok(())
-    })
-}
+            insert_audit!(&mut *tx, std::slice::from_ref(event));
+            tx.commit().await?;
+            Ok(())
+        })
+    }
 
-/// A live (unexpired) session by its index.
-pub async fn get(db: &Db, tenant: TenantId, sid_idx: &IndexValue, now: i64) -> StoreResult<Option<SessionRow>> {
-    with_pool!(db, pool => {
-        let row = sqlx::query(
-            "SELECT s.user_rid, u.wrapped_key, s.data, s.sliding_secs, s.final_at, s.expires_at FROM sessions s \
-             LEFT JOIN users u ON u.rid = s.user_rid \
-             WHERE s.tenant_id = $1 AND s.sid_idx = $2 AND s.expires_at > $3",
-        )
-        .bind(tenant)
-        .bind(&sid_idx[..])
-        .bind(now)
-        .fetch_optional(pool)
-        .await?;
-        let decoded = row.map(|row| -> Result<SessionRow, sqlx::Error> {
-            Ok(SessionRow {
-                user_rid: row.try_get(0)?,
-                wrapped_key: row.try_get(1)?,
-                data: row.try_get(2)?,
-                lifetime: Lifetime {
-                    sliding_secs: row.try_get(3)?,
-                    final_at: row.try_get(4)?,
-                    expires_at: row.try_get(5)?,
-                },
-            })
-        });
-        Ok(decoded.transpose()?)
-    })
-}
-
-/// Moves a live session's expiry forward (a sliding session read again); the guard keeps it
-/// from resurrecting an expired row or moving backwards.
-pub async fn extend(db: &Db, tenant: TenantId, sid_idx: &IndexValue, now: i64, expires_at: i64) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        sqlx::query(
-            "UPDATE sessions SET expires_at = $4 \
-             WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3 AND expires_at < $4",
-        )
+    /// A live (unexpired) session by its index.
+    pub async fn get(&self, sid_idx: &IndexValue, now: i64) -> StoreResult<Option<SessionRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query(
+                "SELECT s.user_rid, u.wrapped_key, s.data, s.sliding_secs, s.final_at, s.expires_at FROM sessions s \
+                 LEFT JOIN users u ON u.rid = s.user_rid \
+                 WHERE s.tenant_id = $1 AND s.sid_idx = $2 AND s.expires_at > $3",
+            )
             .bind(tenant)
             .bind(&sid_idx[..])
             .bind(now)
-            .bind(expires_at)
-            .execute(pool)
+            .fetch_optional(pool)
             .await?;
-        Ok(())
-    })
-}
+            let decoded = row.map(|row| -> Result<SessionRow, sqlx::Error> {
+                Ok(SessionRow {
+                    user_rid: row.try_get(0)?,
+                    wrapped_key: row.try_get(1)?,
+                    data: row.try_get(2)?,
+                    lifetime: Lifetime {
+                        sliding_secs: row.try_get(3)?,
+                        final_at: row.try_get(4)?,
+                        expires_at: row.try_get(5)?,
+                    },
+                })
+            });
+            Ok(decoded.transpose()?)
+        })
+    }
 
-/// Deletes a live session with its audit event; returns whether one was deleted.
-pub async fn delete(
-    db: &Db,
-    tenant: TenantId,
-    sid_idx: &IndexValue,
-    now: i64,
-    event: &AuditRecord,
-) -> StoreResult<bool> {
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3")
+    /// Moves a live session's expiry forward (a sliding session read again); the guard keeps it
+    /// from resurrecting an expired row or moving backwards.
+    pub async fn extend(&self, sid_idx: &IndexValue, now: i64, expires_at: i64) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            sqlx::query(
+                "UPDATE sessions SET expires_at = $4 \
+                 WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3 AND expires_at < $4",
+            )
+                .bind(tenant)
+                .bind(&sid_idx[..])
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes a live session with its audit event; returns whether one was deleted.
+    pub async fn delete(&self, sid_idx: &IndexValue, now: i64, event: &AuditRecord) -> StoreResult<bool> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let deleted = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3")
+                .bind(tenant)
+                .bind(&sid_idx[..])
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                // Nothing changed: no event for a change that did not happen.
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, std::slice::from_ref(event));
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// The live sessions bound to a user, oldest first.
+    pub async fn list_for_user(&self, user_rid: &[u8], now: i64) -> StoreResult<Vec<UserSessionRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let rows = sqlx::query(
+                "SELECT sid_idx, data FROM sessions WHERE tenant_id = $1 AND user_rid = $2 AND expires_at > $3 \
+                 ORDER BY created_at, sid_idx",
+            )
             .bind(tenant)
-            .bind(&sid_idx[..])
+            .bind(user_rid)
             .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            // Nothing changed: no event for a change that did not happen.
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_audit!(&mut *tx, std::slice::from_ref(event));
-        tx.commit().await?;
-        Ok(true)
-    })
-}
-
-/// The live sessions bound to a user, oldest first.
-pub async fn list_for_user(db: &Db, tenant: TenantId, user_rid: &[u8], now: i64) -> StoreResult<Vec<UserSessionRow>> {
-    with_pool!(db, pool => {
-        let rows = sqlx::query(
-            "SELECT sid_idx, data FROM sessions WHERE tenant_id = $1 AND user_rid = $2 AND expires_at > $3 \
-             ORDER BY created_at, sid_idx",
-        )
-        .bind(tenant)
-        .bind(user_rid)
-        .bind(now)
-        .fetch_all(pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok(UserSessionRow { sid_idx: row.try_get(0)?, data: row.try_get(1)? }))
-            .collect()
-    })
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok(UserSessionRow { sid_idx: row.try_get(0)?, data: row.try_get(1)? }))
+                .collect()
+        })
+    }
 }

@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
 use super::search::{insert_grams, replace_grams};
-use super::{BeginWrite, Db, StoreError, StoreResult, placeholders, with_pool};
+use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 use crate::expiry::Lifetime;
 use crate::tenants::TenantId;
@@ -118,130 +118,263 @@ where
     })
 }
 
-/// Finds a live (unexpired) user by a blind index.
-pub async fn find(
-    db: &Db,
-    tenant: TenantId,
-    kind: IndexKind,
-    idx: &IndexValue,
-    now: i64,
-) -> StoreResult<Option<UserRow>> {
-    let column = match kind {
-        IndexKind::Token => "token_idx",
-        other => INDEX_COLUMNS[profile_position(other)],
-    };
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {column} = $2 \
-         AND (expires_at IS NULL OR expires_at > $3)"
-    );
-    with_pool!(db, pool => {
-        let row = sqlx::query(&sql).bind(tenant).bind(&idx[..]).bind(now).fetch_optional(pool).await?;
-        Ok(row.as_ref().map(decode_user).transpose()?)
-    })
-}
+/// The users of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Users<'a>(pub(super) TenantScope<'a>);
 
-/// Finds a live (unexpired) user by record id.
-pub async fn find_by_rid(db: &Db, tenant: TenantId, rid: &[u8], now: i64) -> StoreResult<Option<UserRow>> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2 AND (expires_at IS NULL OR expires_at > $3)"
-    );
-    with_pool!(db, pool => {
-        let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(now).fetch_optional(pool).await?;
-        Ok(row.as_ref().map(decode_user).transpose()?)
-    })
-}
+impl Users<'_> {
+    /// Finds a live (unexpired) user by a blind index.
+    pub async fn find(&self, kind: IndexKind, idx: &IndexValue, now: i64) -> StoreResult<Option<UserRow>> {
+        let (db, tenant) = self.0.parts();
+        let column = match kind {
+            IndexKind::Token => "token_idx",
+            other => INDEX_COLUMNS[profile_position(other)],
+        };
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {column} = $2 \
+             AND (expires_at IS NULL OR expires_at > $3)"
+        );
+        with_pool!(db, pool => {
+            let row = sqlx::query(&sql).bind(tenant).bind(&idx[..]).bind(now).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(decode_user).transpose()?)
+        })
+    }
 
-/// Moves a live user's expiry forward to `expires_at` (a sliding record accessed at `now`).
-/// One statement; the guard keeps it from resurrecting an expired row or moving backwards.
-pub async fn extend(db: &Db, tenant: TenantId, rid: &[u8], now: i64, expires_at: i64) -> StoreResult<()> {
-    with_pool!(db, pool => {
-        sqlx::query("UPDATE users SET expires_at = $4 WHERE tenant_id = $1 AND rid = $2 AND expires_at > $3 AND expires_at < $4")
+    /// Finds a live (unexpired) user by record id.
+    pub async fn find_by_rid(&self, rid: &[u8], now: i64) -> StoreResult<Option<UserRow>> {
+        let (db, tenant) = self.0.parts();
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2 AND (expires_at IS NULL OR expires_at > $3)"
+        );
+        with_pool!(db, pool => {
+            let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(now).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(decode_user).transpose()?)
+        })
+    }
+
+    /// Moves a live user's expiry forward to `expires_at` (a sliding record accessed at `now`).
+    /// One statement; the guard keeps it from resurrecting an expired row or moving backwards.
+    pub async fn extend(&self, rid: &[u8], now: i64, expires_at: i64) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            sqlx::query("UPDATE users SET expires_at = $4 WHERE tenant_id = $1 AND rid = $2 AND expires_at > $3 AND expires_at < $4")
+                .bind(tenant)
+                .bind(rid)
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Which profile index of `indexes` is already held by another user (excluding `except`).
+    pub async fn clash(&self, indexes: &ProfileIndexes, except: Option<&[u8]>) -> StoreResult<Option<IndexKind>> {
+        let (db, tenant) = self.0.parts();
+        for (position, value) in indexes.iter().enumerate() {
+            let Some(value) = value else { continue };
+            let sql = format!("SELECT rid FROM users WHERE tenant_id = $1 AND {} = $2", INDEX_COLUMNS[position]);
+            let holder: Option<Vec<u8>> = with_pool!(db, pool => {
+                sqlx::query(&sql).bind(tenant).bind(&value[..]).fetch_optional(pool).await?.map(|r| r.try_get(0)).transpose()?
+            });
+            if holder.is_some_and(|rid| Some(rid.as_slice()) != except) {
+                return Ok(Some(IndexKind::PROFILE[position]));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Which of `values` are already held by some user in the tenant, for the profile index at
+    /// `position` in [`IndexKind::PROFILE`] order.
+    pub async fn taken(&self, position: usize, values: &[IndexValue]) -> StoreResult<HashSet<IndexValue>> {
+        let (db, tenant) = self.0.parts();
+        let column = INDEX_COLUMNS[position];
+        let rows: Vec<Vec<u8>> = match db {
+            // One statement text for any number of values (a list of placeholders was a new
+            // statement, parsed and planned, for every length).
+            Db::Postgres(pool) => {
+                let sql = format!("SELECT {column} FROM users WHERE tenant_id = $1 AND {column} = ANY($2)");
+                let values: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
+                let rows = sqlx::query(&sql).bind(tenant).bind(values).fetch_all(pool).await?;
+                rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?
+            }
+            Db::Sqlite(pool) => {
+                let mut found = Vec::new();
+                for chunk in values.chunks(CHUNK) {
+                    let sql = format!(
+                        "SELECT {column} FROM users WHERE tenant_id = $1 AND {column} IN ({})",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut query = sqlx::query(&sql).bind(tenant);
+                    for value in chunk {
+                        query = query.bind(&value[..]);
+                    }
+                    for row in query.fetch_all(pool).await? {
+                        found.push(row.try_get(0)?);
+                    }
+                }
+                found
+            }
+        };
+        Ok(rows.iter().filter_map(|v| IndexValue::try_from(v.as_slice()).ok()).collect())
+    }
+
+    /// Inserts users with their search grams and, for each one actually inserted, `audits[i]`
+    /// (the event whose subject is `users[i]`), all atomically. Rows whose token or any profile
+    /// index is already taken are skipped (`ON CONFLICT DO NOTHING`); the returned set holds the
+    /// rids inserted.
+    pub async fn insert_many(&self, users: &[&NewUser], audits: &[AuditRecord]) -> StoreResult<HashSet<Vec<u8>>> {
+        let (db, tenant) = self.0.parts();
+        let group = TenantUsers { tenant, users: users.to_vec(), events: audits.iter().collect() };
+        let inserted = insert_groups(db, std::slice::from_ref(&group), || true).await?;
+        Ok(inserted.and_then(|mut sets| sets.pop()).unwrap_or_default())
+    }
+
+    /// Changes one user under a row lock: `build` sees the locked row and returns the change and
+    /// its audit event; the new record, the superseded version and the event commit together.
+    /// Concurrent changes to the same user queue up instead of overwriting each other.
+    /// `build`'s own error comes back as `Ok(Err(_))`, untouched; `Conflict` when a new index value
+    /// is taken, `NotFound` when the row is gone. With `resolves`, the approval request that asked
+    /// for the change closes in the same transaction (`RequestClosed` when it already was).
+    pub async fn modify<E, F>(&self, rid: &[u8], resolves: Option<&Resolution>, build: F) -> StoreResult<Result<(), E>>
+    where
+        F: FnOnce(&UserRow) -> Result<(UserChange, AuditRecord), E>,
+    {
+        let (db, tenant) = self.0.parts();
+        // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
+        let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2{lock}");
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row = sqlx::query(&select).bind(tenant).bind(rid).fetch_optional(&mut *tx).await?;
+            let row = row.as_ref().map(decode_user).transpose()?.ok_or(StoreError::NotFound)?;
+            let (change, event) = match build(&row) {
+                Ok(built) => built,
+                Err(err) => return Ok(Err(err)),
+            };
+            let written: Result<(), sqlx::Error> = async {
+                sqlx::query(
+                    "UPDATE users SET login_idx = $1, email_idx = $2, phone_idx = $3, custom_idx = $4, record = $5, \
+                     version = version + 1, updated_at = $6 WHERE tenant_id = $7 AND rid = $8",
+                )
+                .bind(change.indexes[0].as_ref().map(|v| &v[..]))
+                .bind(change.indexes[1].as_ref().map(|v| &v[..]))
+                .bind(change.indexes[2].as_ref().map(|v| &v[..]))
+                .bind(change.indexes[3].as_ref().map(|v| &v[..]))
+                .bind(change.record.as_slice())
+                .bind(change.now)
+                .bind(tenant)
+                .bind(rid)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("INSERT INTO user_versions (rid, version, tenant_id, created_at, data) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(rid)
+                    .bind(change.previous.version)
+                    .bind(tenant)
+                    .bind(change.previous.created_at)
+                    .bind(change.previous.data.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM user_versions WHERE rid = $1 AND tenant_id = $2 AND version <= $3")
+                    .bind(rid)
+                    .bind(tenant)
+                    .bind(change.previous.version - change.keep_versions)
+                    .execute(&mut *tx)
+                    .await?;
+                replace_grams!(&mut *tx, tenant, rid, &change.grams);
+                insert_audit!(&mut *tx, std::slice::from_ref(&event));
+                Ok(())
+            }
+            .await;
+            written?;
+            resolve!(&mut *tx, tenant, resolves);
+            tx.commit().await?;
+            Ok(Ok(()))
+        })
+    }
+
+    /// Deletes users (and, by cascade, their versions) with their audit events in one transaction.
+    /// Deleting the row destroys the wrapped data key: everything sealed under it is unreadable.
+    /// Returns how many rows were deleted. With `resolves`, the approval request that asked for the
+    /// deletion closes first, in the same transaction (the request then goes with the user).
+    pub async fn delete_many(
+        &self,
+        rids: &[Vec<u8>],
+        events: &[AuditRecord],
+        resolves: Option<&Resolution>,
+    ) -> StoreResult<u64> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_write().await?;
+            resolve!(&mut *tx, tenant, resolves);
+            let mut deleted = 0;
+            for chunk in rids.chunks(CHUNK) {
+                let sql = format!(
+                    "DELETE FROM users WHERE tenant_id = $1 AND rid IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(&sql).bind(tenant);
+                for rid in chunk {
+                    query = query.bind(rid.as_slice());
+                }
+                deleted += query.execute(&mut *tx).await?.rows_affected();
+            }
+            insert_audit!(&mut *tx, events);
+            tx.commit().await?;
+            Ok(deleted)
+        })
+    }
+
+    /// The superseded versions of a user, oldest first.
+    pub async fn versions(&self, rid: &[u8]) -> StoreResult<Vec<VersionRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let rows = sqlx::query(
+                "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 ORDER BY version",
+            )
             .bind(tenant)
             .bind(rid)
-            .bind(now)
-            .bind(expires_at)
-            .execute(pool)
+            .fetch_all(pool)
             .await?;
-        Ok(())
-    })
+            rows.iter()
+                .map(|row| Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? }))
+                .collect()
+        })
+    }
+
+    /// One superseded version of a user.
+    pub async fn version(&self, rid: &[u8], version: i64) -> StoreResult<Option<VersionRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query(
+                "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 AND version = $3",
+            )
+            .bind(tenant)
+            .bind(rid)
+            .bind(version)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? }))
+                .transpose()
+        })
+    }
+
+    /// The wrapped data key of a user row, for opening audit details sealed under it.
+    pub async fn wrapped_key(&self, rid: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let row = sqlx::query("SELECT wrapped_key FROM users WHERE tenant_id = $1 AND rid = $2")
+                .bind(tenant)
+                .bind(rid)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(|row| row.try_get(0)).transpose()?)
+        })
+    }
 }
 
 fn profile_position(kind: IndexKind) -> usize {
     IndexKind::PROFILE.iter().position(|k| *k == kind).unwrap_or(0)
-}
-
-/// Which profile index of `indexes` is already held by another user (excluding `except`).
-pub async fn clash(
-    db: &Db,
-    tenant: TenantId,
-    indexes: &ProfileIndexes,
-    except: Option<&[u8]>,
-) -> StoreResult<Option<IndexKind>> {
-    for (position, value) in indexes.iter().enumerate() {
-        let Some(value) = value else { continue };
-        let sql = format!("SELECT rid FROM users WHERE tenant_id = $1 AND {} = $2", INDEX_COLUMNS[position]);
-        let holder: Option<Vec<u8>> = with_pool!(db, pool => {
-            sqlx::query(&sql).bind(tenant).bind(&value[..]).fetch_optional(pool).await?.map(|r| r.try_get(0)).transpose()?
-        });
-        if holder.is_some_and(|rid| Some(rid.as_slice()) != except) {
-            return Ok(Some(IndexKind::PROFILE[position]));
-        }
-    }
-    Ok(None)
-}
-
-/// Which of `values` are already held by some user in the tenant, for the profile index at
-/// `position` in [`IndexKind::PROFILE`] order.
-pub async fn taken(
-    db: &Db,
-    tenant: TenantId,
-    position: usize,
-    values: &[IndexValue],
-) -> StoreResult<HashSet<IndexValue>> {
-    let column = INDEX_COLUMNS[position];
-    let rows: Vec<Vec<u8>> = match db {
-        // One statement text for any number of values (a list of placeholders was a new
-        // statement, parsed and planned, for every length).
-        Db::Postgres(pool) => {
-            let sql = format!("SELECT {column} FROM users WHERE tenant_id = $1 AND {column} = ANY($2)");
-            let values: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
-            let rows = sqlx::query(&sql).bind(tenant).bind(values).fetch_all(pool).await?;
-            rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?
-        }
-        Db::Sqlite(pool) => {
-            let mut found = Vec::new();
-            for chunk in values.chunks(CHUNK) {
-                let sql = format!(
-                    "SELECT {column} FROM users WHERE tenant_id = $1 AND {column} IN ({})",
-                    placeholders(2, chunk.len())
-                );
-                let mut query = sqlx::query(&sql).bind(tenant);
-                for value in chunk {
-                    query = query.bind(&value[..]);
-                }
-                for row in query.fetch_all(pool).await? {
-                    found.push(row.try_get(0)?);
-                }
-            }
-            found
-        }
-    };
-    Ok(rows.iter().filter_map(|v| IndexValue::try_from(v.as_slice()).ok()).collect())
-}
-
-/// Inserts users with their search grams and, for each one actually inserted, `audits[i]`
-/// (the event whose subject is `users[i]`), all atomically. Rows whose token or any profile
-/// index is already taken are skipped (`ON CONFLICT DO NOTHING`); the returned set holds the
-/// rids inserted.
-pub async fn insert_many(
-    db: &Db,
-    tenant: TenantId,
-    users: &[&NewUser],
-    audits: &[AuditRecord],
-) -> StoreResult<HashSet<Vec<u8>>> {
-    let group = TenantUsers { tenant, users: users.to_vec(), events: audits.iter().collect() };
-    let inserted = insert_groups(db, std::slice::from_ref(&group), || true).await?;
-    Ok(inserted.and_then(|mut sets| sets.pop()).unwrap_or_default())
 }
 
 /// The users of one tenant to insert, each with its creation event (`events[i]` is about
@@ -393,148 +526,4 @@ async fn insert_pg(tx: &mut sqlx::PgConnection, group: &TenantUsers<'_>) -> Stor
         }
     }
     Ok(inserted)
-}
-
-/// Changes one user under a row lock: `build` sees the locked row and returns the change and
-/// its audit event; the new record, the superseded version and the event commit together.
-/// Concurrent changes to the same user queue up instead of overwriting each other.
-/// `build`'s own error comes back as `Ok(Err(_))`, untouched; `Conflict` when a new index value
-/// is taken, `NotFound` when the row is gone. With `resolves`, the approval request that asked
-/// for the change closes in the same transaction (`RequestClosed` when it already was).
-pub async fn modify<E, F>(
-    db: &Db,
-    tenant: TenantId,
-    rid: &[u8],
-    resolves: Option<&Resolution>,
-    build: F,
-) -> StoreResult<Result<(), E>>
-where
-    F: FnOnce(&UserRow) -> Result<(UserChange, AuditRecord), E>,
-{
-    // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
-    let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
-    let select = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2{lock}");
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let row = sqlx::query(&select).bind(tenant).bind(rid).fetch_optional(&mut *tx).await?;
-        let row = row.as_ref().map(decode_user).transpose()?.ok_or(StoreError::NotFound)?;
-        let (change, event) = match build(&row) {
-            Ok(built) => built,
-            Err(err) => return Ok(Err(err)),
-        };
-        let written: Result<(), sqlx::Error> = async {
-            sqlx::query(
-                "UPDATE users SET login_idx = $1, email_idx = $2, phone_idx = $3, custom_idx = $4, record = $5, \
-                 version = version + 1, updated_at = $6 WHERE tenant_id = $7 AND rid = $8",
-            )
-            .bind(change.indexes[0].as_ref().map(|v| &v[..]))
-            .bind(change.indexes[1].as_ref().map(|v| &v[..]))
-            .bind(change.indexes[2].as_ref().map(|v| &v[..]))
-            .bind(change.indexes[3].as_ref().map(|v| &v[..]))
-            .bind(change.record.as_slice())
-            .bind(change.now)
-            .bind(tenant)
-            .bind(rid)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO user_versions (rid, version, tenant_id, created_at, data) VALUES ($1, $2, $3, $4, $5)")
-                .bind(rid)
-                .bind(change.previous.version)
-                .bind(tenant)
-                .bind(change.previous.created_at)
-                .bind(change.previous.data.as_slice())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM user_versions WHERE rid = $1 AND tenant_id = $2 AND version <= $3")
-                .bind(rid)
-                .bind(tenant)
-                .bind(change.previous.version - change.keep_versions)
-                .execute(&mut *tx)
-                .await?;
-            replace_grams!(&mut *tx, tenant, rid, &change.grams);
-            insert_audit!(&mut *tx, std::slice::from_ref(&event));
-            Ok(())
-        }
-        .await;
-        written?;
-        resolve!(&mut *tx, tenant, resolves);
-        tx.commit().await?;
-        Ok(Ok(()))
-    })
-}
-
-/// Deletes users (and, by cascade, their versions) with their audit events in one transaction.
-/// Deleting the row destroys the wrapped data key: everything sealed under it is unreadable.
-/// Returns how many rows were deleted. With `resolves`, the approval request that asked for the
-/// deletion closes first, in the same transaction (the request then goes with the user).
-pub async fn delete_many(
-    db: &Db,
-    tenant: TenantId,
-    rids: &[Vec<u8>],
-    events: &[AuditRecord],
-    resolves: Option<&Resolution>,
-) -> StoreResult<u64> {
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        resolve!(&mut *tx, tenant, resolves);
-        let mut deleted = 0;
-        for chunk in rids.chunks(CHUNK) {
-            let sql = format!(
-                "DELETE FROM users WHERE tenant_id = $1 AND rid IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(tenant);
-            for rid in chunk {
-                query = query.bind(rid.as_slice());
-            }
-            deleted += query.execute(&mut *tx).await?.rows_affected();
-        }
-        insert_audit!(&mut *tx, events);
-        tx.commit().await?;
-        Ok(deleted)
-    })
-}
-
-/// The superseded versions of a user, oldest first.
-pub async fn versions(db: &Db, tenant: TenantId, rid: &[u8]) -> StoreResult<Vec<VersionRow>> {
-    with_pool!(db, pool => {
-        let rows = sqlx::query(
-            "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 ORDER BY version",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .fetch_all(pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? }))
-            .collect()
-    })
-}
-
-/// One superseded version of a user.
-pub async fn version(db: &Db, tenant: TenantId, rid: &[u8], version: i64) -> StoreResult<Option<VersionRow>> {
-    with_pool!(db, pool => {
-        let row = sqlx::query(
-            "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 AND version = $3",
-        )
-        .bind(tenant)
-        .bind(rid)
-        .bind(version)
-        .fetch_optional(pool)
-        .await?;
-        row.map(|row| Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? }))
-            .transpose()
-    })
-}
-
-/// The wrapped data key of a user row, for opening audit details sealed under it.
-pub async fn wrapped_key(db: &Db, tenant: TenantId, rid: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-    with_pool!(db, pool => {
-        let row = sqlx::query("SELECT wrapped_key FROM users WHERE tenant_id = $1 AND rid = $2")
-            .bind(tenant)
-            .bind(rid)
-            .fetch_optional(pool)
-            .await?;
-        Ok(row.map(|row| row.try_get(0)).transpose()?)
-    })
 }

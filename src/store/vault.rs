@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{BeginWrite, Db, StoreResult, with_pool};
+use super::{BeginWrite, Db, StoreResult, TenantScope, with_pool};
 use crate::crypto::keyring::WrappedMasterKey;
 use crate::tenants::TenantId;
 
@@ -97,22 +97,29 @@ pub async fn initialise(db: &Db, init: &Initialisation<'_>) -> StoreResult<bool>
     })
 }
 
-/// The stored master keys of one tenant, oldest first.
-pub async fn tenant_master_keys(db: &Db, tenant: TenantId) -> StoreResult<Vec<WrappedMasterKey>> {
-    with_pool!(db, pool => {
-        let rows = sqlx::query("SELECT version, wrapped FROM tenant_keys WHERE tenant_id = $1 ORDER BY version")
-            .bind(tenant)
-            .fetch_all(pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(WrappedMasterKey {
-                    version: u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0),
-                    wrapped: row.try_get(1)?,
+/// The vault of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Vault<'a>(pub(super) TenantScope<'a>);
+
+impl Vault<'_> {
+    /// The stored master keys of one tenant, oldest first.
+    pub async fn tenant_master_keys(&self) -> StoreResult<Vec<WrappedMasterKey>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let rows = sqlx::query("SELECT version, wrapped FROM tenant_keys WHERE tenant_id = $1 ORDER BY version")
+                .bind(tenant)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(WrappedMasterKey {
+                        version: u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0),
+                        wrapped: row.try_get(1)?,
+                    })
                 })
-            })
-            .collect()
-    })
+                .collect()
+        })
+    }
 }
 
 /// Every stored master key with both wrappings.

@@ -99,7 +99,7 @@ pub async fn create_many(
         batch.drafts.push(token);
         rows.push(row);
     }
-    let placed = store::insert_many(&app.db, ctx.tenant, ctx.now, options.lifetime, rows, &mut batch).await?;
+    let placed = app.db.tenant(ctx.tenant).tokens().insert_many(ctx.now, options.lifetime, rows, &mut batch).await?;
     ctx.mark_committed();
     let mut outcomes = Vec::with_capacity(placed.len());
     for (place, draft) in placed.into_iter().zip(batch.drafts) {
@@ -189,14 +189,18 @@ fn token_extra(token: &Token) -> Value {
 /// The live token a handle names, opened; reading it is an access, so a sliding lifetime is
 /// extended (see [`Lifetime::extension`]).
 pub async fn get(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiResult<(Token, Lifetime)> {
-    let mut row = store::find(&app.db, ctx.tenant, &handle.uuid_idx, &handle.base_idx, ctx.now)
+    let mut row = app
+        .db
+        .tenant(ctx.tenant)
+        .tokens()
+        .find(&handle.uuid_idx, &handle.base_idx, ctx.now)
         .await?
         .ok_or_else(token_not_found)?;
     let token = Token::open(&ctx.keys, &row.uuid_idx, &row.data)?;
     ctx.set_extra(token_extra(&token));
     if let Some(expires_at) = row.lifetime.extension(ctx.now) {
         // No audit event of its own: the read's event covers it.
-        store::extend(&app.db, ctx.tenant, ctx.now, &[(row.uuid_idx.clone(), expires_at)]).await?;
+        app.db.tenant(ctx.tenant).tokens().extend(ctx.now, &[(row.uuid_idx.clone(), expires_at)]).await?;
         row.lifetime.expires_at = Some(expires_at);
     }
     Ok((token, row.lifetime))
@@ -205,14 +209,18 @@ pub async fn get(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiRe
 /// Deletes the live token a handle names: both of its handles stop resolving, and a unique
 /// token's value can be tokenized afresh.
 pub async fn delete(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiResult<()> {
-    let row = store::find(&app.db, ctx.tenant, &handle.uuid_idx, &handle.base_idx, ctx.now)
+    let row = app
+        .db
+        .tenant(ctx.tenant)
+        .tokens()
+        .find(&handle.uuid_idx, &handle.base_idx, ctx.now)
         .await?
         .ok_or_else(token_not_found)?;
     let token = Token::open(&ctx.keys, &row.uuid_idx, &row.data)?;
     let event = ctx.change_event(None, None, None, Some(&token_extra(&token)));
     let pair = [(handle.uuid_idx, handle.base_idx)];
     // Nothing deleted (a concurrent delete won): no event for a change that did not happen.
-    let deleted = store::delete_many(&app.db, ctx.tenant, ctx.now, &pair, |n| (n > 0).then_some(event)).await?;
+    let deleted = app.db.tenant(ctx.tenant).tokens().delete_many(ctx.now, &pair, |n| (n > 0).then_some(event)).await?;
     if deleted == 0 {
         return Err(token_not_found());
     }
@@ -230,7 +238,7 @@ pub async fn list(app: &AppState, ctx: &RequestContext, references: &[String]) -
         position.entry(handle.normalised.as_str()).or_insert(i);
     }
     let pairs: Vec<_> = handles.iter().map(|h| (h.uuid_idx, h.base_idx)).collect();
-    let rows = store::find_many(&app.db, ctx.tenant, &pairs, ctx.now).await?;
+    let rows = app.db.tenant(ctx.tenant).tokens().find_many(&pairs, ctx.now).await?;
     let mut found = Vec::with_capacity(rows.len());
     let mut moves = Vec::new();
     for row in rows {
@@ -245,7 +253,7 @@ pub async fn list(app: &AppState, ctx: &RequestContext, references: &[String]) -
         }
         found.push((at, token));
     }
-    store::extend(&app.db, ctx.tenant, ctx.now, &moves).await?;
+    app.db.tenant(ctx.tenant).tokens().extend(ctx.now, &moves).await?;
     found.sort_by_key(|(at, _)| *at);
     Ok(found.into_iter().map(|(_, token)| token).collect())
 }
@@ -258,7 +266,7 @@ pub async fn delete_list(app: &AppState, ctx: &RequestContext, references: &[Str
     let event = |deleted: u64| {
         Some(ctx.change_event(None, None, None, Some(&json!({"tokens": references.len(), "deleted": deleted}))))
     };
-    let deleted = store::delete_many(&app.db, ctx.tenant, ctx.now, &pairs, event).await?;
+    let deleted = app.db.tenant(ctx.tenant).tokens().delete_many(ctx.now, &pairs, event).await?;
     ctx.mark_committed();
     Ok(deleted)
 }

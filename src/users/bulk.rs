@@ -17,7 +17,6 @@ use crate::expiry::Lifetime;
 use crate::http::body::{Small, decode_element, elements, record_object, small};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::store::audit::AuditRecord;
-use crate::store::users as store;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
@@ -110,7 +109,7 @@ pub(super) async fn create_bulk(
     let ready: Vec<&Prepared> = outcomes.iter().filter_map(Outcome::ready).collect();
     let rows: Vec<_> = ready.iter().map(|p| &p.new).collect();
     let events: Vec<AuditRecord> = ready.iter().map(|p| ctx.change_event(Some(&p.subject), None, None, None)).collect();
-    let inserted = store::insert_many(&app.db, ctx.tenant, &rows, &events).await?;
+    let inserted = app.db.tenant(ctx.tenant).users().insert_many(&rows, &events).await?;
 
     let mut answers = Vec::with_capacity(records.len());
     let mut created = 0;
@@ -122,7 +121,7 @@ pub(super) async fn create_bulk(
             }
             Outcome::Ready(p) => {
                 // Lost a race with a concurrent writer since the duplicate check.
-                let kind = store::clash(&app.db, ctx.tenant, &p.new.indexes, None).await?;
+                let kind = app.db.tenant(ctx.tenant).users().clash(&p.new.indexes, None).await?;
                 Answer::Refused(format!("Duplicate {} value", kind.map_or("token", IndexKind::name)))
             }
             Outcome::Refused(reason) => Answer::Refused(reason),
@@ -176,7 +175,7 @@ async fn refuse_duplicates(app: &AppState, ctx: &RequestContext, outcomes: &mut 
         let existing = if values.is_empty() {
             HashSet::new()
         } else {
-            store::taken(&app.db, ctx.tenant, position, &values).await?
+            app.db.tenant(ctx.tenant).users().taken(position, &values).await?
         };
         taken.push(existing);
     }
@@ -249,7 +248,7 @@ pub(super) async fn delete_bulk(
             rids.push(user.row.rid);
         }
     }
-    let deleted = store::delete_many(&app.db, ctx.tenant, &rids, &events, None).await?;
+    let deleted = app.db.tenant(ctx.tenant).users().delete_many(&rids, &events, None).await?;
     // The users' files went with them (cascade); their blobs, if any, go now.
     crate::files::blobs::purge(&app).await;
     ctx.set_extra(json!({"users": total, "deleted": deleted}));

@@ -16,7 +16,7 @@ use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::store::StoreError;
 use crate::store::requests::Resolution;
-use crate::store::users::{self as store, NewUser, ProfileIndexes, UserChange, UserRow, VersionRow};
+use crate::store::users::{NewUser, ProfileIndexes, UserChange, UserRow, VersionRow};
 
 /// A user read and opened.
 pub struct LoadedUser {
@@ -39,14 +39,16 @@ pub async fn load(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiRe
 /// user is an access: a sliding lifetime is extended (see [`Lifetime::extension`]).
 pub async fn find(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
     let idx = ctx.keys.index(who.kind, &who.normalised);
-    let row = store::find(&app.db, ctx.tenant, who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
+    let row =
+        app.db.tenant(ctx.tenant).users().find(who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
     open_row(app, ctx, row).await
 }
 
 /// Finds and opens a user by record id (for records that point at their owner) and records it
 /// as the subject of the request's event.
 pub async fn load_by_rid(app: &AppState, ctx: &RequestContext, rid: &[u8]) -> ApiResult<LoadedUser> {
-    let row = store::find_by_rid(&app.db, ctx.tenant, rid, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
+    let row =
+        app.db.tenant(ctx.tenant).users().find_by_rid(rid, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
     let user = open_row(app, ctx, row).await?;
     ctx.set_subject(&user.subject);
     Ok(user)
@@ -57,7 +59,7 @@ async fn open_row(app: &AppState, ctx: &RequestContext, row: UserRow) -> ApiResu
     let mut user = open(ctx, row)?;
     if let Some(expires_at) = user.row.lifetime.extension(ctx.now) {
         // No audit event of its own: the event of the operation that read the user covers it.
-        store::extend(&app.db, ctx.tenant, &user.row.rid, ctx.now, expires_at).await?;
+        app.db.tenant(ctx.tenant).users().extend(&user.row.rid, ctx.now, expires_at).await?;
         user.row.lifetime.expires_at = Some(expires_at);
     }
     Ok(user)
@@ -179,7 +181,7 @@ pub fn prepare(ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> Pre
 
 /// The message for a new user refused because one of `indexes` is held by another user.
 pub async fn clash_message(app: &AppState, ctx: &RequestContext, indexes: &ProfileIndexes) -> ApiResult<String> {
-    let kind = store::clash(&app.db, ctx.tenant, indexes, None).await?;
+    let kind = app.db.tenant(ctx.tenant).users().clash(indexes, None).await?;
     Ok(format!("Duplicate index: {}", kind.map_or("token", IndexKind::name)))
 }
 
@@ -216,30 +218,34 @@ where
     let rid = &user.row.rid;
     let tenant = ctx.tenant;
     let mut indexes = None;
-    let result = store::modify(&app.db, tenant, rid, resolves, |row: &UserRow| {
-        // The row may have moved on since `load`: work from the locked one.
-        let current = record::open(&subject.key, tenant, rid, &row.record)?;
-        let profile = change(&current.profile)?;
-        check_changed(&profile, app.settings.max_record_size)?;
-        let previous = VersionRow {
-            version: row.version,
-            created_at: row.updated_at,
-            data: record::seal_version(&subject.key, tenant, rid, row.version, &current.profile),
-        };
-        let event = ctx.change_event(Some(subject), Some(&current.profile), Some(&profile), None);
-        let stored = StoredUser { token: current.token, profile };
-        let update = UserChange {
-            indexes: record::indexes(&ctx.keys, &stored.profile),
-            grams: crate::search::grams::of_profile(&ctx.keys, &stored.profile),
-            record: record::seal(&subject.key, tenant, rid, &stored),
-            previous,
-            now: ctx.now,
-            keep_versions: app.settings.keep_versions,
-        };
-        indexes = Some(update.indexes);
-        Ok((update, event))
-    })
-    .await;
+    let result = app
+        .db
+        .tenant(tenant)
+        .users()
+        .modify(rid, resolves, |row: &UserRow| {
+            // The row may have moved on since `load`: work from the locked one.
+            let current = record::open(&subject.key, tenant, rid, &row.record)?;
+            let profile = change(&current.profile)?;
+            check_changed(&profile, app.settings.max_record_size)?;
+            let previous = VersionRow {
+                version: row.version,
+                created_at: row.updated_at,
+                data: record::seal_version(&subject.key, tenant, rid, row.version, &current.profile),
+            };
+            let event = ctx.change_event(Some(subject), Some(&current.profile), Some(&profile), None);
+            let stored = StoredUser { token: current.token, profile };
+            let update = UserChange {
+                indexes: record::indexes(&ctx.keys, &stored.profile),
+                grams: crate::search::grams::of_profile(&ctx.keys, &stored.profile),
+                record: record::seal(&subject.key, tenant, rid, &stored),
+                previous,
+                now: ctx.now,
+                keep_versions: app.settings.keep_versions,
+            };
+            indexes = Some(update.indexes);
+            Ok((update, event))
+        })
+        .await;
     match result {
         Ok(Ok(())) => {
             ctx.mark_committed();
@@ -248,7 +254,7 @@ where
         Ok(Err(err)) => Err(err),
         Err(StoreError::Conflict) => {
             let taken = match &indexes {
-                Some(indexes) => store::clash(&app.db, tenant, indexes, Some(rid)).await?,
+                Some(indexes) => app.db.tenant(tenant).users().clash(indexes, Some(rid)).await?,
                 None => None,
             };
             Err(ApiError::conflict(format!("Duplicate index: {}", taken.map_or("token", IndexKind::name))))
@@ -270,7 +276,7 @@ pub async fn delete(
     let user = load(app, ctx, who).await?;
     let event = ctx.change_event(Some(&user.subject), None, None, None);
     let deleted =
-        store::delete_many(&app.db, ctx.tenant, std::slice::from_ref(&user.row.rid), &[event], resolves).await?;
+        app.db.tenant(ctx.tenant).users().delete_many(std::slice::from_ref(&user.row.rid), &[event], resolves).await?;
     if deleted == 0 {
         return Err(ApiError::user_not_found());
     }
@@ -290,7 +296,11 @@ pub async fn version_profile(
     if version == user.row.version {
         return Ok(user.profile.clone());
     }
-    let row = store::version(&app.db, ctx.tenant, &user.row.rid, version)
+    let row = app
+        .db
+        .tenant(ctx.tenant)
+        .users()
+        .version(&user.row.rid, version)
         .await?
         .ok_or_else(|| ApiError::not_found("The user version was not found"))?;
     Ok(record::open_version(&user.subject.key, ctx.tenant, &user.row.rid, row.version, &row.data)?)
@@ -298,7 +308,7 @@ pub async fn version_profile(
 
 /// `{version, optime, md5}` for every kept version, oldest first, the current one last.
 pub async fn versions(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<Value>> {
-    let rows = store::versions(&app.db, ctx.tenant, &user.row.rid).await?;
+    let rows = app.db.tenant(ctx.tenant).users().versions(&user.row.rid).await?;
     let mut out = Vec::with_capacity(rows.len() + 1);
     for row in rows {
         let profile = record::open_version(&user.subject.key, ctx.tenant, &user.row.rid, row.version, &row.data)?;

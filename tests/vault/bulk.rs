@@ -4,7 +4,7 @@ use bunker::tenants::TenantId;
 use std::collections::HashSet;
 
 use bunker::store::Db;
-use bunker::store::bulk::{Cursor, cursor, users_page_sql};
+use bunker::store::bulk::{Cursor, users_page_sql};
 use serde_json::{Value, json};
 
 use crate::both;
@@ -330,18 +330,21 @@ both!(walking_pages_continues_from_keys_not_offsets, |v| {
     assert_eq!(v.scalar("SELECT COUNT(*) FROM bulk_bookmarks WHERE listing = 'users'").await, 6);
     // Every next page of the walk starts from a remembered key with nothing to pass over.
     for offset in (5..=30).step_by(5) {
-        let next = cursor(v.db(), grant, "users", offset).await.expect("cursor");
+        let next = v.db().tenant(TenantId::MAIN).bulk().cursor(grant, "users", offset).await.expect("cursor");
         assert!(next.after.is_some(), "offset {offset}");
         assert_eq!(next.skip, 0, "offset {offset}");
     }
     // A page in between passes over only the rows after the bookmark before it.
-    let between = cursor(v.db(), grant, "users", 12).await.expect("cursor");
+    let between = v.db().tenant(TenantId::MAIN).bulk().cursor(grant, "users", 12).await.expect("cursor");
     assert_eq!(between.skip, 2);
     // Another grant has its own bookmarks.
-    assert_eq!(cursor(v.db(), grant + 1, "users", 10).await.expect("cursor"), Cursor { after: None, skip: 10 });
+    assert_eq!(
+        v.db().tenant(TenantId::MAIN).bulk().cursor(grant + 1, "users", 10).await.expect("cursor"),
+        Cursor { after: None, skip: 10 }
+    );
 
     // The statement of a continued page is a range of the (tenant_id, rid) index.
-    let continued = cursor(v.db(), grant, "users", 25).await.expect("cursor");
+    let continued = v.db().tenant(TenantId::MAIN).bulk().cursor(grant, "users", 25).await.expect("cursor");
     let sql = users_page_sql(&continued);
     assert!(!sql.contains("OFFSET"), "{sql}");
     let plan = explain(v, &sql, continued.after.clone().expect("key")).await;

@@ -7,7 +7,6 @@ use crate::app::AppState;
 use crate::appdata::{AppName, service as appdata};
 use crate::audit::event::rfc3339;
 use crate::http::{ApiError, ApiResult, RequestContext};
-use crate::store;
 use crate::users::LoadedUser;
 use crate::{agreements, files, requests, sessions, shared};
 
@@ -77,7 +76,7 @@ pub async fn build(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> A
         .into_iter()
         .map(|(sessionuuid, sessiondata)| json!({"sessionuuid": sessionuuid, "sessiondata": sessiondata}))
         .collect();
-    let counts = store::audit::counts_for_user(&app.db, ctx.tenant, &user.subject.user_ref).await?;
+    let counts = app.db.tenant(ctx.tenant).audit().counts_for_user(&user.subject.user_ref).await?;
     let audit = AuditSummary {
         total: counts.iter().map(|c| c.count).sum(),
         operations: counts
