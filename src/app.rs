@@ -131,6 +131,7 @@ pub fn operations() -> Vec<Operation> {
         crate::audit::operations(),
         crate::system::operations(),
         crate::files::operations(),
+        crate::tenants::operations(),
     ]
     .into_iter()
     .flatten()
@@ -140,7 +141,7 @@ pub fn operations() -> Vec<Operation> {
 /// Every public operation: routed without authentication (the handler resolves the tenant
 /// and writes its own audit event).
 pub fn public_operations() -> Vec<Operation> {
-    [crate::shared::public_operations()].into_iter().flatten().collect()
+    [crate::shared::public_operations(), crate::tenants::public_operations()].into_iter().flatten().collect()
 }
 
 /// Shared state of the running vault.
@@ -223,6 +224,10 @@ impl AppState {
             return Ok(keys);
         }
         let stored = self.db.tenant(tenant).vault().tenant_master_keys().await?;
+        if stored.is_empty() {
+            // Deleted (its keys are destroyed first) or never was.
+            return Err(ApiError::not_found("The tenant record was not found"));
+        }
         Ok(self.keys.unlock(tenant, &stored)?)
     }
 
@@ -238,6 +243,24 @@ impl AppState {
         // Bounded by the number of valid tokens in use; stale entries are swept on insert.
         cache.retain(|_, (_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL);
         cache.insert(digest, (principal, Instant::now()));
+    }
+
+    /// Forgets the id cached for a tenant name (renamed or deleted).
+    pub(crate) fn forget_tenant_name(&self, name: &str) {
+        self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+    }
+
+    /// Forgets everything cached about a tenant: its name, its keys, its verified tokens.
+    pub(crate) fn forget_tenant(&self, tenant: TenantId, name: Option<&str>) {
+        self.tenants
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|n, id| *id != tenant && Some(n.as_str()) != name);
+        self.principals
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, (p, _)| p.tenant != tenant);
+        self.keys.forget(tenant);
     }
 
     /// The id of a tenant by name.

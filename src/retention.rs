@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::store::StoreError;
 use crate::store::retention::{self, Erased};
+use crate::store::tenants;
 
 /// How often the background sweeper runs.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -53,9 +54,29 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<TenantId, Eras
             .collect()
     })
     .await;
+    finish_tenant_deletions(app).await;
     // Blobs of erased files (and any a failed removal left queued) go after the commit.
     crate::files::blobs::purge(app).await;
     swept
+}
+
+/// Removes the rows of deleted tenants that a stopped process left (their keys are already
+/// gone), and the change feed's old entries.
+async fn finish_tenant_deletions(app: &AppState) {
+    let now_ms = app.clock.now_ms();
+    match tenants::unpurged(&app.db).await {
+        Ok(ids) => {
+            for id in ids {
+                if let Err(err) = tenants::purge(&app.db, id, now_ms.div_euclid(1000)).await {
+                    tracing::error!(error = %err, tenant = id.get(), "deleted tenant's rows not purged");
+                }
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "cannot list deleted tenants"),
+    }
+    if let Err(err) = tenants::prune_changes(&app.db, now_ms - crate::tenants::changes::KEEP_MS).await {
+        tracing::warn!(error = %err, "change feed not pruned");
+    }
 }
 
 /// Runs [`sweep_once`] every [`INTERVAL`] until the process ends.

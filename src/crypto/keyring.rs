@@ -87,6 +87,13 @@ impl TenantKeys {
         })
     }
 
+    /// The keys of a master key just made, not cached anywhere (for sealing inside the
+    /// transaction that stores it, which may still fail).
+    pub fn from_master(tenant: TenantId, version: u32, master: Key256) -> TenantKeys {
+        let masters = BTreeMap::from([(version, master)]);
+        TenantKeys::new(tenant, masters).unwrap_or_else(|| unreachable!("one master key was given"))
+    }
+
     /// The tenant these keys belong to.
     pub fn tenant(&self) -> TenantId {
         self.tenant
@@ -220,6 +227,24 @@ pub fn unwrap_master_for_recovery(
     Key256::from_slice(&plain).ok_or(CryptoError)
 }
 
+/// Seals a tenant's master key under the main tenant's keys: the recovery path of every other
+/// tenant (the recovery shares open the main tenant's master key, which opens this).
+pub fn wrap_master_for_main(main: &TenantKeys, tenant: TenantId, version: u32, master: &Key256) -> Vec<u8> {
+    main.seal("tenant_keys", format!("recovery/tenant/{tenant}/version/{version}").as_bytes(), master.as_array())
+}
+
+/// Opens a master key sealed by [`wrap_master_for_main`].
+pub fn unwrap_master_for_main(
+    main: &TenantKeys,
+    tenant: TenantId,
+    version: u32,
+    wrapped: &[u8],
+) -> Result<Key256, CryptoError> {
+    let label = format!("recovery/tenant/{tenant}/version/{version}");
+    let plain = zeroize::Zeroizing::new(main.open("tenant_keys", label.as_bytes(), wrapped)?);
+    Key256::from_slice(&plain).ok_or(CryptoError)
+}
+
 fn master_aad(tenant: TenantId, version: u32, purpose: &'static [u8]) -> Aad<'static> {
     Aad { tenant, table: "tenant_keys", record: purpose, key_version: version }
 }
@@ -257,6 +282,11 @@ impl KeyRing {
         self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&tenant).cloned()
     }
 
+    /// Drops a tenant's unlocked keys (deleted, or changed by another replica).
+    pub fn forget(&self, tenant: TenantId) {
+        self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&tenant);
+    }
+
     /// Unwraps a tenant's stored master keys and caches them. Fails on a wrong wrapping key.
     pub fn unlock(&self, tenant: TenantId, stored: &[WrappedMasterKey]) -> Result<Arc<TenantKeys>, CryptoError> {
         let kek = self.kek();
@@ -288,6 +318,18 @@ mod tests {
         assert!(wrong.unlock(TenantId::new(1), &[WrappedMasterKey { version: 1, wrapped: wrapped.clone() }]).is_err());
         // The same blob presented as another tenant's key does not open either.
         assert!(ring.unlock(TenantId::new(2), &[WrappedMasterKey { version: 1, wrapped }]).is_err());
+    }
+
+    #[test]
+    fn tenant_master_keys_recover_through_the_main_tenant() {
+        let main = TenantKeys::from_master(TenantId::MAIN, 1, Key256::random());
+        let master = Key256::random();
+        let wrapped = wrap_master_for_main(&main, TenantId::new(5), 1, &master);
+        let opened = unwrap_master_for_main(&main, TenantId::new(5), 1, &wrapped).expect("opens");
+        assert!(opened.ct_eq(&master));
+        assert!(unwrap_master_for_main(&main, TenantId::new(6), 1, &wrapped).is_err());
+        let other_main = TenantKeys::from_master(TenantId::MAIN, 1, Key256::random());
+        assert!(unwrap_master_for_main(&other_main, TenantId::new(5), 1, &wrapped).is_err());
     }
 
     #[test]

@@ -113,6 +113,7 @@ async fn principal(
     }
     let kind = match row.kind.as_str() {
         "root" => PrincipalKind::Root,
+        "tenant" => PrincipalKind::TenantAdmin,
         _ => return Err(denied()),
     };
     let principal = Arc::new(Principal { id: row.id, kind, tenant: row.tenant });

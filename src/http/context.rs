@@ -14,11 +14,14 @@ use crate::store::audit::AuditRecord;
 use crate::store::{StoreError, StoreResult};
 use crate::tenants::TenantId;
 
-/// Kinds of principal. Role, user and tenant tokens arrive with access control.
+/// Kinds of principal. Role and user tokens arrive with access control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrincipalKind {
     /// The vault's root token: every operation in every tenant.
     Root,
+    /// A tenant's admin token (from `TenantCreate`): every tenant-scoped operation, in its own
+    /// tenant only.
+    TenantAdmin,
 }
 
 impl PrincipalKind {
@@ -26,6 +29,7 @@ impl PrincipalKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PrincipalKind::Root => "root",
+            PrincipalKind::TenantAdmin => "tenant",
         }
     }
 }
@@ -44,7 +48,8 @@ pub struct Principal {
 /// An authorisation rule, stated in one line at the top of each handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// An administrator of the request's tenant.
+    /// An administrator of the request's tenant: its own admin, or the main tenant's root acting
+    /// in it (authentication has already refused any other tenant's credential).
     TenantAdmin,
     /// An administrator of the main tenant acting in the main tenant (vault-wide operations).
     MainTenantAdmin,
@@ -100,11 +105,13 @@ impl RequestContext {
 
     /// Checks the caller against a rule; 403 "Access denied" otherwise.
     pub fn require(&self, rule: Rule) -> Result<(), ApiError> {
-        let allowed = match (rule, self.principal.kind) {
-            (Rule::TenantAdmin, PrincipalKind::Root) => true,
-            (Rule::MainTenantAdmin, PrincipalKind::Root) => {
-                self.principal.tenant == TenantId::MAIN && self.tenant == TenantId::MAIN
-            }
+        let principal = &self.principal;
+        let allowed = match rule {
+            Rule::TenantAdmin => match principal.kind {
+                PrincipalKind::Root => principal.tenant.is_main() || principal.tenant == self.tenant,
+                PrincipalKind::TenantAdmin => principal.tenant == self.tenant,
+            },
+            Rule::MainTenantAdmin => principal.tenant.is_main() && self.tenant.is_main(),
         };
         if allowed { Ok(()) } else { Err(ApiError::access_denied()) }
     }

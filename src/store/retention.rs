@@ -102,7 +102,7 @@ where
 /// Ids of every tenant (the sweeper unlocks their keys before sweeping).
 pub async fn tenant_ids(db: &Db) -> StoreResult<Vec<TenantId>> {
     with_pool!(db, pool => {
-        let rows = sqlx::query("SELECT id FROM tenants ORDER BY id").fetch_all(pool).await?;
+        let rows = sqlx::query("SELECT id FROM tenants WHERE deleted_at IS NULL ORDER BY id").fetch_all(pool).await?;
         Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
     })
 }

@@ -32,6 +32,7 @@ mod retention;
 mod search;
 mod sessions;
 mod shared;
+mod tenants;
 mod tokens;
 mod transport;
 mod user_bulk;
