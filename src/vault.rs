@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::crypto::keyring::{wrap_master, wrap_master_for_recovery};
+use crate::crypto::keyring::{kek_check, wrap_master, wrap_master_for_recovery};
 use crate::crypto::secrets::{random_uuid_string, token_digest};
 use crate::crypto::{Key256, KeyRing, WrappingKey, shamir};
 use crate::store::{self, Db, StoreError};
@@ -61,5 +61,7 @@ pub async fn open(
     }
     let stored = db.tenant(TenantId::MAIN).vault().tenant_master_keys().await?;
     ring.unlock(TenantId::MAIN, &stored).map_err(|_| VaultError::WrongWrappingKey)?;
+    // Vaults made before the check value existed record it now that the key is proven.
+    store::vault::record_kek_check(db, &kek_check(&ring.kek())).await?;
     Ok((ring, secrets))
 }

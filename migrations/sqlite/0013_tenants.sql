@@ -15,3 +15,8 @@ CREATE TABLE vault_changes (
     created_ms  INTEGER NOT NULL
 );
 CREATE INDEX vault_changes_created ON vault_changes (created_ms);
+
+-- A check value of the key-encryption key in force: whatever wraps a master key (a new tenant, a
+-- rotation) locks this row and compares, so a replica still holding the previous wrapping key
+-- cannot store a key the others could not open, and two rotations cannot both win.
+ALTER TABLE vault_meta ADD COLUMN kek_check BLOB;

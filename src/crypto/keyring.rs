@@ -227,6 +227,12 @@ pub fn unwrap_master_for_recovery(
     Key256::from_slice(&plain).ok_or(CryptoError)
 }
 
+/// A check value of a key-encryption key: stored, and compared by whatever wraps a master key,
+/// so that no replica wraps under a key that is no longer in force. Reveals nothing of the key.
+pub fn kek_check(kek: &Key256) -> [u8; 32] {
+    *kek.derive(b"bunker/kek-check").as_array()
+}
+
 /// Seals a tenant's master key under the main tenant's keys: the recovery path of every other
 /// tenant (the recovery shares open the main tenant's master key, which opens this).
 pub fn wrap_master_for_main(main: &TenantKeys, tenant: TenantId, version: u32, master: &Key256) -> Vec<u8> {

@@ -123,6 +123,9 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::RequestClosed => ApiError::conflict("This user request is closed"),
+            StoreError::WrappingKeyChanged => {
+                ApiError::conflict("The wrapping key has changed: retry on a vault started with the new key")
+            }
             err if err.is_unavailable() => {
                 // Per request at debug: the monitor reports the outage itself, once.
                 tracing::debug!(error = %err, "database unavailable");

@@ -64,6 +64,10 @@ pub enum StoreError {
     /// The approval request a change was to resolve is no longer open.
     #[error("user request already closed")]
     RequestClosed,
+    /// The wrapping key in force is not this process's (rotated through another replica, or by
+    /// a concurrent rotation): nothing was written.
+    #[error("the wrapping key in force has changed")]
+    WrappingKeyChanged,
     /// Anything else from the database driver.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

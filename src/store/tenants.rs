@@ -99,6 +99,8 @@ pub struct NewTenant<'a> {
     pub token_id: &'a str,
     /// SHA-256 of its admin token.
     pub token_digest: [u8; 32],
+    /// Check value of the wrapping key its master key is wrapped under (must be the one in force).
+    pub kek_check: [u8; 32],
 }
 
 /// What is sealed for a new tenant once its id is known (keys and labels are bound to it).
@@ -118,6 +120,7 @@ pub struct Sealed {
 pub async fn create(db: &Db, new: &NewTenant<'_>, seal: impl FnOnce(TenantId) -> Sealed) -> StoreResult<TenantId> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
+        super::vault::check_kek!(tx, db, new.kek_check);
         let id: TenantId = sqlx::query("INSERT INTO tenants (name, org, created_at) VALUES ($1, $2, $3) RETURNING id")
             .bind(new.name)
             .bind(new.org)

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{BeginWrite, Db, StoreResult, TenantScope, with_pool};
+use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, with_pool};
 use crate::crypto::keyring::WrappedMasterKey;
 use crate::tenants::TenantId;
 
@@ -143,22 +143,71 @@ pub async fn all_master_keys(db: &Db) -> StoreResult<Vec<StoredMasterKey>> {
     })
 }
 
+/// Locks the vault row and checks that `kek_check` is the wrapping key in force (recording it
+/// when none is recorded yet); [`StoreError::WrappingKeyChanged`] otherwise. Every write of a
+/// wrapped master key does this in its transaction first.
+macro_rules! check_kek {
+    ($tx:expr, $db:expr, $check:expr) => {{
+        let lock = if matches!($db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
+        let row =
+            sqlx::query(&format!("SELECT kek_check FROM vault_meta WHERE id = 1{lock}")).fetch_one(&mut *$tx).await?;
+        let stored: Option<Vec<u8>> = row.try_get(0)?;
+        match stored {
+            Some(stored) if !crate::crypto::secrets::digests_match(&stored, &$check[..]) => {
+                return Err(StoreError::WrappingKeyChanged);
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query("UPDATE vault_meta SET kek_check = $1 WHERE id = 1")
+                    .bind(&$check[..])
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+    }};
+}
+pub(crate) use check_kek;
+
+/// Records the check value of the wrapping key the vault was just opened with, if none is.
+pub async fn record_kek_check(db: &Db, check: &[u8; 32]) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        sqlx::query("UPDATE vault_meta SET kek_check = $1 WHERE id = 1 AND kek_check IS NULL").bind(&check[..]).execute(pool).await?;
+        Ok(())
+    })
+}
+
 /// Replaces the operational wrapping of every master key, with the audit event, atomically.
+/// `old_check`/`new_check` are the check values of the wrapping keys before and after: a
+/// rotation that another one (on any replica) overtook, or that missed a key stored since it
+/// read them, changes nothing and answers [`StoreError::WrappingKeyChanged`].
 pub async fn rewrap_master_keys(
     db: &Db,
-    rewrapped: &[StoredMasterKey],
+    rewrapped: &[(StoredMasterKey, Vec<u8>)],
+    old_check: &[u8; 32],
+    new_check: &[u8; 32],
     event: &super::audit::AuditRecord,
 ) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        for key in rewrapped {
-            sqlx::query("UPDATE tenant_keys SET wrapped = $1 WHERE tenant_id = $2 AND version = $3")
+        check_kek!(tx, db, old_check);
+        let stored: i64 = sqlx::query("SELECT COUNT(*) FROM tenant_keys").fetch_one(&mut *tx).await?.try_get(0)?;
+        if usize::try_from(stored).ok() != Some(rewrapped.len()) {
+            return Err(StoreError::WrappingKeyChanged);
+        }
+        for (key, previous) in rewrapped {
+            let updated = sqlx::query("UPDATE tenant_keys SET wrapped = $1 WHERE tenant_id = $2 AND version = $3 AND wrapped = $4")
                 .bind(&key.wrapped)
                 .bind(key.tenant)
                 .bind(i64::from(key.version))
+                .bind(previous)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if updated != 1 {
+                return Err(StoreError::WrappingKeyChanged);
+            }
         }
+        sqlx::query("UPDATE vault_meta SET kek_check = $1 WHERE id = 1").bind(&new_check[..]).execute(&mut *tx).await?;
         super::audit::insert!(&mut *tx, std::slice::from_ref(event));
         tx.commit().await?;
         Ok(())

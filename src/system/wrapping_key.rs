@@ -6,10 +6,11 @@ use tokio::sync::Mutex;
 
 use crate::app::AppState;
 use crate::crypto::WrappingKey;
-use crate::crypto::keyring::{unwrap_master, unwrap_master_for_recovery, wrap_master};
+use crate::crypto::keyring::{kek_check, unwrap_master, unwrap_master_for_recovery, wrap_master};
 use crate::crypto::shamir::{self, ShareError};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::store::StoreError;
 use crate::store::vault::{self, StoredMasterKey};
 
 /// Serialises rotations within this process: two at once would return two keys, one useless.
@@ -59,12 +60,14 @@ pub(super) async fn generate(
     let new_kek = new_key.kek();
     let mut rewrapped = Vec::with_capacity(stored.len());
     for key in &stored {
-        let master = unwrap_master(&old_kek, key.tenant, key.version, &key.wrapped)?;
-        rewrapped
-            .push(StoredMasterKey { wrapped: wrap_master(&new_kek, key.tenant, key.version, &master), ..key.clone() });
+        // A key this process cannot open was re-wrapped by a rotation through another replica.
+        let master = unwrap_master(&old_kek, key.tenant, key.version, &key.wrapped)
+            .map_err(|_| ApiError::from(StoreError::WrappingKeyChanged))?;
+        let next = StoredMasterKey { wrapped: wrap_master(&new_kek, key.tenant, key.version, &master), ..key.clone() };
+        rewrapped.push((next, key.wrapped.clone()));
     }
     let event = ctx.change_event(None, None, None, Some(&serde_json::json!({"rewrapped_keys": rewrapped.len()})));
-    vault::rewrap_master_keys(&app.db, &rewrapped, &event).await?;
+    vault::rewrap_master_keys(&app.db, &rewrapped, &kek_check(&old_kek), &kek_check(&new_kek), &event).await?;
     ctx.mark_committed();
     app.keys.replace_kek(new_kek);
     Ok(Reply(GenerateReply { wrappingkey: new_key.to_hex() }))

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::{TenantId, name};
 use crate::app::{AppState, Operation, op};
 use crate::crypto::Key256;
-use crate::crypto::keyring::{TenantKeys, wrap_master, wrap_master_for_main};
+use crate::crypto::keyring::{TenantKeys, kek_check, wrap_master, wrap_master_for_main};
 use crate::crypto::secrets::{random_uuid_string, token_digest};
 use crate::http::auth::TENANT_HEADER;
 use crate::http::lenient::{Int, Text, int, text};
@@ -84,15 +84,16 @@ async fn create(
     let email = field("email", req.email)?.filter(|e| !e.is_empty());
     let xtoken = random_uuid_string();
     let token_id = random_uuid_string();
+    let master = Key256::random();
+    let kek = app.keys.kek();
     let new = NewTenant {
         name: &tenantname,
         org: &org,
         now: ctx.now,
         token_id: &token_id,
         token_digest: token_digest(&xtoken),
+        kek_check: kek_check(&kek),
     };
-    let master = Key256::random();
-    let kek = app.keys.kek();
     let stored = store::create(&app.db, &new, |id| {
         // Nothing is cached here: the transaction may still fail, and the id with it.
         let own = TenantKeys::from_master(id, 1, master.clone());

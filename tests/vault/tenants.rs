@@ -282,3 +282,24 @@ pub async fn rows_of(v: &TestVault, table: &str, id: i64) -> i64 {
     }
 }
 
+both!(a_replica_with_a_rotated_wrapping_key_wraps_nothing, |v| {
+    let stale = v.reopen(&v.wrapping).await.expect("second replica");
+    let shares = json!({"key1": v.shares[0], "key2": v.shares[1], "key3": v.shares[2]});
+    let rotated = v.call("SystemGenerateWrappingKey", shares.clone()).await.ok();
+    assert!(rotated["wrappingkey"].is_string());
+    // The other replica still holds the old key: a tenant master key it wrapped would be
+    // unreadable to every vault started with the new one, so it stores none.
+    let refused = "The wrapping key has changed: retry on a vault started with the new key";
+    stale.call("TenantCreate", json!({"tenantname": "late"})).await.error(409, refused);
+    // Nor can it rotate again from the old key and make the first rotation's key useless.
+    stale.call("SystemGenerateWrappingKey", shares).await.error(409, refused);
+    // The replica that rotated creates tenants, and a vault opened with the new key reads them.
+    let (_, token) = create(v, "after-rotation").await;
+    let user = user_in(v, &token, None, "rot@example.com").await;
+    let new_key = bunker::crypto::WrappingKey::from_hex(rotated["wrappingkey"].as_str().expect("key")).expect("hex");
+    let reopened = v.reopen(&new_key).await.expect("opens with the new key");
+    let got = reopened.call_as("UserGet", Some(&token), None, json!({"mode": "token", "identity": user})).await.ok();
+    assert_eq!(got["profile"]["email"], "rot@example.com");
+    stale.close().await;
+    reopened.close().await;
+});
