@@ -25,6 +25,7 @@ mod openapi;
 mod pg_proxy;
 mod process;
 mod rates;
+mod replicas;
 mod report;
 mod requests;
 mod restart;
