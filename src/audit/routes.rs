@@ -5,10 +5,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::event;
-use crate::app::{AppState, Operation, op};
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule};
+use crate::http::{Operation, op};
+use crate::state::AppState;
 use crate::store;
 use crate::users::identity::IdentityPage;
 use crate::users::service;

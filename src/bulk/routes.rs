@@ -8,12 +8,13 @@ use serde_json::{Value, json};
 
 use super::keyset::{self, Listing};
 use super::{unlock, view};
-use crate::app::{AppState, Operation, op};
 use crate::audit::event;
 use crate::crypto::{IndexKind, IndexValue};
 use crate::http::lenient::{Int, Text};
 use crate::http::paging::Page;
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, page};
+use crate::http::{Operation, op};
+use crate::state::AppState;
 use crate::store::bulk::{self as store, id_key};
 use crate::users::identity::IdentityFields;
 use crate::users::{self, LoadedUser};

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::context::RequestContext;
 use super::error::{ApiError, ErrorMessage};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::Health;
 
 /// Most time kept between the handler's deadline and the router's timeout, for the event.

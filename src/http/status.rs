@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Longest wait for the database's answer: a health probe must hear "no" before it gives up.
 const PING_LIMIT: Duration = Duration::from_millis(750);

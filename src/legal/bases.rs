@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::name;
-use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, opt_bool, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::http::{Operation, op};
+use crate::state::AppState;
 use crate::store::legal::{self as store, LegalBasis};
 
 /// The legal basis operations.

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::service::{self, Selection};
-use crate::app::{AppState, Operation, op};
 use crate::appdata::AppName;
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::http::auth::TENANT_HEADER;
@@ -15,6 +14,8 @@ use crate::http::context::MAIN_TENANT;
 use crate::http::error::ErrorMessage;
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::http::{Operation, op};
+use crate::state::AppState;
 use crate::users::{Identity, service as users};
 
 /// The authenticated shared record operations.

@@ -116,7 +116,7 @@ both!(an_unlock_is_reusable_for_its_window_and_refused_after, |v| {
 
 /// The grant lifetime follows `Settings::bulk_unlock_ttl`.
 async fn unlock_lifetime_follows_the_setting(backend: Backend) {
-    let settings = bunker::app::Settings { bulk_unlock_ttl: 5, ..Default::default() };
+    let settings = bunker::state::Settings { bulk_unlock_ttl: 5, ..Default::default() };
     let v = TestVault::with_settings(backend, settings).await;
     let uuid = unlock(&v).await;
     v.clock().advance(4);
@@ -501,7 +501,7 @@ async fn deep_page_latency(backend: Backend) {
     use std::time::{Duration, Instant};
     let n: usize = std::env::var("BUNKER_BENCH_USERS").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     // A long walk outlasts the default 60 s grant.
-    let settings = bunker::app::Settings { bulk_unlock_ttl: 3600, ..Default::default() };
+    let settings = bunker::state::Settings { bulk_unlock_ttl: 3600, ..Default::default() };
     let v = TestVault::with_settings(backend, settings).await;
     let started = Instant::now();
     for batch in 0..n.div_ceil(4000) {

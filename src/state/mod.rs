@@ -1,0 +1,125 @@
+//! The shared state of the running vault: storage, keys, writers, tunables and what is cached.
+//!
+//! It lives apart from the router so that the domains, which take `&AppState`, and the router,
+//! which routes the domains' operations, do not import each other.
+
+mod settings;
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+pub use settings::Settings;
+
+use crate::audit::AuditWriter;
+use crate::clock::Clock;
+use crate::crypto::{KeyRing, TenantKeys};
+use crate::http::ApiError;
+use crate::http::context::Principal;
+use crate::http::metrics::Metrics;
+use crate::http::rate::RateLimits;
+use crate::store::{self, Db};
+use crate::users::inserts::UserInserts;
+
+/// Shared state of the running vault.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// Storage.
+    pub db: Db,
+    /// Unwrapped keys.
+    pub keys: Arc<KeyRing>,
+    /// Group-commit audit writer.
+    pub audit: AuditWriter,
+    /// Whether the database is reachable (see [`store::health`]).
+    pub health: store::Health,
+    /// Group commit for `UserCreate`.
+    pub user_inserts: UserInserts,
+    /// Tunables.
+    pub settings: Settings,
+    /// Time source.
+    pub clock: Clock,
+    /// Prometheus instruments.
+    pub metrics: Metrics,
+    /// Rate limits per client address.
+    pub rates: RateLimits,
+    principals: RwLock<HashMap<[u8; 32], CachedPrincipal>>,
+    tenants: RwLock<HashMap<String, i64>>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("backend", &self.db.backend()).finish()
+    }
+}
+
+/// A verified principal and when it was verified.
+type CachedPrincipal = (Arc<Principal>, Instant);
+
+/// How long a verified token is trusted without asking the database again.
+const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(10);
+
+impl AppState {
+    /// Builds the state around an unlocked key ring; starts the group-commit writers.
+    pub fn new(db: Db, keys: Arc<KeyRing>, settings: Settings, clock: Clock) -> AppState {
+        let rates = RateLimits::new(settings.rate.clone());
+        AppState(Arc::new(Inner {
+            audit: AuditWriter::spawn(db.clone()),
+            user_inserts: UserInserts::spawn(db.clone()),
+            health: db.health(),
+            db,
+            keys,
+            settings,
+            clock,
+            metrics: Metrics::new(),
+            rates,
+            principals: RwLock::new(HashMap::new()),
+            tenants: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    /// A tenant's keys, unwrapping them on first use.
+    pub async fn tenant_keys(&self, tenant: i64) -> Result<Arc<TenantKeys>, ApiError> {
+        if let Some(keys) = self.keys.cached(tenant) {
+            return Ok(keys);
+        }
+        let stored = store::vault::tenant_master_keys(&self.db, tenant).await?;
+        Ok(self.keys.unlock(tenant, &stored)?)
+    }
+
+    /// A cached principal for a token digest, if verified recently.
+    pub(crate) fn cached_principal(&self, digest: &[u8; 32]) -> Option<Arc<Principal>> {
+        let cache = self.principals.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(digest).filter(|(_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL).map(|(p, _)| p.clone())
+    }
+
+    /// Remembers a verified principal.
+    pub(crate) fn cache_principal(&self, digest: [u8; 32], principal: Arc<Principal>) {
+        let mut cache = self.principals.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded by the number of valid tokens in use; stale entries are swept on insert.
+        cache.retain(|_, (_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL);
+        cache.insert(digest, (principal, Instant::now()));
+    }
+
+    /// The id of a tenant by name.
+    pub(crate) async fn tenant_id(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        if let Some(id) = self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name) {
+            return Ok(Some(*id));
+        }
+        let id = store::tenants::id_by_name(&self.db, name).await?;
+        if let Some(id) = id {
+            self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), id);
+        }
+        Ok(id)
+    }
+}
