@@ -77,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         let handler = operation
             .handler
             .layer(axum::middleware::from_fn_with_state(gate(operation.name, true), limits::admit))
-            .layer(axum::middleware::from_fn_with_state(state.rates.clone(), rate::public));
+            .layer(axum::middleware::from_fn_with_state(state.clone(), rate::public));
         public = public.route(&format!("/v2/{}", operation.name), handler);
     }
     let public = public.route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::cutoff::guard));
@@ -93,12 +93,12 @@ pub fn router(state: AppState) -> Router {
         .merge(v2)
         .route("/status", get(status::status))
         .route("/status/", get(status::status))
-        .route("/metrics", get(metrics::handler).with_state(state.metrics.clone()))
+        .route("/metrics", get(metrics::handler))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
-        .layer(axum::middleware::from_fn_with_state(state.rates.clone(), rate::identify))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate::identify))
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))

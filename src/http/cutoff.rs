@@ -92,13 +92,13 @@ pub async fn answer_cut(app: &AppState, context: &RequestContext, cut: Cut, dead
 
 /// Middleware for the routes without authentication: 503 at once while the database is away,
 /// and cut short when it goes away.
-pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if !app.health.is_up() {
+pub async fn guard(State(health): State<Health>, req: Request, next: Next) -> Response {
+    if !health.is_up() {
         return ApiError::Unavailable.into_response();
     }
     tokio::select! {
         biased;
         response = next.run(req) => response,
-        () = app.health.went_down() => ApiError::Unavailable.into_response(),
+        () = health.went_down() => ApiError::Unavailable.into_response(),
     }
 }

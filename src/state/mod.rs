@@ -1,7 +1,9 @@
 //! The shared state of the running vault: storage, keys, writers, tunables and what is cached.
 //!
 //! It lives apart from the router so that the domains, which take `&AppState`, and the router,
-//! which routes the domains' operations, do not import each other.
+//! which routes the domains' operations, do not import each other. Handlers and middleware that
+//! need only one part take that part (`State<Db>`, `State<Health>`, `State<Metrics>`,
+//! `State<RateLimits>`) through the [`FromRef`] implementations below.
 
 mod settings;
 
@@ -9,6 +11,8 @@ use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+use axum::extract::FromRef;
 
 pub use settings::Settings;
 
@@ -19,7 +23,7 @@ use crate::http::ApiError;
 use crate::http::context::Principal;
 use crate::http::metrics::Metrics;
 use crate::http::rate::RateLimits;
-use crate::store::{self, Db};
+use crate::store::{self, Db, Health};
 use crate::users::inserts::UserInserts;
 
 /// Shared state of the running vault.
@@ -35,7 +39,7 @@ pub struct Inner {
     /// Group-commit audit writer.
     pub audit: AuditWriter,
     /// Whether the database is reachable (see [`store::health`]).
-    pub health: store::Health,
+    pub health: Health,
     /// Group commit for `UserCreate`.
     pub user_inserts: UserInserts,
     /// Tunables.
@@ -60,6 +64,30 @@ impl Deref for AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").field("backend", &self.db.backend()).finish()
+    }
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(app: &AppState) -> Db {
+        app.db.clone()
+    }
+}
+
+impl FromRef<AppState> for Health {
+    fn from_ref(app: &AppState) -> Health {
+        app.health.clone()
+    }
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(app: &AppState) -> Metrics {
+        app.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for RateLimits {
+    fn from_ref(app: &AppState) -> RateLimits {
+        app.rates.clone()
     }
 }
 
