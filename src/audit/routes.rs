@@ -10,7 +10,7 @@ use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule};
 use crate::http::{Operation, op};
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, Db};
 use crate::users::identity::IdentityPage;
 use crate::users::service;
 
@@ -37,7 +37,7 @@ pub(crate) struct GetRequest {
 }
 
 async fn get_event(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -47,11 +47,11 @@ async fn get_event(
     if !is_uuid_shaped(&uuid) {
         return Err(ApiError::bad_request("Bad UUID"));
     }
-    let row = store::audit::get(&app.db, ctx.tenant, &uuid.to_ascii_lowercase())
+    let row = store::audit::get(&db, ctx.tenant, &uuid.to_ascii_lowercase())
         .await?
         .ok_or_else(|| ApiError::not_found("The audit event was not found"))?;
     let subject_key = match &row.subject_rid {
-        Some(rid) => match store::users::wrapped_key(&app.db, ctx.tenant, rid).await? {
+        Some(rid) => match store::users::wrapped_key(&db, ctx.tenant, rid).await? {
             Some(wrapped) => Some(ctx.keys.unwrap_data_key(rid, &wrapped)?),
             None => None,
         },

@@ -8,7 +8,7 @@ use super::name;
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
 use crate::http::{Operation, op};
-use crate::state::AppState;
+use crate::store::Db;
 use crate::store::legal::{self as store, Activity, LinkOutcome};
 
 /// The processing activity operations.
@@ -76,7 +76,7 @@ struct CreateRequest {
 }
 
 async fn create(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -93,7 +93,7 @@ async fn create(
     Fields { title: req.title, script: req.script, fulldesc: req.fulldesc, applicableto: req.applicableto }
         .apply(&mut activity);
     let event = ctx.change_event(None, None, Some(&view(&activity)), None);
-    let stored = store::insert_activity(&app.db, ctx.tenant, &activity, &event).await;
+    let stored = store::insert_activity(&db, ctx.tenant, &activity, &event).await;
     ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
@@ -108,7 +108,7 @@ struct UpdateRequest {
 }
 
 async fn update(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -117,7 +117,7 @@ async fn update(
     let rename = name::optional("newactivity", req.newactivity)?;
     let fields =
         Fields { title: req.title, script: req.script, fulldesc: req.fulldesc, applicableto: req.applicableto };
-    let result = store::update_activity(&app.db, ctx.tenant, &name, ctx.now, |current| {
+    let result = store::update_activity(&db, ctx.tenant, &name, ctx.now, |current| {
         let mut next = current.clone();
         fields.apply(&mut next);
         if let Some(rename) = rename {
@@ -142,13 +142,13 @@ struct ActivityRequest {
 
 /// Deletes the activity and its links (the legal bases stay).
 async fn delete(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<ActivityRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let name = name::required("activity", req.activity)?;
-    let deleted = store::delete_activity(&app.db, ctx.tenant, &name, |current| {
+    let deleted = store::delete_activity(&db, ctx.tenant, &name, |current| {
         ctx.change_event(None, Some(&view(current)), None, None)
     })
     .await;
@@ -162,27 +162,27 @@ struct LinkRequest {
 }
 
 async fn link(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<LinkRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    set_link(&app, &ctx, req, true).await
+    set_link(&db, &ctx, req, true).await
 }
 
 async fn unlink(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<LinkRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    set_link(&app, &ctx, req, false).await
+    set_link(&db, &ctx, req, false).await
 }
 
 /// Links or unlinks; idempotent either way. An unknown activity is reported before an
 /// unknown legal basis.
 async fn set_link(
-    app: &AppState,
+    db: &Db,
     ctx: &RequestContext,
     req: LinkRequest,
     linked: bool,
@@ -194,7 +194,7 @@ async fn set_link(
         (_, None) => return Err(ApiError::bad_request("Missing API request parameters: brief")),
     };
     let event = ctx.change_event(None, None, None, Some(&json!({"activity": activity, "brief": brief})));
-    match store::set_link(&app.db, ctx.tenant, &activity, &brief, linked, &event).await? {
+    match store::set_link(db, ctx.tenant, &activity, &brief, linked, &event).await? {
         LinkOutcome::Done => {
             ctx.mark_committed();
             Ok(ok())
@@ -214,13 +214,9 @@ struct RowsReply {
 
 /// Every processing activity of the tenant (the full set, in creation order) with the briefs
 /// of its legal bases.
-async fn list(
-    State(app): State<AppState>,
-    ctx: RequestContext,
-    Body(_): Body<NoRequest>,
-) -> ApiResult<Reply<RowsReply>> {
+async fn list(State(db): State<Db>, ctx: RequestContext, Body(_): Body<NoRequest>) -> ApiResult<Reply<RowsReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let activities = store::list_activities(&app.db, ctx.tenant).await?;
+    let activities = store::list_activities(&db, ctx.tenant).await?;
     let rows = activities
         .iter()
         .map(|(a, briefs)| {

@@ -8,7 +8,7 @@ use super::name;
 use crate::http::lenient::{Text, opt_bool, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
 use crate::http::{Operation, op};
-use crate::state::AppState;
+use crate::store::Db;
 use crate::store::legal::{self as store, LegalBasis};
 
 /// The legal basis operations.
@@ -119,7 +119,7 @@ struct CreateRequest {
 }
 
 async fn create(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -148,7 +148,7 @@ async fn create(
     };
     changes.apply(&mut basis);
     let event = ctx.change_event(None, None, Some(&view(&basis)), None);
-    let stored = store::insert_basis(&app.db, ctx.tenant, &basis, &event).await;
+    let stored = store::insert_basis(&db, ctx.tenant, &basis, &event).await;
     ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
@@ -167,7 +167,7 @@ struct UpdateRequest {
 }
 
 async fn update(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -184,7 +184,7 @@ async fn update(
         requiredflag: req.requiredflag,
     }
     .check()?;
-    let result = store::update_basis(&app.db, ctx.tenant, &brief, ctx.now, |current| {
+    let result = store::update_basis(&db, ctx.tenant, &brief, ctx.now, |current| {
         let mut next = current.clone();
         changes.apply(&mut next);
         if let Some(newbrief) = newbrief {
@@ -209,13 +209,13 @@ struct BriefRequest {
 
 /// Deletes the legal basis; its links to processing activities go with it.
 async fn delete(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<BriefRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let brief = name::required("brief", req.brief)?;
-    let deleted = store::delete_basis(&app.db, ctx.tenant, &brief, |current| {
+    let deleted = store::delete_basis(&db, ctx.tenant, &brief, |current| {
         ctx.change_event(None, Some(&view(current)), None, None)
     })
     .await;
@@ -231,12 +231,8 @@ struct RowsReply {
 }
 
 /// Every legal basis of the tenant (the full set, in creation order).
-async fn list(
-    State(app): State<AppState>,
-    ctx: RequestContext,
-    Body(_): Body<NoRequest>,
-) -> ApiResult<Reply<RowsReply>> {
+async fn list(State(db): State<Db>, ctx: RequestContext, Body(_): Body<NoRequest>) -> ApiResult<Reply<RowsReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let bases = store::list_bases(&app.db, ctx.tenant).await?;
+    let bases = store::list_bases(&db, ctx.tenant).await?;
     Ok(Reply(RowsReply { rows: bases.iter().map(view).collect() }))
 }
