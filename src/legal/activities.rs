@@ -6,8 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::name;
 use crate::http::lenient::{Text, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
-use crate::http::{Operation, op};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
 use crate::store::Db;
 use crate::store::legal::{self as store, Activity, LinkOutcome};
 

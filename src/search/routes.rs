@@ -10,8 +10,7 @@ use crate::bulk::{unlock, view};
 use crate::crypto::IndexKind;
 use crate::http::lenient::{Text, text};
 use crate::http::paging::Page;
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
-use crate::http::{Operation, op};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, op};
 use crate::state::AppState;
 
 /// The search operation.

@@ -6,8 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::service::{self, SessionId};
 use crate::http::lenient::Text;
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
-use crate::http::{Operation, op};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
 use crate::state::AppState;
 use crate::users::{Identity, service as users};
 

@@ -13,8 +13,7 @@ use crate::http::auth::TENANT_HEADER;
 use crate::http::context::MAIN_TENANT;
 use crate::http::error::ErrorMessage;
 use crate::http::lenient::{Text, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
-use crate::http::{Operation, op};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, op};
 use crate::state::AppState;
 use crate::users::{Identity, service as users};
 

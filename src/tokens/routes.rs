@@ -8,8 +8,7 @@ use super::record::{Handle, TokenType, TokenValue};
 use super::service::{self, Options};
 use super::{base, bulk};
 use crate::http::lenient::{Text, opt_bool};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
-use crate::http::{Operation, op};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
 use crate::state::AppState;
 
 /// The token operations.

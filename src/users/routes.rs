@@ -8,8 +8,7 @@ use super::bulk;
 use super::identity::{Identity, IdentityFields};
 use super::service;
 use crate::http::lenient::{Int, Text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
-use crate::http::{Operation, op};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
 use crate::state::AppState;
 
 /// The user operations.

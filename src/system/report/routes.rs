@@ -4,8 +4,7 @@ use axum::extract::State;
 use serde::Serialize;
 
 use super::{Report, build, html};
-use crate::http::{ApiResult, Body, Reply, RequestContext, Rule};
-use crate::http::{Operation, op};
+use crate::http::{ApiResult, Body, Operation, Reply, RequestContext, Rule, op};
 use crate::state::AppState;
 use crate::users::identity::IdentityFields;
 use crate::users::service as users;
