@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+use moka::sync::Cache;
+
 use super::aead::{self, Aad, CryptoError};
 use super::index::{IndexKey, IndexKind, IndexValue};
 use super::keys::{DataKey, Key256};
@@ -217,10 +219,19 @@ fn master_aad(tenant: i64, version: u32, purpose: &'static [u8]) -> Aad<'static>
     Aad { tenant, table: "tenant_keys", record: purpose, key_version: version }
 }
 
+/// Most tenants whose unwrapped keys are kept; past it the least used are unwrapped again
+/// when next needed.
+pub const TENANT_KEYS_CAPACITY: u64 = 10_000;
+
 /// The process-wide key ring: the key-encryption key and a cache of unwrapped tenant keys.
+///
+/// Cached keys do not expire: a tenant's master keys change only through operations that
+/// forget them ([`KeyRing::forget`]), and a new wrapping key ([`KeyRing::replace_kek`]) re-wraps
+/// the same master keys, so what is cached stays right. An expiry would only add database reads
+/// and key unwrapping to the request path.
 pub struct KeyRing {
     kek: RwLock<Key256>,
-    tenants: RwLock<HashMap<i64, Arc<TenantKeys>>>,
+    tenants: Cache<i64, Arc<TenantKeys>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -232,7 +243,7 @@ impl std::fmt::Debug for KeyRing {
 impl KeyRing {
     /// A ring around the key-encryption key derived from the operator's wrapping key.
     pub fn new(kek: Key256) -> KeyRing {
-        KeyRing { kek: RwLock::new(kek), tenants: RwLock::new(HashMap::new()) }
+        KeyRing { kek: RwLock::new(kek), tenants: Cache::new(TENANT_KEYS_CAPACITY) }
     }
 
     /// A copy of the current key-encryption key.
@@ -240,14 +251,20 @@ impl KeyRing {
         self.kek.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Replaces the key-encryption key after the stored master keys were re-wrapped.
+    /// Replaces the key-encryption key after the stored master keys were re-wrapped (the
+    /// unwrapped master keys, and so the cached tenant keys, are unchanged).
     pub fn replace_kek(&self, kek: Key256) {
         *self.kek.write().unwrap_or_else(std::sync::PoisonError::into_inner) = kek;
     }
 
     /// The cached keys of a tenant, if already unlocked.
     pub fn cached(&self, tenant: i64) -> Option<Arc<TenantKeys>> {
-        self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&tenant).cloned()
+        self.tenants.get(&tenant)
+    }
+
+    /// Drops a tenant's cached keys: the next use unwraps them from the database again.
+    pub fn forget(&self, tenant: i64) {
+        self.tenants.invalidate(&tenant);
     }
 
     /// Unwraps a tenant's stored master keys and caches them. Fails on a wrong wrapping key.
@@ -258,7 +275,7 @@ impl KeyRing {
             masters.insert(key.version, unwrap_master(&kek, tenant, key.version, &key.wrapped)?);
         }
         let keys = Arc::new(TenantKeys::new(tenant, masters).ok_or(CryptoError)?);
-        self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(tenant, keys.clone());
+        self.tenants.insert(tenant, keys.clone());
         Ok(keys)
     }
 }
@@ -279,6 +296,40 @@ mod tests {
         assert!(wrong.unlock(1, &[WrappedMasterKey { version: 1, wrapped: wrapped.clone() }]).is_err());
         // The same blob presented as another tenant's key does not open either.
         assert!(ring.unlock(2, &[WrappedMasterKey { version: 1, wrapped }]).is_err());
+    }
+
+    #[test]
+    fn forgotten_keys_are_unlocked_again() {
+        let kek = Key256::random();
+        let stored =
+            |tenant| [WrappedMasterKey { version: 1, wrapped: wrap_master(&kek, tenant, 1, &Key256::random()) }];
+        let ring = KeyRing::new(kek.clone());
+        let (two, three) = (stored(2), stored(3));
+        let unlocked = ring.unlock(2, &two).expect("unlock");
+        ring.unlock(3, &three).expect("unlock");
+        assert!(ring.cached(2).is_some_and(|keys| Arc::ptr_eq(&keys, &unlocked)));
+        ring.forget(2);
+        assert!(ring.cached(2).is_none());
+        assert!(ring.cached(3).is_some(), "another tenant's keys stay");
+        let again = ring.unlock(2, &two).expect("unlock");
+        assert!(again.active_master().ct_eq(unlocked.active_master()));
+        assert!(ring.cached(2).is_some());
+    }
+
+    #[test]
+    fn cached_keys_survive_a_new_wrapping_key() {
+        let kek = Key256::random();
+        let master = Key256::random();
+        let ring = KeyRing::new(kek.clone());
+        ring.unlock(1, &[WrappedMasterKey { version: 1, wrapped: wrap_master(&kek, 1, 1, &master) }]).expect("unlock");
+        let new_kek = Key256::random();
+        ring.replace_kek(new_kek.clone());
+        assert!(ring.kek().ct_eq(&new_kek));
+        assert!(ring.cached(1).is_some_and(|keys| keys.active_master().ct_eq(&master)));
+        // Keys unwrapped from now on need the master keys re-wrapped under the new one.
+        let rewrapped = wrap_master(&new_kek, 1, 1, &master);
+        ring.forget(1);
+        assert!(ring.unlock(1, &[WrappedMasterKey { version: 1, wrapped: rewrapped }]).is_ok());
     }
 
     #[test]
