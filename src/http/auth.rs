@@ -115,7 +115,7 @@ async fn principal(
         .filter(|t| !t.is_empty())
         .ok_or_else(denied)?;
     let digest = token_digest(token);
-    if let Some(principal) = app.cached_principal(&digest) {
+    if let Some(principal) = app.caches.principal(&digest) {
         return Ok(principal);
     }
     if app.rates.auth_blocked(client, &digest) {
@@ -133,7 +133,7 @@ async fn principal(
     };
     let principal = Arc::new(Principal { id: row.id, kind, tenant: row.tenant });
     app.rates.auth_succeeded(digest);
-    app.cache_principal(digest, principal.clone());
+    app.caches.insert_principal(digest, principal.clone());
     Ok(principal)
 }
 

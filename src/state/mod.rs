@@ -5,22 +5,21 @@
 //! need only one part take that part (`State<Db>`, `State<Health>`, `State<Metrics>`,
 //! `State<RateLimits>`) through the [`FromRef`] implementations below.
 
+pub mod caches;
 mod settings;
 
-use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+pub use caches::Caches;
 pub use settings::Settings;
 
 use crate::audit::AuditWriter;
 use crate::clock::Clock;
 use crate::crypto::{KeyRing, TenantKeys};
 use crate::http::ApiError;
-use crate::http::context::Principal;
 use crate::http::metrics::Metrics;
 use crate::http::rate::RateLimits;
 use crate::store::{self, Db, Health};
@@ -50,8 +49,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Rate limits per client address.
     pub rates: RateLimits,
-    principals: RwLock<HashMap<[u8; 32], CachedPrincipal>>,
-    tenants: RwLock<HashMap<String, i64>>,
+    /// Verified principals and resolved tenant names.
+    pub caches: Caches,
 }
 
 impl Deref for AppState {
@@ -91,12 +90,6 @@ impl FromRef<AppState> for RateLimits {
     }
 }
 
-/// A verified principal and when it was verified.
-type CachedPrincipal = (Arc<Principal>, Instant);
-
-/// How long a verified token is trusted without asking the database again.
-const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(10);
-
 impl AppState {
     /// Builds the state around an unlocked key ring; starts the group-commit writers.
     pub fn new(db: Db, keys: Arc<KeyRing>, settings: Settings, clock: Clock) -> AppState {
@@ -111,8 +104,7 @@ impl AppState {
             clock,
             metrics: Metrics::new(),
             rates,
-            principals: RwLock::new(HashMap::new()),
-            tenants: RwLock::new(HashMap::new()),
+            caches: Caches::new(),
         }))
     }
 
@@ -125,29 +117,23 @@ impl AppState {
         Ok(self.keys.unlock(tenant, &stored)?)
     }
 
-    /// A cached principal for a token digest, if verified recently.
-    pub(crate) fn cached_principal(&self, digest: &[u8; 32]) -> Option<Arc<Principal>> {
-        let cache = self.principals.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(digest).filter(|(_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL).map(|(p, _)| p.clone())
-    }
-
-    /// Remembers a verified principal.
-    pub(crate) fn cache_principal(&self, digest: [u8; 32], principal: Arc<Principal>) {
-        let mut cache = self.principals.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Bounded by the number of valid tokens in use; stale entries are swept on insert.
-        cache.retain(|_, (_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL);
-        cache.insert(digest, (principal, Instant::now()));
-    }
-
     /// The id of a tenant by name.
     pub(crate) async fn tenant_id(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        if let Some(id) = self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name) {
-            return Ok(Some(*id));
+        if let Some(id) = self.caches.tenant_id(name) {
+            return Ok(Some(id));
         }
         let id = store::tenants::id_by_name(&self.db, name).await?;
         if let Some(id) = id {
-            self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), id);
+            self.caches.insert_tenant_id(name, id);
         }
         Ok(id)
+    }
+
+    /// Drops everything this process caches about a tenant: the principals of its credentials,
+    /// the names that resolved to it and its unlocked keys. The next call that needs them asks
+    /// the database again (a tenant changed or deleted, here or by another replica).
+    pub fn forget_tenant(&self, tenant: i64) {
+        self.caches.forget_tenant(tenant);
+        self.keys.forget(tenant);
     }
 }

@@ -37,7 +37,7 @@ async fn create_users(v: &TestVault, n: usize) -> Vec<String> {
 }
 
 /// Runs a statement with text and byte binds on the vault's database.
-async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
+pub async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
     macro_rules! run {
         ($pool:expr) => {{
             let mut query = sqlx::query(sql);
@@ -57,7 +57,7 @@ async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
 }
 
 /// A bound value of [`execute`].
-enum Bind<'a> {
+pub enum Bind<'a> {
     Text(&'a str),
     Bytes(Vec<u8>),
 }
@@ -76,7 +76,7 @@ async fn second_principal(v: &TestVault) -> String {
 }
 
 /// Creates tenant `acme` (id 2) with its own master key, as tenant creation will.
-async fn second_tenant(v: &TestVault) {
+pub async fn second_tenant(v: &TestVault) {
     use bunker::crypto::Key256;
     let wrapped = bunker::crypto::keyring::wrap_master(&v.wrapping.kek(), 2, 1, &Key256::random());
     execute(v, "INSERT INTO tenants (id, name, org, created_at) VALUES (2, 'acme', '', 0)", &[]).await;
