@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-use crate::app::Settings;
 use crate::crypto::WrappingKey;
 use crate::server::ServerLimits;
+use crate::state::Settings;
 use crate::store::{Location, PoolSettings};
 
 /// Default listen address.

@@ -23,6 +23,7 @@ pub mod server;
 pub mod sessions;
 pub mod shared;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod system;
 pub mod telemetry;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::audit::event::{self, EventBody, EventHeader};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::retention::{self, Erased};
 use crate::store::tenants;

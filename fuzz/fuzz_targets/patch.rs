@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 /// The vault's default limits.
-static LIMITS: std::sync::LazyLock<bunker::app::Settings> = std::sync::LazyLock::new(Default::default);
+static LIMITS: std::sync::LazyLock<bunker::state::Settings> = std::sync::LazyLock::new(Default::default);
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

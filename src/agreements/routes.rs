@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::service::{self, ACTIVE, Acceptance};
-use crate::app::{AppState, Operation, op};
 use crate::expiry::{self, Expiry, TimeSpec};
 use crate::http::lenient::{Text, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
 use crate::legal::name;
+use crate::state::AppState;
 use crate::users::identity::IdentityFields;
 use crate::users::{Identity, service as users};
 

@@ -3,9 +3,9 @@
 use serde_json::{Value, json};
 
 use super::record::{self, ChangedBy, Entry, State};
-use crate::app::AppState;
 use crate::audit::Subject;
 use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::store::agreements::{AgreementRow, AgreementWrite, Changing, Outcome};
 use crate::store::requests::Resolution;
 use crate::users::LoadedUser;

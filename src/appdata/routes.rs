@@ -6,9 +6,9 @@ use serde_json::{Map, Value};
 
 use super::record::AppName;
 use super::service;
-use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Int, Text, int};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
+use crate::state::AppState;
 use crate::users::identity::IdentityFields;
 use crate::users::{Identity, service as users};
 

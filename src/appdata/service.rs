@@ -3,10 +3,10 @@
 use serde_json::{Value, json};
 
 use super::record::{self, AppName};
-use crate::app::AppState;
 use crate::expiry::Lifetime;
 use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::appdata::{AppChange, AppRow, NewApp};
 use crate::store::requests::Resolution;

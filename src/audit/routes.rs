@@ -5,10 +5,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::event;
-use crate::app::{AppState, Operation, op};
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::http::lenient::{Text, text};
-use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule};
+use crate::http::{ApiError, ApiResult, Body, Operation, Page, Reply, RequestContext, Rule, op};
+use crate::state::AppState;
+use crate::store::Db;
 use crate::users::identity::IdentityPage;
 use crate::users::service;
 
@@ -35,7 +36,7 @@ pub(crate) struct GetRequest {
 }
 
 async fn get_event(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -45,15 +46,14 @@ async fn get_event(
     if !is_uuid_shaped(&uuid) {
         return Err(ApiError::bad_request("Bad UUID"));
     }
-    let row = app
-        .db
+    let row = db
         .tenant(ctx.tenant)
         .audit()
         .get(&uuid.to_ascii_lowercase())
         .await?
         .ok_or_else(|| ApiError::not_found("The audit event was not found"))?;
     let subject_key = match &row.subject_rid {
-        Some(rid) => match app.db.tenant(ctx.tenant).users().wrapped_key(rid).await? {
+        Some(rid) => match db.tenant(ctx.tenant).users().wrapped_key(rid).await? {
             Some(wrapped) => Some(ctx.keys.unwrap_data_key(rid, &wrapped)?),
             None => None,
         },

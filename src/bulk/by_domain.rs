@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 use super::keyset::{self, Listing};
 use super::unlock;
-use crate::app::{AppState, Operation, op};
 use crate::files::record::Tag;
 use crate::http::lenient::{Int, Text};
-use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule, page};
+use crate::http::{ApiError, ApiResult, Body, Operation, Page, Reply, RequestContext, Rule, op, page};
+use crate::state::AppState;
 use crate::store::bulk::id_key;
 use crate::{files, tokens};
 

@@ -12,9 +12,9 @@
 //! skipped because another was inserted ahead of it); `total` is counted afresh on each page.
 
 use super::unlock::Unlock;
-use crate::app::AppState;
 use crate::crypto::IndexValue;
 use crate::http::ApiResult;
+use crate::state::AppState;
 use crate::store::bulk::Cursor;
 
 /// A tenant-wide listing with its own bookmarks.

@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 
 use super::keyset::{self, Listing};
 use super::{unlock, view};
-use crate::app::{AppState, Operation, op};
 use crate::audit::event;
 use crate::crypto::{IndexKind, IndexValue};
 use crate::http::lenient::{Int, Text};
 use crate::http::paging::Page;
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, page};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, op, page};
+use crate::state::AppState;
 use crate::store::bulk::id_key;
 use crate::users::identity::IdentityFields;
 use crate::users::{self, LoadedUser};

@@ -6,10 +6,10 @@
 
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::crypto::secrets::{is_uuid_shaped, random_uuid_string};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::tenants::TenantId;
 
 /// The one answer for a malformed, unknown, expired or foreign `unlockuuid`.

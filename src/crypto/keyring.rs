@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+use moka::sync::Cache;
+
 use super::aead::{self, Aad, CryptoError};
 use super::index::{IndexKey, IndexKind, IndexValue};
 use super::keys::{DataKey, Key256};
@@ -255,10 +257,19 @@ fn master_aad(tenant: TenantId, version: u32, purpose: &'static [u8]) -> Aad<'st
     Aad { tenant, table: "tenant_keys", record: purpose, key_version: version }
 }
 
+/// Most tenants whose unwrapped keys are kept; past it the least used are unwrapped again
+/// when next needed.
+pub const TENANT_KEYS_CAPACITY: u64 = 10_000;
+
 /// The process-wide key ring: the key-encryption key and a cache of unwrapped tenant keys.
+///
+/// Cached keys do not expire: a tenant's master keys change only through operations that
+/// forget them ([`KeyRing::forget`]), and a new wrapping key ([`KeyRing::replace_kek`]) re-wraps
+/// the same master keys, so what is cached stays right. An expiry would only add database reads
+/// and key unwrapping to the request path.
 pub struct KeyRing {
     kek: RwLock<Key256>,
-    tenants: RwLock<HashMap<TenantId, Arc<TenantKeys>>>,
+    tenants: Cache<TenantId, Arc<TenantKeys>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -270,7 +281,7 @@ impl std::fmt::Debug for KeyRing {
 impl KeyRing {
     /// A ring around the key-encryption key derived from the operator's wrapping key.
     pub fn new(kek: Key256) -> KeyRing {
-        KeyRing { kek: RwLock::new(kek), tenants: RwLock::new(HashMap::new()) }
+        KeyRing { kek: RwLock::new(kek), tenants: Cache::new(TENANT_KEYS_CAPACITY) }
     }
 
     /// A copy of the current key-encryption key.
@@ -278,19 +289,20 @@ impl KeyRing {
         self.kek.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Replaces the key-encryption key after the stored master keys were re-wrapped.
+    /// Replaces the key-encryption key after the stored master keys were re-wrapped (the
+    /// unwrapped master keys, and so the cached tenant keys, are unchanged).
     pub fn replace_kek(&self, kek: Key256) {
         *self.kek.write().unwrap_or_else(std::sync::PoisonError::into_inner) = kek;
     }
 
     /// The cached keys of a tenant, if already unlocked.
     pub fn cached(&self, tenant: TenantId) -> Option<Arc<TenantKeys>> {
-        self.tenants.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&tenant).cloned()
+        self.tenants.get(&tenant)
     }
 
-    /// Drops a tenant's unlocked keys (deleted, or changed by another replica).
+    /// Drops a tenant's cached keys: the next use unwraps them from the database again.
     pub fn forget(&self, tenant: TenantId) {
-        self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&tenant);
+        self.tenants.invalidate(&tenant);
     }
 
     /// Unwraps a tenant's stored master keys and caches them. Fails on a wrong wrapping key.
@@ -301,7 +313,7 @@ impl KeyRing {
             masters.insert(key.version, unwrap_master(&kek, tenant, key.version, &key.wrapped)?);
         }
         let keys = Arc::new(TenantKeys::new(tenant, masters).ok_or(CryptoError)?);
-        self.tenants.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(tenant, keys.clone());
+        self.tenants.insert(tenant, keys.clone());
         Ok(keys)
     }
 }
@@ -336,6 +348,44 @@ mod tests {
         assert!(unwrap_master_for_main(&main, TenantId::new(6), 1, &wrapped).is_err());
         let other_main = TenantKeys::from_master(TenantId::MAIN, 1, Key256::random());
         assert!(unwrap_master_for_main(&other_main, TenantId::new(5), 1, &wrapped).is_err());
+    }
+
+    #[test]
+    fn forgotten_keys_are_unlocked_again() {
+        let kek = Key256::random();
+        let stored =
+            |tenant| [WrappedMasterKey { version: 1, wrapped: wrap_master(&kek, tenant, 1, &Key256::random()) }];
+        let ring = KeyRing::new(kek.clone());
+        let (two, three) = (stored(TenantId::new(2)), stored(TenantId::new(3)));
+        let unlocked = ring.unlock(TenantId::new(2), &two).expect("unlock");
+        ring.unlock(TenantId::new(3), &three).expect("unlock");
+        assert!(ring.cached(TenantId::new(2)).is_some_and(|keys| Arc::ptr_eq(&keys, &unlocked)));
+        ring.forget(TenantId::new(2));
+        assert!(ring.cached(TenantId::new(2)).is_none());
+        assert!(ring.cached(TenantId::new(3)).is_some(), "another tenant's keys stay");
+        let again = ring.unlock(TenantId::new(2), &two).expect("unlock");
+        assert!(again.active_master().ct_eq(unlocked.active_master()));
+        assert!(ring.cached(TenantId::new(2)).is_some());
+    }
+
+    #[test]
+    fn cached_keys_survive_a_new_wrapping_key() {
+        let kek = Key256::random();
+        let master = Key256::random();
+        let ring = KeyRing::new(kek.clone());
+        ring.unlock(
+            TenantId::new(1),
+            &[WrappedMasterKey { version: 1, wrapped: wrap_master(&kek, TenantId::new(1), 1, &master) }],
+        )
+        .expect("unlock");
+        let new_kek = Key256::random();
+        ring.replace_kek(new_kek.clone());
+        assert!(ring.kek().ct_eq(&new_kek));
+        assert!(ring.cached(TenantId::new(1)).is_some_and(|keys| keys.active_master().ct_eq(&master)));
+        // Keys unwrapped from now on need the master keys re-wrapped under the new one.
+        let rewrapped = wrap_master(&new_kek, TenantId::new(1), 1, &master);
+        ring.forget(TenantId::new(1));
+        assert!(ring.unlock(TenantId::new(1), &[WrappedMasterKey { version: 1, wrapped: rewrapped }]).is_ok());
     }
 
     #[test]

@@ -11,8 +11,8 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::app::AppState;
 use crate::crypto::secrets::is_uuid_shaped;
+use crate::state::AppState;
 use crate::store::files as store;
 use crate::tenants::TenantId;
 

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use super::download::{self, FileFields};
 use super::record::{self, FileName, Tag, Tags};
 use super::service::{self, FileRef, Listed, Upload};
-use crate::app::{AppState, Operation, op};
 use crate::http::body::{Small, small};
 use crate::http::lenient::{Text, opt_bool, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, op};
+use crate::state::AppState;
 use crate::users::{Identity, service as users};
 
 /// The file operations.

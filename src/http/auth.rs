@@ -1,5 +1,6 @@
 //! Authentication of `/v2` calls and the audit event written after each one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -12,9 +13,9 @@ use super::context::{Principal, PrincipalKind, RequestContext};
 use super::cutoff::{self, Cut, Deadlines};
 use super::error::{ApiError, ErrorMessage};
 use super::rate::ClientAddr;
-use crate::app::AppState;
 use crate::audit::writer::AuditFailed;
 use crate::crypto::secrets::{digests_match, token_digest};
+use crate::state::AppState;
 use crate::store;
 use crate::tenants::TenantId;
 
@@ -23,12 +24,28 @@ pub const TOKEN_HEADER: &str = "x-bunker-token";
 /// Header naming the tenant.
 pub const TENANT_HEADER: &str = "x-bunker-tenant";
 
+/// The state of [`authenticate`]: the vault and the operations it guards, by route path.
+#[derive(Clone)]
+pub struct Authenticator {
+    app: AppState,
+    operations: Arc<HashMap<String, &'static str>>,
+}
+
+impl Authenticator {
+    /// Guards the operations routed at these `(path, name)` pairs.
+    pub fn new(app: AppState, operations: impl IntoIterator<Item = (String, &'static str)>) -> Authenticator {
+        Authenticator { app, operations: Arc::new(operations.into_iter().collect()) }
+    }
+}
+
 /// Authenticates the caller, resolves the tenant, runs the handler and then makes sure the
 /// request's audit event is durable before the answer leaves (fail closed). While the database
 /// is away the answer is 503 at once; a request cut short (deadline, database gone) is
 /// answered 503 and its event says so (see [`cutoff`]).
-pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(operation) = req.extensions().get::<MatchedPath>().and_then(|path| app.operation(path.as_str())) else {
+pub async fn authenticate(State(guard): State<Authenticator>, mut req: Request, next: Next) -> Response {
+    let Authenticator { app, operations } = guard;
+    let Some(operation) = req.extensions().get::<MatchedPath>().and_then(|path| operations.get(path.as_str()).copied())
+    else {
         return ApiError::not_found("The API request was not found").into_response();
     };
     let client = req.extensions().get::<ClientAddr>().copied();
@@ -99,7 +116,7 @@ async fn principal(
         .filter(|t| !t.is_empty())
         .ok_or_else(denied)?;
     let digest = token_digest(token);
-    if let Some(principal) = app.cached_principal(&digest) {
+    if let Some(principal) = app.caches.principal(&digest) {
         return Ok(principal);
     }
     if app.rates.auth_blocked(client, &digest) {
@@ -118,7 +135,7 @@ async fn principal(
     };
     let principal = Arc::new(Principal { id: row.id, kind, tenant: row.tenant });
     app.rates.auth_succeeded(digest);
-    app.cache_principal(digest, principal.clone());
+    app.caches.insert_principal(digest, principal.clone());
     Ok(principal)
 }
 

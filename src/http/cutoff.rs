@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::context::RequestContext;
 use super::error::{ApiError, ErrorMessage};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::Health;
 
 /// Most time kept between the handler's deadline and the router's timeout, for the event.
@@ -92,13 +92,13 @@ pub async fn answer_cut(app: &AppState, context: &RequestContext, cut: Cut, dead
 
 /// Middleware for the routes without authentication: 503 at once while the database is away,
 /// and cut short when it goes away.
-pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if !app.health.is_up() {
+pub async fn guard(State(health): State<Health>, req: Request, next: Next) -> Response {
+    if !health.is_up() {
         return ApiError::Unavailable.into_response();
     }
     tokio::select! {
         biased;
         response = next.run(req) => response,
-        () = app.health.went_down() => ApiError::Unavailable.into_response(),
+        () = health.went_down() => ApiError::Unavailable.into_response(),
     }
 }

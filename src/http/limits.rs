@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ApiError;
-use crate::app::Settings;
+use crate::state::Settings;
 
 /// Operations that carry thousands of records or a file in one call: the large limit, and a
 /// body that is never decoded as one tree.

@@ -1,4 +1,5 @@
-//! Transport: body decoding, the error envelope, authentication, metrics and health.
+//! Transport: body decoding, the error envelope, authentication, metrics, health and the
+//! operation declarations the router routes.
 
 pub mod auth;
 pub mod body;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod lenient;
 pub mod limits;
 pub mod metrics;
+pub mod operation;
 pub mod paging;
 pub mod rate;
 pub mod reply;
@@ -16,5 +18,6 @@ pub mod status;
 pub use body::Body;
 pub use context::{RequestContext, Rule};
 pub use error::{ApiError, ApiResult};
+pub use operation::{Operation, op};
 pub use paging::{Page, page};
 pub use reply::{Reply, ok};

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::name;
-use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
+use crate::store::Db;
 use crate::store::legal::{Activity, LinkOutcome};
 
 /// The processing activity operations.
@@ -75,7 +75,7 @@ struct CreateRequest {
 }
 
 async fn create(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -92,7 +92,7 @@ async fn create(
     Fields { title: req.title, script: req.script, fulldesc: req.fulldesc, applicableto: req.applicableto }
         .apply(&mut activity);
     let event = ctx.change_event(None, None, Some(&view(&activity)), None);
-    let stored = app.db.tenant(ctx.tenant).legal().insert_activity(&activity, &event).await;
+    let stored = db.tenant(ctx.tenant).legal().insert_activity(&activity, &event).await;
     ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
@@ -107,7 +107,7 @@ struct UpdateRequest {
 }
 
 async fn update(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -116,8 +116,7 @@ async fn update(
     let rename = name::optional("newactivity", req.newactivity)?;
     let fields =
         Fields { title: req.title, script: req.script, fulldesc: req.fulldesc, applicableto: req.applicableto };
-    let result = app
-        .db
+    let result = db
         .tenant(ctx.tenant)
         .legal()
         .update_activity(&name, ctx.now, |current| {
@@ -145,14 +144,13 @@ struct ActivityRequest {
 
 /// Deletes the activity and its links (the legal bases stay).
 async fn delete(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<ActivityRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let name = name::required("activity", req.activity)?;
-    let deleted = app
-        .db
+    let deleted = db
         .tenant(ctx.tenant)
         .legal()
         .delete_activity(&name, |current| ctx.change_event(None, Some(&view(current)), None, None))
@@ -167,27 +165,27 @@ struct LinkRequest {
 }
 
 async fn link(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<LinkRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    set_link(&app, &ctx, req, true).await
+    set_link(&db, &ctx, req, true).await
 }
 
 async fn unlink(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<LinkRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
-    set_link(&app, &ctx, req, false).await
+    set_link(&db, &ctx, req, false).await
 }
 
 /// Links or unlinks; idempotent either way. An unknown activity is reported before an
 /// unknown legal basis.
 async fn set_link(
-    app: &AppState,
+    db: &Db,
     ctx: &RequestContext,
     req: LinkRequest,
     linked: bool,
@@ -199,7 +197,7 @@ async fn set_link(
         (_, None) => return Err(ApiError::bad_request("Missing API request parameters: brief")),
     };
     let event = ctx.change_event(None, None, None, Some(&json!({"activity": activity, "brief": brief})));
-    match app.db.tenant(ctx.tenant).legal().set_link(&activity, &brief, linked, &event).await? {
+    match db.tenant(ctx.tenant).legal().set_link(&activity, &brief, linked, &event).await? {
         LinkOutcome::Done => {
             ctx.mark_committed();
             Ok(ok())
@@ -219,13 +217,9 @@ struct RowsReply {
 
 /// Every processing activity of the tenant (the full set, in creation order) with the briefs
 /// of its legal bases.
-async fn list(
-    State(app): State<AppState>,
-    ctx: RequestContext,
-    Body(_): Body<NoRequest>,
-) -> ApiResult<Reply<RowsReply>> {
+async fn list(State(db): State<Db>, ctx: RequestContext, Body(_): Body<NoRequest>) -> ApiResult<Reply<RowsReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let activities = app.db.tenant(ctx.tenant).legal().list_activities().await?;
+    let activities = db.tenant(ctx.tenant).legal().list_activities().await?;
     let rows = activities
         .iter()
         .map(|(a, briefs)| {

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::name;
-use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, opt_bool, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
+use crate::store::Db;
 use crate::store::legal::LegalBasis;
 
 /// The legal basis operations.
@@ -118,7 +118,7 @@ struct CreateRequest {
 }
 
 async fn create(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -147,7 +147,7 @@ async fn create(
     };
     changes.apply(&mut basis);
     let event = ctx.change_event(None, None, Some(&view(&basis)), None);
-    let stored = app.db.tenant(ctx.tenant).legal().insert_basis(&basis, &event).await;
+    let stored = db.tenant(ctx.tenant).legal().insert_basis(&basis, &event).await;
     ctx.committed(stored, not_found, duplicate).map(|()| ok())
 }
 
@@ -166,7 +166,7 @@ struct UpdateRequest {
 }
 
 async fn update(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
@@ -183,8 +183,7 @@ async fn update(
         requiredflag: req.requiredflag,
     }
     .check()?;
-    let result = app
-        .db
+    let result = db
         .tenant(ctx.tenant)
         .legal()
         .update_basis(&brief, ctx.now, |current| {
@@ -212,14 +211,13 @@ struct BriefRequest {
 
 /// Deletes the legal basis; its links to processing activities go with it.
 async fn delete(
-    State(app): State<AppState>,
+    State(db): State<Db>,
     ctx: RequestContext,
     Body(req): Body<BriefRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::TenantAdmin)?;
     let brief = name::required("brief", req.brief)?;
-    let deleted = app
-        .db
+    let deleted = db
         .tenant(ctx.tenant)
         .legal()
         .delete_basis(&brief, |current| ctx.change_event(None, Some(&view(current)), None, None))
@@ -236,12 +234,8 @@ struct RowsReply {
 }
 
 /// Every legal basis of the tenant (the full set, in creation order).
-async fn list(
-    State(app): State<AppState>,
-    ctx: RequestContext,
-    Body(_): Body<NoRequest>,
-) -> ApiResult<Reply<RowsReply>> {
+async fn list(State(db): State<Db>, ctx: RequestContext, Body(_): Body<NoRequest>) -> ApiResult<Reply<RowsReply>> {
     ctx.require(Rule::TenantAdmin)?;
-    let bases = app.db.tenant(ctx.tenant).legal().list_bases().await?;
+    let bases = db.tenant(ctx.tenant).legal().list_bases().await?;
     Ok(Reply(RowsReply { rows: bases.iter().map(view).collect() }))
 }

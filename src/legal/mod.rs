@@ -5,7 +5,7 @@ pub mod activities;
 pub mod bases;
 pub mod name;
 
-use crate::app::Operation;
+use crate::http::Operation;
 
 /// The legal basis and processing activity operations.
 pub fn operations() -> Vec<Operation> {

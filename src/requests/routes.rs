@@ -6,13 +6,13 @@ use serde_json::{Map, Value};
 
 use super::record::Ask;
 use super::service;
-use crate::app::{AppState, Operation, op};
 use crate::appdata::AppName;
 use crate::appdata::routes::required_appdata;
 use crate::crypto::secrets::is_uuid_shaped;
 use crate::http::lenient::{Text, text};
-use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule, ok};
+use crate::http::{ApiError, ApiResult, Body, Operation, Page, Reply, RequestContext, Rule, ok, op};
 use crate::legal::name;
+use crate::state::AppState;
 use crate::users::identity::{IdentityFields, IdentityPage};
 use crate::users::routes::required_profile;
 use crate::users::{self, Identity};

@@ -3,10 +3,10 @@
 use serde_json::{Map, Value, json};
 
 use super::record::{self, Ask};
-use crate::app::AppState;
 use crate::crypto::IndexKind;
 use crate::crypto::secrets::random_uuid_string;
 use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::requests::{Created, NewRequest, OPEN, RequestRow, Resolution};
 use crate::users::{self, Identity, LoadedUser};

@@ -6,12 +6,12 @@ use serde_json::json;
 
 use super::query::Target;
 use super::service;
-use crate::app::{AppState, Operation, op};
 use crate::bulk::{unlock, view};
 use crate::crypto::IndexKind;
 use crate::http::lenient::{Text, text};
 use crate::http::paging::Page;
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, op};
+use crate::state::AppState;
 
 /// The search operation.
 pub fn operations() -> Vec<Operation> {

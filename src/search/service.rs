@@ -2,10 +2,10 @@
 //! and ranked.
 
 use super::query::{self, Query, Target};
-use crate::app::AppState;
 use crate::crypto::IndexKind;
 use crate::http::lenient::Text;
 use crate::http::{ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::users::{self, Identity, LoadedUser};
 
 /// Users looked at per search, those sharing the most digests with the query first: a bound on

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub use envelope_io::{EnvelopeIo, RequestLog};
 

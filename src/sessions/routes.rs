@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::service::{self, SessionId};
-use crate::app::{AppState, Operation, op};
 use crate::http::lenient::Text;
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
+use crate::state::AppState;
 use crate::users::{Identity, service as users};
 
 /// The session operations.

@@ -9,7 +9,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::audit::Subject;
 use crate::crypto::keyring::{open_user, seal_user};
 use crate::crypto::secrets::is_uuid_shaped;
@@ -18,6 +17,7 @@ use crate::expiry::{Expiry, Lifetime};
 use crate::http::lenient::{Text, text};
 use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::store::sessions::{NewSession, SessionRow};
 use crate::users::{Identity, LoadedUser, service as users};
 

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::service::{self, Selection};
-use crate::app::{AppState, Operation, op};
 use crate::appdata::AppName;
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::http::auth::TENANT_HEADER;
 use crate::http::error::ErrorMessage;
 use crate::http::lenient::{Text, text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, op};
+use crate::state::AppState;
 use crate::tenants::TenantId;
 use crate::users::{Identity, service as users};
 

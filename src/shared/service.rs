@@ -5,7 +5,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
 use crate::appdata::{AppName, service as appdata};
 use crate::audit::Subject;
 use crate::crypto::keyring::{open_user, seal_user};
@@ -14,6 +13,7 @@ use crate::crypto::{CryptoError, IndexKind, TenantKeys};
 use crate::expiry::Expiry;
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::store::shared::NewSharedRecord;
 use crate::users::LoadedUser;
 

@@ -13,12 +13,12 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 
-use crate::app::AppState;
 use crate::cli::{Cli, Command, ServeArgs};
 use crate::clock::Clock;
 use crate::config::{self, ConfigError};
 use crate::crypto::WrappingKey;
 use crate::server::{Server, ServerLimits, shutdown_signal};
+use crate::state::AppState;
 use crate::store::{self, Location};
 use crate::vault::{self, InitSecrets, VaultError};
 

@@ -3,7 +3,7 @@
 pub mod report;
 pub mod wrapping_key;
 
-use crate::app::{Operation, op};
+use crate::http::{Operation, op};
 
 /// The system operations.
 pub fn operations() -> Vec<Operation> {

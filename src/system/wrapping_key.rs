@@ -4,12 +4,12 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::app::AppState;
 use crate::crypto::WrappingKey;
 use crate::crypto::keyring::{kek_check, unwrap_master, unwrap_master_for_recovery, wrap_master};
 use crate::crypto::shamir::{self, ShareError};
 use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::vault::{self, StoredMasterKey};
 

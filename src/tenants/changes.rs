@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::tenants as store;
 
 /// How often the feed is read.
@@ -27,7 +27,7 @@ pub async fn apply_new(app: &AppState, applied: &mut HashMap<i64, i64>) -> Resul
     let mut count = 0;
     for change in changes {
         if applied.insert(change.id, now_ms).is_none() {
-            app.forget_tenant(change.tenant, None);
+            app.forget_tenant(change.tenant);
             count += 1;
         }
     }

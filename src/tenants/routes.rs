@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{TenantId, name};
-use crate::app::{AppState, Operation, op};
 use crate::crypto::Key256;
 use crate::crypto::keyring::{TenantKeys, kek_check, wrap_master, wrap_master_for_main};
 use crate::crypto::secrets::{random_uuid_string, token_digest};
 use crate::http::auth::TENANT_HEADER;
 use crate::http::lenient::{Int, Text, int, text};
-use crate::http::{ApiError, ApiResult, Body, Page, Reply, RequestContext, Rule, ok, page};
+use crate::http::{ApiError, ApiResult, Body, Operation, Page, Reply, RequestContext, Rule, ok, op, page};
+use crate::state::AppState;
 use crate::store::tenants::{self as store, NewTenant, Sealed, TenantChange, TenantRow};
 
 /// The authenticated tenant operations.
@@ -198,7 +198,7 @@ async fn update(
     let stored = store::update(&app.db, id, &change, ctx.now_ms, &event).await;
     ctx.committed(stored, not_found, duplicate)?;
     if rename.is_some() {
-        app.forget_tenant_name(&before.name);
+        app.caches.invalidate_tenant_name(&before.name);
     }
     Ok(ok())
 }
@@ -223,7 +223,7 @@ async fn delete(
     let event = ctx.change_event(None, None, None, Some(&json!({"tenantid": named, "tenantname": row.name})));
     let stored = store::delete(&app.db, named, ctx.now_ms, &event).await;
     ctx.committed(stored, not_found, duplicate)?;
-    app.forget_tenant(named, Some(&row.name));
+    app.forget_tenant(named);
     // The rows go now; if this fails or the process stops, the sweeper finishes the purge.
     if let Err(err) = store::purge(&app.db, named, ctx.now).await {
         tracing::warn!(error = %err, tenant = named.get(), "tenant rows not purged yet; the sweeper will retry");

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use super::base;
 use super::record::{Token, TokenType, TokenValue};
 use super::service::{self, Options};
-use crate::app::AppState;
 use crate::http::body::{Small, elements, record_object, small};
 use crate::http::lenient::{Text, opt_bool};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {

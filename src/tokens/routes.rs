@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 use super::record::{Handle, TokenType, TokenValue};
 use super::service::{self, Options};
 use super::{base, bulk};
-use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Text, opt_bool};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
+use crate::state::AppState;
 
 /// The token operations.
 pub fn operations() -> Vec<Operation> {

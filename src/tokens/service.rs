@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 
 use super::base::Generator;
 use super::record::{Handle, Token, TokenValue};
-use crate::app::AppState;
 use crate::crypto::secrets::random_uuid_string;
 use crate::crypto::{IndexValue, TenantKeys};
 use crate::expiry::{Expiry, Lifetime};
 use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::store::audit::AuditRecord;
 use crate::store::tokens::{self as store, NewToken, Placed};
 

@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 use super::identity::IdentityFields;
 use super::routes::Assignment;
 use super::service::{self, Prepared};
-use crate::app::AppState;
 use crate::crypto::IndexKind;
 use crate::expiry::Lifetime;
 use crate::http::body::{Small, decode_element, elements, record_object, small};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
+use crate::state::AppState;
 use crate::store::audit::AuditRecord;
 
 #[derive(Debug, Deserialize)]

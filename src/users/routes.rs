@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 use super::bulk;
 use super::identity::{Identity, IdentityFields};
 use super::service;
-use crate::app::{AppState, Operation, op};
 use crate::http::lenient::{Int, Text};
-use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule, ok};
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
+use crate::state::AppState;
 
 /// The user operations.
 pub fn operations() -> Vec<Operation> {

@@ -38,7 +38,7 @@ async fn create_users(v: &TestVault, n: usize) -> Vec<String> {
 }
 
 /// Runs a statement with text and byte binds on the vault's database.
-async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
+pub async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
     macro_rules! run {
         ($pool:expr) => {{
             let mut query = sqlx::query(sql);
@@ -58,7 +58,7 @@ async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
 }
 
 /// A bound value of [`execute`].
-enum Bind<'a> {
+pub enum Bind<'a> {
     Text(&'a str),
     Bytes(Vec<u8>),
 }
@@ -77,7 +77,7 @@ async fn second_principal(v: &TestVault) -> String {
 }
 
 /// Creates tenant `acme` (id 2) with its own master key, as tenant creation will.
-async fn second_tenant(v: &TestVault) {
+pub async fn second_tenant(v: &TestVault) {
     use bunker::crypto::Key256;
     let wrapped = bunker::crypto::keyring::wrap_master(&v.wrapping.kek(), TenantId::new(2), 1, &Key256::random());
     execute(v, "INSERT INTO tenants (id, name, org, created_at) VALUES (2, 'acme', '', 0)", &[]).await;
@@ -117,7 +117,7 @@ both!(an_unlock_is_reusable_for_its_window_and_refused_after, |v| {
 
 /// The grant lifetime follows `Settings::bulk_unlock_ttl`.
 async fn unlock_lifetime_follows_the_setting(backend: Backend) {
-    let settings = bunker::app::Settings { bulk_unlock_ttl: 5, ..Default::default() };
+    let settings = bunker::state::Settings { bulk_unlock_ttl: 5, ..Default::default() };
     let v = TestVault::with_settings(backend, settings).await;
     let uuid = unlock(&v).await;
     v.clock().advance(4);
@@ -505,7 +505,7 @@ async fn deep_page_latency(backend: Backend) {
     use std::time::{Duration, Instant};
     let n: usize = std::env::var("BUNKER_BENCH_USERS").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     // A long walk outlasts the default 60 s grant.
-    let settings = bunker::app::Settings { bulk_unlock_ttl: 3600, ..Default::default() };
+    let settings = bunker::state::Settings { bulk_unlock_ttl: 3600, ..Default::default() };
     let v = TestVault::with_settings(backend, settings).await;
     let started = Instant::now();
     for batch in 0..n.div_ceil(4000) {

@@ -2,9 +2,10 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bunker::app::{self, App, AppState, Settings};
+use bunker::app::{self, App};
 use bunker::clock::Clock;
 use bunker::crypto::WrappingKey;
+use bunker::state::{AppState, Settings};
 use bunker::store::{self, Db, Location};
 use bunker::vault;
 use http_body_util::BodyExt;

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bunker::app::{self, AppState, Settings};
+use bunker::app;
 use bunker::clock::Clock;
 use bunker::crypto::WrappingKey;
+use bunker::state::{AppState, Settings};
 use bunker::store::{self, Location};
 use bunker::vault;
 use http_body_util::BodyExt;

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use bunker::app::Settings;
+use bunker::state::Settings;
 use bunker::store::Db;
 use serde_json::json;
 use sqlx::Executor;

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use bunker::app::Settings;
 use bunker::files::cipher::CHUNK;
 use bunker::http::RequestContext;
 use bunker::http::context::{Principal, PrincipalKind};
+use bunker::state::Settings;
 use bunker::store::bulk::{Cursor, id_key};
 use serde_json::{Value, json};
 

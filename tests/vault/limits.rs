@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use bunker::app::Settings;
+use bunker::state::Settings;
 use serde_json::{Value, json};
 
 use crate::both;

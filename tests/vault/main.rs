@@ -11,6 +11,7 @@ mod auth;
 mod binary;
 mod bulk;
 mod bulk_by_domain;
+mod caches;
 mod connections;
 mod crypto_at_rest;
 mod db_outage;

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
-use bunker::app::Settings;
 use bunker::http::rate::RateSettings;
+use bunker::state::Settings;
 use serde_json::{Value, json};
 
 use crate::both;

@@ -4,8 +4,8 @@ use axum::extract::State;
 use serde::Serialize;
 
 use super::{Report, build, html};
-use crate::app::{AppState, Operation, op};
-use crate::http::{ApiResult, Body, Reply, RequestContext, Rule};
+use crate::http::{ApiResult, Body, Operation, Reply, RequestContext, Rule, op};
+use crate::state::AppState;
 use crate::users::identity::IdentityFields;
 use crate::users::service as users;
 

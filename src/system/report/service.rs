@@ -3,10 +3,10 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::appdata::{AppName, service as appdata};
 use crate::audit::event::rfc3339;
 use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::state::AppState;
 use crate::users::LoadedUser;
 use crate::{agreements, files, requests, sessions, shared};
 

@@ -1,0 +1,144 @@
+//! The shared state of the running vault: storage, keys, writers, tunables and what is cached.
+//!
+//! It lives apart from the router so that the domains, which take `&AppState`, and the router,
+//! which routes the domains' operations, do not import each other. Handlers and middleware that
+//! need only one part take that part (`State<Db>`, `State<Health>`, `State<Metrics>`,
+//! `State<RateLimits>`) through the [`FromRef`] implementations below.
+
+pub mod caches;
+mod settings;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+pub use caches::Caches;
+pub use settings::Settings;
+
+use crate::audit::AuditWriter;
+use crate::clock::Clock;
+use crate::crypto::{KeyRing, TenantKeys};
+use crate::http::ApiError;
+use crate::http::metrics::Metrics;
+use crate::http::rate::RateLimits;
+use crate::store::{self, Db, Health};
+use crate::tenants::TenantId;
+use crate::users::inserts::UserInserts;
+
+/// Shared state of the running vault.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// Storage.
+    pub db: Db,
+    /// Unwrapped keys.
+    pub keys: Arc<KeyRing>,
+    /// Group-commit audit writer.
+    pub audit: AuditWriter,
+    /// Whether the database is reachable (see [`store::health`]).
+    pub health: Health,
+    /// Group commit for `UserCreate`.
+    pub user_inserts: UserInserts,
+    /// Tunables.
+    pub settings: Settings,
+    /// Time source.
+    pub clock: Clock,
+    /// Prometheus instruments.
+    pub metrics: Metrics,
+    /// Rate limits per client address.
+    pub rates: RateLimits,
+    /// Verified principals and resolved tenant names.
+    pub caches: Caches,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("backend", &self.db.backend()).finish()
+    }
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(app: &AppState) -> Db {
+        app.db.clone()
+    }
+}
+
+impl FromRef<AppState> for Health {
+    fn from_ref(app: &AppState) -> Health {
+        app.health.clone()
+    }
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(app: &AppState) -> Metrics {
+        app.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for RateLimits {
+    fn from_ref(app: &AppState) -> RateLimits {
+        app.rates.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the state around an unlocked key ring; starts the group-commit writers.
+    pub fn new(db: Db, keys: Arc<KeyRing>, settings: Settings, clock: Clock) -> AppState {
+        let rates = RateLimits::new(settings.rate.clone());
+        AppState(Arc::new(Inner {
+            audit: AuditWriter::spawn(db.clone()),
+            user_inserts: UserInserts::spawn(db.clone()),
+            health: db.health(),
+            db,
+            keys,
+            settings,
+            clock,
+            metrics: Metrics::new(),
+            rates,
+            caches: Caches::new(),
+        }))
+    }
+
+    /// A tenant's keys, unwrapping them on first use.
+    pub async fn tenant_keys(&self, tenant: TenantId) -> Result<Arc<TenantKeys>, ApiError> {
+        if let Some(keys) = self.keys.cached(tenant) {
+            return Ok(keys);
+        }
+        let stored = self.db.tenant(tenant).vault().tenant_master_keys().await?;
+        if stored.is_empty() {
+            // Deleted (its keys are destroyed first) or never was.
+            return Err(ApiError::not_found("The tenant record was not found"));
+        }
+        Ok(self.keys.unlock(tenant, &stored)?)
+    }
+
+    /// The id of a tenant by name.
+    pub(crate) async fn tenant_id(&self, name: &str) -> Result<Option<TenantId>, ApiError> {
+        if let Some(id) = self.caches.tenant_id(name) {
+            return Ok(Some(id));
+        }
+        let id = store::tenants::id_by_name(&self.db, name).await?;
+        if let Some(id) = id {
+            self.caches.insert_tenant_id(name, id);
+        }
+        Ok(id)
+    }
+
+    /// Drops everything this process caches about a tenant: the principals of its credentials,
+    /// the names that resolved to it and its unlocked keys. The next call that needs them asks
+    /// the database again (a tenant changed or deleted, here or by another replica).
+    pub fn forget_tenant(&self, tenant: TenantId) {
+        self.caches.forget_tenant(tenant);
+        self.keys.forget(tenant);
+    }
+}
