@@ -84,6 +84,14 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let listener = listen(config::listen(args.listen))?;
     files::secure(&location, embedded_default)?;
     let db = store::connect_with(&location, &config::pool_settings()?).await?;
+    if let Ok(Some(role)) = db.bypasses_row_security().await {
+        tracing::warn!(
+            role,
+            "the database role is a superuser or has BYPASSRLS: PostgreSQL row-level security does not bind \
+             this vault (tenant isolation rests on the vault's tenant-scoped queries alone); serve with a role \
+             that is neither, for example the owner of the database (see the README, Tenants)"
+        );
+    }
     let wrapping = resolve_wrapping_key(key, &db, embedded_default).await?;
     let clock = Clock::default();
     let (keys, secrets) = vault::open(&db, &wrapping.key, root_token.as_deref(), clock.now()).await?;

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
-use super::{BeginWrite, Db, StoreResult, TenantScope, with_pool};
+use super::{Db, ScopedPool, StoreResult, TenantScope, with_pool};
 
 /// The current state of one agreement as stored.
 #[derive(Debug, Clone)]
@@ -114,7 +114,7 @@ impl Agreements<'_> {
             lock(db)
         );
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let basis = sqlx::query("SELECT id FROM legal_bases WHERE tenant_id = $1 AND brief = $2")
                 .bind(tenant)
                 .bind(brief)
@@ -191,7 +191,7 @@ impl Agreements<'_> {
             lock(db)
         );
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let basis = sqlx::query("SELECT id FROM legal_bases WHERE tenant_id = $1 AND brief = $2")
                 .bind(tenant)
                 .bind(brief)
@@ -243,6 +243,7 @@ impl Agreements<'_> {
     pub async fn get(&self, rid: &[u8], brief: &str) -> StoreResult<Option<(AgreementRow, Vec<HistoryRow>)>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT b.id, a.status, a.data, a.version, a.created_at FROM agreements a \
                  JOIN legal_bases b ON b.id = a.legal_basis_id \
@@ -251,7 +252,7 @@ impl Agreements<'_> {
             .bind(tenant)
             .bind(rid)
             .bind(brief)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
             let Some(row) = row else { return Ok(None) };
             let basis: i64 = row.try_get(0)?;
@@ -270,7 +271,7 @@ impl Agreements<'_> {
             .bind(tenant)
             .bind(rid)
             .bind(basis)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             let history = rows
                 .iter()
@@ -284,6 +285,7 @@ impl Agreements<'_> {
     pub async fn list(&self, rid: &[u8]) -> StoreResult<Vec<AgreementRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT b.brief, a.status, a.data, a.version, a.created_at, b.id FROM agreements a \
                  JOIN legal_bases b ON b.id = a.legal_basis_id \
@@ -291,7 +293,7 @@ impl Agreements<'_> {
             )
             .bind(tenant)
             .bind(rid)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             Ok(rows
                 .iter()

@@ -5,7 +5,7 @@ use sqlx::Row;
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
 use super::users::VersionRow;
-use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, with_pool};
+use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, with_pool};
 use crate::expiry::Lifetime;
 
 /// An app record to insert (version 1).
@@ -99,7 +99,8 @@ impl AppData<'_> {
         let sql =
             format!("SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
         with_pool!(db, pool => {
-            let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(pool).await?;
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(&mut *conn).await?;
             Ok(row.as_ref().map(decode_app).transpose()?)
         })
     }
@@ -109,6 +110,7 @@ impl AppData<'_> {
     pub async fn extend(&self, rid: &[u8], appname: &str, now: i64, expires_at: i64) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             sqlx::query(
                 "UPDATE userapps SET expires_at = $5 \
                  WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND expires_at > $4 AND expires_at < $5",
@@ -118,7 +120,7 @@ impl AppData<'_> {
             .bind(appname)
             .bind(now)
             .bind(expires_at)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
             Ok(())
         })
@@ -130,7 +132,7 @@ impl AppData<'_> {
     pub async fn insert(&self, new: &NewApp<'_>, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             sqlx::query(
                 "DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND expires_at <= $4",
             )
@@ -187,7 +189,7 @@ impl AppData<'_> {
             "SELECT {APP_COLUMNS} FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}{lock}"
         );
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let row = sqlx::query(&select).bind(tenant).bind(rid).bind(appname).bind(now).fetch_optional(&mut *tx).await?;
             let row = row.as_ref().map(decode_app).transpose()?.ok_or(StoreError::NotFound)?;
             let (change, event) = match build(&row) {
@@ -238,7 +240,7 @@ impl AppData<'_> {
         let (db, tenant) = self.0.parts();
         let sql = format!("DELETE FROM userapps WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND {LIVE}");
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let deleted = sqlx::query(&sql)
                 .bind(tenant)
                 .bind(rid)
@@ -260,6 +262,7 @@ impl AppData<'_> {
     pub async fn user_app_names(&self, rid: &[u8], now: i64) -> StoreResult<Vec<String>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT appname FROM userapps WHERE tenant_id = $1 AND rid = $2 \
                  AND (expires_at IS NULL OR expires_at > $3) ORDER BY appname",
@@ -267,7 +270,7 @@ impl AppData<'_> {
             .bind(tenant)
             .bind(rid)
             .bind(now)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
         })
@@ -277,6 +280,7 @@ impl AppData<'_> {
     pub async fn app_names(&self, now: i64) -> StoreResult<Vec<String>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT DISTINCT a.appname FROM userapps a JOIN users u ON u.rid = a.rid \
                  WHERE a.tenant_id = $1 AND u.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2) \
@@ -284,7 +288,7 @@ impl AppData<'_> {
             )
             .bind(tenant)
             .bind(now)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
         })
@@ -294,6 +298,7 @@ impl AppData<'_> {
     pub async fn versions(&self, rid: &[u8], appname: &str) -> StoreResult<Vec<VersionRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT version, created_at, data FROM userapp_versions \
                  WHERE tenant_id = $1 AND rid = $2 AND appname = $3 ORDER BY version",
@@ -301,7 +306,7 @@ impl AppData<'_> {
             .bind(tenant)
             .bind(rid)
             .bind(appname)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             Ok(rows.iter().map(decode_version).collect::<Result<_, _>>()?)
         })
@@ -311,6 +316,7 @@ impl AppData<'_> {
     pub async fn version(&self, rid: &[u8], appname: &str, version: i64) -> StoreResult<Option<VersionRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT version, created_at, data FROM userapp_versions \
                  WHERE tenant_id = $1 AND rid = $2 AND appname = $3 AND version = $4",
@@ -319,7 +325,7 @@ impl AppData<'_> {
             .bind(rid)
             .bind(appname)
             .bind(version)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
             Ok(row.as_ref().map(decode_version).transpose()?)
         })

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use sqlx::Row;
 
-use super::{BeginWrite, Db, StoreResult, TenantScope, with_pool};
+use super::{Db, ScopedPool, StoreResult, TenantScope, with_pool};
 use crate::tenants::TenantId;
 
 /// One audit event as stored. Only non-identifying facts are in clear; `payload` is sealed.
@@ -180,7 +180,7 @@ impl AuditRows for sqlx::SqliteConnection {
 pub async fn insert_batch(db: &Db, records: &[AuditRecord], proceed: impl FnOnce() -> bool) -> StoreResult<bool> {
     match db {
         Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_all().await?;
             tx.insert_audit(records).await?;
             if !proceed() {
                 tx.rollback().await?;
@@ -189,7 +189,7 @@ pub async fn insert_batch(db: &Db, records: &[AuditRecord], proceed: impl FnOnce
             tx.commit().await?;
         }
         Db::Sqlite(pool) => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_all().await?;
             tx.insert_audit(records).await?;
             if !proceed() {
                 tx.rollback().await?;
@@ -262,10 +262,11 @@ impl Audit<'_> {
     pub async fn list_for_user(&self, user_ref: &[u8], offset: i64, limit: i64) -> StoreResult<(i64, Vec<AuditRow>)> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let total: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1 AND user_ref = $2")
                 .bind(tenant)
                 .bind(user_ref)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get(0)?;
             let sql = format!(
@@ -277,7 +278,7 @@ impl Audit<'_> {
                 .bind(user_ref)
                 .bind(limit)
                 .bind(offset)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?;
             let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
             Ok((total, rows))
@@ -288,8 +289,9 @@ impl Audit<'_> {
     pub async fn get(&self, uuid: &str) -> StoreResult<Option<AuditRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND uuid = $2");
-            let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
+            let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(&mut *conn).await?;
             Ok(row.as_ref().map(decode).transpose()?)
         })
     }
@@ -298,13 +300,14 @@ impl Audit<'_> {
     pub async fn counts_for_user(&self, user_ref: &[u8]) -> StoreResult<Vec<OperationCount>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT operation, COUNT(*), MIN(created_ms), MAX(created_ms) FROM audit_events \
                  WHERE tenant_id = $1 AND user_ref = $2 GROUP BY operation ORDER BY operation",
             )
             .bind(tenant)
             .bind(user_ref)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             rows.iter()
                 .map(|row| {

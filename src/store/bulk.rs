@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::audit::{self, AuditRow};
 use super::requests::{self, RequestRow};
 use super::users::{INDEX_COLUMNS, USER_COLUMNS, UserRow, decode_user_at};
-use super::{BeginWrite, StoreResult, TenantScope, placeholders, with_pool};
+use super::{ScopedPool, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 
 /// A stored unlock grant.
@@ -35,6 +35,7 @@ impl Bulk<'_> {
     pub async fn remember(&self, unlock: i64, listing: &str, position: i64, last_key: &[u8]) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             sqlx::query(
                 "INSERT INTO bulk_bookmarks (unlock_id, listing, position, last_key) \
                  SELECT id, $2, $3, $4 FROM bulk_unlocks WHERE id = $1 AND tenant_id = $5 \
@@ -45,7 +46,7 @@ impl Bulk<'_> {
             .bind(position)
             .bind(last_key)
             .bind(tenant)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
             Ok(())
         })
@@ -56,6 +57,7 @@ impl Bulk<'_> {
     pub async fn cursor(&self, unlock: i64, listing: &str, offset: i64) -> StoreResult<Cursor> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT b.position, b.last_key FROM bulk_bookmarks b JOIN bulk_unlocks u ON u.id = b.unlock_id \
                  WHERE b.unlock_id = $1 AND u.tenant_id = $4 AND b.listing = $2 AND b.position <= $3 \
@@ -65,7 +67,7 @@ impl Bulk<'_> {
             .bind(listing)
             .bind(offset)
             .bind(tenant)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
             Ok(match row {
                 Some(row) => Cursor { after: Some(row.try_get(1)?), skip: offset - row.try_get::<i64, _>(0)? },
@@ -84,7 +86,7 @@ impl Bulk<'_> {
     ) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             sqlx::query("DELETE FROM bulk_unlocks WHERE expires_ms <= $1").bind(now_ms).execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO bulk_unlocks (digest, tenant_id, principal_id, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5)",
@@ -105,10 +107,11 @@ impl Bulk<'_> {
     pub async fn find_unlock(&self, digest: &IndexValue) -> StoreResult<Option<UnlockRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query("SELECT id, principal_id, expires_ms FROM bulk_unlocks WHERE digest = $1 AND tenant_id = $2")
                 .bind(&digest[..])
                 .bind(tenant)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?;
             row.map(|row| Ok(UnlockRow { id: row.try_get(0)?, principal_id: row.try_get(1)?, expires_ms: row.try_get(2)? }))
                 .transpose()
@@ -120,6 +123,7 @@ impl Bulk<'_> {
         let (db, tenant) = self.0.parts();
         let sql = users_page_sql(cursor);
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let mut query = sqlx::query(&sql).bind(tenant).bind(now);
             if let Some(after) = &cursor.after {
                 query = query.bind(after.as_slice());
@@ -128,7 +132,7 @@ impl Bulk<'_> {
             if cursor.skip > 0 {
                 query = query.bind(cursor.skip);
             }
-            let rows = query.fetch_all(pool).await?;
+            let rows = query.fetch_all(&mut *conn).await?;
             Ok(rows.iter().map(|row| decode_user_at(row, 0)).collect::<Result<_, _>>()?)
         })
     }
@@ -137,10 +141,11 @@ impl Bulk<'_> {
     pub async fn count_users(&self, now: i64) -> StoreResult<i64> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)")
                 .bind(tenant)
                 .bind(now)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?;
             Ok(row.try_get(0)?)
         })
@@ -166,12 +171,13 @@ impl Bulk<'_> {
                 placeholders(3, chunk.len())
             );
             let rows: Vec<(Vec<u8>, UserRow)> = with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
                 let mut query = sqlx::query(&sql).bind(tenant).bind(now);
                 for value in chunk {
                     query = query.bind(&value[..]);
                 }
                 query
-                    .fetch_all(pool)
+                    .fetch_all(&mut *conn)
                     .await?
                     .iter()
                     .map(|row| Ok((row.try_get(0)?, decode_user_at(row, 1)?)))
@@ -193,11 +199,12 @@ impl Bulk<'_> {
                 placeholders(3, chunk.len())
             );
             let rows: Vec<UserRow> = with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
                 let mut query = sqlx::query(&sql).bind(tenant).bind(now);
                 for rid in chunk {
                     query = query.bind(rid.as_slice());
                 }
-                query.fetch_all(pool).await?.iter().map(|row| decode_user_at(row, 0)).collect::<Result<_, _>>()?
+                query.fetch_all(&mut *conn).await?.iter().map(|row| decode_user_at(row, 0)).collect::<Result<_, _>>()?
             });
             out.extend(rows);
         }
@@ -215,6 +222,7 @@ impl Bulk<'_> {
         let sql = requests_page_sql(cursor);
         let width = requests::COLUMNS.split(',').count();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let mut query = sqlx::query(&sql).bind(tenant).bind(now);
             if cursor.after.is_some() {
                 query = query.bind(cursor.after_id().unwrap_or(i64::MIN));
@@ -223,7 +231,7 @@ impl Bulk<'_> {
             if cursor.skip > 0 {
                 query = query.bind(cursor.skip);
             }
-            let rows = query.fetch_all(pool).await?;
+            let rows = query.fetch_all(&mut *conn).await?;
             Ok(rows
                 .iter()
                 .map(|row| Ok((row.try_get(width)?, requests::decode(row)?, decode_user_at(row, width + 1)?)))
@@ -235,13 +243,14 @@ impl Bulk<'_> {
     pub async fn count_requests(&self, now: i64) -> StoreResult<i64> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT COUNT(*) FROM user_requests r JOIN users u ON u.rid = r.rid \
                  WHERE r.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2)",
             )
             .bind(tenant)
             .bind(now)
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await?;
             Ok(row.try_get(0)?)
         })
@@ -253,6 +262,7 @@ impl Bulk<'_> {
         let sql = events_page_sql(cursor);
         let width = audit::COLUMNS.split(',').count();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let mut query = sqlx::query(&sql).bind(tenant);
             if cursor.after.is_some() {
                 query = query.bind(cursor.after_id().unwrap_or(i64::MIN));
@@ -261,7 +271,7 @@ impl Bulk<'_> {
             if cursor.skip > 0 {
                 query = query.bind(cursor.skip);
             }
-            let rows = query.fetch_all(pool).await?;
+            let rows = query.fetch_all(&mut *conn).await?;
             Ok(rows.iter().map(|row| Ok((row.try_get(width)?, audit::decode(row)?))).collect::<Result<_, sqlx::Error>>()?)
         })
     }
@@ -270,7 +280,8 @@ impl Bulk<'_> {
     pub async fn count_events(&self) -> StoreResult<i64> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let row = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1").bind(tenant).fetch_one(pool).await?;
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1").bind(tenant).fetch_one(&mut *conn).await?;
             Ok(row.try_get(0)?)
         })
     }

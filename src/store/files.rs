@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::bulk::Cursor;
-use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, with_pool};
+use super::{BeginWrite, Db, ScopedPool, StoreError, StoreResult, TenantScope, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
 use crate::tenants::TenantId;
@@ -127,6 +127,7 @@ impl Files<'_> {
     pub async fn chunks(&self, file_id: i64, from: i64, count: i64) -> StoreResult<Vec<Vec<u8>>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT c.seq, c.data FROM file_chunks c JOIN files f ON f.id = c.file_id \
                  WHERE c.file_id = $1 AND f.tenant_id = $4 AND c.seq >= $2 ORDER BY c.seq LIMIT $3",
@@ -135,7 +136,7 @@ impl Files<'_> {
             .bind(from)
             .bind(count)
             .bind(tenant)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             let mut out = Vec::with_capacity(rows.len());
             for (expected, row) in (from..).zip(rows.iter()) {
@@ -161,12 +162,13 @@ impl Files<'_> {
              AND (f.expires_at IS NULL OR f.expires_at > $4) ORDER BY f.id DESC LIMIT 1"
         );
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let query = sqlx::query(&sql).bind(tenant).bind(rid);
             let query = match lookup {
                 Lookup::Uuid(uuid) => query.bind(uuid),
                 Lookup::Name(idx) | Lookup::Content(idx) => query.bind(&idx[..]),
             };
-            let row = query.bind(now).fetch_optional(pool).await?;
+            let row = query.bind(now).fetch_optional(&mut *conn).await?;
             Ok(row.as_ref().map(decode).transpose()?)
         })
     }
@@ -176,12 +178,13 @@ impl Files<'_> {
     pub async fn extend(&self, id: i64, now: i64, expires_at: i64) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             sqlx::query("UPDATE files SET expires_at = $4 WHERE tenant_id = $1 AND id = $2 AND expires_at > $3 AND expires_at < $4")
                 .bind(tenant)
                 .bind(id)
                 .bind(now)
                 .bind(expires_at)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
             Ok(())
         })
@@ -200,7 +203,7 @@ impl Files<'_> {
     ) -> StoreResult<Result<bool, E>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             sqlx::query("DELETE FROM files WHERE tenant_id = $1 AND rid = $2 AND content_idx = $3 AND expires_at <= $4")
                 .bind(tenant)
                 .bind(new.rid)
@@ -273,11 +276,12 @@ impl Files<'_> {
              AND (f.expires_at IS NULL OR f.expires_at > $3){filter} ORDER BY f.id"
         );
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let mut query = sqlx::query(&sql).bind(tenant).bind(rid).bind(now);
             if let Some(tag) = tag {
                 query = query.bind(&tag[..]);
             }
-            let rows = query.fetch_all(pool).await?;
+            let rows = query.fetch_all(&mut *conn).await?;
             Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
         })
     }
@@ -294,7 +298,7 @@ impl Files<'_> {
     ) -> StoreResult<bool> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let updated = sqlx::query(
                 "UPDATE files SET meta = $3 WHERE tenant_id = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $4)",
             )
@@ -328,7 +332,7 @@ impl Files<'_> {
     pub async fn delete(&self, rid: &[u8], fileuuid: &str, now: i64, event: &AuditRecord) -> StoreResult<bool> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let deleted = sqlx::query(
                 "DELETE FROM files WHERE tenant_id = $1 AND rid = $2 AND fileuuid = $3 \
                  AND (expires_at IS NULL OR expires_at > $4)",
@@ -370,7 +374,8 @@ impl Files<'_> {
             cursor.limit_clause(5)
         );
         with_pool!(db, pool => {
-            let total: i64 = sqlx::query(&count).bind(tenant).bind(&tag[..]).bind(now).fetch_one(pool).await?.try_get(0)?;
+            let mut conn = pool.conn_for(tenant).await?;
+            let total: i64 = sqlx::query(&count).bind(tenant).bind(&tag[..]).bind(now).fetch_one(&mut *conn).await?.try_get(0)?;
             let mut query = sqlx::query(&page)
                 .bind(tenant)
                 .bind(&tag[..])
@@ -380,7 +385,7 @@ impl Files<'_> {
             if cursor.skip > 0 {
                 query = query.bind(cursor.skip);
             }
-            let rows = query.fetch_all(pool).await?;
+            let rows = query.fetch_all(&mut *conn).await?;
             let rows = rows
                 .iter()
                 .map(|row| Ok(OwnedFileRow { file: decode(row)?, wrapped_key: row.try_get(12)?, record: row.try_get(13)? }))

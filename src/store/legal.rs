@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, with_pool};
+use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, with_pool};
 
 /// A legal basis as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,8 @@ impl Legal<'_> {
         let (db, tenant) = self.0.parts();
         let sql = format!("SELECT {BASIS_COLUMNS} FROM legal_bases WHERE tenant_id = $1 ORDER BY id");
         with_pool!(db, pool => {
-            let rows = sqlx::query(&sql).bind(tenant).fetch_all(pool).await?;
+            let mut conn = pool.conn_for(tenant).await?;
+            let rows = sqlx::query(&sql).bind(tenant).fetch_all(&mut *conn).await?;
             Ok(rows.iter().map(decode_basis).collect::<Result<_, _>>()?)
         })
     }
@@ -123,7 +124,7 @@ impl Legal<'_> {
     pub async fn insert_basis(&self, basis: &LegalBasis, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             sqlx::query(
                 "INSERT INTO legal_bases (tenant_id, brief, status, module, fulldesc, shortdesc, basistype, \
                  requiredmsg, requiredflag, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -159,7 +160,7 @@ impl Legal<'_> {
             lock(db, " FOR UPDATE")
         );
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let row = sqlx::query(&select).bind(tenant).bind(brief).fetch_optional(&mut *tx).await?;
             let current = row.as_ref().map(decode_basis).transpose()?.ok_or(StoreError::NotFound)?;
             let (next, event) = match build(&current) {
@@ -201,7 +202,7 @@ impl Legal<'_> {
             lock(db, " FOR UPDATE")
         );
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let row = sqlx::query(&select).bind(tenant).bind(brief).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             let id: i64 = row.try_get(0)?;
             let current = LegalBasis {
@@ -239,11 +240,12 @@ impl Legal<'_> {
                      JOIN legal_bases b ON b.id = l.legal_basis_id AND b.tenant_id = l.tenant_id \
                      WHERE l.tenant_id = $1 ORDER BY b.brief";
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let mut briefs: HashMap<i64, Vec<String>> = HashMap::new();
-            for row in sqlx::query(links).bind(tenant).fetch_all(pool).await? {
+            for row in sqlx::query(links).bind(tenant).fetch_all(&mut *conn).await? {
                 briefs.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
             }
-            let rows = sqlx::query(&activities).bind(tenant).fetch_all(pool).await?;
+            let rows = sqlx::query(&activities).bind(tenant).fetch_all(&mut *conn).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let id: i64 = row.try_get(0)?;
@@ -265,7 +267,7 @@ impl Legal<'_> {
     pub async fn insert_activity(&self, activity: &Activity, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             sqlx::query(
                 "INSERT INTO processing_activities (tenant_id, activity, title, script, fulldesc, applicableto, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -297,7 +299,7 @@ impl Legal<'_> {
             lock(db, " FOR UPDATE")
         );
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let row = sqlx::query(&select).bind(tenant).bind(name).fetch_optional(&mut *tx).await?;
             let current = row.as_ref().map(decode_activity).transpose()?.ok_or(StoreError::NotFound)?;
             let (next, event) = match build(&current) {
@@ -336,7 +338,7 @@ impl Legal<'_> {
             lock(db, " FOR UPDATE")
         );
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let row = sqlx::query(&select).bind(tenant).bind(name).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             let id: i64 = row.try_get(0)?;
             let current = Activity {
@@ -380,7 +382,7 @@ impl Legal<'_> {
             format!("SELECT id FROM processing_activities WHERE tenant_id = $1 AND activity = $2{share}");
         let find_basis = format!("SELECT id FROM legal_bases WHERE tenant_id = $1 AND brief = $2{share}");
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let Some(row) = sqlx::query(&find_activity).bind(tenant).bind(activity).fetch_optional(&mut *tx).await? else {
                 return Ok(LinkOutcome::NoActivity);
             };

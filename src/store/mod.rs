@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, Row, SqlitePool};
+
+use crate::tenants::TenantId;
 
 pub use health::Health;
 pub use scope::TenantScope;
@@ -298,6 +300,19 @@ impl Db {
         }
     }
 
+    /// PostgreSQL: the name of the role the vault is connected as, if row-level security does
+    /// not bind it (a superuser or a BYPASSRLS role); `None` when it does, and on SQLite.
+    pub async fn bypasses_row_security(&self) -> Result<Option<String>, sqlx::Error> {
+        let Db::Postgres(pool) = self else { return Ok(None) };
+        let row = sqlx::query(
+            "SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(pool)
+        .await?;
+        let (role, bypasses): (String, bool) = (row.try_get(0)?, row.try_get(1)?);
+        Ok(bypasses.then_some(role))
+    }
+
     /// Short backend name for logs and tests.
     pub fn backend(&self) -> &'static str {
         match self {
@@ -331,6 +346,56 @@ impl BeginWrite for PgPool {
     type Database = sqlx::Postgres;
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.begin().await
+    }
+}
+
+/// Connections and transactions bound to one tenant, for PostgreSQL's row-level security: the
+/// policies of every table of tenant data compare `tenant_id` with the `bunker.tenant` setting
+/// (migration 0014), so a statement that forgot its tenant still sees only this tenant's rows.
+/// On SQLite (no row-level security) these are plain connections and transactions.
+pub(crate) trait ScopedPool: BeginWrite {
+    /// A connection whose statements see only `tenant`'s rows (the setting lasts for the
+    /// session; every scoped use sets it again first).
+    async fn conn_for(&self, tenant: TenantId) -> Result<sqlx::pool::PoolConnection<Self::Database>, sqlx::Error>;
+    /// A write transaction that sees and writes only `tenant`'s rows.
+    async fn begin_for(&self, tenant: TenantId) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+    /// A write transaction of the vault's own cross-tenant work (audit group commit, the sweeper):
+    /// every tenant's rows.
+    async fn begin_all(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl ScopedPool for SqlitePool {
+    async fn conn_for(&self, _: TenantId) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, sqlx::Error> {
+        self.acquire().await
+    }
+    async fn begin_for(&self, _: TenantId) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_write().await
+    }
+    async fn begin_all(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_write().await
+    }
+}
+
+/// The setting the row-level security policies read.
+const TENANT_SETTING: &str = "SELECT set_config('bunker.tenant', $1, $2)";
+/// Its value for the vault's own cross-tenant work.
+pub(crate) const ALL_TENANTS: &str = "*";
+
+impl ScopedPool for PgPool {
+    async fn conn_for(&self, tenant: TenantId) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        sqlx::query(TENANT_SETTING).bind(tenant.get().to_string()).bind(false).execute(&mut *conn).await?;
+        Ok(conn)
+    }
+    async fn begin_for(&self, tenant: TenantId) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query(TENANT_SETTING).bind(tenant.get().to_string()).bind(true).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+    async fn begin_all(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query(TENANT_SETTING).bind(ALL_TENANTS).bind(true).execute(&mut *tx).await?;
+        Ok(tx)
     }
 }
 

@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, with_pool};
+use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, with_pool};
 
 /// Status of a request awaiting a decision.
 pub const OPEN: &str = "open";
@@ -144,7 +144,7 @@ impl Requests<'_> {
              WHERE tenant_id = $1 AND rid = $2 AND action = $3 AND target = $4 AND status = 'open' ORDER BY id"
         );
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             if sqlx::query(&owner).bind(tenant).bind(new.rid.as_slice()).fetch_optional(&mut *tx).await?.is_none() {
                 return Err(StoreError::NotFound);
             }
@@ -185,7 +185,8 @@ impl Requests<'_> {
         let (db, tenant) = self.0.parts();
         let sql = format!("SELECT {COLUMNS} FROM user_requests WHERE tenant_id = $1 AND uuid = $2");
         with_pool!(db, pool => {
-            let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(pool).await?;
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query(&sql).bind(tenant).bind(uuid).fetch_optional(&mut *conn).await?;
             Ok(row.as_ref().map(decode).transpose()?)
         })
     }
@@ -197,11 +198,12 @@ impl Requests<'_> {
             "SELECT {COLUMNS} FROM user_requests WHERE tenant_id = $1 AND rid = $2 ORDER BY id LIMIT $3 OFFSET $4"
         );
         with_pool!(db, pool => {
-            let rows = sqlx::query(&sql).bind(tenant).bind(rid).bind(limit).bind(offset).fetch_all(pool).await?;
+            let mut conn = pool.conn_for(tenant).await?;
+            let rows = sqlx::query(&sql).bind(tenant).bind(rid).bind(limit).bind(offset).fetch_all(&mut *conn).await?;
             let total: i64 = sqlx::query("SELECT COUNT(*) FROM user_requests WHERE tenant_id = $1 AND rid = $2")
                 .bind(tenant)
                 .bind(rid)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get(0)?;
             Ok((rows.iter().map(decode).collect::<Result<_, _>>()?, total))
@@ -213,7 +215,7 @@ impl Requests<'_> {
     pub async fn close(&self, resolution: &Resolution, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             resolve!(&mut *tx, tenant, Some(resolution));
             insert_audit!(&mut *tx, std::slice::from_ref(event));
             tx.commit().await?;

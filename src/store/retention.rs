@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, Db, StoreResult, with_pool};
+use super::{Db, ScopedPool, StoreResult, with_pool};
 
 /// Advisory lock key: one sweeper at a time across every replica sharing a PostgreSQL database.
 const SWEEP_LOCK: i64 = 0x6275_6e6b_6572_0001;
@@ -36,7 +36,7 @@ where
 {
     let postgres = matches!(db, Db::Postgres(_));
     with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
+        let mut tx = pool.begin_all().await?;
         if postgres {
             let locked: bool =
                 sqlx::query("SELECT pg_try_advisory_xact_lock($1)").bind(SWEEP_LOCK).fetch_one(&mut *tx).await?.try_get(0)?;

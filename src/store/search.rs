@@ -12,7 +12,7 @@
 
 use sqlx::Row;
 
-use super::{Db, StoreResult, TenantScope, placeholders};
+use super::{Db, ScopedPool, StoreResult, TenantScope, placeholders};
 use crate::crypto::IndexValue;
 use crate::tenants::TenantId;
 
@@ -166,6 +166,7 @@ impl Search<'_> {
                 rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
             }
             Db::Postgres(pool) => {
+                let mut conn = pool.conn_for(tenant).await?;
                 // The GIN index finds the users sharing any digest; each one's count is its overlap.
                 let mut wanted: Vec<i64> = grams.iter().map(short_gram).collect();
                 wanted.sort_unstable();
@@ -180,7 +181,7 @@ impl Search<'_> {
                 .bind(wanted)
                 .bind(min)
                 .bind(cap)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?;
                 rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
             }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, StoreResult, TenantScope, with_pool};
+use super::{ScopedPool, StoreResult, TenantScope, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
 
@@ -54,7 +54,7 @@ impl Sessions<'_> {
     pub async fn upsert(&self, session: &NewSession, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND expires_at <= $2")
                 .bind(tenant)
                 .bind(session.now)
@@ -87,6 +87,7 @@ impl Sessions<'_> {
     pub async fn get(&self, sid_idx: &IndexValue, now: i64) -> StoreResult<Option<SessionRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT s.user_rid, u.wrapped_key, s.data, s.sliding_secs, s.final_at, s.expires_at FROM sessions s \
                  LEFT JOIN users u ON u.rid = s.user_rid \
@@ -95,7 +96,7 @@ impl Sessions<'_> {
             .bind(tenant)
             .bind(&sid_idx[..])
             .bind(now)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
             let decoded = row.map(|row| -> Result<SessionRow, sqlx::Error> {
                 Ok(SessionRow {
@@ -118,6 +119,7 @@ impl Sessions<'_> {
     pub async fn extend(&self, sid_idx: &IndexValue, now: i64, expires_at: i64) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             sqlx::query(
                 "UPDATE sessions SET expires_at = $4 \
                  WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3 AND expires_at < $4",
@@ -126,7 +128,7 @@ impl Sessions<'_> {
                 .bind(&sid_idx[..])
                 .bind(now)
                 .bind(expires_at)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
             Ok(())
         })
@@ -136,7 +138,7 @@ impl Sessions<'_> {
     pub async fn delete(&self, sid_idx: &IndexValue, now: i64, event: &AuditRecord) -> StoreResult<bool> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let deleted = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND sid_idx = $2 AND expires_at > $3")
                 .bind(tenant)
                 .bind(&sid_idx[..])
@@ -159,6 +161,7 @@ impl Sessions<'_> {
     pub async fn list_for_user(&self, user_rid: &[u8], now: i64) -> StoreResult<Vec<UserSessionRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT sid_idx, data FROM sessions WHERE tenant_id = $1 AND user_rid = $2 AND expires_at > $3 \
                  ORDER BY created_at, sid_idx",
@@ -166,7 +169,7 @@ impl Sessions<'_> {
             .bind(tenant)
             .bind(user_rid)
             .bind(now)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             rows.iter()
                 .map(|row| Ok(UserSessionRow { sid_idx: row.try_get(0)?, data: row.try_get(1)? }))

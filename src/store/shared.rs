@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, StoreResult, TenantScope, with_pool};
+use super::{ScopedPool, StoreResult, TenantScope, with_pool};
 use crate::crypto::IndexValue;
 
 /// A shared record to insert.
@@ -42,7 +42,7 @@ impl SharedRecords<'_> {
     pub async fn insert(&self, record: &NewSharedRecord, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             sqlx::query("DELETE FROM shared_records WHERE tenant_id = $1 AND expires_at <= $2")
                 .bind(tenant)
                 .bind(record.now)
@@ -70,6 +70,7 @@ impl SharedRecords<'_> {
     pub async fn list_for_user(&self, user_rid: &[u8], now: i64) -> StoreResult<Vec<UserSharedRecordRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT rec_idx, data, created_at, expires_at FROM shared_records \
                  WHERE tenant_id = $1 AND user_rid = $2 AND expires_at > $3 ORDER BY created_at, rec_idx",
@@ -77,7 +78,7 @@ impl SharedRecords<'_> {
             .bind(tenant)
             .bind(user_rid)
             .bind(now)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             rows.iter()
                 .map(|row| {
@@ -96,6 +97,7 @@ impl SharedRecords<'_> {
     pub async fn get(&self, rec_idx: &IndexValue, now: i64) -> StoreResult<Option<SharedRecordRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT s.user_rid, u.wrapped_key, s.data FROM shared_records s \
                  JOIN users u ON u.rid = s.user_rid \
@@ -104,7 +106,7 @@ impl SharedRecords<'_> {
             .bind(tenant)
             .bind(&rec_idx[..])
             .bind(now)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
             let decoded = row.map(|row| -> Result<SharedRecordRow, sqlx::Error> {
                 Ok(SharedRecordRow { user_rid: row.try_get(0)?, wrapped_key: row.try_get(1)?, data: row.try_get(2)? })

@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, Db, StoreError, StoreResult, with_pool};
+use super::{Db, ScopedPool, StoreError, StoreResult, with_pool};
 use crate::tenants::TenantId;
 
 /// A live tenant as stored.
@@ -101,6 +101,8 @@ pub struct NewTenant<'a> {
     pub token_digest: [u8; 32],
     /// Check value of the wrapping key its master key is wrapped under (must be the one in force).
     pub kek_check: [u8; 32],
+    /// The tenant the creation's event is written in (the main tenant).
+    pub actor: TenantId,
 }
 
 /// What is sealed for a new tenant once its id is known (keys and labels are bound to it).
@@ -119,7 +121,7 @@ pub struct Sealed {
 /// transaction. `Conflict` when the name is taken.
 pub async fn create(db: &Db, new: &NewTenant<'_>, seal: impl FnOnce(TenantId) -> Sealed) -> StoreResult<TenantId> {
     with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
+        let mut tx = pool.begin_for(new.actor).await?;
         super::vault::check_kek!(tx, db, new.kek_check);
         let id: TenantId = sqlx::query("INSERT INTO tenants (name, org, created_at) VALUES ($1, $2, $3) RETURNING id")
             .bind(new.name)
@@ -175,7 +177,7 @@ pub async fn update(db: &Db, id: TenantId, change: &TenantChange, now_ms: i64, e
          WHERE id = $1 AND {LIVE}"
     );
     with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
+        let mut tx = pool.begin_for(event.tenant).await?;
         let updated = sqlx::query(&sql)
             .bind(id)
             .bind(change.name.as_deref())
@@ -208,7 +210,7 @@ pub async fn delete(db: &Db, id: TenantId, now_ms: i64, event: &AuditRecord) -> 
          WHERE id = $1 AND {LIVE}"
     );
     with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
+        let mut tx = pool.begin_for(event.tenant).await?;
         let deleted = sqlx::query(&tombstone).bind(id).bind(now_ms.div_euclid(1000)).execute(&mut *tx).await?.rows_affected();
         if deleted == 0 {
             return Err(StoreError::NotFound);
@@ -254,7 +256,7 @@ pub async fn purge(db: &Db, id: TenantId, now: i64) -> StoreResult<()> {
         Db::Postgres(_) => "user_grams",
     };
     with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
+        let mut tx = pool.begin_for(id).await?;
         for table in std::iter::once(search).chain(TENANT_TABLES) {
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1")).bind(id).execute(&mut *tx).await?;
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{BeginWrite, StoreResult, TenantScope, placeholders, with_pool};
+use super::{ScopedPool, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
 
@@ -99,7 +99,7 @@ impl Tokens<'_> {
     ) -> StoreResult<Vec<Placed>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let values: Vec<IndexValue> = rows.iter().filter_map(|r| r.value_idx).collect();
             let mut expired_replaced = 0;
             for chunk in values.chunks(CHUNK) {
@@ -225,12 +225,13 @@ impl Tokens<'_> {
             "SELECT {COLUMNS} FROM tokens WHERE tenant_id = $1 AND {LIVE} AND (uuid_idx = $3 OR base_idx = $4)"
         );
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(&sql)
                 .bind(tenant)
                 .bind(now)
                 .bind(&uuid_idx[..])
                 .bind(&base_idx[..])
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?;
             Ok(row.as_ref().map(decode).transpose()?)
         })
@@ -245,6 +246,7 @@ impl Tokens<'_> {
             let sql =
                 format!("SELECT {COLUMNS} FROM tokens WHERE tenant_id = $1 AND {LIVE} AND {}", either(chunk.len()));
             let rows: Vec<TokenRow> = with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
                 let mut query = sqlx::query(&sql).bind(tenant).bind(now);
                 for (uuid_idx, _) in chunk {
                     query = query.bind(&uuid_idx[..]);
@@ -252,7 +254,7 @@ impl Tokens<'_> {
                 for (_, base_idx) in chunk {
                     query = query.bind(&base_idx[..]);
                 }
-                query.fetch_all(pool).await?.iter().map(decode).collect::<Result<_, _>>()?
+                query.fetch_all(&mut *conn).await?.iter().map(decode).collect::<Result<_, _>>()?
             });
             found.extend(rows.into_iter().map(|row| (row.uuid_idx.clone(), row)));
         }
@@ -267,7 +269,7 @@ impl Tokens<'_> {
             return Ok(());
         }
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             for (uuid_idx, expires_at) in moves {
                 sqlx::query(
                     "UPDATE tokens SET expires_at = $4 \
@@ -294,7 +296,7 @@ impl Tokens<'_> {
     {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let mut deleted = 0;
             for chunk in handles.chunks(CHUNK) {
                 let sql = format!("DELETE FROM tokens WHERE tenant_id = $1 AND {LIVE} AND {}", either(chunk.len()));

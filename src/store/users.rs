@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::requests::{Resolution, resolve};
 use super::search::{insert_grams, replace_grams};
-use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, placeholders, with_pool};
+use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 use crate::expiry::Lifetime;
 use crate::tenants::TenantId;
@@ -135,7 +135,8 @@ impl Users<'_> {
              AND (expires_at IS NULL OR expires_at > $3)"
         );
         with_pool!(db, pool => {
-            let row = sqlx::query(&sql).bind(tenant).bind(&idx[..]).bind(now).fetch_optional(pool).await?;
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query(&sql).bind(tenant).bind(&idx[..]).bind(now).fetch_optional(&mut *conn).await?;
             Ok(row.as_ref().map(decode_user).transpose()?)
         })
     }
@@ -147,7 +148,8 @@ impl Users<'_> {
             "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2 AND (expires_at IS NULL OR expires_at > $3)"
         );
         with_pool!(db, pool => {
-            let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(now).fetch_optional(pool).await?;
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(now).fetch_optional(&mut *conn).await?;
             Ok(row.as_ref().map(decode_user).transpose()?)
         })
     }
@@ -157,12 +159,13 @@ impl Users<'_> {
     pub async fn extend(&self, rid: &[u8], now: i64, expires_at: i64) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             sqlx::query("UPDATE users SET expires_at = $4 WHERE tenant_id = $1 AND rid = $2 AND expires_at > $3 AND expires_at < $4")
                 .bind(tenant)
                 .bind(rid)
                 .bind(now)
                 .bind(expires_at)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
             Ok(())
         })
@@ -175,7 +178,8 @@ impl Users<'_> {
             let Some(value) = value else { continue };
             let sql = format!("SELECT rid FROM users WHERE tenant_id = $1 AND {} = $2", INDEX_COLUMNS[position]);
             let holder: Option<Vec<u8>> = with_pool!(db, pool => {
-                sqlx::query(&sql).bind(tenant).bind(&value[..]).fetch_optional(pool).await?.map(|r| r.try_get(0)).transpose()?
+            let mut conn = pool.conn_for(tenant).await?;
+                sqlx::query(&sql).bind(tenant).bind(&value[..]).fetch_optional(&mut *conn).await?.map(|r| r.try_get(0)).transpose()?
             });
             if holder.is_some_and(|rid| Some(rid.as_slice()) != except) {
                 return Ok(Some(IndexKind::PROFILE[position]));
@@ -195,7 +199,8 @@ impl Users<'_> {
             Db::Postgres(pool) => {
                 let sql = format!("SELECT {column} FROM users WHERE tenant_id = $1 AND {column} = ANY($2)");
                 let values: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
-                let rows = sqlx::query(&sql).bind(tenant).bind(values).fetch_all(pool).await?;
+                let mut conn = pool.conn_for(tenant).await?;
+                let rows = sqlx::query(&sql).bind(tenant).bind(values).fetch_all(&mut *conn).await?;
                 rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?
             }
             Db::Sqlite(pool) => {
@@ -245,7 +250,7 @@ impl Users<'_> {
         let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
         let select = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2{lock}");
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             let row = sqlx::query(&select).bind(tenant).bind(rid).fetch_optional(&mut *tx).await?;
             let row = row.as_ref().map(decode_user).transpose()?.ok_or(StoreError::NotFound)?;
             let (change, event) = match build(&row) {
@@ -305,7 +310,7 @@ impl Users<'_> {
     ) -> StoreResult<u64> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_for(tenant).await?;
             resolve!(&mut *tx, tenant, resolves);
             let mut deleted = 0;
             for chunk in rids.chunks(CHUNK) {
@@ -329,12 +334,13 @@ impl Users<'_> {
     pub async fn versions(&self, rid: &[u8]) -> StoreResult<Vec<VersionRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 ORDER BY version",
             )
             .bind(tenant)
             .bind(rid)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             rows.iter()
                 .map(|row| Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? }))
@@ -346,13 +352,14 @@ impl Users<'_> {
     pub async fn version(&self, rid: &[u8], version: i64) -> StoreResult<Option<VersionRow>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT version, created_at, data FROM user_versions WHERE tenant_id = $1 AND rid = $2 AND version = $3",
             )
             .bind(tenant)
             .bind(rid)
             .bind(version)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
             row.map(|row| Ok(VersionRow { version: row.try_get(0)?, created_at: row.try_get(1)?, data: row.try_get(2)? }))
                 .transpose()
@@ -363,10 +370,11 @@ impl Users<'_> {
     pub async fn wrapped_key(&self, rid: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query("SELECT wrapped_key FROM users WHERE tenant_id = $1 AND rid = $2")
                 .bind(tenant)
                 .bind(rid)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?;
             Ok(row.map(|row| row.try_get(0)).transpose()?)
         })
@@ -402,7 +410,7 @@ pub async fn insert_groups(
     let mut inserted = Vec::with_capacity(groups.len());
     match db {
         Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_all().await?;
             for group in groups {
                 inserted.push(insert_pg(&mut tx, group).await?);
             }
@@ -413,7 +421,7 @@ pub async fn insert_groups(
             tx.commit().await?;
         }
         Db::Sqlite(pool) => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_all().await?;
             for group in groups {
                 inserted.push(insert_sqlite(&mut tx, group).await?);
             }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{BeginWrite, Db, StoreError, StoreResult, TenantScope, with_pool};
+use super::{BeginWrite, Db, ScopedPool, StoreError, StoreResult, TenantScope, with_pool};
 use crate::crypto::keyring::WrappedMasterKey;
 use crate::tenants::TenantId;
 
@@ -106,9 +106,10 @@ impl Vault<'_> {
     pub async fn tenant_master_keys(&self) -> StoreResult<Vec<WrappedMasterKey>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query("SELECT version, wrapped FROM tenant_keys WHERE tenant_id = $1 ORDER BY version")
                 .bind(tenant)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?;
             rows.iter()
                 .map(|row| {
@@ -188,7 +189,7 @@ pub async fn rewrap_master_keys(
     event: &super::audit::AuditRecord,
 ) -> StoreResult<()> {
     with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
+        let mut tx = pool.begin_for(event.tenant).await?;
         check_kek!(tx, db, old_check);
         let stored: i64 = sqlx::query("SELECT COUNT(*) FROM tenant_keys").fetch_one(&mut *tx).await?.try_get(0)?;
         if usize::try_from(stored).ok() != Some(rewrapped.len()) {

@@ -93,6 +93,7 @@ async fn create(
         token_id: &token_id,
         token_digest: token_digest(&xtoken),
         kek_check: kek_check(&kek),
+        actor: ctx.tenant,
     };
     let stored = store::create(&app.db, &new, |id| {
         // Nothing is cached here: the transaction may still fail, and the id with it.

@@ -40,6 +40,9 @@ pub struct TestVault {
     pub shares: Vec<String>,
     pub storage: Storage,
     pub backend: Backend,
+    /// The same database as its administrator sees it (PostgreSQL: a superuser, not bound by
+    /// row-level security), for tests that inspect what is stored.
+    inspect: Db,
 }
 
 /// Response of a call.
@@ -68,6 +71,22 @@ impl Answer {
 }
 
 impl TestVault {
+    /// A test vault around a state built by hand (e.g. behind a proxy).
+    pub fn assemble(
+        state: AppState,
+        root: String,
+        wrapping: WrappingKey,
+        shares: Vec<String>,
+        storage: Storage,
+    ) -> TestVault {
+        let backend = match storage {
+            Storage::Sqlite { .. } => Backend::Sqlite,
+            Storage::Postgres { .. } => Backend::Postgres,
+        };
+        let inspect = inspector(&state.db, &storage);
+        TestVault { app: app::app(state.clone()), state, root, wrapping, shares, storage, backend, inspect }
+    }
+
     /// A vault on `backend` with default settings.
     pub async fn new(backend: Backend) -> TestVault {
         TestVault::with_settings(backend, Settings::default()).await
@@ -83,7 +102,8 @@ impl TestVault {
         let (keys, secrets) = vault::open(&db, &wrapping, Some(&root), clock.now()).await.expect("open vault");
         let shares = secrets.expect("first start").shares;
         let state = AppState::new(db, keys, settings, clock);
-        TestVault { app: app::app(state.clone()), state, root, wrapping, shares, storage, backend }
+        let inspect = inspector(&state.db, &storage);
+        TestVault { app: app::app(state.clone()), state, root, wrapping, shares, storage, backend, inspect }
     }
 
     /// Reopens the same database as a restarted process would, with `wrapping`.
@@ -94,6 +114,7 @@ impl TestVault {
         assert!(secrets.is_none(), "a reopened vault must not initialise again");
         let state = AppState::new(db, keys, Settings::default(), clock);
         Ok(TestVault {
+            inspect: self.inspect.clone(),
             app: app::app(state.clone()),
             state,
             root: self.root.clone(),
@@ -124,13 +145,14 @@ impl TestVault {
     pub fn location(&self) -> Location {
         match &self.storage {
             Storage::Sqlite { path, .. } => Location::SqliteFile(path.clone()),
-            Storage::Postgres { name } => Location::parse(&pg_url(name)).expect("pg url"),
+            Storage::Postgres { name } => Location::parse(&pg_serving_url(name)).expect("pg url"),
         }
     }
 
-    /// The state's database.
+    /// The vault's database as its administrator sees it (on PostgreSQL a superuser connection,
+    /// which row-level security does not bind), for tests that inspect what is stored.
     pub fn db(&self) -> &Db {
-        &self.state.db
+        &self.inspect
     }
 
     /// The application clock (tests move it instead of sleeping).
@@ -240,10 +262,11 @@ impl TestVault {
 
     /// Drops the PostgreSQL database of this test.
     pub async fn cleanup(self) {
-        let TestVault { state, storage, app, .. } = self;
+        let TestVault { state, storage, app, inspect, .. } = self;
         drop(app);
         state.db.close().await;
         drop(state);
+        inspect.close().await;
         if let Storage::Postgres { name } = storage {
             drop_pg(&name).await;
         }
@@ -270,10 +293,46 @@ async fn fresh_storage(backend: Backend) -> (Location, Storage) {
             let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap_or_else(|err| {
                 panic!("PostgreSQL tests need a server at {} (set BUNKER_TEST_PG_URL): {err}", pg_admin_url())
             });
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+            serving_role(&mut admin).await;
+            sqlx::query(&format!("CREATE DATABASE {name} OWNER {SERVING_ROLE}"))
+                .execute(&mut admin)
+                .await
+                .expect("create database");
             admin.close().await.ok();
-            (Location::parse(&pg_url(&name)).expect("url"), Storage::Postgres { name })
+            (Location::parse(&pg_serving_url(&name)).expect("url"), Storage::Postgres { name })
         }
+    }
+}
+
+/// The role the test vaults serve with on PostgreSQL: neither superuser nor BYPASSRLS, and the
+/// owner of its database (it runs the migrations), so row-level security binds every PostgreSQL
+/// test as it binds a production vault.
+pub const SERVING_ROLE: &str = "bunker_rls";
+
+async fn serving_role(admin: &mut sqlx::PgConnection) {
+    // Tests create it concurrently: whichever loses the race finds it there.
+    let create = format!(
+        "DO $$ BEGIN CREATE ROLE {SERVING_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    );
+    sqlx::query(&create).execute(&mut *admin).await.expect("serving role");
+}
+
+/// The URL the vault serves with: database `name` as [`SERVING_ROLE`].
+pub fn pg_serving_url(name: &str) -> String {
+    let url = pg_url(name);
+    let (scheme, rest) = url.split_once("://").expect("postgres URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{SERVING_ROLE}@{host}")
+}
+
+/// The administrator's view of a test vault's database.
+fn inspector(db: &Db, storage: &Storage) -> Db {
+    match storage {
+        Storage::Sqlite { .. } => db.clone(),
+        Storage::Postgres { name } => Db::Postgres(
+            sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_lazy(&pg_url(name)).expect("admin pool"),
+        ),
     }
 }
 

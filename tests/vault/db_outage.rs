@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bunker::app;
 use bunker::clock::Clock;
 use bunker::crypto::WrappingKey;
 use bunker::state::{AppState, Settings};
@@ -27,7 +26,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnectOptions;
 use tower::ServiceExt;
 
-use crate::common::{Backend, Storage, TestVault, pg_admin_url};
+use crate::common::{Storage, TestVault, pg_admin_url};
 use crate::pg_proxy::{Mode, PgProxy};
 
 /// A vault on a fresh PostgreSQL database, connected through a proxy.
@@ -51,15 +50,7 @@ async fn vault_behind_proxy() -> (TestVault, PgProxy) {
     let (keys, secrets) = vault::open(&db, &wrapping, Some(&root), clock.now()).await.expect("open vault");
     let shares = secrets.expect("first start").shares;
     let state = AppState::new(db, keys, Settings::default(), clock);
-    let vault = TestVault {
-        app: app::app(state.clone()),
-        state,
-        root,
-        wrapping,
-        shares,
-        storage: Storage::Postgres { name },
-        backend: Backend::Postgres,
-    };
+    let vault = TestVault::assemble(state, root, wrapping, shares, Storage::Postgres { name });
     (vault, proxy)
 }
 

@@ -303,3 +303,69 @@ both!(a_replica_with_a_rotated_wrapping_key_wraps_nothing, |v| {
     stale.close().await;
     reopened.close().await;
 });
+
+/// PostgreSQL's row-level security binds the vault's own serving connection: inside a tenant's
+/// transaction, a query with no tenant in it at all sees that tenant's rows only, and writes none
+/// of another's; with no tenant set it sees nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_security_binds_the_serving_connection() {
+    use bunker::store::Db;
+    use sqlx::Row;
+    let v = TestVault::new(crate::common::Backend::Postgres).await;
+    let (b, b_token) = create(&v, "rls-b").await;
+    for n in 0..3 {
+        user_in(&v, &b_token, None, &format!("b{n}@example.com")).await;
+    }
+    v.create_user(json!({"email": "main@example.com"})).await;
+    let Db::Postgres(serving) = &v.state.db else { unreachable!("a PostgreSQL vault") };
+
+    let role = sqlx::query("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        .fetch_one(serving)
+        .await
+        .expect("role");
+    assert!(!role.get::<bool, _>(0), "the vault serves with a role row-level security binds");
+    assert_eq!(v.state.db.bypasses_row_security().await.expect("role"), None);
+
+    let mut tx = serving.begin().await.expect("begin");
+    sqlx::query("SELECT set_config('bunker.tenant', $1, true)")
+        .bind(b.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("set");
+    // Deliberately unscoped: no tenant in the statement.
+    let tenants: Vec<i64> = sqlx::query("SELECT tenant_id FROM users")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("select")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(tenants, vec![b; 3], "only tenant {b}'s users are visible");
+    let events: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = 1")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(events, 0, "the main tenant's audit trail is invisible");
+    // Writing another tenant's row is refused by the policy.
+    let foreign = sqlx::query("UPDATE users SET version = version + 1 WHERE tenant_id = 1")
+        .execute(&mut *tx)
+        .await
+        .expect("update");
+    assert_eq!(foreign.rows_affected(), 0);
+    let insert = sqlx::query("INSERT INTO legal_bases (tenant_id, brief, status, module, fulldesc, shortdesc, basistype, requiredmsg, requiredflag, created_at) VALUES (1, 'x', 'active', '', '', '', 'consent', '', false, 0)")
+        .execute(&mut *tx)
+        .await;
+    assert!(insert.is_err(), "a row for another tenant is refused");
+    tx.rollback().await.ok();
+
+    // A connection on which no tenant is set sees no tenant data at all.
+    let mut conn = serving.acquire().await.expect("acquire");
+    sqlx::query("SELECT set_config('bunker.tenant', '', false)").execute(&mut *conn).await.expect("reset");
+    let visible: i64 = sqlx::query("SELECT COUNT(*) FROM users").fetch_one(&mut *conn).await.expect("count").get(0);
+    assert_eq!(visible, 0);
+    drop(conn);
+    // The administrator (a superuser) sees everyone: four users.
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM users").await, 4);
+    v.cleanup().await;
+}
