@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// the embedded SQLite data (generated on first start). For trying Bunker, never for real data.
     #[arg(long, env = "BUNKER_DEV", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub dev: bool,
+    /// Do not apply migrations at start: check that `bunker migrate` (run as the database's owner)
+    /// has applied them all, and refuse to start otherwise. For a serving role without DDL rights.
+    #[arg(long, env = "BUNKER_NO_MIGRATE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub no_migrate: bool,
     /// Storage options.
     #[command(flatten)]
     pub database: DatabaseArgs,

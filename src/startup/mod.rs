@@ -83,7 +83,12 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let key = key_source(&location, args.dev)?;
     let listener = listen(config::listen(args.listen))?;
     files::secure(&location, embedded_default)?;
-    let db = store::connect_with(&location, &config::pool_settings()?).await?;
+    let pool = config::pool_settings()?;
+    let db = if args.no_migrate {
+        store::connect_migrated(&location, &pool).await?
+    } else {
+        store::connect_with(&location, &pool).await?
+    };
     if let Ok(Some(role)) = db.bypasses_row_security().await {
         tracing::warn!(
             role,

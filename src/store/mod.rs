@@ -183,6 +183,38 @@ pub async fn connect(location: &Location, max_connections: u32) -> Result<Db, sq
 
 /// Opens a pool and runs the migrations of its backend.
 pub async fn connect_with(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::Error> {
+    let db = open(location, settings).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Opens a pool without migrating, and checks that every migration of this build is applied
+/// (a serving role without DDL rights; `bunker migrate` runs them as the owner).
+pub async fn connect_migrated(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::Error> {
+    let db = open(location, settings).await?;
+    let latest = match &db {
+        Db::Sqlite(_) => sqlx::migrate!("./migrations/sqlite").iter().map(|m| m.version).max(),
+        Db::Postgres(_) => sqlx::migrate!("./migrations/postgres").iter().map(|m| m.version).max(),
+    };
+    let applied: Option<i64> = with_pool!(&db, pool => {
+        sqlx::query("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await.and_then(|row| row.try_get(0))
+    })
+    .unwrap_or(None);
+    if applied < latest {
+        db.close().await;
+        return Err(sqlx::Error::Configuration(
+            format!(
+                "the database is at migration {} but this vault needs {}: run `bunker migrate` with the owner's URL first",
+                applied.unwrap_or(0),
+                latest.unwrap_or(0)
+            )
+            .into(),
+        ));
+    }
+    Ok(db)
+}
+
+async fn open(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::Error> {
     let max_connections = settings.max_connections;
     let db = match location {
         Location::SqliteMemory => {
@@ -213,7 +245,6 @@ pub async fn connect_with(location: &Location, settings: &PoolSettings) -> Resul
         }
         Location::Postgres(opts) => Db::Postgres(connect_postgres(opts, settings).await?),
     };
-    db.migrate().await?;
     Ok(db)
 }
 

@@ -31,6 +31,7 @@ mod report;
 mod requests;
 mod restart;
 mod retention;
+mod roles;
 mod search;
 mod sessions;
 mod shared;

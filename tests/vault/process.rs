@@ -218,6 +218,12 @@ impl PgDatabase {
         let ok = Command::new("psql").args([self.admin.as_str(), "-qc", sql]).status().expect("psql").success();
         assert!(ok, "psql {sql}");
     }
+
+    /// Runs `sql` in this database as the administrator.
+    pub fn psql_here(&self, sql: &str) {
+        let ok = Command::new("psql").args([self.url.as_str(), "-qc", sql]).status().expect("psql").success();
+        assert!(ok, "psql {sql}");
+    }
 }
 
 impl Drop for PgDatabase {
