@@ -131,7 +131,7 @@ def pytest_collection_modifyitems(config, items):
         if unknown:
             raise pytest.UsageError(f"{item.nodeid} covers unknown client methods: {unknown}")
         if config._conformance_pass == TENANT_PASS and item.get_closest_marker("main_tenant_only"):
-            item.add_marker(pytest.mark.skip(reason="main tenant only: a tenant admin gets 403 (test_tenants.py)"))
+            item.add_marker(pytest.mark.skip(reason="main tenant only: its 403 to a tenant admin is asserted by test_tenants.py"))
 
 
 def pytest_runtest_setup(item):
@@ -269,7 +269,7 @@ def root_api(client_as):
 
 
 @pytest.fixture
-def tenant_admin(request, pass_tenant, api, root_api, client_as):
+def tenant_admin(pass_tenant, api, root_api, client_as):
     """A tenant's admin. The tenant pass: its own tenant and `api` (token and tenant header).
     The root pass: a fresh tenant, its admin token sent without a tenant header (the token
     implies its tenant), deleted afterwards."""
