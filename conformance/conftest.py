@@ -1,5 +1,12 @@
 """Conformance plugin: fixtures, and the per-client-method summary printed at the end of a run.
 
+The suite runs in one of two passes ($CONFORMANCE_PASS). The root pass (the default) calls the
+vault with the main tenant's root token ($BUNKER_TOKEN). The tenant pass does what the vendor's
+own client test suites do: it creates a fresh tenant with the root token (the client's
+create_tenant) and then calls everything with that tenant's admin token (`xtoken`) and
+`X-Bunker-Tenant: <its name>`. Tests marked `main_tenant_only` are skipped there; the 403 a tenant
+admin gets from those operations is asserted by test_tenants.py in both passes.
+
 Each test names the client methods it asserts with `@covers(...)`. At the end the plugin sorts
 every public method of `DatabunkerproAPI` into passing, failing, not implemented (the vault does
 not route its operation) or uncovered, prints "N of M client methods pass", writes the result to
@@ -17,7 +24,17 @@ from pathlib import Path
 import pytest
 from databunkerpro import DatabunkerproAPI
 
-from support import HttpStatus, NotRouted, make_client
+from support import (
+    TENANT_PASS,
+    HttpStatus,
+    NotRouted,
+    Tenant,
+    conformance_pass,
+    create_tenant,
+    make_client,
+    root_token,
+    vault_url,
+)
 
 HERE = Path(__file__).resolve().parent
 BASELINE = HERE / "baseline.txt"
@@ -100,6 +117,8 @@ def covered(item):
 def pytest_configure(config):
     config.addinivalue_line("markers", "covers(*methods): client methods whose behaviour the test asserts")
     config.addinivalue_line("markers", "pending: operations being built; unrouted means not implemented")
+    config.addinivalue_line("markers", "main_tenant_only: only the main tenant's root may call it; skipped in the tenant pass")
+    config._conformance_pass = conformance_pass()
     HttpStatus.install()
     known = set(client_methods())
     config._conformance_known = known
@@ -111,6 +130,8 @@ def pytest_collection_modifyitems(config, items):
         unknown = [m for m in covered(item) if m not in known]
         if unknown:
             raise pytest.UsageError(f"{item.nodeid} covers unknown client methods: {unknown}")
+        if config._conformance_pass == TENANT_PASS and item.get_closest_marker("main_tenant_only"):
+            item.add_marker(pytest.mark.skip(reason="main tenant only: its 403 to a tenant admin is asserted by test_tenants.py"))
 
 
 def pytest_runtest_setup(item):
@@ -153,6 +174,7 @@ def pytest_sessionfinish(session, exitstatus):
     gaps = sorted(m for m, s in status.items() if s in ("routed, no test", "no test"))
     session.config._conformance = {
         "backend": os.environ.get("CONFORMANCE_BACKEND", "vault"),
+        "pass": session.config._conformance_pass,
         "methods": {m: {"operation": methods[m], "status": status[m]} for m in sorted(methods)},
         "passing": passing,
         "total": len(methods),
@@ -173,7 +195,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if summary is None:
         return
     write = terminalreporter.write_line
-    terminalreporter.section(f"conformance: {summary['backend']}")
+    terminalreporter.section(f"conformance: {summary['backend']}, {summary['pass']} pass")
     by_status = {}
     for method, info in summary["methods"].items():
         by_status.setdefault(info["status"], []).append(method)
@@ -197,20 +219,64 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     write(f"{len(summary['passing'])} of {summary['total']} client methods pass")
 
 
-@pytest.fixture
-def api(request):
-    """The official client with the root token."""
-    return make_client(os.environ.get("BUNKER_TOKEN", "DEMO"), request.node.conformance_calls)
+@pytest.fixture(scope="session")
+def pass_tenant(pytestconfig):
+    """The tenant pass's own tenant, created once with the root token (None in the root pass)."""
+    if pytestconfig._conformance_pass != TENANT_PASS:
+        return None
+    tenantid, name, xtoken = create_tenant(DatabunkerproAPI(vault_url(), root_token()), tenantorg="Conformance")
+    return Tenant(tenantid, name, xtoken, None)
 
 
 @pytest.fixture
-def bad_api(request):
-    """The official client with a token the vault never issued."""
-    return make_client("00000000-0000-0000-0000-000000000000", request.node.conformance_calls)
+def api(request, pass_tenant):
+    """The official client as this pass's administrator: the root token, or in the tenant pass
+    the tenant's admin token with its name in X-Bunker-Tenant."""
+    if pass_tenant is None:
+        return make_client(root_token(), request.node.conformance_calls)
+    return make_client(pass_tenant.xtoken, request.node.conformance_calls, pass_tenant.tenantname)
 
 
 @pytest.fixture
-def anon_api(request):
-    """The official client with no token at all."""
-    return make_client("", request.node.conformance_calls)
+def bad_api(request, pass_tenant):
+    """The official client with a token the vault never issued (and the pass's tenant header)."""
+    tenant = pass_tenant.tenantname if pass_tenant else ""
+    return make_client("00000000-0000-0000-0000-000000000000", request.node.conformance_calls, tenant)
+
+
+@pytest.fixture
+def anon_api(request, pass_tenant):
+    """The official client with no token at all (and the pass's tenant header: public operations
+    such as get_shared_record find the tenant by it)."""
+    tenant = pass_tenant.tenantname if pass_tenant else ""
+    return make_client("", request.node.conformance_calls, tenant)
+
+
+@pytest.fixture
+def client_as(request):
+    """Builds the official client with any token and tenant header, its calls recorded."""
+
+    def build(token, tenant=""):
+        return make_client(token, request.node.conformance_calls, tenant)
+
+    return build
+
+
+@pytest.fixture
+def root_api(client_as):
+    """The official client with the main tenant's root token, in both passes."""
+    return client_as(root_token())
+
+
+@pytest.fixture
+def tenant_admin(pass_tenant, api, root_api, client_as):
+    """A tenant's admin. The tenant pass: its own tenant and `api` (token and tenant header).
+    The root pass: a fresh tenant, its admin token sent without a tenant header (the token
+    implies its tenant), deleted afterwards."""
+    if pass_tenant is not None:
+        yield Tenant(pass_tenant.tenantid, pass_tenant.tenantname, pass_tenant.xtoken, api)
+        return
+    tenantid, name, xtoken = create_tenant(root_api)
+    yield Tenant(tenantid, name, xtoken, client_as(xtoken))
+    root_api.delete_tenant(tenantid)
 

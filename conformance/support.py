@@ -17,6 +17,27 @@ covers = pytest.mark.covers
 pending = pytest.mark.pending
 """A test of operations still being built: an unrouted operation counts as not implemented."""
 
+main_tenant_only = pytest.mark.main_tenant_only
+"""A test of what only the main tenant's root may do (create, list or delete tenants, rotate the
+wrapping key): skipped in the tenant admin pass, where
+test_tenants.py::test_main_tenant_only_operations_refuse_a_tenant_admin asserts 403 instead."""
+
+TENANT_PASS = "tenant"
+"""$CONFORMANCE_PASS of the pass that runs the suite as a fresh tenant's admin (default: root)."""
+
+
+def conformance_pass():
+    """Which pass this is: "root" (the main tenant's root token) or "tenant" (a tenant admin)."""
+    value = os.environ.get("CONFORMANCE_PASS", "root")
+    if value not in ("root", TENANT_PASS):
+        raise pytest.UsageError(f"CONFORMANCE_PASS must be root or {TENANT_PASS}, not {value!r}")
+    return value
+
+
+def root_token():
+    """The main tenant's root token ($BUNKER_TOKEN)."""
+    return os.environ.get("BUNKER_TOKEN", "DEMO")
+
 
 class NotRouted(Exception):
     """The vault answered that it does not route the operation a client method calls."""
@@ -98,6 +119,31 @@ def make_client(token, calls, tenant=""):
 def unique(prefix="u"):
     """A value no other test uses (the vault is shared by the whole session)."""
     return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def new_tenant_name():
+    """A tenant name no other test uses (lower-case letters, digits and hyphens)."""
+    return unique("conf-")
+
+
+class Tenant:
+    """A tenant and its admin: `client` sends its admin token (`xtoken`)."""
+
+    def __init__(self, tenantid, tenantname, xtoken, client):
+        self.tenantid = tenantid
+        self.tenantname = tenantname
+        self.xtoken = xtoken
+        self.client = client
+
+
+def create_tenant(root, name=None, **options):
+    """Creates a tenant through the client's create_tenant with `root` (a client or the raw
+    DatabunkerproAPI); returns (tenantid, tenantname, xtoken)."""
+    name = name or new_tenant_name()
+    created = ok(root.create_tenant({"tenantname": name, "tenantorg": f"Org of {name}", **options}))
+    assert isinstance(created["tenantid"], int) and created["tenantid"] > 1, created
+    assert is_uuid(created["xtoken"]), created
+    return created["tenantid"], name, created["xtoken"]
 
 
 def new_email():

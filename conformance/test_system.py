@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from support import covers, error, new_user, ok
+from support import covers, error, main_tenant_only, new_user, ok
 
 
 def shares():
@@ -15,6 +15,7 @@ def shares():
     return [s for s in value.split(",") if s]
 
 
+@main_tenant_only
 @covers("generate_wrapping_key")
 def test_generate_wrapping_key_refuses_bad_shares(api, bad_api, anon_api):
     error(api, api.generate_wrapping_key("zz-not-hex", "00", "00"), 400)
@@ -27,6 +28,7 @@ def test_generate_wrapping_key_refuses_bad_shares(api, bad_api, anon_api):
         error(c, c.generate_wrapping_key(*other), 403, "Access denied")
 
 
+@main_tenant_only
 @covers("generate_wrapping_key")
 def test_generate_wrapping_key_from_the_shares(api):
     keys = shares()
