@@ -186,6 +186,10 @@ async fn update(
     let rename = field("tenantname", req.tenantname)?.filter(|n| !n.is_empty());
     if let Some(new_name) = &rename {
         name::check(new_name)?;
+        // Callers and the vendor's clients name the main tenant `main` in X-Bunker-Tenant.
+        if id.is_main() && new_name != crate::vault::MAIN_TENANT_NAME {
+            return Err(ApiError::Forbidden("The main tenant cannot be renamed".into()));
+        }
     }
     let before = store::get(&app.db, id).await?.ok_or_else(not_found)?;
     let email = match field("email", req.email)?.filter(|e| !e.is_empty()) {
@@ -255,7 +259,9 @@ async fn list(
 /// main tenant without one). An unknown tenant gets the same shape, empty, as one without
 /// settings, so the answer says nothing more than a sub-domain would.
 async fn ui_conf(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let name = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|n| !n.is_empty());
+    // A header that is present names a tenant: empty or not a valid name is an unknown tenant,
+    // not a fall back to the main one.
+    let name = headers.get(TENANT_HEADER).map(|v| v.to_str().map(str::trim).unwrap_or_default());
     let found = match name {
         None => Ok(Some(TenantId::MAIN)),
         Some(name) if name::check(name).is_err() => Ok(None),

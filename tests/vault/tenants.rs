@@ -369,3 +369,24 @@ async fn row_level_security_binds_the_serving_connection() {
     assert_eq!(v.scalar("SELECT COUNT(*) FROM users").await, 4);
     v.cleanup().await;
 }
+
+both!(the_main_tenant_keeps_its_name, |v| {
+    v.call("TenantUpdate", json!({"tenantname": "renamed-main"})).await.error(403, "The main tenant cannot be renamed");
+    v.call("TenantUpdate", json!({"tenantid": 1, "tenantname": "x1"}))
+        .await
+        .error(403, "The main tenant cannot be renamed");
+    v.call("TenantUpdate", json!({"tenantid": 1, "tenantorg": "The vault's own"})).await.ok();
+    let main = v.call("TenantGet", json!({"tenantid": 1})).await.ok();
+    assert_eq!((main["tenantname"].as_str(), main["tenantorg"].as_str()), (Some("main"), Some("The vault's own")));
+    // An empty or invalid tenant header is an unknown tenant for the public UI settings too.
+    for header in ["", "béta"] {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/v2/TenantGetUIConf")
+            .header("x-bunker-tenant", axum::http::HeaderValue::from_bytes(header.as_bytes()).expect("header"))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let answer = v.send(request).await.ok();
+        assert_eq!(answer["ui"], json!({"tenantname": "", "tenantorg": ""}), "{header:?}");
+    }
+});
