@@ -13,6 +13,7 @@ mod bulk;
 mod bulk_by_domain;
 mod caches;
 mod connections;
+mod cross_tenant;
 mod crypto_at_rest;
 mod db_outage;
 mod deadlines;
