@@ -150,7 +150,7 @@ impl Agreements<'_> {
             sqlx::query(
                 "INSERT INTO agreements (rid, legal_basis_id, tenant_id, status, data, version, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-                 ON CONFLICT (rid, legal_basis_id) DO UPDATE SET status = $4, data = $5, version = $6, updated_at = $7",
+                 ON CONFLICT (tenant_id, rid, legal_basis_id) DO UPDATE SET status = $4, data = $5, version = $6, updated_at = $7",
             )
             .bind(rid)
             .bind(basis)
@@ -186,7 +186,7 @@ impl Agreements<'_> {
         let (db, tenant) = self.0.parts();
         let select = format!(
             "SELECT a.rid, u.wrapped_key, a.status, a.data, a.version, a.created_at \
-             FROM agreements a JOIN users u ON u.rid = a.rid \
+             FROM agreements a JOIN users u ON u.tenant_id = a.tenant_id AND u.rid = a.rid \
              WHERE a.tenant_id = $1 AND a.legal_basis_id = $2 AND a.status = 'active' ORDER BY a.rid{}",
             lock(db)
         );
@@ -246,7 +246,7 @@ impl Agreements<'_> {
             let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT b.id, a.status, a.data, a.version, a.created_at FROM agreements a \
-                 JOIN legal_bases b ON b.id = a.legal_basis_id \
+                 JOIN legal_bases b ON b.tenant_id = a.tenant_id AND b.id = a.legal_basis_id \
                  WHERE a.tenant_id = $1 AND a.rid = $2 AND b.tenant_id = $1 AND b.brief = $3",
             )
             .bind(tenant)
@@ -288,7 +288,7 @@ impl Agreements<'_> {
             let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT b.brief, a.status, a.data, a.version, a.created_at, b.id FROM agreements a \
-                 JOIN legal_bases b ON b.id = a.legal_basis_id \
+                 JOIN legal_bases b ON b.tenant_id = a.tenant_id AND b.id = a.legal_basis_id \
                  WHERE a.tenant_id = $1 AND a.rid = $2 AND b.tenant_id = $1 ORDER BY b.brief",
             )
             .bind(tenant)

@@ -37,8 +37,8 @@ impl Bulk<'_> {
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
             sqlx::query(
-                "INSERT INTO bulk_bookmarks (unlock_id, listing, position, last_key) \
-                 SELECT id, $2, $3, $4 FROM bulk_unlocks WHERE id = $1 AND tenant_id = $5 \
+                "INSERT INTO bulk_bookmarks (tenant_id, unlock_id, listing, position, last_key) \
+                 SELECT tenant_id, id, $2, $3, $4 FROM bulk_unlocks WHERE id = $1 AND tenant_id = $5 \
                  ON CONFLICT DO NOTHING",
             )
             .bind(unlock)
@@ -59,7 +59,8 @@ impl Bulk<'_> {
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
-                "SELECT b.position, b.last_key FROM bulk_bookmarks b JOIN bulk_unlocks u ON u.id = b.unlock_id \
+                "SELECT b.position, b.last_key FROM bulk_bookmarks b \
+                 JOIN bulk_unlocks u ON u.tenant_id = b.tenant_id AND u.id = b.unlock_id \
                  WHERE b.unlock_id = $1 AND u.tenant_id = $4 AND b.listing = $2 AND b.position <= $3 \
                  ORDER BY b.position DESC LIMIT 1",
             )
@@ -245,7 +246,7 @@ impl Bulk<'_> {
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
-                "SELECT COUNT(*) FROM user_requests r JOIN users u ON u.rid = r.rid \
+                "SELECT COUNT(*) FROM user_requests r JOIN users u ON u.tenant_id = r.tenant_id AND u.rid = r.rid \
                  WHERE r.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2)",
             )
             .bind(tenant)
@@ -330,7 +331,7 @@ pub fn users_page_sql(cursor: &Cursor) -> String {
 pub fn requests_page_sql(cursor: &Cursor) -> String {
     let (after, next) = if cursor.after.is_some() { (" AND r.id < $3", 4) } else { ("", 3) };
     format!(
-        "SELECT {}, r.id, {} FROM user_requests r JOIN users u ON u.rid = r.rid \
+        "SELECT {}, r.id, {} FROM user_requests r JOIN users u ON u.tenant_id = r.tenant_id AND u.rid = r.rid \
          WHERE r.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2){after} ORDER BY r.id DESC{}",
         prefixed("r", requests::COLUMNS),
         prefixed("u", USER_COLUMNS),

@@ -129,8 +129,8 @@ impl Files<'_> {
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
-                "SELECT c.seq, c.data FROM file_chunks c JOIN files f ON f.id = c.file_id \
-                 WHERE c.file_id = $1 AND f.tenant_id = $4 AND c.seq >= $2 ORDER BY c.seq LIMIT $3",
+                "SELECT c.seq, c.data FROM file_chunks c JOIN files f ON f.tenant_id = c.tenant_id AND f.id = c.file_id \
+                 WHERE c.file_id = $1 AND c.tenant_id = $4 AND c.seq >= $2 ORDER BY c.seq LIMIT $3",
             )
             .bind(file_id)
             .bind(from)
@@ -250,7 +250,8 @@ impl Files<'_> {
                     Ok(chunk) => chunk,
                     Err(err) => return Ok(Err(err)),
                 };
-                sqlx::query("INSERT INTO file_chunks (file_id, seq, data) VALUES ($1, $2, $3)")
+                sqlx::query("INSERT INTO file_chunks (tenant_id, file_id, seq, data) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant)
                     .bind(id)
                     .bind(seq as i64)
                     .bind(chunk)
@@ -267,7 +268,7 @@ impl Files<'_> {
     pub async fn list(&self, rid: &[u8], tag: Option<&IndexValue>, now: i64) -> StoreResult<Vec<FileRow>> {
         let (db, tenant) = self.0.parts();
         let filter = if tag.is_some() {
-            " AND EXISTS (SELECT 1 FROM file_tags t WHERE t.file_id = f.id AND t.tag_idx = $4)"
+            " AND EXISTS (SELECT 1 FROM file_tags t WHERE t.tenant_id = f.tenant_id AND t.file_id = f.id AND t.tag_idx = $4)"
         } else {
             ""
         };
@@ -363,7 +364,8 @@ impl Files<'_> {
         limit: i64,
     ) -> StoreResult<(i64, Vec<OwnedFileRow>)> {
         let (db, tenant) = self.0.parts();
-        const FROM: &str = "FROM file_tags t JOIN files f ON f.id = t.file_id JOIN users u ON u.rid = f.rid \
+        const FROM: &str = "FROM file_tags t JOIN files f ON f.tenant_id = t.tenant_id AND f.id = t.file_id \
+                            JOIN users u ON u.tenant_id = f.tenant_id AND u.rid = f.rid \
                             WHERE t.tenant_id = $1 AND t.tag_idx = $2 AND f.tenant_id = $1 AND u.tenant_id = $1 \
                             AND (f.expires_at IS NULL OR f.expires_at > $3) AND (u.expires_at IS NULL OR u.expires_at > $3)";
         let count = format!("SELECT COUNT(*) {FROM}");

@@ -109,7 +109,7 @@ impl GramRows for sqlx::PgConnection {
             sqlx::query(
                 "INSERT INTO user_grams (rid, tenant_id, grams) \
                  SELECT u.rid, $1, ($5::int8[])[u.lo:u.hi] FROM UNNEST($2::bytea[], $3::int4[], $4::int4[]) AS u (rid, lo, hi) \
-                 WHERE u.hi >= u.lo ON CONFLICT (rid) DO UPDATE SET grams = EXCLUDED.grams",
+                 WHERE u.hi >= u.lo ON CONFLICT (tenant_id, rid) DO UPDATE SET grams = EXCLUDED.grams",
             )
             .bind(tenant)
             .bind(rids)

@@ -100,7 +100,7 @@ impl SharedRecords<'_> {
             let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(
                 "SELECT s.user_rid, u.wrapped_key, s.data FROM shared_records s \
-                 JOIN users u ON u.rid = s.user_rid \
+                 JOIN users u ON u.tenant_id = s.tenant_id AND u.rid = s.user_rid \
                  WHERE s.tenant_id = $1 AND s.rec_idx = $2 AND s.expires_at > $3",
             )
             .bind(tenant)

@@ -390,3 +390,35 @@ both!(the_main_tenant_keeps_its_name, |v| {
         assert_eq!(answer["ui"], json!({"tenantname": "", "tenantorg": ""}), "{header:?}");
     }
 });
+
+/// Every primary key and unique constraint of a table of tenant data includes `tenant_id`, so the
+/// schema can be distributed by tenant (docs/scaling.md); the vault's own tables are listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_of_tenant_data_includes_the_tenant() {
+    use bunker::store::Db;
+    use sqlx::Row;
+    let v = TestVault::new(crate::common::Backend::Postgres).await;
+    let Db::Postgres(pool) = v.db() else { unreachable!("a PostgreSQL vault") };
+    // The vault's own tables: looked up before a tenant is known, or about tenants themselves.
+    const VAULT_TABLES: [&str; 6] =
+        ["vault_meta", "tenants", "tenant_keys", "access_tokens", "vault_changes", "_sqlx_migrations"];
+    let rows = sqlx::query(
+        "SELECT c.conrelid::regclass::text, c.conname, \
+                bool_or(a.attname = 'tenant_id') \
+         FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) \
+         WHERE c.contype IN ('p', 'u') AND n.nspname = current_schema() \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("catalogue");
+    let missing: Vec<String> = rows
+        .iter()
+        .filter(|r| !VAULT_TABLES.contains(&r.get::<String, _>(0).as_str()) && !r.get::<bool, _>(2))
+        .map(|r| format!("{}.{}", r.get::<String, _>(0), r.get::<String, _>(1)))
+        .collect();
+    assert!(rows.len() > 10, "the catalogue query found the constraints: {}", rows.len());
+    assert!(missing.is_empty(), "keys of tenant data without tenant_id: {missing:?}");
+    v.cleanup().await;
+}
