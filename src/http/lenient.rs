@@ -16,13 +16,21 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-/// An integer that may arrive as a numeric string (`"12"`) or an integral float.
+/// An integer that may arrive as a numeric string (`"12"`) or an integral float; an empty string
+/// is absent, like `null` (read it with [`int`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Int(pub i64);
+pub struct Int(Option<i64>);
+
+impl Int {
+    /// An integer given.
+    pub const fn of(value: i64) -> Int {
+        Int(Some(value))
+    }
+}
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Int, D::Error> {
-        opt_i64(deserializer)?.map(Int).ok_or_else(|| serde::de::Error::custom("expected an integer"))
+        opt_i64(deserializer).map(Int)
     }
 }
 
@@ -31,9 +39,9 @@ pub fn text(value: Option<Text>) -> Option<String> {
     value.map(|t| t.0)
 }
 
-/// The inner value of an optional [`Int`].
+/// The inner value of an optional [`Int`] (`None` for absent, `null` or `""`).
 pub fn int(value: Option<Int>) -> Option<i64> {
-    value.map(|i| i.0)
+    value.and_then(|i| i.0)
 }
 
 /// One JSON scalar as a lenient field sees it. Arrays and objects are refused without being

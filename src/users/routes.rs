@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::bulk;
 use super::identity::{Identity, IdentityFields};
 use super::service;
-use crate::http::lenient::{Int, Text};
+use crate::http::lenient::{Int, Text, int};
 use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
 use crate::state::AppState;
 
@@ -113,7 +113,7 @@ async fn get(
     ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let user = service::load(&app, &ctx, &who).await?;
-    let version = req.version.map(|v| v.0).filter(|v| *v > 0).unwrap_or(user.row.version);
+    let version = int(req.version).filter(|v| *v > 0).unwrap_or(user.row.version);
     let profile = service::version_profile(&app, &ctx, &user, version).await?;
     let lifetime = user.row.lifetime;
     Ok(Reply(UserReply {

@@ -422,3 +422,17 @@ async fn every_key_of_tenant_data_includes_the_tenant() {
     assert!(missing.is_empty(), "keys of tenant data without tenant_id: {missing:?}");
     v.cleanup().await;
 }
+
+both!(empty_strings_in_integer_parameters_are_absent, |v| {
+    let listed = v.call("TenantListTenants", json!({"offset": "", "limit": ""})).await.ok();
+    assert_eq!(listed["total"], 1);
+    let own = v.call("TenantGet", json!({"tenantid": ""})).await.ok();
+    assert_eq!(own["tenantname"], "main");
+    let token = v.create_user(json!({"login": "empty-int"})).await;
+    let got = v.call("UserGet", json!({"mode": "token", "identity": token, "version": ""})).await.ok();
+    assert_eq!(got["profile"]["login"], "empty-int");
+    // Still refused: text that is not a number.
+    v.call("TenantListTenants", json!({"offset": "ten"}))
+        .await
+        .error(400, "The offset parameter has an incorrect format");
+});
