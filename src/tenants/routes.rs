@@ -121,19 +121,25 @@ struct Target {
 /// The tenant a call is about: the one named, else the request's own. A caller outside the main
 /// tenant may only name its own: another is 403, whether or not it exists.
 async fn target(app: &AppState, ctx: &RequestContext, id: Option<Int>, name: Option<String>) -> ApiResult<TenantId> {
-    let named = match (int(id), name.filter(|n| !n.trim().is_empty())) {
-        (Some(id), _) => Some(Ok(TenantId::new(id))),
-        (None, Some(name)) => Some(app.tenant_id(name.trim()).await.and_then(|found| found.ok_or_else(not_found))),
-        (None, None) => None,
-    };
+    let named = named(app, id, name).await;
     if !ctx.principal.tenant.is_main() {
         return match named {
-            None => Ok(ctx.tenant),
-            Some(Ok(id)) if id == ctx.principal.tenant => Ok(id),
-            Some(_) => Err(ApiError::access_denied()),
+            Ok(None) => Ok(ctx.tenant),
+            Ok(Some(id)) if id == ctx.principal.tenant => Ok(id),
+            _ => Err(ApiError::access_denied()),
         };
     }
-    named.unwrap_or(Ok(ctx.tenant))
+    Ok(named?.unwrap_or(ctx.tenant))
+}
+
+/// The tenant named by `tenantid` (first) or `tenantname`, if either is given; 404 for an
+/// unknown name.
+async fn named(app: &AppState, id: Option<Int>, name: Option<String>) -> ApiResult<Option<TenantId>> {
+    match (int(id), name.filter(|n| !n.trim().is_empty())) {
+        (Some(id), _) => Ok(Some(TenantId::new(id))),
+        (None, Some(name)) => app.tenant_id(name.trim()).await?.ok_or_else(not_found).map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 #[derive(Serialize)]
@@ -216,11 +222,9 @@ async fn delete(
     Body(req): Body<Target>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::MainTenantAdmin)?;
-    let named = match (int(req.tenantid), text(req.tenantname).filter(|n| !n.trim().is_empty())) {
-        (Some(id), _) => TenantId::new(id),
-        (None, Some(name)) => app.tenant_id(name.trim()).await?.ok_or_else(not_found)?,
-        (None, None) => return Err(ApiError::bad_request("Missing API request parameters: tenantid")),
-    };
+    let named = named(&app, req.tenantid, text(req.tenantname))
+        .await?
+        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: tenantid"))?;
     if named.is_main() {
         return Err(ApiError::Forbidden("The main tenant cannot be deleted".into()));
     }
