@@ -1,5 +1,6 @@
 //! Bunker: a personal-data vault speaking the Databunker Pro v2 API.
 
+pub mod access;
 pub mod agreements;
 pub mod app;
 pub mod appdata;
