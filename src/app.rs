@@ -33,6 +33,7 @@ pub fn operations() -> Vec<Operation> {
         crate::system::operations(),
         crate::files::operations(),
         crate::tenants::operations(),
+        crate::access::operations(),
     ]
     .into_iter()
     .flatten()

@@ -140,6 +140,11 @@ pub fn settings() -> Result<Settings, ConfigError> {
         settings.max_user_retention = crate::expiry::parse_max(&max)
             .map_err(|_| ConfigError::Invalid("BUNKER_MAX_USER_RETENTION must be a period such as 10y or 6m".into()))?;
     }
+    if let Some(max) = env("BUNKER_MAX_XTOKEN_RETENTION") {
+        settings.max_xtoken_retention = crate::expiry::parse_max(&max).map_err(|_| {
+            ConfigError::Invalid("BUNKER_MAX_XTOKEN_RETENTION must be a period such as 10m or 1d".into())
+        })?;
+    }
     if let Some(max) = env("BUNKER_MAX_SESSION_RETENTION") {
         settings.max_session_retention = crate::expiry::parse_max(&max).map_err(|_| {
             ConfigError::Invalid("BUNKER_MAX_SESSION_RETENTION must be a period such as 1h or 1d".into())

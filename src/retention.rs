@@ -55,6 +55,10 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<TenantId, Eras
     })
     .await;
     finish_tenant_deletions(app).await;
+    // Access tokens past their expiry are refused already; this only keeps the table small.
+    if let Err(err) = crate::store::roles::sweep_expired_tokens(&app.db, now_ms.div_euclid(1000)).await {
+        tracing::warn!(error = %err, "cannot remove expired access tokens");
+    }
     // Blobs of erased files (and any a failed removal left queued) go after the commit.
     crate::files::blobs::purge(app).await;
     swept

@@ -62,7 +62,7 @@ async fn accept(
     ctx: RequestContext,
     Body(req): Body<AcceptRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let brief = name::required("brief", req.brief)?;
     let finaltime = Expiry::from_request(None, req.finaltime.as_ref(), ctx.now, app.settings.max_user_retention)
@@ -103,7 +103,7 @@ async fn get(
     ctx: RequestContext,
     Body(req): Body<AgreementRequest>,
 ) -> ApiResult<Reply<AgreementReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let brief = name::required("brief", req.brief)?;
     let user = users::load(&app, &ctx, &who).await?;
@@ -117,7 +117,7 @@ async fn cancel(
     ctx: RequestContext,
     Body(req): Body<AgreementRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let brief = name::required("brief", req.brief)?;
     let user = users::load(&app, &ctx, &who).await?;
@@ -135,7 +135,7 @@ async fn list_user_agreements(
     ctx: RequestContext,
     Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<RowsReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let user = users::load(&app, &ctx, &who).await?;
     let rows = service::list(&app, &ctx, &user).await?;
@@ -157,7 +157,7 @@ async fn revoke_all(
     ctx: RequestContext,
     Body(req): Body<BriefRequest>,
 ) -> ApiResult<Reply<RevokedReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let brief = name::required("brief", req.brief)?;
     let revoked = service::revoke_all(&app, &ctx, &brief).await?;
     Ok(Reply(RevokedReply { revoked }))

@@ -49,7 +49,7 @@ async fn create(
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let data = required_appdata(req.appdata)?;
@@ -82,7 +82,7 @@ async fn get(
     ctx: RequestContext,
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<AppdataReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let user = users::load(&app, &ctx, &who).await?;
@@ -112,7 +112,7 @@ async fn update(
     ctx: RequestContext,
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let changes = required_appdata(req.appdata)?;
@@ -133,7 +133,7 @@ async fn delete(
     ctx: RequestContext,
     Body(req): Body<AppRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let user = users::load(&app, &ctx, &who).await?;
@@ -151,7 +151,7 @@ async fn list_user_app_names(
     ctx: RequestContext,
     Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<AppsReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let user = users::load(&app, &ctx, &who).await?;
     let apps = service::user_app_names(&app, &ctx, &user).await?;
@@ -167,7 +167,7 @@ async fn list_app_names(
     ctx: RequestContext,
     Body(NoParameters {}): Body<NoParameters>,
 ) -> ApiResult<Reply<AppsReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let apps = service::app_names(&app, &ctx).await?;
     Ok(Reply(AppsReply { apps }))
 }
@@ -183,7 +183,7 @@ async fn list_versions(
     ctx: RequestContext,
     Body(req): Body<AppRequest>,
 ) -> ApiResult<Reply<VersionsReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let user = users::load(&app, &ctx, &who).await?;

@@ -36,6 +36,10 @@ pub struct Draft {
     pub extra: Option<Value>,
     /// Set once the handler committed its event together with its change.
     pub committed: bool,
+    /// Access decisions made for a caller bound by policies.
+    pub access: Option<Value>,
+    /// Set once a user record was judged for such a caller.
+    pub judged: bool,
 }
 
 /// Facts about the request that every event records.

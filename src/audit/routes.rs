@@ -23,7 +23,7 @@ async fn list_user_events(
     ctx: RequestContext,
     Body(req): Body<IdentityPage>,
 ) -> ApiResult<Reply<Page>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let (who, offset, limit) = req.parse()?;
     let user = service::load(&app, &ctx, &who).await?;
     let (total, rows) = app.db.tenant(ctx.tenant).audit().list_for_user(&user.subject.user_ref, offset, limit).await?;
@@ -40,7 +40,7 @@ async fn get_event(
     ctx: RequestContext,
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let uuid = text(req.auditeventuuid)
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: auditeventuuid"))?;
     if !is_uuid_shaped(&uuid) {

@@ -48,7 +48,7 @@ async fn list_tokens(
     ctx: RequestContext,
     Body(req): Body<TokensRequest>,
 ) -> ApiResult<Reply<Page>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     unlock::require(&app, &ctx, req.unlockuuid).await?;
     let references = references(req.tokens)?;
     let found = tokens::service::list(&app, &ctx, &references).await?;
@@ -68,7 +68,7 @@ async fn delete_tokens(
     ctx: RequestContext,
     Body(req): Body<TokensRequest>,
 ) -> ApiResult<Reply<DeletedReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     unlock::require(&app, &ctx, req.unlockuuid).await?;
     let references = references(req.tokens)?;
     let deleted = tokens::service::delete_list(&app, &ctx, &references).await?;
@@ -89,7 +89,7 @@ async fn list_files_by_tag(
     ctx: RequestContext,
     Body(req): Body<FilesByTagRequest>,
 ) -> ApiResult<Reply<Page>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
     let tag = Tag::parse(req.tag)?.ok_or_else(|| ApiError::bad_request("Missing API request parameters: tag"))?;
     let (offset, limit) = page(req.offset, req.limit);

@@ -43,7 +43,7 @@ async fn list_unlock(
     ctx: RequestContext,
     Body(NoParameters {}): Body<NoParameters>,
 ) -> ApiResult<Reply<UnlockReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let unlockuuid = unlock::issue(&app, &ctx).await?;
     Ok(Reply(UnlockReply { unlockuuid }))
 }
@@ -60,7 +60,7 @@ async fn list_users(
     ctx: RequestContext,
     Body(req): Body<ListUsersRequest>,
 ) -> ApiResult<Reply<Page>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     unlock::require(&app, &ctx, req.unlockuuid).await?;
     let asked = req
         .users
@@ -88,13 +88,15 @@ async fn list_users(
         }
     }
     let mut seen = HashSet::new();
-    let mut rows = Vec::new();
+    let mut opened = Vec::new();
     for (kind, idx) in wanted {
         let Some(row) = found.get(&(kind, idx.to_vec())) else { continue };
         if seen.insert(row.rid.clone()) {
-            rows.push(view::user(&users::service::open(&ctx, row.clone())?));
+            opened.push(users::service::open(&ctx, row.clone())?);
         }
     }
+    let opened = crate::access::judge::admit_rows(&app, &ctx, opened, None).await?;
+    let rows = view::users(&app, &ctx, &opened).await?;
     ctx.set_extra(json!({ "requested": requested, "records": rows.len() }));
     Ok(Reply(Page { total: count(rows.len()), rows }))
 }
@@ -112,7 +114,7 @@ async fn list_all_users(
     ctx: RequestContext,
     Body(req): Body<PageRequest>,
 ) -> ApiResult<Reply<Page>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
     let (offset, limit) = page(req.offset, req.limit);
     let cursor = keyset::cursor(&app, grant, Listing::Users, offset).await?;
@@ -121,10 +123,9 @@ async fn list_all_users(
         keyset::remember(&app, grant, Listing::Users, offset, found.len(), &last.rid).await;
     }
     let total = app.db.tenant(ctx.tenant).bulk().count_users(ctx.now).await?;
-    let rows = found
-        .into_iter()
-        .map(|row| users::service::open(&ctx, row).map(|user| view::user(&user)))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let opened = found.into_iter().map(|row| users::service::open(&ctx, row)).collect::<ApiResult<Vec<_>>>()?;
+    let opened = crate::access::judge::admit_rows(&app, &ctx, opened, None).await?;
+    let rows = view::users(&app, &ctx, &opened).await?;
     audit_page(&ctx, offset, limit, rows.len(), total);
     Ok(Reply(Page { total, rows }))
 }
@@ -136,7 +137,7 @@ async fn list_all_user_requests(
     ctx: RequestContext,
     Body(req): Body<PageRequest>,
 ) -> ApiResult<Reply<Page>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
     let (offset, limit) = page(req.offset, req.limit);
     let cursor = keyset::cursor(&app, grant, Listing::Requests, offset).await?;
@@ -168,7 +169,7 @@ async fn list_all_audit_events(
     ctx: RequestContext,
     Body(req): Body<PageRequest>,
 ) -> ApiResult<Reply<Page>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let grant = unlock::require(&app, &ctx, req.unlockuuid).await?;
     let (offset, limit) = page(req.offset, req.limit);
     let cursor = keyset::cursor(&app, grant, Listing::AuditEvents, offset).await?;

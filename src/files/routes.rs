@@ -96,7 +96,7 @@ async fn create(
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<CreateReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let filename = FileName::parse(req.filename)?;
     let filedata = match req.filedata {
@@ -130,7 +130,7 @@ struct GetRequest {
 }
 
 async fn get(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<GetRequest>) -> ApiResult<Response> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let which = match (text(req.fileuuid).filter(|u| !u.trim().is_empty()), text(req.filename)) {
         (Some(uuid), _) => FileRef::Uuid(record::parse_fileuuid(Some(Text(uuid)))?),
@@ -176,7 +176,7 @@ async fn list_user_files(
     ctx: RequestContext,
     Body(req): Body<ListRequest>,
 ) -> ApiResult<Reply<ListReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let tag = Tag::parse(req.tag)?;
     let user = users::load(&app, &ctx, &who).await?;
@@ -205,7 +205,7 @@ async fn replace_tags(
     ctx: RequestContext,
     Body(req): Body<ReplaceTagsRequest>,
 ) -> ApiResult<Reply<TagsReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let fileuuid = record::parse_fileuuid(req.fileuuid)?;
     let tags = Tags::required(req.tags)?;
@@ -231,7 +231,7 @@ async fn delete(
     ctx: RequestContext,
     Body(req): Body<FileRequest>,
 ) -> ApiResult<Reply<TokenReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let fileuuid = record::parse_fileuuid(req.fileuuid)?;
     let user = users::load(&app, &ctx, &who).await?;

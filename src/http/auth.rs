@@ -74,6 +74,18 @@ pub async fn authenticate(State(guard): State<Authenticator>, mut req: Request, 
         if context.is_committed() {
             return response;
         }
+        // A caller bound by policies reached an operation on a user record that judged no
+        // record (a path that loads none): refuse rather than answer unjudged.
+        let response = if context.grants.is_some()
+            && response.status().is_success()
+            && crate::access::catalogue::kind(operation).per_record
+            && !context.judged()
+        {
+            tracing::error!(operation, "an operation on a user record answered without judging one");
+            ApiError::Forbidden("API access denied".into()).into_response()
+        } else {
+            response
+        };
         let message = response.extensions().get::<ErrorMessage>().map(|m| m.0.clone());
         let event = context.final_event(response.status().as_u16(), message.as_deref());
         match cutoff::within(&app.health, deadlines.event, app.audit.submit(event)).await {
@@ -98,7 +110,12 @@ async fn resolve(
     let principal = principal(app, headers, client).await?;
     let tenant = tenant(app, headers, &principal).await?;
     let keys = app.tenant_keys(tenant).await?;
-    Ok(RequestContext::new(tenant, principal, operation, keys, app.clock.now_ms()))
+    let mut context = RequestContext::new(tenant, principal, operation, keys, app.clock.now_ms());
+    context.client = client.map(|c| c.0);
+    if !context.principal.kind.is_admin() {
+        context.grants = Some(crate::access::grants::of(app, &context.principal).await?);
+    }
+    Ok(context)
 }
 
 async fn principal(
@@ -117,6 +134,11 @@ async fn principal(
         .ok_or_else(denied)?;
     let digest = token_digest(token);
     if let Some(principal) = app.caches.principal(&digest) {
+        // A cached access token still expires on time.
+        if principal.expires_at.is_some_and(|at| at <= app.clock.now()) {
+            app.caches.invalidate_principal(&digest);
+            return Err(denied());
+        }
         return Ok(principal);
     }
     if app.rates.auth_blocked(client, &digest) {
@@ -128,12 +150,21 @@ async fn principal(
     if !digests_match(&row.digest, &digest) || row.expires_at.is_some_and(|at| at <= app.clock.now()) {
         return Err(denied());
     }
-    let kind = match row.kind.as_str() {
-        "root" => PrincipalKind::Root,
-        "tenant" => PrincipalKind::TenantAdmin,
+    let kind = match (row.kind.as_str(), row.role_id, row.user_rid.is_some()) {
+        ("root", None, false) => PrincipalKind::Root,
+        ("tenant", None, false) => PrincipalKind::TenantAdmin,
+        ("role", Some(_), false) => PrincipalKind::Role,
+        ("user", None, true) => PrincipalKind::User,
         _ => return Err(denied()),
     };
-    let principal = Arc::new(Principal { id: row.id, kind, tenant: row.tenant });
+    let principal = Arc::new(Principal {
+        id: row.id,
+        kind,
+        tenant: row.tenant,
+        role: row.role_id,
+        user: row.user_rid,
+        expires_at: row.expires_at,
+    });
     app.rates.auth_succeeded(digest);
     app.caches.insert_principal(digest, principal.clone());
     Ok(principal)

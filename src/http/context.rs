@@ -1,5 +1,6 @@
 //! The authenticated request context and authorisation rules.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::FromRequestParts;
@@ -7,6 +8,7 @@ use axum::http::request::Parts;
 use serde_json::Value;
 
 use super::error::ApiError;
+use crate::access::Grants;
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::audit::{Draft, Subject};
 use crate::crypto::TenantKeys;
@@ -14,7 +16,7 @@ use crate::store::audit::AuditRecord;
 use crate::store::{StoreError, StoreResult};
 use crate::tenants::TenantId;
 
-/// Kinds of principal. Role and user tokens arrive with access control.
+/// Kinds of principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrincipalKind {
     /// The vault's root token: every operation in every tenant.
@@ -22,6 +24,12 @@ pub enum PrincipalKind {
     /// A tenant's admin token (from `TenantCreate`): every tenant-scoped operation, in its own
     /// tenant only.
     TenantAdmin,
+    /// A role's access token (`XTokenCreateForRole`): what the role's policies grant, in its
+    /// tenant.
+    Role,
+    /// A user's access token (`XTokenCreateForUser`): its own record, and what the roles it
+    /// holds in its groups grant.
+    User,
 }
 
 impl PrincipalKind {
@@ -30,7 +38,14 @@ impl PrincipalKind {
         match self {
             PrincipalKind::Root => "root",
             PrincipalKind::TenantAdmin => "tenant",
+            PrincipalKind::Role => "role",
+            PrincipalKind::User => "user",
         }
+    }
+
+    /// True for the administrators, whom policies do not bind.
+    pub fn is_admin(self) -> bool {
+        matches!(self, PrincipalKind::Root | PrincipalKind::TenantAdmin)
     }
 }
 
@@ -43,6 +58,19 @@ pub struct Principal {
     pub kind: PrincipalKind,
     /// Tenant the credential belongs to.
     pub tenant: TenantId,
+    /// The role a role token acts as.
+    pub role: Option<i64>,
+    /// The record id of a user token's user.
+    pub user: Option<Vec<u8>>,
+    /// When the credential stops working (unix seconds), if ever.
+    pub expires_at: Option<i64>,
+}
+
+impl Principal {
+    /// An administrator's principal (root or tenant admin), which never expires.
+    pub fn admin(id: String, kind: PrincipalKind, tenant: TenantId) -> Principal {
+        Principal { id, kind, tenant, role: None, user: None, expires_at: None }
+    }
 }
 
 /// An authorisation rule, stated in one line at the top of each handler.
@@ -53,6 +81,11 @@ pub enum Rule {
     TenantAdmin,
     /// An administrator of the main tenant acting in the main tenant (vault-wide operations).
     MainTenantAdmin,
+    /// An administrator of the request's tenant, or a role or user token of that tenant whose
+    /// grants allow the operation. A caller bound by policies is judged here for the operation;
+    /// an operation on a user record is judged again for that record when the handler loads it
+    /// ([`crate::access::judge`]).
+    Granted,
 }
 
 /// Everything a handler knows about its caller; inserted by the authentication middleware.
@@ -66,12 +99,19 @@ pub struct RequestContext {
     pub operation: &'static str,
     /// The tenant's keys.
     pub keys: Arc<TenantKeys>,
+    /// What a caller bound by policies may do (none for administrators).
+    pub grants: Option<Arc<Grants>>,
+    /// The client's address, when known (the `${source_ip}` of policy conditions).
+    pub client: Option<IpAddr>,
     /// Request time, unix seconds (from the application clock).
     pub now: i64,
     /// Request time, unix milliseconds.
     pub now_ms: i64,
     draft: Arc<Mutex<Draft>>,
 }
+
+/// Decisions kept in one event (a bulk listing judges each row; the event keeps the first ones).
+const MAX_DECISIONS: usize = 100;
 
 impl std::fmt::Debug for RequestContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,23 +137,57 @@ impl RequestContext {
             principal,
             operation,
             keys,
+            grants: None,
+            client: None,
             now: now_ms.div_euclid(1000),
             now_ms,
             draft: Arc::new(Mutex::new(Draft::default())),
         }
     }
 
-    /// Checks the caller against a rule; 403 "Access denied" otherwise.
+    /// Checks the caller against a rule; 403 "Access denied" otherwise ("API access denied"
+    /// when policies refused it).
     pub fn require(&self, rule: Rule) -> Result<(), ApiError> {
         let principal = &self.principal;
+        let admin = match principal.kind {
+            PrincipalKind::Root => principal.tenant.is_main() || principal.tenant == self.tenant,
+            PrincipalKind::TenantAdmin => principal.tenant == self.tenant,
+            PrincipalKind::Role | PrincipalKind::User => false,
+        };
         let allowed = match rule {
-            Rule::TenantAdmin => match principal.kind {
-                PrincipalKind::Root => principal.tenant.is_main() || principal.tenant == self.tenant,
-                PrincipalKind::TenantAdmin => principal.tenant == self.tenant,
-            },
-            Rule::MainTenantAdmin => principal.tenant.is_main() && self.tenant.is_main(),
+            Rule::TenantAdmin => admin,
+            Rule::MainTenantAdmin => principal.kind.is_admin() && principal.tenant.is_main() && self.tenant.is_main(),
+            Rule::Granted if admin => true,
+            Rule::Granted => {
+                return match &self.grants {
+                    Some(grants) if principal.tenant == self.tenant => crate::access::judge::operation(self, grants),
+                    _ => Err(ApiError::access_denied()),
+                };
+            }
         };
         if allowed { Ok(()) } else { Err(ApiError::access_denied()) }
+    }
+
+    /// The caller's `request_metadata`, if it sent one.
+    pub fn request_metadata(&self) -> Option<Value> {
+        self.draft().request_metadata.clone()
+    }
+
+    /// Records an access decision made for a caller bound by policies (the deciding policy
+    /// ids, the masked field names: never values) in the request's event.
+    pub fn record_decision(&self, decision: Value) {
+        let mut draft = self.draft();
+        draft.judged = true;
+        match &mut draft.access {
+            Some(Value::Array(decisions)) if decisions.len() < MAX_DECISIONS => decisions.push(decision),
+            Some(_) => {}
+            None => draft.access = Some(Value::Array(vec![decision])),
+        }
+    }
+
+    /// True once a record was judged for this request (see [`Rule::Granted`]).
+    pub fn judged(&self) -> bool {
+        self.draft().judged
     }
 
     fn draft(&self) -> MutexGuard<'_, Draft> {
@@ -175,9 +249,9 @@ impl RequestContext {
         after: Option<&Value>,
         extra: Option<&Value>,
     ) -> AuditRecord {
-        let (metadata, recorded) = {
+        let (metadata, recorded, access) = {
             let draft = self.draft();
-            (draft.request_metadata.clone(), draft.extra.clone())
+            (draft.request_metadata.clone(), draft.extra.clone(), draft.access.clone())
         };
         let extra = match (extra, recorded) {
             (Some(Value::Object(own)), Some(Value::Object(mut merged))) => {
@@ -187,6 +261,7 @@ impl RequestContext {
             (Some(own), _) => Some(own.clone()),
             (None, recorded) => recorded,
         };
+        let extra = with_access(extra, access);
         let extra = extra.as_ref();
         let body = EventBody { subject, request_metadata: metadata.as_ref(), before, after, extra, message: None };
         event::seal(&self.header(), &body, 200, &self.keys)
@@ -195,10 +270,11 @@ impl RequestContext {
     /// The event for a request whose handler did not commit one: built from the draft.
     pub fn final_event(&self, http_status: u16, message: Option<&str>) -> AuditRecord {
         let draft = self.draft();
+        let extra = with_access(draft.extra.clone(), draft.access.clone());
         let body = EventBody {
             subject: draft.subject.as_ref(),
             request_metadata: draft.request_metadata.as_ref(),
-            extra: draft.extra.as_ref(),
+            extra: extra.as_ref(),
             message,
             ..EventBody::default()
         };
@@ -214,6 +290,18 @@ impl RequestContext {
             created_ms: self.now_ms,
         }
     }
+}
+
+/// An event's details with the access decisions made for the request under `access`.
+fn with_access(extra: Option<Value>, access: Option<Value>) -> Option<Value> {
+    let Some(access) = access else { return extra };
+    let mut merged = match extra {
+        Some(Value::Object(extra)) => extra,
+        Some(other) => serde_json::Map::from_iter([("details".to_owned(), other)]),
+        None => serde_json::Map::new(),
+    };
+    merged.insert("access".to_owned(), access);
+    Some(Value::Object(merged))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestContext {

@@ -123,6 +123,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::RequestClosed => ApiError::conflict("This user request is closed"),
+            StoreError::Invalid(message) => ApiError::bad_request(message),
             StoreError::WrappingKeyChanged => {
                 ApiError::conflict("The wrapping key has changed: retry on a vault started with the new key")
             }

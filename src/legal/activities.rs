@@ -79,7 +79,7 @@ async fn create(
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let name = name::required("activity", req.activity)?;
     let mut activity = Activity {
         activity: name,
@@ -111,7 +111,7 @@ async fn update(
     ctx: RequestContext,
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let name = name::required("activity", req.activity)?;
     let rename = name::optional("newactivity", req.newactivity)?;
     let fields =
@@ -148,7 +148,7 @@ async fn delete(
     ctx: RequestContext,
     Body(req): Body<ActivityRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let name = name::required("activity", req.activity)?;
     let deleted = db
         .tenant(ctx.tenant)
@@ -169,7 +169,7 @@ async fn link(
     ctx: RequestContext,
     Body(req): Body<LinkRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     set_link(&db, &ctx, req, true).await
 }
 
@@ -178,7 +178,7 @@ async fn unlink(
     ctx: RequestContext,
     Body(req): Body<LinkRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     set_link(&db, &ctx, req, false).await
 }
 
@@ -218,7 +218,7 @@ struct RowsReply {
 /// Every processing activity of the tenant (the full set, in creation order) with the briefs
 /// of its legal bases.
 async fn list(State(db): State<Db>, ctx: RequestContext, Body(_): Body<NoRequest>) -> ApiResult<Reply<RowsReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let activities = db.tenant(ctx.tenant).legal().list_activities().await?;
     let rows = activities
         .iter()

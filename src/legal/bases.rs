@@ -122,7 +122,7 @@ async fn create(
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let brief = name::required("brief", req.brief)?;
     let changes = Fields {
         status: req.status,
@@ -170,7 +170,7 @@ async fn update(
     ctx: RequestContext,
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let brief = name::required("brief", req.brief)?;
     let newbrief = name::optional("newbrief", req.newbrief)?;
     let changes = Fields {
@@ -215,7 +215,7 @@ async fn delete(
     ctx: RequestContext,
     Body(req): Body<BriefRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let brief = name::required("brief", req.brief)?;
     let deleted = db
         .tenant(ctx.tenant)
@@ -235,7 +235,7 @@ struct RowsReply {
 
 /// Every legal basis of the tenant (the full set, in creation order).
 async fn list(State(db): State<Db>, ctx: RequestContext, Body(_): Body<NoRequest>) -> ApiResult<Reply<RowsReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let bases = db.tenant(ctx.tenant).legal().list_bases().await?;
     Ok(Reply(RowsReply { rows: bases.iter().map(view).collect() }))
 }

@@ -57,7 +57,7 @@ async fn update_request(
     ctx: RequestContext,
     Body(req): Body<ProfileRequest>,
 ) -> ApiResult<Reply<CreatedReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let profile = required_profile(req.profile)?;
     submit(&app, &ctx, &who, Ask::ChangeProfile(profile)).await
@@ -75,7 +75,7 @@ async fn patch_request(
     ctx: RequestContext,
     Body(req): Body<PatchRequest>,
 ) -> ApiResult<Reply<CreatedReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     // Checked now so a malformed patch is refused at once, not at approval.
     users::service::required_patch(req.patch.as_ref(), app.settings.max_patch_operations)?;
@@ -88,7 +88,7 @@ async fn delete_request(
     ctx: RequestContext,
     Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<CreatedReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = req.parse()?;
     submit(&app, &ctx, &who, Ask::ForgetMe).await
 }
@@ -106,7 +106,7 @@ async fn appdata_update_request(
     ctx: RequestContext,
     Body(req): Body<AppdataRequest>,
 ) -> ApiResult<Reply<CreatedReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let name = AppName::parse(req.appname)?;
     let changes = required_appdata(req.appdata)?;
@@ -129,7 +129,7 @@ async fn agreement_cancel_request(
     ctx: RequestContext,
     Body(req): Body<AgreementRequest>,
 ) -> ApiResult<Reply<CreatedReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let brief = name::required("brief", req.brief)?;
     let user = users::service::load(&app, &ctx, &who).await?;
@@ -164,7 +164,7 @@ async fn get(
     ctx: RequestContext,
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<GetReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let uuid = request_uuid(req.requestuuid)?;
     let loaded = service::load(&app, &ctx, &uuid).await?;
     Ok(Reply(GetReply { request: service::view(&ctx, &loaded.row, &loaded.user)? }))
@@ -175,7 +175,7 @@ async fn list_user_requests(
     ctx: RequestContext,
     Body(req): Body<IdentityPage>,
 ) -> ApiResult<Reply<Page>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let (who, offset, limit) = req.parse()?;
     let user = users::service::load(&app, &ctx, &who).await?;
     let (rows, total) = service::list(&app, &ctx, &user, offset, limit).await?;
@@ -193,7 +193,7 @@ async fn approve(
     ctx: RequestContext,
     Body(req): Body<ResolveRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let uuid = request_uuid(req.requestuuid)?;
     service::approve(&app, &ctx, &uuid, text(req.reason).as_deref()).await?;
     Ok(ok())
@@ -204,7 +204,7 @@ async fn cancel(
     ctx: RequestContext,
     Body(req): Body<ResolveRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let uuid = request_uuid(req.requestuuid)?;
     service::cancel(&app, &ctx, &uuid, text(req.reason).as_deref()).await?;
     Ok(ok())

@@ -39,7 +39,7 @@ async fn upsert(
     ctx: RequestContext,
     Body(req): Body<UpsertRequest>,
 ) -> ApiResult<Reply<UpsertReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let data = match (&req.sessionuuid, req.sessiondata) {
         (None, None) => return Err(ApiError::bad_request("Missing API request parameters: sessionuuid, sessiondata")),
         (_, None) => return Err(ApiError::bad_request("Missing API request parameters: sessiondata")),
@@ -70,7 +70,7 @@ async fn get(
     ctx: RequestContext,
     Body(req): Body<SessionRequest>,
 ) -> ApiResult<Reply<GetReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let id = SessionId::parse(&ctx, req.sessionuuid)?;
     let session = service::load(&app, &ctx, &id).await?;
     service::touch(&app, &ctx, &id, &session).await?;
@@ -83,7 +83,7 @@ async fn delete(
     ctx: RequestContext,
     Body(req): Body<SessionRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let id = SessionId::parse(&ctx, req.sessionuuid)?;
     service::delete(&app, &ctx, &id).await?;
     Ok(ok())
@@ -105,7 +105,7 @@ async fn list_user_sessions(
     ctx: RequestContext,
     Body(req): Body<ListRequest>,
 ) -> ApiResult<Reply<ListReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let user = users::load(&app, &ctx, &who).await?;
     let sessions = service::list_for_user(&app, &ctx, &user).await?;

@@ -47,7 +47,7 @@ async fn create(
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<CreateReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let appname = req.appname.map(|name| AppName::parse(Some(name))).transpose()?;
     let expires_at = service::expires_at(&app, ctx.now, req.finaltime.as_ref())?;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
+use crate::access::grants::{Grant, GrantKey};
 use crate::http::context::Principal;
 use crate::tenants::TenantId;
 
@@ -22,11 +23,16 @@ pub const PRINCIPAL_CAPACITY: u64 = 100_000;
 pub const TENANT_NAME_TTL: Duration = Duration::from_secs(60);
 /// Most tenant names kept.
 pub const TENANT_NAME_CAPACITY: u64 = 10_000;
+/// How long compiled grants are kept without use (changes drop them at once, on every replica).
+pub const GRANT_IDLE: Duration = Duration::from_secs(600);
+/// Most compiled grants kept (roles, users' holdings, tenants' groups).
+pub const GRANT_CAPACITY: u64 = 50_000;
 
 /// The principal and tenant-name caches.
 pub struct Caches {
     principals: Cache<[u8; 32], Arc<Principal>>,
     tenant_ids: Cache<String, TenantId>,
+    grants: Cache<(TenantId, GrantKey), Grant>,
 }
 
 impl std::fmt::Debug for Caches {
@@ -34,6 +40,7 @@ impl std::fmt::Debug for Caches {
         f.debug_struct("Caches")
             .field("principals", &self.principals.entry_count())
             .field("tenant_ids", &self.tenant_ids.entry_count())
+            .field("grants", &self.grants.entry_count())
             .finish()
     }
 }
@@ -57,6 +64,11 @@ impl Caches {
             tenant_ids: Cache::builder()
                 .max_capacity(TENANT_NAME_CAPACITY)
                 .time_to_live(TENANT_NAME_TTL)
+                .support_invalidation_closures()
+                .build(),
+            grants: Cache::builder()
+                .max_capacity(GRANT_CAPACITY)
+                .time_to_idle(GRANT_IDLE)
                 .support_invalidation_closures()
                 .build(),
         }
@@ -102,10 +114,26 @@ impl Caches {
         invalidate_if(&self.tenant_ids, move |_, id| *id == tenant);
     }
 
-    /// Forgets everything cached here about `tenant`: its principals and its names.
+    /// Forgets everything cached here about `tenant`: its principals, names and grants.
     pub fn forget_tenant(&self, tenant: TenantId) {
         self.invalidate_tenant_principals(tenant);
         self.invalidate_tenant_names(tenant);
+        self.forget_grants(tenant);
+    }
+
+    /// The compiled grant kept under `key` for `tenant`.
+    pub fn grant(&self, tenant: TenantId, key: &GrantKey) -> Option<Grant> {
+        self.grants.get(&(tenant, key.clone()))
+    }
+
+    /// Keeps a compiled grant.
+    pub fn insert_grant(&self, tenant: TenantId, key: GrantKey, grant: Grant) {
+        self.grants.insert((tenant, key), grant);
+    }
+
+    /// Forgets every grant compiled for `tenant` (its groups, roles or policies changed).
+    pub fn forget_grants(&self, tenant: TenantId) {
+        invalidate_if(&self.grants, move |(owner, _), _| *owner == tenant);
     }
 }
 
@@ -129,7 +157,7 @@ mod tests {
     use crate::http::context::PrincipalKind;
 
     fn principal(id: &str, tenant: TenantId) -> Arc<Principal> {
-        Arc::new(Principal { id: id.to_owned(), kind: PrincipalKind::Root, tenant })
+        Arc::new(Principal::admin(id.to_owned(), PrincipalKind::Root, tenant))
     }
 
     #[test]

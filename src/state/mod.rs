@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 pub use caches::Caches;
-pub use settings::Settings;
+pub use settings::{Settings, XTOKEN_DEFAULT_SECS};
 
 use crate::audit::AuditWriter;
 use crate::clock::Clock;

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::http::rate::RateSettings;
 
+/// Lifetime of a role or user access token created without one: ten minutes (the contract's).
+pub const XTOKEN_DEFAULT_SECS: i64 = 600;
+
 /// Tunables that handlers consult.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -15,6 +18,9 @@ pub struct Settings {
     /// Longest lifetime a shared record may be given, in seconds (longer requests are capped; a
     /// record created without `finaltime` gets exactly this).
     pub max_shared_record_retention: i64,
+    /// Longest lifetime a role or user access token may be given, in seconds (longer requests
+    /// are capped; a token created without a lifetime gets [`XTOKEN_DEFAULT_SECS`]).
+    pub max_xtoken_retention: i64,
     /// Longest lifetime a format-preserving token may be given, in seconds (longer requests are
     /// capped; a token created without a lifetime does not expire).
     pub max_token_retention: i64,
@@ -52,6 +58,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             max_user_retention: 10 * 365 * 86_400,
+            max_xtoken_retention: 86_400,
             // Databunker's shipped `max_session_retention_period` is "1h".
             max_session_retention: 3_600,
             // Databunker's shipped `max_shareable_record_retention_period` is "1m".

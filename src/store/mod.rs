@@ -9,10 +9,12 @@ pub mod appdata;
 pub mod audit;
 pub mod bulk;
 pub mod files;
+pub mod groups;
 pub mod health;
 pub mod legal;
 pub mod requests;
 pub mod retention;
+pub mod roles;
 mod scope;
 pub mod search;
 pub mod sessions;
@@ -70,6 +72,10 @@ pub enum StoreError {
     /// a concurrent rotation): nothing was written.
     #[error("the wrapping key in force has changed")]
     WrappingKeyChanged,
+    /// The change breaks a rule of the records it touches (the message says which, without
+    /// request values), e.g. a group placed below itself.
+    #[error("{0}")]
+    Invalid(&'static str),
     /// Anything else from the database driver.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

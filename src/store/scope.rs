@@ -5,7 +5,8 @@
 //! The handle binds the tenant into each statement itself; callers never pass it again.
 
 use super::{
-    Db, agreements, appdata, audit, bulk, files, legal, requests, search, sessions, shared, tokens, users, vault,
+    Db, agreements, appdata, audit, bulk, files, groups, legal, requests, roles, search, sessions, shared, tokens,
+    users, vault,
 };
 use crate::tenants::TenantId;
 
@@ -62,6 +63,16 @@ impl<'a> TenantScope<'a> {
     /// Files.
     pub fn files(self) -> files::Files<'a> {
         files::Files(self)
+    }
+
+    /// Groups and their members.
+    pub fn groups(self) -> groups::Groups<'a> {
+        groups::Groups(self)
+    }
+
+    /// Roles, policies and the access tokens acting as a role or a user.
+    pub fn roles(self) -> roles::Roles<'a> {
+        roles::Roles(self)
     }
 
     /// Legal bases and processing activities.

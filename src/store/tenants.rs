@@ -226,7 +226,11 @@ pub async fn delete(db: &Db, id: TenantId, now_ms: i64, event: &AuditRecord) -> 
 
 /// Every table that holds a tenant's rows, children before their parents (and the backend's search
 /// index table first).
-const TENANT_TABLES: [&str; 18] = [
+const TENANT_TABLES: [&str; 23] = [
+    "access_group_members",
+    "access_role_policies",
+    "access_groups",
+    "access_policies",
     "bulk_unlocks",
     "sessions",
     "shared_records",
@@ -245,6 +249,7 @@ const TENANT_TABLES: [&str; 18] = [
     "legal_bases",
     "audit_events",
     "access_tokens",
+    "access_roles",
 ];
 
 /// Second step of deleting a tenant: removes every row it had (its file blobs are queued for
@@ -299,6 +304,8 @@ impl Change {
     pub const DELETED: &'static str = "deleted";
     /// A tenant's access tokens changed (one revoked).
     pub const TOKENS: &'static str = "tokens";
+    /// A tenant's groups, roles, policies or memberships changed.
+    pub const ACCESS: &'static str = "access";
 }
 
 /// The changes recorded since `since_ms` (by the writer's clock), oldest first.

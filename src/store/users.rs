@@ -307,6 +307,7 @@ impl Users<'_> {
         rids: &[Vec<u8>],
         events: &[AuditRecord],
         resolves: Option<&Resolution>,
+        now_ms: i64,
     ) -> StoreResult<u64> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
@@ -323,6 +324,23 @@ impl Users<'_> {
                     query = query.bind(rid.as_slice());
                 }
                 deleted += query.execute(&mut *tx).await?.rows_affected();
+                // The users' own access tokens die with them, on every replica (the feed).
+                let sql = format!(
+                    "DELETE FROM access_tokens WHERE tenant_id = $1 AND user_rid IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(&sql).bind(tenant);
+                for rid in chunk {
+                    query = query.bind(rid.as_slice());
+                }
+                if query.execute(&mut *tx).await?.rows_affected() > 0 {
+                    sqlx::query("INSERT INTO vault_changes (kind, tenant_id, created_ms) VALUES ($1, $2, $3)")
+                        .bind(super::tenants::Change::TOKENS)
+                        .bind(tenant)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             insert_audit!(&mut *tx, events);
             tx.commit().await?;

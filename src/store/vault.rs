@@ -35,6 +35,10 @@ pub struct TokenRow {
     pub expires_at: Option<i64>,
     /// Stored digest, compared again in constant time by the caller.
     pub digest: Vec<u8>,
+    /// The role a role token acts as.
+    pub role_id: Option<i64>,
+    /// The user record a user token belongs to.
+    pub user_rid: Option<Vec<u8>>,
 }
 
 /// A master key with both of its wrappings, for re-wrapping.
@@ -218,7 +222,9 @@ pub async fn rewrap_master_keys(
 /// Finds an access token by the digest of its secret.
 pub async fn find_token(db: &Db, digest: &[u8; 32]) -> StoreResult<Option<TokenRow>> {
     with_pool!(db, pool => {
-        let row = sqlx::query("SELECT id, tenant_id, kind, expires_at, digest FROM access_tokens WHERE digest = $1")
+        let row = sqlx::query(
+            "SELECT id, tenant_id, kind, expires_at, digest, role_id, user_rid FROM access_tokens WHERE digest = $1",
+        )
             .bind(&digest[..])
             .fetch_optional(pool)
             .await?;
@@ -229,6 +235,8 @@ pub async fn find_token(db: &Db, digest: &[u8; 32]) -> StoreResult<Option<TokenR
                 kind: row.try_get(2)?,
                 expires_at: row.try_get(3)?,
                 digest: row.try_get(4)?,
+                role_id: row.try_get(5)?,
+                user_rid: row.try_get(6)?,
             })
         })
         .transpose()

@@ -27,7 +27,14 @@ pub async fn apply_new(app: &AppState, applied: &mut HashMap<i64, i64>) -> Resul
     let mut count = 0;
     for change in changes {
         if applied.insert(change.id, now_ms).is_none() {
-            app.forget_tenant(change.tenant);
+            match change.kind.as_str() {
+                store::Change::ACCESS => app.caches.forget_grants(change.tenant),
+                store::Change::TOKENS => {
+                    app.caches.invalidate_tenant_principals(change.tenant);
+                    app.caches.forget_grants(change.tenant);
+                }
+                _ => app.forget_tenant(change.tenant),
+            }
             count += 1;
         }
     }

@@ -58,7 +58,7 @@ pub(super) async fn create_bulk(
     ctx: RequestContext,
     Body(req): Body<CreateBulkRequest>,
 ) -> ApiResult<Reply<CreateBulkReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let records = req
         .records
         .map(|records| elements(&records, app.settings.max_bulk_records, "records"))

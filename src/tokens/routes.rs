@@ -42,7 +42,7 @@ async fn create(
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<CreateReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let kind = TokenType::parse(req.tokentype)?;
     let value = TokenValue::parse(kind, req.record)?;
     let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
@@ -80,7 +80,7 @@ async fn get(
     ctx: RequestContext,
     Body(req): Body<TokenRequest>,
 ) -> ApiResult<Reply<GetReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let handle = Handle::parse(&ctx.keys, req.token)?;
     let (token, lifetime) = service::get(&app, &ctx, &handle).await?;
     Ok(Reply(GetReply {
@@ -99,7 +99,7 @@ async fn delete(
     ctx: RequestContext,
     Body(req): Body<TokenRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let handle = Handle::parse(&ctx.keys, req.token)?;
     service::delete(&app, &ctx, &handle).await?;
     Ok(ok())

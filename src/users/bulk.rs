@@ -84,7 +84,7 @@ pub(super) async fn create_bulk(
     ctx: RequestContext,
     Body(req): Body<CreateBulkRequest>,
 ) -> ApiResult<Reply<CreateBulkReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let records = req
         .records
         .map(|records| elements(&records, app.settings.max_bulk_records, "records"))
@@ -215,7 +215,7 @@ pub(super) async fn delete_bulk(
     ctx: RequestContext,
     Body(req): Body<DeleteBulkRequest>,
 ) -> ApiResult<Reply<DeleteBulkReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let users = req
         .users
         .map(|users| elements(&users, app.settings.max_bulk_records, "users"))
@@ -248,7 +248,7 @@ pub(super) async fn delete_bulk(
             rids.push(user.row.rid);
         }
     }
-    let deleted = app.db.tenant(ctx.tenant).users().delete_many(&rids, &events, None).await?;
+    let deleted = app.db.tenant(ctx.tenant).users().delete_many(&rids, &events, None, ctx.now_ms).await?;
     // The users' files went with them (cascade); their blobs, if any, go now.
     crate::files::blobs::purge(&app).await;
     ctx.set_extra(json!({"users": total, "deleted": deleted}));

@@ -47,15 +47,30 @@ pub struct Assignment {
 }
 
 impl Assignment {
-    /// Groups and roles do not exist yet, so any reference to one names a missing record.
+    /// A record of `UserCreateBulk` does not join groups (its records are created in one
+    /// statement): a reference to a group or role is refused with the way to do it.
     pub fn check(&self) -> ApiResult<()> {
-        if self.groupname.is_some() || self.groupid.is_some() {
-            return Err(ApiError::not_found("The group record was not found"));
-        }
-        if self.rolename.is_some() || self.roleid.is_some() {
-            return Err(ApiError::not_found("The role record was not found"));
+        if self.groupname.is_some() || self.groupid.is_some() || self.rolename.is_some() || self.roleid.is_some() {
+            return Err(ApiError::bad_request("UserCreateBulk does not add users to groups: use GroupAddUser"));
         }
         Ok(())
+    }
+
+    /// The group (and role in it) a new user joins, checked before the user is created: 404 for
+    /// a group or role that does not exist, 400 for a role without a group.
+    pub async fn resolve(self, app: &AppState, ctx: &RequestContext) -> ApiResult<Option<(i64, Option<i64>)>> {
+        let group = crate::access::refs::optional(self.groupid, self.groupname);
+        let role = crate::access::groups::role(app, ctx, self.roleid, self.rolename).await?;
+        match group {
+            None if role.is_some() => {
+                Err(ApiError::bad_request("A role is held in a group: give groupname or groupid"))
+            }
+            None => Ok(None),
+            Some(group) => {
+                let group = crate::access::groups::find(app, ctx, &group).await?;
+                Ok(Some((group.id, role.map(|r| r.id))))
+            }
+        }
     }
 }
 
@@ -78,14 +93,22 @@ async fn create(
     ctx: RequestContext,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult<Reply<TokenReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let profile = required_profile(req.profile)?;
     service::check_profile(&profile, app.settings.max_record_size)?;
-    Assignment { groupname: req.groupname, groupid: req.groupid, rolename: req.rolename, roleid: req.roleid }
-        .check()?;
+    let assignment =
+        Assignment { groupname: req.groupname, groupid: req.groupid, rolename: req.rolename, roleid: req.roleid };
+    let joins = assignment.resolve(&app, &ctx).await?;
     let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
-    let token = service::create(&app, &ctx, &profile, lifetime).await?;
-    Ok(Reply(TokenReply { token }))
+    let subject = service::create(&app, &ctx, &profile, lifetime).await?;
+    if let Some((group, role)) = joins {
+        // The membership is a change of its own, with its own event (the user's is committed).
+        let after = serde_json::json!({"groupid": group, "roleid": role});
+        let event = ctx.change_event(Some(&subject), None, Some(&after), Some(&serde_json::json!({"joins": "group"})));
+        app.db.tenant(ctx.tenant).groups().add_member(group, &subject.rid, role, ctx.now_ms, &event).await?;
+        app.caches.forget_grants(ctx.tenant);
+    }
+    Ok(Reply(TokenReply { token: subject.token }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,7 +133,7 @@ async fn get(
     ctx: RequestContext,
     Body(req): Body<GetRequest>,
 ) -> ApiResult<Reply<UserReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let user = service::load(&app, &ctx, &who).await?;
     let version = int(req.version).filter(|v| *v > 0).unwrap_or(user.row.version);
@@ -138,7 +161,7 @@ async fn update(
     ctx: RequestContext,
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let changes = required_profile(req.profile)?;
     service::change(&app, &ctx, &who, None, |current| Ok(service::merged(current, &changes))).await?;
@@ -157,7 +180,7 @@ async fn patch(
     ctx: RequestContext,
     Body(req): Body<PatchRequest>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let operations = service::required_patch(req.patch.as_ref(), app.settings.max_patch_operations)?;
     let max = app.settings.max_record_size;
@@ -170,7 +193,7 @@ async fn delete(
     ctx: RequestContext,
     Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<Map<String, Value>>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     service::delete(&app, &ctx, &who, None).await?;
     Ok(ok())
@@ -187,7 +210,7 @@ async fn list_versions(
     ctx: RequestContext,
     Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<VersionsReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let user = service::load(&app, &ctx, &who).await?;
     let versions = service::versions(&app, &ctx, &user).await?;

@@ -24,34 +24,46 @@ pub struct LoadedUser {
     pub row: UserRow,
     /// The user as subject of audit events (token, key).
     pub subject: Subject,
-    /// Current profile.
+    /// Current profile (masked to what the caller may see, for a caller bound by policies).
     pub profile: Value,
+    /// What of the profile the caller may see, when policies restrict it (versions are masked
+    /// the same way).
+    pub view: Option<std::sync::Arc<crate::access::policy::View>>,
 }
 
-/// Finds and opens a user; records it as the subject of the request's event.
+/// Finds and opens a user; records it as the subject of the request's event. A caller bound by
+/// policies is judged for it (403, or the profile masked).
 pub async fn load(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
-    let user = find(app, ctx, who).await?;
-    ctx.set_subject(&user.subject);
-    Ok(user)
+    open_judged(app, ctx, find_row(app, ctx, who).await?, true).await
 }
 
-/// Finds and opens a user without making it the request's subject (bulk calls). Finding a
-/// user is an access: a sliding lifetime is extended (see [`Lifetime::extension`]).
+/// Finds and opens a user without making it the request's subject (bulk calls), judged like
+/// [`load`]. Finding a user is an access: a sliding lifetime is extended (see
+/// [`Lifetime::extension`]).
 pub async fn find(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
+    open_judged(app, ctx, find_row(app, ctx, who).await?, false).await
+}
+
+async fn find_row(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<UserRow> {
     let idx = ctx.keys.index(who.kind, &who.normalised);
-    let row =
-        app.db.tenant(ctx.tenant).users().find(who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
-    open_row(app, ctx, row).await
+    app.db.tenant(ctx.tenant).users().find(who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)
+}
+
+async fn open_judged(app: &AppState, ctx: &RequestContext, row: UserRow, subject: bool) -> ApiResult<LoadedUser> {
+    let mut user = open_row(app, ctx, row).await?;
+    if subject {
+        ctx.set_subject(&user.subject);
+    }
+    crate::access::judge::admit(app, ctx, &mut user).await?;
+    Ok(user)
 }
 
 /// Finds and opens a user by record id (for records that point at their owner) and records it
-/// as the subject of the request's event.
+/// as the subject of the request's event, judged like [`load`].
 pub async fn load_by_rid(app: &AppState, ctx: &RequestContext, rid: &[u8]) -> ApiResult<LoadedUser> {
     let row =
         app.db.tenant(ctx.tenant).users().find_by_rid(rid, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
-    let user = open_row(app, ctx, row).await?;
-    ctx.set_subject(&user.subject);
-    Ok(user)
+    open_judged(app, ctx, row, true).await
 }
 
 /// Opens a user row just found; finding a user is an access, so a sliding lifetime is extended.
@@ -72,7 +84,7 @@ pub fn open(ctx: &RequestContext, row: UserRow) -> ApiResult<LoadedUser> {
     let stored = record::open(&key, ctx.tenant, &row.rid, &row.record)?;
     let user_ref = ctx.keys.index(IndexKind::Token, &stored.token);
     let subject = Subject { token: stored.token, user_ref, rid: row.rid.clone(), key };
-    Ok(LoadedUser { row, subject, profile: stored.profile })
+    Ok(LoadedUser { row, subject, profile: stored.profile, view: None })
 }
 
 /// The lifetime columns for optional `slidingtime` / `finaltime` request values (users and
@@ -186,8 +198,8 @@ pub async fn clash_message(app: &AppState, ctx: &RequestContext, indexes: &Profi
 }
 
 /// Creates one user with its audit event (in a group commit with concurrent creations);
-/// returns the token.
-pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> ApiResult<String> {
+/// returns the new user as audit subject (its token, record id and key).
+pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> ApiResult<Subject> {
     let Prepared { new, subject } = prepare(ctx, profile, lifetime);
     ctx.set_subject(&subject);
     let event = ctx.change_event(Some(&subject), None, Some(profile), None);
@@ -197,7 +209,7 @@ pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifet
         return Err(ApiError::conflict(clash_message(app, ctx, &indexes).await?));
     }
     ctx.mark_committed();
-    Ok(subject.token)
+    Ok(subject)
 }
 
 /// Applies `change` (a function of the current profile) to a user under a row lock, so that
@@ -275,8 +287,12 @@ pub async fn delete(
 ) -> ApiResult<()> {
     let user = load(app, ctx, who).await?;
     let event = ctx.change_event(Some(&user.subject), None, None, None);
-    let deleted =
-        app.db.tenant(ctx.tenant).users().delete_many(std::slice::from_ref(&user.row.rid), &[event], resolves).await?;
+    let deleted = app
+        .db
+        .tenant(ctx.tenant)
+        .users()
+        .delete_many(std::slice::from_ref(&user.row.rid), &[event], resolves, ctx.now_ms)
+        .await?;
     if deleted == 0 {
         return Err(ApiError::user_not_found());
     }
@@ -303,7 +319,16 @@ pub async fn version_profile(
         .version(&user.row.rid, version)
         .await?
         .ok_or_else(|| ApiError::not_found("The user version was not found"))?;
-    Ok(record::open_version(&user.subject.key, ctx.tenant, &user.row.rid, row.version, &row.data)?)
+    let profile = record::open_version(&user.subject.key, ctx.tenant, &user.row.rid, row.version, &row.data)?;
+    Ok(masked(user, profile))
+}
+
+/// A profile of `user` as the caller may see it (the view its policies gave when it was loaded).
+fn masked(user: &LoadedUser, profile: Value) -> Value {
+    match &user.view {
+        Some(view) => view.mask(&profile).0,
+        None => profile,
+    }
 }
 
 /// `{version, optime, md5}` for every kept version, oldest first, the current one last.
@@ -312,6 +337,9 @@ pub async fn versions(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -
     let mut out = Vec::with_capacity(rows.len() + 1);
     for row in rows {
         let profile = record::open_version(&user.subject.key, ctx.tenant, &user.row.rid, row.version, &row.data)?;
+        // A caller shown a masked profile gets the digests of masked profiles: a digest of
+        // hidden values would let it test guesses of them.
+        let profile = masked(user, profile);
         out.push(json!({"version": row.version, "optime": row.created_at, "md5": record::md5_hex(&profile)}));
     }
     out.push(json!({

@@ -197,7 +197,7 @@ both!(files_are_listed_across_users_by_tag, |v| {
     let b1 = upload(v, &bob, "b1.pdf", b"b1", json!({"tags": "kyc"})).await;
     let a3 = upload(v, &alice, "a3.pdf", b"a3", json!({"tags": ["kyc"], "finaltime": "1h"})).await;
     let keys = v.state.tenant_keys(TenantId::new(1)).await.expect("keys");
-    let principal = Arc::new(Principal { id: "test".into(), kind: PrincipalKind::Root, tenant: TenantId::new(1) });
+    let principal = Arc::new(Principal::admin("test".into(), PrincipalKind::Root, TenantId::new(1)));
     let ctx =
         |now_ms| RequestContext::new(TenantId::new(1), principal.clone(), "BulkListFilesByTag", keys.clone(), now_ms);
     let tag =

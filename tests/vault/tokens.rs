@@ -56,7 +56,7 @@ async fn tokenize(v: &TestVault, body: Value) -> (String, String) {
 /// A request context of the main tenant's root, for calling the service directly.
 async fn root_context(v: &TestVault, operation: &'static str) -> RequestContext {
     let keys = v.state.tenant_keys(TenantId::new(1)).await.expect("keys");
-    let principal = Arc::new(Principal { id: "test".into(), kind: PrincipalKind::Root, tenant: TenantId::new(1) });
+    let principal = Arc::new(Principal::admin("test".into(), PrincipalKind::Root, TenantId::new(1)));
     RequestContext::new(TenantId::new(1), principal, operation, keys, v.clock().now_ms())
 }
 

@@ -145,13 +145,14 @@ both!(record_refused_for_an_existing_user_does_not_reserve_its_other_identities,
     assert_eq!(got["profile"]["name"], "Takes the free custom");
 });
 
-both!(create_bulk_refuses_records_naming_unknown_groups, |v| {
+both!(create_bulk_refuses_records_naming_groups, |v| {
     let records = json!([
         {"profile": {"login": "g1"}, "groupname": "staff"},
         {"profile": {"login": "g2"}},
     ]);
     let body = v.call("UserCreateBulk", json!({"records": records})).await.ok();
-    assert_eq!(body["errors"], json!([{"profile": {"login": "g1"}, "reason": "The group record was not found"}]));
+    let reason = "UserCreateBulk does not add users to groups: use GroupAddUser";
+    assert_eq!(body["errors"], json!([{"profile": {"login": "g1"}, "reason": reason}]));
     assert_eq!(body["created"].as_array().map(Vec::len), Some(1));
     v.call("UserGet", json!({"mode": "login", "identity": "g1"})).await.error(404, "The user record was not found");
     v.call("UserGet", json!({"mode": "login", "identity": "g2"})).await.ok();

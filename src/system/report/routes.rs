@@ -25,7 +25,7 @@ async fn report(
     ctx: RequestContext,
     Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<ReportReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = req.parse()?;
     let user = users::load(&app, &ctx, &who).await?;
     Ok(Reply(ReportReply { report: build(&app, &ctx, &user).await? }))
@@ -42,7 +42,7 @@ async fn html_report(
     ctx: RequestContext,
     Body(req): Body<IdentityFields>,
 ) -> ApiResult<Reply<HtmlReply>> {
-    ctx.require(Rule::TenantAdmin)?;
+    ctx.require(Rule::Granted)?;
     let who = req.parse()?;
     let user = users::load(&app, &ctx, &who).await?;
     let report = build(&app, &ctx, &user).await?;

@@ -1,0 +1,136 @@
+//! What each operation is, for access decisions: the part of a user record it touches, whether
+//! it changes it, whether a policy may grant it at all, and what a user's own token may do.
+
+use super::policy::Part;
+
+/// How an operation is judged for a caller bound by policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// The part of a user record it touches (`Part::None`: no user record).
+    pub part: Part,
+    /// It changes what it touches (a write needs the whole part in view: masking is for reads).
+    pub writes: bool,
+    /// The handler loads the user it concerns, which is then judged as that record
+    /// ([`super::judge::admit`]); otherwise the whole decision is made before the handler runs.
+    pub per_record: bool,
+}
+
+/// Operations no policy grants: they mint credentials or change who may do what, so a role
+/// token holding them could raise its own rights. Only administrators call them.
+pub const ADMIN_ONLY: &[&str] = &[
+    "TenantCreate",
+    "TenantUpdate",
+    "TenantDelete",
+    "TenantListTenants",
+    "TenantGet",
+    "RoleCreate",
+    "RoleUpdate",
+    "RoleDelete",
+    "RoleLinkPolicy",
+    "PolicyCreate",
+    "PolicyUpdate",
+    "PolicyDelete",
+    "XTokenCreateForRole",
+    "SystemGenerateWrappingKey",
+    "PolicySimulate",
+    "PolicyListEffectivePermissions",
+];
+
+/// What a user's own token may do on its own record without any policy: read it and ask for
+/// changes (a `*Request` waits for an administrator's approval).
+pub const USER_OWN: &[&str] = &[
+    "UserGet",
+    "UserListVersions",
+    "UserDeleteRequest",
+    "UserUpdateRequest",
+    "UserPatchRequest",
+    "AppdataGet",
+    "AppdataListUserAppNames",
+    "AppdataListVersions",
+    "AppdataUpdateRequest",
+    "AgreementGet",
+    "AgreementListUserAgreements",
+    "AgreementAccept",
+    "AgreementCancelRequest",
+    "UserRequestListUserRequests",
+    "UserRequestGet",
+    "UserRequestCancel",
+    "SessionListUserSessions",
+    "SessionGet",
+    "FileGet",
+    "FileListUserFiles",
+    "GroupListUserGroups",
+    "AuditListUserEvents",
+    "SystemGetUserReport",
+    "SystemGetUserHTMLReport",
+    "SharedRecordCreate",
+];
+
+/// Never with a user's own token, whatever its roles' policies say: the contract's list of
+/// direct changes a data subject must request instead.
+pub const USER_NEVER: &[&str] = &["UserDelete", "UserUpdate", "UserPatch", "AppdataUpdate", "AgreementCancel"];
+
+/// The kind of an operation.
+pub fn kind(operation: &str) -> Kind {
+    let record = |part, writes| Kind { part, writes, per_record: true };
+    let whole = |part, writes| Kind { part, writes, per_record: false };
+    match operation {
+        "UserGet"
+        | "UserListVersions"
+        | "UserSearch"
+        | "BulkListUsers"
+        | "BulkListAllUsers"
+        | "BulkListGroupUsers"
+        | "SystemGetUserReport"
+        | "SystemGetUserHTMLReport"
+        | "SharedRecordCreate"
+        | "AuditListUserEvents"
+        | "UserRequestListUserRequests"
+        | "UserRequestGet" => record(Part::Profile, false),
+        "UserUpdate" | "UserPatch" | "UserDelete" | "UserDeleteRequest" | "UserUpdateRequest" | "UserPatchRequest"
+        | "UserRequestApprove" | "UserRequestCancel" => record(Part::Profile, true),
+        "UserCreate" | "UserCreateBulk" | "UserDeleteBulk" => whole(Part::Profile, true),
+        "AppdataGet" | "AppdataListUserAppNames" | "AppdataListVersions" => record(Part::Appdata, false),
+        "AppdataCreate" | "AppdataUpdate" | "AppdataUpdateRequest" | "AppdataDelete" => record(Part::Appdata, true),
+        "AgreementGet" | "AgreementListUserAgreements" => record(Part::Agreement, false),
+        "AgreementAccept" | "AgreementCancel" | "AgreementCancelRequest" => record(Part::Agreement, true),
+        "SessionGet" | "SessionListUserSessions" => record(Part::Session, false),
+        "SessionUpsert" | "SessionDelete" => record(Part::Session, true),
+        "FileGet" | "FileListUserFiles" => record(Part::File, false),
+        "FileCreate" | "FileDelete" | "FileReplaceTags" => record(Part::File, true),
+        "GroupListUserGroups" => record(Part::Group, false),
+        "GroupAddUser" | "GroupDeleteUser" => record(Part::Group, true),
+        _ => whole(Part::None, !is_read_only(operation)),
+    }
+}
+
+/// Operations that change nothing (by their name, as the API names them).
+fn is_read_only(operation: &str) -> bool {
+    ["Get", "List", "Search"].iter().any(|verb| operation.contains(verb)) || operation == "BulkListUnlock"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_token_never_holds_what_it_must_request() {
+        for op in USER_NEVER {
+            assert!(!USER_OWN.contains(op), "{op}");
+            assert!(kind(op).writes, "{op}");
+        }
+        for op in USER_OWN {
+            assert!(kind(op).per_record, "{op}: a user's own operations concern its record");
+        }
+    }
+
+    #[test]
+    fn reads_and_writes_are_told_apart() {
+        assert!(!kind("UserGet").writes);
+        assert!(kind("UserUpdate").writes);
+        assert!(!kind("TokenGet").writes);
+        assert!(kind("TokenCreate").writes);
+        assert_eq!(kind("TokenCreate").part, Part::None);
+        assert!(!kind("LegalBasisListAgreements").writes);
+    }
+}
