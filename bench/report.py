@@ -25,6 +25,7 @@ END = "<!-- bench:end -->"
 # name, API operation, single-record (p99 target applies), ratio target (None: none)
 OPS = [
     ("userget", "UserGet", True, 1.0),
+    ("roleget", "UserGet by a role xtoken (50 policies, masking)", True, None),
     ("usercreate", "UserCreate", True, 1.0),
     ("tokencreate", "TokenCreate", True, None),
     ("tokenget", "TokenGet", True, None),
@@ -35,6 +36,7 @@ RSS_TARGET_MB = 64.0
 
 RAW_WORK = {
     "userget": "select by the email digest's unique index + audit insert, one transaction",
+    "roleget": "the same as UserGet: select by the email digest's unique index + audit insert",
     "usercreate": "user insert (login/email/phone digests, unique) + audit insert, one transaction",
     "tokencreate": "token insert (uuid/base digests, unique) + audit insert, one transaction",
     "tokenget": "token select by the uuid digest's key + audit insert, one transaction",
@@ -185,6 +187,12 @@ def rows(results, meta):
                 ratio = vault["records_per_sec"] / raw["rows_per_sec"] if raw["rows_per_sec"] else None
             else:
                 ratio = vault["ops_per_sec"] / raw["ops_per_sec"] if raw["ops_per_sec"] else None
+        if op == "roleget":
+            # The target: a role token costs at most a tenth of root's UserGet rate.
+            root = read_json(os.path.join(results, "vault-userget.json"))
+            if root and vault and root["ops_per_sec"]:
+                share = vault["ops_per_sec"] / root["ops_per_sec"]
+                checks.append((f"{share:.2f}× root UserGet ≥ 0.9×", share >= 0.9))
         if ratio_target is not None:
             what = "records/s" if op == "userbulk" else "ops/s"
             checks.append((f"{what} ≥ {ratio_target:.1f}× raw", ratio is not None and ratio >= ratio_target))

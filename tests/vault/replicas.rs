@@ -49,3 +49,76 @@ fn a_tenant_deleted_through_one_replica_is_refused_by_the_other_within_a_second(
     first.stop();
     second.stop();
 }
+
+/// Waits until `check` holds, at most a second; how long it took.
+fn within_a_second(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let since = Instant::now();
+    while !check() {
+        assert!(since.elapsed() < Duration::from_secs(1), "{what}: not within a second");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    since.elapsed()
+}
+
+/// Access control across replicas: a policy changed, a link taken away, a role deleted or a
+/// user erased through one replica binds the role and user tokens the other has compiled and
+/// cached, within a second.
+#[test]
+fn access_changes_through_one_replica_bind_the_other_within_a_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = PgDatabase::create();
+    let key = bunker::crypto::WrappingKey::generate().to_hex();
+    let root = "replicas-root-token-for-the-access-test";
+    let env = [("DATABUNKER_WRAPPINGKEY", key.as_str()), ("DATABUNKER_ROOTTOKEN", root)];
+    let args = ["serve", "--database-url", db.url.as_str()];
+    let mut first = start(dir.path(), "first", &args, &env);
+    assert!(first.ready(), "first replica: {:?}", first.output());
+    let mut second = start(dir.path(), "second", &args, &env);
+    assert!(second.ready(), "second replica: {:?}", second.output());
+    let ok = |p: &crate::process::Process, op: &str, body: serde_json::Value| {
+        let (status, reply) = p.call(op, root, body);
+        assert_eq!(status, 200, "{op}: {reply}");
+        reply
+    };
+    ok(&first, "UserCreate", json!({"profile": {"email": "ann@example.com", "name": "Ann", "phone": "4411"}}));
+    ok(&first, "RoleCreate", json!({"rolename": "support"}));
+    let allow = |fields: &[&str]| {
+        json!({"Effect": "Allow", "Action": ["UserGet"],
+               "Resource": fields.iter().map(|f| format!("users.profile.{f}")).collect::<Vec<_>>()})
+    };
+    ok(&first, "PolicyCreate", json!({"policyname": "see", "policy": allow(&["name"])}));
+    ok(&first, "RoleLinkPolicy", json!({"rolename": "support", "policyname": "see"}));
+    let role = ok(&first, "XTokenCreateForRole", json!({"rolename": "support"}))["xtoken"].as_str().map(str::to_owned);
+    let role = role.expect("role xtoken");
+    let user = ok(&first, "XTokenCreateForUser", json!({"mode": "email", "identity": "ann@example.com"}));
+    let user = user["xtoken"].as_str().expect("user xtoken").to_owned();
+    let get = |p: &crate::process::Process, token: &str| {
+        p.call("UserGet", token, json!({"mode": "email", "identity": "ann@example.com"}))
+    };
+    // The second replica compiles the role and caches the tokens.
+    let (status, seen) = get(&second, &role);
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!((seen["profile"]["name"].as_str(), seen["profile"]["phone"].as_str()), (Some("Ann"), Some("***")));
+    assert_eq!(get(&second, &user).0, 200);
+
+    // A policy changed through the first: the second shows the phone within a second.
+    ok(&first, "PolicyUpdate", json!({"policyname": "see", "policy": allow(&["name", "phone"])}));
+    let waited = within_a_second("a changed policy", || get(&second, &role).1["profile"]["phone"] == "4411");
+    eprintln!("a changed policy held on the other replica after {waited:?}");
+    // The link taken away: the role grants nothing.
+    ok(&first, "RoleLinkPolicy", json!({"rolename": "support", "policyname": "see", "unlink": true}));
+    within_a_second("an unlinked policy", || get(&second, &role).0 == 403);
+    // The role deleted: its token is refused outright.
+    ok(&first, "RoleDelete", json!({"rolename": "support"}));
+    within_a_second("a deleted role's token", || {
+        second.call("PolicyGet", &role, json!({"policyname": "see"})).1["message"] == "Access denied"
+    });
+    // The user erased: its own token dies with it.
+    ok(&first, "UserDelete", json!({"mode": "email", "identity": "ann@example.com"}));
+    within_a_second("an erased user's token", || {
+        second.call("UserGet", &user, json!({"mode": "email", "identity": "ann@example.com"})).1["message"]
+            == "Access denied"
+    });
+    first.stop();
+    second.stop();
+}

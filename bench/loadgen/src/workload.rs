@@ -29,7 +29,8 @@ impl Op {
     /// Parses the name used by bench/run (BENCH_OPS).
     pub fn parse(name: &str) -> Result<Op, String> {
         match name {
-            "userget" => Ok(Op::UserGet),
+            // UserGet through a role's access token: the same requests (bench/run passes the token).
+            "userget" | "roleget" => Ok(Op::UserGet),
             "usercreate" => Ok(Op::UserCreate),
             "tokencreate" => Ok(Op::TokenCreate),
             "tokenget" => Ok(Op::TokenGet),
