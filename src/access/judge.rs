@@ -61,8 +61,8 @@ pub async fn admit(app: &AppState, ctx: &RequestContext, user: &mut LoadedUser) 
     let memberships = target_memberships(app, ctx, &grants, &[user.row.rid.as_slice()]).await?;
     let empty = Vec::new();
     let own = memberships.get(&user.row.rid).unwrap_or(&empty);
-    let agreements = None;
-    judge_one(ctx, &grants, user, own, agreements, None)
+    let agreements = target_agreements(app, ctx, &grants, &user.row.rid).await?;
+    judge_one(ctx, &grants, user, own, agreements.as_ref(), None)
 }
 
 /// Judges the records of a listing (of the members of `group`, if the listing names one):
@@ -82,7 +82,8 @@ pub async fn admit_rows(
     let mut admitted = Vec::with_capacity(users.len());
     for mut user in users {
         let own = memberships.get(&user.row.rid).unwrap_or(&empty);
-        if judge_one(ctx, &grants, &mut user, own, None, group).is_ok() {
+        let agreements = target_agreements(app, ctx, &grants, &user.row.rid).await?;
+        if judge_one(ctx, &grants, &mut user, own, agreements.as_ref(), group).is_ok() {
             admitted.push(user);
         }
     }
@@ -175,6 +176,22 @@ async fn target_memberships(
         by_user.entry(row.rid.clone()).or_default().push(row);
     }
     Ok(by_user.into_iter().map(|(rid, rows)| (rid, tree.expand(&rows))).collect())
+}
+
+/// The target's agreements, brief to `yes` (active) or `no` (anything else), when the caller's
+/// policies read `${agreement:…}`; none otherwise.
+async fn target_agreements(
+    app: &AppState,
+    ctx: &RequestContext,
+    grants: &Grants,
+    rid: &[u8],
+) -> ApiResult<Option<HashMap<String, String>>> {
+    if !grants.needs().agreements {
+        return Ok(None);
+    }
+    let rows = app.db.tenant(ctx.tenant).agreements().list(rid).await?;
+    let yes_no = |status: &str| if status == "active" { "yes" } else { "no" };
+    Ok(Some(rows.into_iter().map(|row| (row.brief, yes_no(&row.status).to_owned())).collect()))
 }
 
 fn refuse(ctx: &RequestContext, reason: &str, policies: &[i64]) -> ApiResult<()> {
