@@ -13,7 +13,23 @@ pub struct Kind {
     /// The handler loads the user it concerns, which is then judged as that record
     /// ([`super::judge::admit`]); otherwise the whole decision is made before the handler runs.
     pub per_record: bool,
+    /// What it answers of the record is the profile (masked when the view is partial); any
+    /// other operation needs the whole part in view.
+    pub maskable: bool,
 }
+
+/// Reads whose answer shows the record only through its (masked) profile.
+const MASKABLE: &[&str] = &[
+    "UserGet",
+    "UserListVersions",
+    "UserSearch",
+    "BulkListUsers",
+    "BulkListAllUsers",
+    "BulkListGroupUsers",
+    "SystemGetUserReport",
+    "SystemGetUserHTMLReport",
+    "SharedRecordCreate",
+];
 
 /// Operations no policy grants: they mint credentials or change who may do what, so a role
 /// token holding them could raise its own rights. Only administrators call them.
@@ -32,6 +48,8 @@ pub const ADMIN_ONLY: &[&str] = &[
     "PolicyDelete",
     "XTokenCreateForRole",
     "SystemGenerateWrappingKey",
+    // An event's details hold whole profiles (a change's before and after), which no view masks.
+    "AuditGetEvent",
     "PolicySimulate",
     "PolicyListEffectivePermissions",
 ];
@@ -72,8 +90,9 @@ pub const USER_NEVER: &[&str] = &["UserDelete", "UserUpdate", "UserPatch", "Appd
 
 /// The kind of an operation.
 pub fn kind(operation: &str) -> Kind {
-    let record = |part, writes| Kind { part, writes, per_record: true };
-    let whole = |part, writes| Kind { part, writes, per_record: false };
+    let maskable = MASKABLE.contains(&operation);
+    let record = |part, writes| Kind { part, writes, per_record: true, maskable };
+    let whole = |part, writes| Kind { part, writes, per_record: false, maskable };
     match operation {
         "UserGet"
         | "UserListVersions"
@@ -122,6 +141,14 @@ mod tests {
         for op in USER_OWN {
             assert!(kind(op).per_record, "{op}: a user's own operations concern its record");
         }
+    }
+
+    #[test]
+    fn only_reads_that_show_the_profile_are_maskable() {
+        for op in MASKABLE {
+            assert!(!kind(op).writes, "{op}");
+        }
+        assert!(!kind("UserRequestGet").maskable, "a request's change holds profile values");
     }
 
     #[test]

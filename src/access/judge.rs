@@ -46,6 +46,9 @@ pub fn operation(ctx: &RequestContext, grants: &Grants) -> ApiResult<()> {
     }
     let metadata = ctx.request_metadata();
     let decision = decide(ctx, op, grants, kind.part, metadata.as_ref(), None, None);
+    if decision.allowed && !decision.view.is_all() && (kind.writes || !kind.maskable) {
+        return refuse(ctx, "the operation needs the whole record in view", &decision.policies);
+    }
     if decision.allowed {
         ctx.record_decision(json!({"decision": "allow", "policies": decision.policies}));
         Ok(())
@@ -117,8 +120,8 @@ fn judge_one(
         ctx.record_decision(json!({"decision": "allow", "policies": decision.policies}));
         return Ok(());
     }
-    if kind.writes {
-        return refuse(ctx, "a change needs the whole record in view", &decision.policies);
+    if kind.writes || !kind.maskable {
+        return refuse(ctx, "the operation needs the whole record in view", &decision.policies);
     }
     let (masked, fields) = decision.view.mask(&user.profile);
     user.profile = masked;

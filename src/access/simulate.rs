@@ -171,8 +171,8 @@ async fn simulate(
     if !decision.allowed {
         return Ok(answer("deny", "denied by policy (or no policy grants it)", decision.policies, Vec::new()));
     }
-    if kind.writes && !decision.view.is_all() {
-        return Ok(answer("deny", "a change needs the whole record in view", decision.policies, Vec::new()));
+    if (kind.writes || !kind.maskable) && !decision.view.is_all() {
+        return Ok(answer("deny", "the operation needs the whole record in view", decision.policies, Vec::new()));
     }
     let masked = target.as_ref().map(|user| decision.view.mask(&user.profile).1).unwrap_or_default();
     Ok(answer("allow", "allowed by policy", decision.policies, masked))
