@@ -35,9 +35,15 @@ pub async fn search(
     let rids: Vec<Vec<u8>> = candidates.into_iter().map(|(rid, _)| rid).collect();
     // Expired users (not yet swept) are not loaded. The decision is taken on the opened profile,
     // in memory: the digests only chose whom to open.
-    let mut ranked = Vec::new();
+    let mut opened = Vec::new();
     for row in app.db.tenant(ctx.tenant).bulk().users_by_rid(&rids, ctx.now).await? {
-        let user = users::service::open(ctx, row)?;
+        opened.push(users::service::open(ctx, row)?);
+    }
+    // A caller bound by policies searches only what it may see: its rows are judged and masked
+    // first, and matched on the masked profile, so a hidden field cannot be probed by searching.
+    let opened = crate::access::judge::admit_rows(app, ctx, opened, None).await?;
+    let mut ranked = Vec::new();
+    for user in opened {
         if let Some(distance) = query.distance(&query::profile_parts(&user.profile)) {
             let shared = shared.get(&user.row.rid).copied().unwrap_or(0);
             ranked.push((distance, std::cmp::Reverse(shared), user.row.rid.clone(), user));
@@ -52,8 +58,10 @@ pub async fn search(
 async fn exact_token(app: &AppState, ctx: &RequestContext, identity: &str) -> ApiResult<(usize, Vec<LoadedUser>)> {
     let who = Identity::parse(Some(Text("token".into())), Some(Text(identity.into())))?;
     let idx = ctx.keys.index(IndexKind::Token, &who.normalised);
-    match app.db.tenant(ctx.tenant).users().find(IndexKind::Token, &idx, ctx.now).await? {
-        Some(row) => Ok((1, vec![users::service::open(ctx, row)?])),
-        None => Ok((0, Vec::new())),
-    }
+    let found = match app.db.tenant(ctx.tenant).users().find(IndexKind::Token, &idx, ctx.now).await? {
+        Some(row) => vec![users::service::open(ctx, row)?],
+        None => Vec::new(),
+    };
+    let found = crate::access::judge::admit_rows(app, ctx, found, None).await?;
+    Ok((found.len(), found))
 }
