@@ -104,7 +104,7 @@ async fn for_user(
     ctx: RequestContext,
     Body(req): Body<UserRequest>,
 ) -> ApiResult<Reply<UserReply>> {
-    ctx.require(Rule::Granted)?;
+    ctx.require(Rule::TenantAdmin)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let expires_at = expiry(&app, &ctx, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
     let user = users::service::load(&app, &ctx, &who).await?;
