@@ -131,6 +131,18 @@ impl Caches {
         self.grants.insert((tenant, key), grant);
     }
 
+    /// Forgets the access tokens of these users and their compiled grants (the users are gone).
+    pub fn forget_users(&self, tenant: TenantId, rids: &[Vec<u8>]) {
+        let gone: std::collections::HashSet<Vec<u8>> = rids.iter().cloned().collect();
+        let keys: Vec<_> = gone.iter().map(|rid| (tenant, GrantKey::User(rid.clone()))).collect();
+        invalidate_if(&self.principals, move |_, principal| {
+            principal.tenant == tenant && principal.user.as_ref().is_some_and(|rid| gone.contains(rid))
+        });
+        for key in keys {
+            self.grants.invalidate(&key);
+        }
+    }
+
     /// Forgets every grant compiled for `tenant` (its groups, roles or policies changed).
     pub fn forget_grants(&self, tenant: TenantId) {
         invalidate_if(&self.grants, move |(owner, _), _| *owner == tenant);

@@ -300,7 +300,7 @@ impl Users<'_> {
 
     /// Deletes users (and, by cascade, their versions) with their audit events in one transaction.
     /// Deleting the row destroys the wrapped data key: everything sealed under it is unreadable.
-    /// Returns how many rows were deleted. With `resolves`, the approval request that asked for the
+    /// Returns how many rows were deleted, and whether access tokens of theirs went too. With `resolves`, the approval request that asked for the
     /// deletion closes first, in the same transaction (the request then goes with the user).
     pub async fn delete_many(
         &self,
@@ -308,12 +308,13 @@ impl Users<'_> {
         events: &[AuditRecord],
         resolves: Option<&Resolution>,
         now_ms: i64,
-    ) -> StoreResult<u64> {
+    ) -> StoreResult<(u64, bool)> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
             resolve!(&mut *tx, tenant, resolves);
             let mut deleted = 0;
+            let mut tokens = false;
             for chunk in rids.chunks(CHUNK) {
                 let sql = format!(
                     "DELETE FROM users WHERE tenant_id = $1 AND rid IN ({})",
@@ -334,6 +335,7 @@ impl Users<'_> {
                     query = query.bind(rid.as_slice());
                 }
                 if query.execute(&mut *tx).await?.rows_affected() > 0 {
+                    tokens = true;
                     sqlx::query("INSERT INTO vault_changes (kind, tenant_id, created_ms) VALUES ($1, $2, $3)")
                         .bind(super::tenants::Change::TOKENS)
                         .bind(tenant)
@@ -344,7 +346,7 @@ impl Users<'_> {
             }
             insert_audit!(&mut *tx, events);
             tx.commit().await?;
-            Ok(deleted)
+            Ok((deleted, tokens))
         })
     }
 

@@ -248,7 +248,10 @@ pub(super) async fn delete_bulk(
             rids.push(user.row.rid);
         }
     }
-    let deleted = app.db.tenant(ctx.tenant).users().delete_many(&rids, &events, None, ctx.now_ms).await?;
+    let (deleted, tokens) = app.db.tenant(ctx.tenant).users().delete_many(&rids, &events, None, ctx.now_ms).await?;
+    if tokens {
+        app.caches.forget_users(ctx.tenant, &rids);
+    }
     // The users' files went with them (cascade); their blobs, if any, go now.
     crate::files::blobs::purge(&app).await;
     ctx.set_extra(json!({"users": total, "deleted": deleted}));

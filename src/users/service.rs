@@ -287,7 +287,7 @@ pub async fn delete(
 ) -> ApiResult<()> {
     let user = load(app, ctx, who).await?;
     let event = ctx.change_event(Some(&user.subject), None, None, None);
-    let deleted = app
+    let (deleted, tokens) = app
         .db
         .tenant(ctx.tenant)
         .users()
@@ -297,6 +297,11 @@ pub async fn delete(
         return Err(ApiError::user_not_found());
     }
     ctx.mark_committed();
+    // Its access tokens went with it: this replica forgets them now (the others within the
+    // change feed's bound).
+    if tokens {
+        app.caches.forget_users(ctx.tenant, std::slice::from_ref(&user.row.rid));
+    }
     // The user's files went with it (cascade); their blobs, if any, go now.
     crate::files::blobs::purge(app).await;
     Ok(())
