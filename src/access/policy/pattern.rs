@@ -21,7 +21,7 @@ pub(crate) struct Pattern {
 
 /// The simple lowercase of a character; one char per char keeps matching allocation-free.
 pub(crate) fn fold(c: char) -> char {
-    c.to_lowercase().next().unwrap_or(c)
+    if c.is_ascii() { c.to_ascii_lowercase() } else { c.to_lowercase().next().unwrap_or(c) }
 }
 
 impl Pattern {

@@ -324,3 +324,10 @@ fn reach_is_an_operation_level_precheck() {
     assert_eq!(compiled.reach("UserCreate"), Reach::Maybe, "a field deny does not refuse");
     assert_eq!(compiled.reach("BulkListAllUsers"), Reach::Never);
 }
+
+#[test]
+fn compiled_roles_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<crate::access::policy::Compiled>();
+    shared::<Decision>();
+}
