@@ -56,11 +56,14 @@ impl Compiled {
         compiled
     }
 
-    /// The rules whose actions match `operation` (a rule may come twice; results are sets).
+    /// The rules whose actions match `operation`, each once.
     fn rules_for<'a>(&'a self, operation: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
         let name: String = operation.chars().map(fold).collect();
         let exact = self.exact.get(&name).map_or(&[][..], Vec::as_slice);
-        let wild = self.wildcard.iter().filter(move |(patterns, _)| patterns.iter().any(|p| p.matches(operation)));
+        let wild = self
+            .wildcard
+            .iter()
+            .filter(move |(patterns, index)| !exact.contains(index) && patterns.iter().any(|p| p.matches(operation)));
         exact.iter().copied().chain(wild.map(|(_, index)| *index)).map(|index| &self.rules[index])
     }
 

@@ -70,6 +70,11 @@ fn actions_resources_and_principals() {
         case("deny beats allow whatever the order", vec![deny("UserGet", "*"), allow("UserGet", "*")]).denies(&[1]),
         case("both allows are cited", vec![allow("UserGet", "*"), allow("User*", "users.profile")]).allows(&[1, 2]),
         case("wildcard action", vec![allow("User*", "users")]).allows(&[1]),
+        case(
+            "exact and wildcard in one statement",
+            vec![json!({"Effect": "Allow", "Action": ["UserGet", "User*", "*Get"], "Resource": "users"})],
+        )
+        .allows(&[1]),
         case("question mark action", vec![allow("User?et", "users")]).allows(&[1]),
         case("action ignores case", vec![allow("userGET", "users")]).allows(&[1]),
         case("star action", vec![allow("*", "*")]).allows(&[1]),
