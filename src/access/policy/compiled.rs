@@ -7,7 +7,7 @@ use super::condition::Tri;
 use super::decision::{Decision, Effective, Reach};
 use super::document::{Document, Effect, Statement};
 use super::facts::{Facts, Part};
-use super::pattern::Pattern;
+use super::pattern::{Pattern, fold};
 use super::resource::FieldPath;
 use super::view::View;
 
@@ -56,10 +56,14 @@ impl Compiled {
         compiled
     }
 
-    /// The rules whose actions match `operation` (a rule may come twice; results are sets).
+    /// The rules whose actions match `operation`, each once.
     fn rules_for<'a>(&'a self, operation: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
-        let exact = self.exact.get(&operation.to_ascii_lowercase()).map_or(&[][..], Vec::as_slice);
-        let wild = self.wildcard.iter().filter(move |(patterns, _)| patterns.iter().any(|p| p.matches(operation)));
+        let name: String = operation.chars().map(fold).collect();
+        let exact = self.exact.get(&name).map_or(&[][..], Vec::as_slice);
+        let wild = self
+            .wildcard
+            .iter()
+            .filter(move |(patterns, index)| !exact.contains(index) && patterns.iter().any(|p| p.matches(operation)));
         exact.iter().copied().chain(wild.map(|(_, index)| *index)).map(|index| &self.rules[index])
     }
 

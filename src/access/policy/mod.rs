@@ -22,3 +22,6 @@ pub use document::{Document, parse};
 pub use error::PolicyError;
 pub use facts::{Facts, Membership, Part, Target};
 pub use view::View;
+
+#[cfg(test)]
+mod tests;
