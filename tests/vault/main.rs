@@ -4,6 +4,8 @@
 mod common;
 
 mod abuse;
+mod access_groups;
+mod access_support;
 mod agreements;
 mod appdata;
 mod audit;
