@@ -6,6 +6,7 @@ mod common;
 mod abuse;
 mod access_groups;
 mod access_support;
+mod access_tokens;
 mod agreements;
 mod appdata;
 mod audit;
