@@ -5,6 +5,7 @@ mod common;
 
 mod abuse;
 mod access_groups;
+mod access_masking;
 mod access_support;
 mod access_tokens;
 mod agreements;
