@@ -98,13 +98,11 @@ pub struct Seeded {
     pub token: String,
     pub email: String,
     pub login: String,
-    pub phone: String,
     pub custom: String,
     pub appname: String,
     pub sessionuuid: String,
     pub recorduuid: String,
     pub fileuuid: String,
-    pub filename: String,
     pub requestuuid: String,
     pub brief: String,
     /// Audit events of the user (newest first).
@@ -135,9 +133,10 @@ impl Seeded {
 /// an open update request and an agreement under its own legal basis.
 pub async fn seed_user(v: &TestVault, prefix: &str) -> Seeded {
     let call = |op: &'static str, body: Value| async move { v.call(op, body).await.ok() };
-    let (email, login, phone, custom) =
-        (format!("{prefix}@access.test"), format!("{prefix}-login"), "+447700900".to_owned(), format!("CUST-{prefix}"));
-    let phone = format!("{phone}{:03}", prefix.len() * 7 % 1000);
+    // Phone numbers are unique per tenant: each seeded user gets the next one.
+    static PHONES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let phone = format!("+4477009{:05}", PHONES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let (email, login, custom) = (format!("{prefix}@access.test"), format!("{prefix}-login"), format!("CUST-{prefix}"));
     let profile = json!({"email": email, "login": login, "phone": phone, "custom": custom,
                          "name": format!("{prefix} name"), "note": format!("{prefix} note")});
     let token = v.create_user(profile).await;
@@ -165,13 +164,11 @@ pub async fn seed_user(v: &TestVault, prefix: &str) -> Seeded {
         token: token.clone(),
         email,
         login,
-        phone,
         custom,
         appname,
         sessionuuid,
         recorduuid: shared["recorduuid"].as_str().expect("recorduuid").to_owned(),
         fileuuid: file["fileuuid"].as_str().expect("fileuuid").to_owned(),
-        filename,
         requestuuid: request["requestuuid"].as_str().expect("requestuuid").to_owned(),
         brief,
         events,
