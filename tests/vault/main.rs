@@ -4,8 +4,10 @@
 mod common;
 
 mod abuse;
+mod access_denied;
 mod access_groups;
 mod access_masking;
+mod access_semantics;
 mod access_support;
 mod access_tokens;
 mod agreements;
