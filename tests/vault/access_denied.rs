@@ -474,8 +474,8 @@ both_ignored!(
     "bug: the session handlers never judge the session's user (src/sessions/routes.rs get, \
      src/sessions/service.rs delete and upsert load no user through users::service, so judge::admit never runs): \
      SessionGet by a user token on its own session, or by a role allowed SessionGet on *, is refused by the \
-     authentication layer's unjudged-answer check after the handler ran (and after touch() extended the \
-     session), while SessionDelete and SessionUpsert commit their own event, skip that check, and let a role \
+     authentication layer's unjudged-answer check after the handler ran (after touch() may have extended a \
+     sliding session), while SessionDelete and SessionUpsert commit their own event, skip that check, and let a role \
      limited to its group's members delete or overwrite any user's session",
     session_reads_and_writes_never_judge_the_sessions_user,
     |v| {

@@ -165,10 +165,11 @@ both!(a_user_token_unused_before_its_user_is_deleted_dies_with_it, |v| {
 });
 
 both_ignored!(
-    "bug: UserDelete does not drop the principal cache of the process that served it (src/users/service.rs \
-                delete, src/store/users.rs delete_many write the TOKENS feed entry only): a user xtoken used in \
-                the last 10 s keeps authenticating, with its cached grants, until the feed poller or PRINCIPAL_TTL \
-                forgets it",
+    "bug: UserDelete forgets no cached principal or grant in the process that served it (src/users/service.rs \
+     delete; src/store/users.rs delete_many deletes the access_tokens rows and writes a TOKENS entry to the change \
+     feed only), unlike RoleDelete (src/access/roles.rs, invalidate_tenant_principals at once): a user xtoken used \
+     in the last 10 s keeps authenticating, with its cached grants, until the process reads the feed (250 ms in \
+     a server; never in this harness, which runs no poller, so up to PRINCIPAL_TTL)",
     a_user_token_in_use_dies_with_its_user,
     |v| {
         // The parent of a family may read its child through its role there.
