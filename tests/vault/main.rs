@@ -4,6 +4,12 @@
 mod common;
 
 mod abuse;
+mod access_denied;
+mod access_groups;
+mod access_masking;
+mod access_semantics;
+mod access_support;
+mod access_tokens;
 mod agreements;
 mod appdata;
 mod audit;
