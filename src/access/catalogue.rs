@@ -26,8 +26,6 @@ const MASKABLE: &[&str] = &[
     "BulkListUsers",
     "BulkListAllUsers",
     "BulkListGroupUsers",
-    "SystemGetUserReport",
-    "SystemGetUserHTMLReport",
     "SharedRecordCreate",
 ];
 

@@ -28,7 +28,9 @@ pub fn operation(ctx: &RequestContext, grants: &Grants) -> ApiResult<()> {
     let op = ctx.operation;
     let kind = catalogue::kind(op);
     if ADMIN_ONLY.contains(&op) {
-        return refuse(ctx, "administrators only", &[]);
+        // The answer an administrator's rule gives anyone else.
+        ctx.record_decision(json!({"decision": "deny", "reason": "administrators only"}));
+        return Err(ApiError::access_denied());
     }
     if let Grants::User(_) = grants
         && USER_NEVER.contains(&op)
@@ -66,6 +68,21 @@ pub async fn admit(app: &AppState, ctx: &RequestContext, user: &mut LoadedUser) 
     let own = memberships.get(&user.row.rid).unwrap_or(&empty);
     let agreements = target_agreements(app, ctx, &grants, &user.row.rid).await?;
     judge_one(ctx, &grants, user, own, agreements.as_ref(), None)
+}
+
+/// Judges an operation on a record that belongs to no user (a session bound to none): decided
+/// as the operation alone, on the record's part.
+pub fn admit_unowned(ctx: &RequestContext) -> ApiResult<()> {
+    let Some(grants) = ctx.grants.clone() else { return Ok(()) };
+    let kind = catalogue::kind(ctx.operation);
+    let metadata = ctx.request_metadata();
+    let decision = decide(ctx, ctx.operation, &grants, kind.part, metadata.as_ref(), None, None);
+    if decision.allowed {
+        ctx.record_decision(json!({"decision": "allow", "policies": decision.policies, "unowned": true}));
+        Ok(())
+    } else {
+        refuse(ctx, "denied by policy", &decision.policies)
+    }
 }
 
 /// Judges the records of a listing (of the members of `group`, if the listing names one):

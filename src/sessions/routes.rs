@@ -47,6 +47,7 @@ async fn upsert(
         (_, Some(_)) => return Err(ApiError::bad_request("The sessiondata parameter has an incorrect format")),
     };
     let id = SessionId::parse(&ctx, req.sessionuuid)?;
+    service::judge(&app, &ctx, &id).await?;
     let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
     let expirationtime = service::upsert(&app, &ctx, &id, data, lifetime).await?;
     Ok(Reply(UpsertReply { expirationtime }))
@@ -72,6 +73,7 @@ async fn get(
 ) -> ApiResult<Reply<GetReply>> {
     ctx.require(Rule::Granted)?;
     let id = SessionId::parse(&ctx, req.sessionuuid)?;
+    service::judge(&app, &ctx, &id).await?;
     let session = service::load(&app, &ctx, &id).await?;
     service::touch(&app, &ctx, &id, &session).await?;
     let token = session.user.map(|user| user.token);
@@ -85,6 +87,7 @@ async fn delete(
 ) -> ApiResult<Reply<Map<String, Value>>> {
     ctx.require(Rule::Granted)?;
     let id = SessionId::parse(&ctx, req.sessionuuid)?;
+    service::judge(&app, &ctx, &id).await?;
     service::delete(&app, &ctx, &id).await?;
     Ok(ok())
 }

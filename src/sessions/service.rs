@@ -154,6 +154,19 @@ pub async fn load(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiRe
     Ok(LoadedSession { data: stored.sessiondata, user, row })
 }
 
+/// Judges a caller bound by policies for the session `id` names before it is read, replaced or
+/// deleted: as its user's record when it is bound to one, as the operation alone otherwise
+/// (also when there is no such session yet). Administrators pass at once.
+pub async fn judge(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiResult<()> {
+    if ctx.grants.is_none() {
+        return Ok(());
+    }
+    match app.db.tenant(ctx.tenant).sessions().get(&id.idx, ctx.now).await?.and_then(|row| row.user_rid) {
+        Some(rid) => crate::users::service::load_by_rid(app, ctx, &rid).await.map(drop),
+        None => crate::access::judge::admit_unowned(ctx),
+    }
+}
+
 /// Restarts the sliding window of a session just read (capped by its fixed end), when the
 /// move is worth a write (see [`Lifetime::extension`]).
 pub async fn touch(app: &AppState, ctx: &RequestContext, id: &SessionId, session: &LoadedSession) -> ApiResult<()> {

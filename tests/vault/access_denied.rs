@@ -9,63 +9,18 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::access_support::{
-    ACCESS_DENIED, API_DENIED, Seeded, allow, both_ignored, call_with, changed_tables, policy, role, role_xtoken,
-    seed_user, tenant_rows, user_xtoken,
+    ACCESS_DENIED, API_DENIED, Seeded, allow, call_with, changed_tables, policy, role, role_xtoken, seed_user,
+    tenant_rows, user_xtoken,
 };
 use crate::both;
 use crate::common::{Answer, TestVault};
 use crate::files::b64;
 
-/// Operations no policy grants (administrators only): refused to any token bound by policies
-/// with "Access denied", as an administrator's rule refuses a non-administrator.
-const ADMIN_ONLY: [&str; 16] = [
-    "TenantCreate",
-    "TenantUpdate",
-    "TenantDelete",
-    "TenantListTenants",
-    "TenantGet",
-    "RoleCreate",
-    "RoleUpdate",
-    "RoleDelete",
-    "RoleLinkPolicy",
-    "PolicyCreate",
-    "PolicyUpdate",
-    "PolicyDelete",
-    "XTokenCreateForRole",
-    "SystemGenerateWrappingKey",
-    "PolicySimulate",
-    "PolicyListEffectivePermissions",
-];
-
-/// What a user's token may do on its own record without any policy (§1.7: reads, and the
-/// `*Request` variants of the changes a data subject must ask for).
-const USER_OWN: [&str; 25] = [
-    "UserGet",
-    "UserListVersions",
-    "UserDeleteRequest",
-    "UserUpdateRequest",
-    "UserPatchRequest",
-    "AppdataGet",
-    "AppdataListUserAppNames",
-    "AppdataListVersions",
-    "AppdataUpdateRequest",
-    "AgreementGet",
-    "AgreementListUserAgreements",
-    "AgreementAccept",
-    "AgreementCancelRequest",
-    "UserRequestListUserRequests",
-    "UserRequestGet",
-    "UserRequestCancel",
-    "SessionListUserSessions",
-    "SessionGet",
-    "FileGet",
-    "FileListUserFiles",
-    "GroupListUserGroups",
-    "AuditListUserEvents",
-    "SystemGetUserReport",
-    "SystemGetUserHTMLReport",
-    "SharedRecordCreate",
-];
+// Operations no policy grants (administrators only, refused to any token bound by policies with
+// "Access denied", as an administrator's rule refuses a non-administrator), and what a user's
+// token may do on its own record without any policy (§1.7: reads, and the `*Request` variants of
+// the changes a data subject must ask for): the vault's own lists, so the table checks them.
+use bunker::access::catalogue::{ADMIN_ONLY, USER_OWN};
 
 /// The checks of this file an operation can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,14 +35,7 @@ enum Check {
 
 /// Operations known to fail a check, with the ignored test that shows the bug (the check skips
 /// them until the bug is fixed; every other check still covers them).
-const KNOWN_BUGS: [(&str, Check, &str); 6] = [
-    ("SessionGet", Check::Own, "session_reads_and_writes_never_judge_the_sessions_user"),
-    ("SessionGet", Check::AllowedOne, "session_reads_and_writes_never_judge_the_sessions_user"),
-    ("SessionDelete", Check::GroupLimited, "session_reads_and_writes_never_judge_the_sessions_user"),
-    ("SessionUpsert", Check::GroupLimited, "session_reads_and_writes_never_judge_the_sessions_user"),
-    ("AuditGetEvent", Check::GroupLimited, "an_audit_event_is_judged_as_a_read_of_its_user"),
-    ("XTokenCreateForUser", Check::GroupLimited, "a_role_limited_to_its_group_mints_no_token_for_users_outside"),
-];
+const KNOWN_BUGS: [(&str, Check, &str); 0] = [];
 
 /// What the rows aim at besides the target user: the tenant's catalogue records.
 struct World {
@@ -470,63 +418,42 @@ async fn guardian(v: &TestVault) -> String {
     role_xtoken(v, "guardian", &[allow(&["*"], &["${target_group_members:role/child}"])]).await.0
 }
 
-both_ignored!(
-    "bug: the session handlers never judge the session's user (src/sessions/routes.rs get, \
-     src/sessions/service.rs delete and upsert load no user through users::service, so judge::admit never runs): \
-     SessionGet by a user token on its own session, or by a role allowed SessionGet on *, is refused by the \
-     authentication layer's unjudged-answer check after the handler ran (after touch() may have extended a \
-     sliding session), while SessionDelete and SessionUpsert commit their own event, skip that check, and let a role \
-     limited to its group's members delete or overwrite any user's session",
-    session_reads_and_writes_never_judge_the_sessions_user,
-    |v| {
-        let victim = seed_user(v, "victor").await;
-        let sessions = || v.call("SessionListUserSessions", victim.me(json!({})));
-        let before = sessions().await.ok();
-        let session = json!({"sessionuuid": victim.sessionuuid});
-        let own = user_xtoken(v, &victim.token).await;
-        let got = call_with(v, &own, "SessionGet", session.clone()).await.ok();
-        assert_eq!(got["sessiondata"]["secret"], "victor session");
-        let (reader, _) = role_xtoken(v, "session-reader", &[allow(&["SessionGet"], &["*"])]).await;
-        call_with(v, &reader, "SessionGet", session.clone()).await.ok();
+both!(session_reads_and_writes_never_judge_the_sessions_user, |v| {
+    let victim = seed_user(v, "victor").await;
+    let sessions = || v.call("SessionListUserSessions", victim.me(json!({})));
+    let before = sessions().await.ok();
+    let session = json!({"sessionuuid": victim.sessionuuid});
+    let own = user_xtoken(v, &victim.token).await;
+    let got = call_with(v, &own, "SessionGet", session.clone()).await.ok();
+    assert_eq!(got["sessiondata"]["secret"], "victor session");
+    let (reader, _) = role_xtoken(v, "session-reader", &[allow(&["SessionGet"], &["*"])]).await;
+    call_with(v, &reader, "SessionGet", session.clone()).await.ok();
 
-        let guardian = guardian(v).await;
-        let overwrite = json!({"sessionuuid": victim.sessionuuid, "sessiondata": {"login": victim.login}});
-        for (op, body) in [("SessionUpsert", overwrite), ("SessionDelete", session)] {
-            let answer = call_with(v, &guardian, op, body).await;
-            assert_eq!(answer.status.as_u16(), 403, "{op} outside the role's group: {}", answer.body);
-        }
-        assert_eq!(sessions().await.ok(), before);
+    let guardian = guardian(v).await;
+    let overwrite = json!({"sessionuuid": victim.sessionuuid, "sessiondata": {"login": victim.login}});
+    for (op, body) in [("SessionUpsert", overwrite), ("SessionDelete", session)] {
+        let answer = call_with(v, &guardian, op, body).await;
+        assert_eq!(answer.status.as_u16(), 403, "{op} outside the role's group: {}", answer.body);
     }
-);
+    assert_eq!(sessions().await.ok(), before);
+});
 
-both_ignored!(
-    "bug: AuditGetEvent is judged as an operation on no user record (src/access/catalogue.rs kind: Part::None), \
-     so any Allow of it, whatever its Resource, opens every event of every user: a role limited to its group's \
-     members, or to users.profile.name, reads the before/after profiles of users outside its reach in clear",
-    an_audit_event_is_judged_as_a_read_of_its_user,
-    |v| {
-        let victim = seed_user(v, "victor").await;
-        let created = victim.events.last().expect("the UserCreate event");
-        let event = v.call("AuditGetEvent", json!({"auditeventuuid": created})).await.ok();
-        assert_eq!(event["details"]["after"]["email"], victim.email, "the event holds the profile");
-        let guardian = guardian(v).await;
-        let answer = call_with(v, &guardian, "AuditGetEvent", json!({"auditeventuuid": created})).await;
-        assert_eq!(answer.status.as_u16(), 403, "outside the role's group: {}", answer.body);
-        let (names, _) = role_xtoken(v, "names", &[allow(&["AuditGetEvent"], &["users.profile.name"])]).await;
-        let answer = call_with(v, &names, "AuditGetEvent", json!({"auditeventuuid": created})).await;
-        assert!(!answer.body.to_string().contains(&victim.email), "a role seeing names reads emails: {}", answer.body);
-    }
-);
+both!(an_audit_event_is_judged_as_a_read_of_its_user, |v| {
+    let victim = seed_user(v, "victor").await;
+    let created = victim.events.last().expect("the UserCreate event");
+    let event = v.call("AuditGetEvent", json!({"auditeventuuid": created})).await.ok();
+    assert_eq!(event["details"]["after"]["email"], victim.email, "the event holds the profile");
+    let guardian = guardian(v).await;
+    let answer = call_with(v, &guardian, "AuditGetEvent", json!({"auditeventuuid": created})).await;
+    assert_eq!(answer.status.as_u16(), 403, "outside the role's group: {}", answer.body);
+    let (names, _) = role_xtoken(v, "names", &[allow(&["AuditGetEvent"], &["users.profile.name"])]).await;
+    let answer = call_with(v, &names, "AuditGetEvent", json!({"auditeventuuid": created})).await;
+    assert!(!answer.body.to_string().contains(&victim.email), "a role seeing names reads emails: {}", answer.body);
+});
 
-both_ignored!(
-    "bug: XTokenCreateForUser is judged as an operation on no user record (src/access/catalogue.rs kind: \
-     Part::None), so the user it mints a token for is never held to the role's resources: a role limited to \
-     its group's members mints a token for any user (and the token then reads that user's whole record)",
-    a_role_limited_to_its_group_mints_no_token_for_users_outside,
-    |v| {
-        let victim = seed_user(v, "victor").await;
-        let guardian = guardian(v).await;
-        let answer = call_with(v, &guardian, "XTokenCreateForUser", victim.me(json!({}))).await;
-        assert_eq!(answer.status.as_u16(), 403, "a token for a user outside the role's group: {}", answer.body);
-    }
-);
+both!(a_role_limited_to_its_group_mints_no_token_for_users_outside, |v| {
+    let victim = seed_user(v, "victor").await;
+    let guardian = guardian(v).await;
+    let answer = call_with(v, &guardian, "XTokenCreateForUser", victim.me(json!({}))).await;
+    assert_eq!(answer.status.as_u16(), 403, "a token for a user outside the role's group: {}", answer.body);
+});

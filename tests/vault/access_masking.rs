@@ -6,9 +6,7 @@
 use md5::Digest;
 use serde_json::{Value, json};
 
-use crate::access_support::{
-    allow, assert_denied, both_ignored, by_token, call_with, deny, role_token, role_with, role_xtoken,
-};
+use crate::access_support::{allow, assert_denied, by_token, call_with, deny, role_token, role_with, role_xtoken};
 use crate::both;
 use crate::common::TestVault;
 
@@ -125,19 +123,32 @@ both!(a_role_seeing_names_only_reads_masked_profiles_everywhere, |v| {
     assert_eq!(members["total"], 2);
     let member = members["rows"].as_array().expect("rows").iter().find(|r| r["token"] == token).expect("vera");
     assert_eq!(member["profile"], masked);
+    // Search matches what the role sees (search looks at login, email, phone and custom): a
+    // role that sees emails finds Vera by hers; this role, which sees names only, finds nothing
+    // by a hidden field, so a hidden value cannot be probed by searching for it.
+    let (emails, _) =
+        role_xtoken(v, "emails", &[allow(&["BulkListUnlock", "UserSearch"], &["users.profile.email"])]).await;
+    let its_unlock = call_with(v, &emails, "BulkListUnlock", json!({})).await.ok()["unlockuuid"].clone();
+    let body = json!({"unlockuuid": its_unlock, "identity": "vera@mask.test"});
+    let found = call_with(v, &emails, "UserSearch", body).await.ok();
+    assert_eq!(found["rows"][0]["profile"]["email"], "vera@mask.test", "{found}");
+    assert_eq!(found["rows"][0]["profile"]["name"], "***", "{found}");
     for search in [json!({"identity": "vera@mask.test"}), json!({"identity": "vera-login", "mode": "login"})] {
         let mut body = search.clone();
         body["unlockuuid"] = unlock.clone();
         let found = call_with(v, &xtoken, "UserSearch", body).await.ok();
-        assert_eq!(found["rows"][0]["profile"], masked, "{search}");
+        assert_eq!(found["rows"], json!([]), "{search}");
+        let mut body = search.clone();
+        body["unlockuuid"] = root_unlock(v).await;
+        let seen_by_root = v.call("UserSearch", body).await.ok();
+        assert_eq!(seen_by_root["rows"][0]["token"], token, "root finds what the role may not search");
     }
     for answer in [&listed, &all, &members] {
         assert_hides(answer);
     }
 
-    let report = call_with(v, &xtoken, "SystemGetUserReport", me.clone()).await.ok();
-    assert_eq!(report["report"]["profile"], masked);
-    assert_hides(&report);
+    // A report shows more than the profile: it needs the whole record in view.
+    assert_denied(call_with(v, &xtoken, "SystemGetUserReport", me.clone()).await);
 
     // A record shared by the role shares what the role sees.
     let shared = call_with(v, &xtoken, "SharedRecordCreate", me.clone()).await.ok();
@@ -247,55 +258,38 @@ both!(the_audit_event_of_a_masked_read_names_the_fields_and_policies_not_the_val
     let access = &event["details"]["extra"]["access"];
     assert_eq!(
         access,
-        &json!([{"decision": "deny", "reason": "a change needs the whole record in view", "policies": policies}])
+        &json!([{"decision": "deny", "reason": "the operation needs the whole record in view", "policies": policies}])
     );
     assert_hides(&event);
     assert!(!event.to_string().contains("stolen@mask.test"), "{event}");
 });
 
-both_ignored!(
-    "bug: SystemGetUserReport masks the report's profile only (src/system/report/service.rs build): a role whose \
-     policy covers users.profile.name gets the user's app data, sessions, shared records and the changes of its \
-     requests whole — parts and fields its policies do not cover",
-    a_masked_report_shows_nothing_the_role_may_not_see,
-    |v| {
-        let token = seed(v).await;
-        let me = |extra: Value| by_token(&token, extra);
-        v.call("AppdataCreate", me(json!({"appname": "crm", "appdata": {"memo": "moved house"}}))).await.ok();
-        let session = bunker::crypto::secrets::random_uuid_string();
-        v.call(
-            "SessionUpsert",
-            json!({"sessionuuid": session, "sessiondata": {"login": "vera-login", "seen": "Leeds"}}),
-        )
-        .await
-        .ok();
-        v.call("SharedRecordCreate", me(json!({"fields": "email"}))).await.ok();
-        v.call("UserUpdateRequest", me(json!({"profile": {"phone": "+447700900123"}}))).await.ok();
-        let (xtoken, _) = role_xtoken(v, "names", &[allow(&["SystemGetUserReport"], &["users.profile.name"])]).await;
-        let report = call_with(v, &xtoken, "SystemGetUserReport", me(json!({}))).await.ok();
-        assert_eq!(report["report"]["profile"], vera_names_only());
-        assert_hides(&report);
-    }
-);
+both!(a_report_needs_the_whole_record_in_view, |v| {
+    // A report shows app data, sessions, shared records and requested changes besides the
+    // profile: a role that sees only some profile fields is refused it, not shown it in part.
+    let token = seed(v).await;
+    let me = |extra: Value| by_token(&token, extra);
+    v.call("AppdataCreate", me(json!({"appname": "crm", "appdata": {"memo": "moved house"}}))).await.ok();
+    let (xtoken, _) = role_xtoken(v, "names", &[allow(&["SystemGetUserReport"], &["users.profile.name"])]).await;
+    assert_denied(call_with(v, &xtoken, "SystemGetUserReport", me(json!({}))).await);
+    let (whole, _) = role_xtoken(v, "whole", &[allow(&["SystemGetUserReport"], &["users.*"])]).await;
+    let report = call_with(v, &whole, "SystemGetUserReport", me(json!({}))).await.ok();
+    assert_eq!(report["report"]["profile"]["name"], "Vera Stone");
+});
 
-both_ignored!(
-    "bug: UserRequestGet and UserRequestListUserRequests answer a request's change unmasked \
-     (src/requests/service.rs view): a role whose policy covers users.profile.name reads the new email or phone \
-     a user asked for, though it reads them as \"***\" in the profile",
-    a_masked_role_reads_request_changes_masked,
-    |v| {
-        let token = seed(v).await;
-        let change = json!({"profile": {"email": "vera@mask.test", "phone": "+447700900123", "name": "Vera S."}});
-        let request = v.call("UserUpdateRequest", by_token(&token, change)).await.ok();
-        let (xtoken, _) = role_xtoken(
-            v,
-            "names",
-            &[allow(&["UserRequestGet", "UserRequestListUserRequests"], &["users.profile.name"])],
-        )
-        .await;
-        let got = call_with(v, &xtoken, "UserRequestGet", json!({"requestuuid": request["requestuuid"]})).await.ok();
-        assert_hides(&got);
-        let listed = call_with(v, &xtoken, "UserRequestListUserRequests", by_token(&token, json!({}))).await.ok();
-        assert_hides(&listed);
-    }
-);
+both!(a_masked_role_is_refused_request_changes, |v| {
+    // A request carries the values a user asked for: a role that sees only names is refused it.
+    let token = seed(v).await;
+    let change = json!({"profile": {"email": "vera@mask.test", "phone": "+447700900123", "name": "Vera S."}});
+    let request = v.call("UserUpdateRequest", by_token(&token, change)).await.ok();
+    let (xtoken, _) =
+        role_xtoken(v, "names", &[allow(&["UserRequestGet", "UserRequestListUserRequests"], &["users.profile.name"])])
+            .await;
+    assert_denied(call_with(v, &xtoken, "UserRequestGet", json!({"requestuuid": request["requestuuid"]})).await);
+    assert_denied(call_with(v, &xtoken, "UserRequestListUserRequests", by_token(&token, json!({}))).await);
+});
+
+/// An unlockuuid of root's.
+async fn root_unlock(v: &TestVault) -> Value {
+    v.call("BulkListUnlock", json!({})).await.ok()["unlockuuid"].clone()
+}

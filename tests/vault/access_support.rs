@@ -212,33 +212,3 @@ pub async fn tenant_rows(v: &TestVault, id: i64, skip: &[&str]) -> BTreeMap<Stri
 pub fn changed_tables(before: &BTreeMap<String, Vec<String>>, after: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     before.iter().filter(|(table, rows)| after.get(*table) != Some(rows)).map(|(table, _)| table.clone()).collect()
 }
-
-/// [`crate::both!`] for a test that shows a known bug: both backends' tests are ignored with
-/// `reason` (which says what is wrong, and where) until the bug is fixed.
-macro_rules! both_ignored {
-    ($reason:literal, $name:ident, |$vault:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn body<'a>(
-                $vault: &'a $crate::common::TestVault,
-            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-                Box::pin(async move $body)
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = $reason]
-            async fn sqlite() {
-                $crate::common::run($crate::common::Backend::Sqlite, body).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = $reason]
-            async fn postgres() {
-                $crate::common::run($crate::common::Backend::Postgres, body).await;
-            }
-        }
-    };
-}
-pub(crate) use both_ignored;

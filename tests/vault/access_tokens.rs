@@ -4,7 +4,6 @@
 use bunker::state::Settings;
 use serde_json::{Value, json};
 
-use crate::access_support::both_ignored;
 use crate::access_support::{
     ACCESS_DENIED, allow, assert_denied, by_token, call_with, deny, role_with, role_xtoken, user_xtoken,
 };
@@ -164,32 +163,24 @@ both!(a_user_token_unused_before_its_user_is_deleted_dies_with_it, |v| {
     call_with(v, &xtoken, "GroupListAllGroups", json!({})).await.error(403, ACCESS_DENIED);
 });
 
-both_ignored!(
-    "bug: UserDelete forgets no cached principal or grant in the process that served it (src/users/service.rs \
-     delete; src/store/users.rs delete_many deletes the access_tokens rows and writes a TOKENS entry to the change \
-     feed only), unlike RoleDelete (src/access/roles.rs, invalidate_tenant_principals at once): a user xtoken used \
-     in the last 10 s keeps authenticating, with its cached grants, until the process reads the feed (250 ms in \
-     a server; never in this harness, which runs no poller, so up to PRINCIPAL_TTL)",
-    a_user_token_in_use_dies_with_its_user,
-    |v| {
-        // The parent of a family may read its child through its role there.
-        let (parent, _) =
-            role_with(v, "parent", &[allow(&["UserGet"], &["${target_group_members:role/child}.profile"])]).await;
-        let child_role = crate::access_support::role(v, "child").await;
-        v.call("GroupCreate", json!({"groupname": "family"})).await.ok();
-        let mum = v.create_user(json!({"login": "mum"})).await;
-        let kid = v.create_user(json!({"login": "kid", "name": "Kid"})).await;
-        v.call("GroupAddUser", by_token(&mum, json!({"groupname": "family", "roleid": parent}))).await.ok();
-        v.call("GroupAddUser", by_token(&kid, json!({"groupname": "family", "roleid": child_role}))).await.ok();
-        let xtoken = user_xtoken(v, &mum).await;
-        call_with(v, &xtoken, "UserGet", by_token(&mum, json!({}))).await.ok();
-        call_with(v, &xtoken, "UserGet", by_token(&kid, json!({}))).await.ok();
+both!(a_user_token_in_use_dies_with_its_user, |v| {
+    // The parent of a family may read its child through its role there.
+    let (parent, _) =
+        role_with(v, "parent", &[allow(&["UserGet"], &["${target_group_members:role/child}.profile"])]).await;
+    let child_role = crate::access_support::role(v, "child").await;
+    v.call("GroupCreate", json!({"groupname": "family"})).await.ok();
+    let mum = v.create_user(json!({"login": "mum"})).await;
+    let kid = v.create_user(json!({"login": "kid", "name": "Kid"})).await;
+    v.call("GroupAddUser", by_token(&mum, json!({"groupname": "family", "roleid": parent}))).await.ok();
+    v.call("GroupAddUser", by_token(&kid, json!({"groupname": "family", "roleid": child_role}))).await.ok();
+    let xtoken = user_xtoken(v, &mum).await;
+    call_with(v, &xtoken, "UserGet", by_token(&mum, json!({}))).await.ok();
+    call_with(v, &xtoken, "UserGet", by_token(&kid, json!({}))).await.ok();
 
-        v.call("UserDelete", by_token(&mum, json!({}))).await.ok();
-        call_with(v, &xtoken, "UserGet", by_token(&kid, json!({}))).await.error(403, ACCESS_DENIED);
-        call_with(v, &xtoken, "UserGet", by_token(&mum, json!({}))).await.error(403, ACCESS_DENIED);
-    }
-);
+    v.call("UserDelete", by_token(&mum, json!({}))).await.ok();
+    call_with(v, &xtoken, "UserGet", by_token(&kid, json!({}))).await.error(403, ACCESS_DENIED);
+    call_with(v, &xtoken, "UserGet", by_token(&mum, json!({}))).await.error(403, ACCESS_DENIED);
+});
 
 both!(an_xtoken_acts_in_its_own_tenant_only, |v| {
     let mut tenants = Vec::new();
@@ -245,18 +236,12 @@ both!(xtokens_mint_no_role_tokens, |v| {
     }
 });
 
-both_ignored!(
-    "bug: XTokenCreateForUser is not in ADMIN_ONLY (src/access/catalogue.rs), so a role granted it mints \
-                a user xtoken for any user, and that token reads the user's whole record as its own (USER_OWN), \
-                past the role's own field limits: a credential-minting operation the catalogue says no policy grants",
-    a_role_cannot_mint_a_user_token_that_sees_more_than_itself,
-    |v| {
-        let (xtoken, _) =
-            role_xtoken(v, "names-only", &[allow(&["UserGet", "XTokenCreateForUser"], &["users.profile.name"])]).await;
-        let alice = v.create_user(json!({"login": "alice", "name": "Alice", "ssn": "123-45-6789"})).await;
-        let seen = call_with(v, &xtoken, "UserGet", by_token(&alice, json!({}))).await.ok();
-        assert_eq!(seen["profile"], json!({"login": "***", "name": "Alice", "ssn": "***"}));
-        let minted = call_with(v, &xtoken, "XTokenCreateForUser", by_token(&alice, json!({}))).await;
-        assert_eq!(minted.status.as_u16(), 403, "a role that sees names only minted a user token: {}", minted.body);
-    }
-);
+both!(a_role_cannot_mint_a_user_token_that_sees_more_than_itself, |v| {
+    let (xtoken, _) =
+        role_xtoken(v, "names-only", &[allow(&["UserGet", "XTokenCreateForUser"], &["users.profile.name"])]).await;
+    let alice = v.create_user(json!({"login": "alice", "name": "Alice", "ssn": "123-45-6789"})).await;
+    let seen = call_with(v, &xtoken, "UserGet", by_token(&alice, json!({}))).await.ok();
+    assert_eq!(seen["profile"], json!({"login": "***", "name": "Alice", "ssn": "***"}));
+    let minted = call_with(v, &xtoken, "XTokenCreateForUser", by_token(&alice, json!({}))).await;
+    assert_eq!(minted.status.as_u16(), 403, "a role that sees names only minted a user token: {}", minted.body);
+});

@@ -133,11 +133,13 @@ fn subject_has(subject: &Subject, facts: &Facts, target: &Target) -> bool {
         Subject::TargetGroupMembers(role) => {
             let in_role = |m: &&Membership| has_role(m, role.as_ref());
             let mut members = target.memberships.iter().filter(in_role);
-            // The context group: the one the call names, else the principal's groups, else (a
-            // role token) any group at all.
+            // The context group: a principal in groups (a user token) reaches the members of its
+            // own groups (and, through the target's inherited memberships, of the groups below
+            // them) whatever group the call names; a role token, the group the call names, else
+            // any group at all.
             match facts.group {
+                _ if !facts.principal_groups.is_empty() => members.any(shares_with_principal),
                 Some(group) => members.any(|m| m.group_id == group),
-                None if !facts.principal_groups.is_empty() => members.any(shares_with_principal),
                 None => members.next().is_some(),
             }
         }
