@@ -199,7 +199,7 @@ fn assert_table_covers_routes(rows: &[(&'static str, Vec<Value>)]) {
     assert!(missing.is_empty(), "routed operations missing from the access table: {missing:?}");
     let stale: Vec<_> = listed.difference(&routed).collect();
     assert!(stale.is_empty(), "operations in the access table that are not routed: {stale:?}");
-    for list in [&ADMIN_ONLY[..], &USER_OWN[..]] {
+    for list in [ADMIN_ONLY, USER_OWN] {
         let unknown: Vec<_> = list.iter().filter(|op| !routed.contains(*op)).collect();
         assert!(unknown.is_empty(), "listed here but not routed: {unknown:?}");
     }
