@@ -5,11 +5,13 @@ ever answer 404. Before each call, some of the generated values are swapped for 
 
 - `unlockuuid`: a UUID-shaped value becomes a live grant from BulkListUnlock (other values,
   blank or junk, are sent as generated, for the refusals);
-- `mode` + `identity`: for a known mode, the identity of one of two users created here (with
-  the app data, file, legal basis and processing activity that the schema's examples name);
+- `mode` + `identity` (and `targetmode` + `targetidentity`): for a known mode, the identity of
+  one of two users created here (with the app data, file, legal basis, processing activity,
+  group, role and policy that the schema's examples name);
 - `token`, `tokenuuid`, `fileuuid`, `sessionuuid`, `recorduuid`, `requestuuid`,
-  `auditeventuuid`, `brief`, `activity`, `appname`: a value the vault answered or accepted
-  earlier in the run.
+  `auditeventuuid`, `brief`, `activity`, `appname`, `groupname`, `rolename`, `policyname`,
+  `xtoken`, and the integers `groupid`, `roleid`, `policyid`: a value the vault answered or
+  accepted earlier in the run.
 
 Which values are swapped, and for which, is decided by a checksum of the generated value, so a
 run is as deterministic as the generated data (one worker). The responses are checked as usual.
@@ -31,8 +33,15 @@ UUID = re.compile(r"^\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 # Request fields naming a record, and the live values seen for each (oldest first, at most 32).
 POOLED = ("token", "tokenuuid", "fileuuid", "sessionuuid", "recorduuid", "requestuuid", "auditeventuuid",
-          "brief", "activity", "appname")
-pools = {name: [] for name in POOLED}
+          "brief", "activity", "appname", "groupname", "rolename", "policyname", "xtoken")
+# Integer fields naming a record, pooled the same way.
+POOLED_IDS = ("groupid", "roleid", "policyid")
+pools = {name: [] for name in POOLED + POOLED_IDS}
+
+# The group, role and policy the schema's examples name (the policy lets the role read names).
+GROUP, ROLE, POLICY = "support-emea", "support-agent", "support-reads-names"
+POLICY_DOCUMENT = {"Effect": "Allow", "Action": ["UserGet", "BulkListGroupUsers"],
+                   "Resource": ["${target_group_members}.profile.name"]}
 
 USERS = [
     {"login": "john", "email": "john@example.com", "phone": "+44 7700 900123", "custom": "c-john", "name": "John"},
@@ -74,18 +83,35 @@ def ensure_users():
 
 
 def ensure_catalogue():
-    """The legal basis and processing activity the schema's examples name."""
+    """The legal basis, processing activity, group, role and policy the schema's examples name."""
     call("LegalBasisCreate", {"brief": "marketing", "basistype": "consent", "module": "signup", "shortdesc": "Marketing"})
     call("ProcessingActivityCreate", {"activity": "newsletter", "title": "Newsletter"})
     call("ProcessingActivityLinkLegalBasis", {"activity": "newsletter", "brief": "marketing"})
     remember("brief", "marketing")
     remember("activity", "newsletter")
     remember("appname", "shop")
+    call("GroupCreate", {"groupname": GROUP, "attributes": {"region": "emea"}})
+    call("RoleCreate", {"rolename": ROLE})
+    call("PolicyCreate", {"policyname": POLICY, "policy": POLICY_DOCUMENT})
+    call("RoleLinkPolicy", {"rolename": ROLE, "policyname": POLICY})
+    remember("groupname", GROUP)
+    remember("rolename", ROLE)
+    remember("policyname", POLICY)
+
+
+def ensure_members():
+    """The users in the group with the role, and an access token for the role."""
+    for token in tokens.values():
+        call("GroupAddUser", {"mode": "token", "identity": token, "groupname": GROUP, "rolename": ROLE})
+    status, body = call("XTokenCreateForRole", {"rolename": ROLE, "finaltime": "1h"})
+    if status == 200:
+        remember("xtoken", body["xtoken"])
 
 
 def remember(name, value):
     pool = pools[name]
-    if isinstance(value, str) and value.strip() and value not in pool:
+    fresh = value.strip() if isinstance(value, str) else isinstance(value, int) and not isinstance(value, bool)
+    if fresh and value not in pool:
         pool.append(value)
         del pool[:-32]
 
@@ -137,16 +163,23 @@ def before_call(context, case, kwargs):
     if not tokens:
         ensure_catalogue()
         ensure_users()
+        ensure_members()
     if isinstance(body.get("unlockuuid"), str) and UUID.match(body["unlockuuid"]):
         live = live_unlock()
         if live:
             body["unlockuuid"] = live
-    if isinstance(body.get("mode"), str) and isinstance(body.get("identity"), str):
-        swapped = identity_for(body["mode"], body["identity"])
-        if swapped is not None:
-            body["identity"] = swapped
+    for mode, identity in (("mode", "identity"), ("targetmode", "targetidentity")):
+        if isinstance(body.get(mode), str) and isinstance(body.get(identity), str):
+            swapped = identity_for(body[mode], body[identity])
+            if swapped is not None:
+                body[identity] = swapped
     for name in POOLED:
         if isinstance(body.get(name), str):
+            swapped = pick(body[name], pools[name])
+            if swapped is not None:
+                body[name] = swapped
+    for name in POOLED_IDS:
+        if isinstance(body.get(name), int) and not isinstance(body[name], bool):
             swapped = pick(body[name], pools[name])
             if swapped is not None:
                 body[name] = swapped
@@ -165,5 +198,7 @@ def after_call(context, case, response):
     operation = case.operation.path.rsplit("/", 1)[-1]
     if operation in ("UserDelete", "UserDeleteBulk", "UserRequestApprove"):
         ensure_users()
-    elif operation in ("LegalBasisDelete", "ProcessingActivityDelete"):
+        ensure_members()
+    elif operation in ("LegalBasisDelete", "ProcessingActivityDelete", "GroupDelete", "RoleDelete", "PolicyDelete"):
         ensure_catalogue()
+        ensure_members()

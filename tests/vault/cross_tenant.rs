@@ -4,7 +4,8 @@
 //! fails the test by name.
 //!
 //! Each request aimed at B is also sent with look-alike handles that exist nowhere (the
-//! control): both must end the same way, so not even an existence oracle is left.
+//! control): both must end the same way, so not even an existence oracle is left. B's access
+//! tokens (a role's, a user's), sent by the callers with their own tenant's header, are refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,9 +24,10 @@ use crate::common::TestVault;
 
 const A_NAME: &str = "tenant-alpha";
 const B_NAME: &str = "tenant-bravo";
+const MAIN_NAME: &str = "main";
 
 /// B's values that no handle carries, each unique enough to be searched for in any answer.
-const B_SECRETS: [&str; 10] = [
+const B_SECRETS: [&str; 15] = [
     "Ottoline Vexbridge",
     "profile-secret-marjoram",
     "appdata-secret-tamarind",
@@ -36,6 +38,11 @@ const B_SECRETS: [&str; 10] = [
     "activity-secret-borage",
     "org-secret-mugwort",
     "admin-secret@b-tenant.test",
+    "group-secret-angelica",
+    "attribute-secret-hyssop",
+    "role-secret-chicory",
+    "policy-secret-woodruff",
+    "statement-secret-tansy",
 ];
 const B_PHONE_STORED: &str = "+44 7911 123456";
 const B_CONTENT: &[u8] = b"file-secret-juniper-content";
@@ -70,6 +77,15 @@ struct Target {
     activity: String,
     events: Vec<String>,
     unlock: String,
+    groupid: i64,
+    groupname: String,
+    roleid: i64,
+    rolename: String,
+    policyid: i64,
+    policyname: String,
+    /// An access token acting as the role, and one acting as the user.
+    role_xtoken: String,
+    user_xtoken: String,
 }
 
 impl Target {
@@ -99,6 +115,14 @@ impl Target {
             activity: "activity-control".into(),
             events: (0..events).map(|_| random_uuid_string()).collect(),
             unlock: random_uuid_string(),
+            groupid: 999_999,
+            groupname: "apothecary-control".into(),
+            roleid: 999_999,
+            rolename: "herbalist-control".into(),
+            policyid: 999_999,
+            policyname: "policy-control".into(),
+            role_xtoken: random_uuid_string(),
+            user_xtoken: random_uuid_string(),
         }
     }
 
@@ -126,6 +150,11 @@ impl Target {
             &self.brief,
             &self.activity,
             &self.unlock,
+            &self.groupname,
+            &self.rolename,
+            &self.policyname,
+            &self.role_xtoken,
+            &self.user_xtoken,
         ];
         values.extend(&self.events);
         values.into_iter().cloned().collect()
@@ -141,6 +170,10 @@ struct Actor {
     brief: String,
     activity: String,
     unlock: String,
+    /// Its group (its user a member, holding its role), role and policy (linked to the role).
+    group: String,
+    role: String,
+    policy: String,
 }
 
 /// How a row relates to B.
@@ -224,6 +257,13 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
     let probe_patch = json!([{"op": "add", "path": "/probe", "value": 1}]);
     let tokens = json!([t.tokenuuid, t.tokenbase]);
     let own_catalogue = "lists the caller's own tenant";
+    // B's indexes, then B's group and role for the new user: refused before any user is created.
+    let mut creates = indexes.as_array().cloned().unwrap_or_default();
+    creates.extend([
+        json!({"profile": {"probe": 1}, "groupid": t.groupid}),
+        json!({"profile": {"probe": 1}, "groupname": t.groupname, "rolename": t.rolename}),
+        json!({"profile": {"probe": 1}, "groupname": me.group, "roleid": t.roleid}),
+    ]);
     let mut rows = vec![
         aimed("UserGet", each_and(t, json!({}), vec![user(&t.token, json!({"version": 1}))])),
         aimed("UserUpdate", each(t, json!({"profile": {"probe": 1}}))),
@@ -231,8 +271,7 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
         aimed("UserDelete", each(t, json!({}))),
         aimed("UserListVersions", each(t, json!({}))),
         // B's indexes are free in every other tenant: a conflict would tell that B holds them.
-        aimed("UserCreate", indexes.as_array().cloned().unwrap_or_default())
-            .cleanup("UserDeleteBulk", indexed_users.clone()),
+        aimed("UserCreate", creates).cleanup("UserDeleteBulk", indexed_users.clone()),
         aimed("UserCreateBulk", vec![json!({"records": indexes})]).cleanup("UserDeleteBulk", indexed_users.clone()),
         aimed("UserDeleteBulk", vec![indexed_users.clone()]),
         aimed("AppdataCreate", each(t, json!({"appname": t.appname, "appdata": {"probe": 1}}))),
@@ -411,7 +450,143 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
         admin("TenantListTenants", tenants, vec![json!({})]),
         own("TenantGetUIConf", "shows the named tenant's public name (the caller's own here)", vec![json!({})]),
     ]);
+    rows.extend(access_rows(t, me));
     rows
+}
+
+/// The access control rows: B's groups, roles, policies and access tokens, alone and mixed with
+/// the caller's own.
+fn access_rows(t: &Target, me: &Actor) -> Vec<Row> {
+    let mine = |extra: Value| user(&me.user, extra);
+    let own_catalogue = "lists the caller's own tenant";
+    // A policy that names B's role: the name is free in every other tenant.
+    let document = json!({"Effect": "Allow", "Principal": {"Role": t.rolename}, "Action": ["UserGet"],
+                          "Resource": ["users.profile.name"]});
+    let mut add_user = each(t, json!({"groupid": t.groupid, "roleid": t.roleid}));
+    add_user.extend(each(t, json!({"groupname": me.group})));
+    add_user.extend([
+        mine(json!({"groupid": t.groupid})),
+        mine(json!({"groupname": me.group, "roleid": t.roleid})),
+        mine(json!({"groupname": me.group, "rolename": t.rolename})),
+        mine(json!({"groupname": me.group, "role": t.rolename})),
+    ]);
+    let mut delete_user = each(t, json!({"groupname": me.group}));
+    delete_user.extend([mine(json!({"groupid": t.groupid})), user(&t.token, json!({"groupid": t.groupid}))]);
+    // Whose access is asked about: B's role, user and access tokens.
+    let principals = || {
+        let mut principals = vec![
+            json!({"roleid": t.roleid}),
+            json!({"rolename": t.rolename}),
+            json!({"xtoken": t.role_xtoken}),
+            json!({"xtoken": t.user_xtoken}),
+        ];
+        principals.extend(who(t));
+        principals
+    };
+    let mut simulations: Vec<Value> = principals().iter().map(|p| with(p, &json!({"operation": "UserGet"}))).collect();
+    // The caller's own role, asked about B's user and B's group.
+    let asked = json!({"rolename": me.role, "operation": "UserGet"});
+    simulations.extend(
+        who(t).iter().map(|w| with(&asked, &json!({"targetmode": w["mode"], "targetidentity": w["identity"]}))),
+    );
+    simulations.extend([
+        with(&asked, &json!({"operation": "BulkListGroupUsers", "groupid": t.groupid})),
+        with(&asked, &json!({"operation": "BulkListGroupUsers", "groupname": t.groupname})),
+    ]);
+    let grants = [&me.unlock, &t.unlock];
+    let by_grant = |extra: Value| grants.iter().map(|u| with(&json!({"unlockuuid": u}), &extra)).collect::<Vec<_>>();
+    let mut members = by_grant(json!({"groupid": t.groupid}));
+    members.extend(by_grant(json!({"groupname": t.groupname})));
+    vec![
+        // Parents first: the group made under B's name would otherwise be found by name.
+        aimed(
+            "GroupCreate",
+            vec![
+                json!({"groupname": "probe-group", "parentgroupid": t.groupid}),
+                json!({"groupname": "probe-group", "parentgroupname": t.groupname}),
+                json!({"groupname": t.groupname, "groupdesc": "probe", "attributes": {"probe": 1}}),
+            ],
+        )
+        .cleanup("GroupDelete", json!({"groupname": t.groupname})),
+        aimed("GroupGet", vec![json!({"groupid": t.groupid}), json!({"groupname": t.groupname})]),
+        aimed(
+            "GroupUpdate",
+            vec![
+                json!({"groupid": t.groupid, "groupdesc": "probe"}),
+                json!({"groupname": t.groupname, "groupdesc": "probe"}),
+                json!({"groupid": t.groupid, "groupname": "probe-group", "noparent": true}),
+                json!({"groupname": me.group, "parentgroupid": t.groupid}),
+                json!({"groupname": me.group, "parentgroupname": t.groupname}),
+            ],
+        ),
+        aimed(
+            "GroupDelete",
+            vec![
+                json!({"groupid": t.groupid}),
+                json!({"groupname": t.groupname}),
+                json!({"groupid": t.groupid, "cascade": true}),
+            ],
+        ),
+        own("GroupListAllGroups", own_catalogue, vec![json!({})]),
+        aimed("GroupListUserGroups", each(t, json!({}))),
+        aimed("GroupAddUser", add_user),
+        aimed("GroupDeleteUser", delete_user),
+        aimed("BulkListGroupUsers", members),
+        own(
+            "BulkListGroupUsers",
+            "lists the caller's own group with its own grant",
+            vec![json!({"unlockuuid": me.unlock, "groupname": me.group})],
+        ),
+        aimed("RoleCreate", vec![json!({"rolename": t.rolename, "roledesc": "probe"})])
+            .cleanup("RoleDelete", json!({"rolename": t.rolename})),
+        aimed(
+            "RoleUpdate",
+            vec![
+                json!({"roleid": t.roleid, "roledesc": "probe"}),
+                json!({"rolename": t.rolename, "roledesc": "probe"}),
+                json!({"roleid": t.roleid, "rolename": "probe-role"}),
+            ],
+        ),
+        aimed("RoleDelete", vec![json!({"roleid": t.roleid}), json!({"rolename": t.rolename})]),
+        aimed(
+            "RoleLinkPolicy",
+            vec![
+                json!({"roleid": t.roleid, "policyid": t.policyid}),
+                json!({"rolename": t.rolename, "policyname": t.policyname}),
+                json!({"rolename": me.role, "policyid": t.policyid}),
+                json!({"rolename": me.role, "policyname": t.policyname, "unlink": true}),
+                json!({"roleid": t.roleid, "policyname": me.policy}),
+                json!({"rolename": t.rolename, "policyname": me.policy, "unlink": true}),
+            ],
+        ),
+        aimed("PolicyCreate", vec![json!({"policyname": t.policyname, "policydesc": "probe", "policy": document})])
+            .cleanup("PolicyDelete", json!({"policyname": t.policyname, "force": true})),
+        aimed(
+            "PolicyUpdate",
+            vec![
+                json!({"policyid": t.policyid, "policydesc": "probe"}),
+                json!({"policyname": t.policyname, "policydesc": "probe"}),
+                json!({"policyid": t.policyid, "policyname": "probe-policy"}),
+            ],
+        ),
+        aimed("PolicyGet", vec![json!({"policyid": t.policyid}), json!({"policyname": t.policyname})]),
+        own("PolicyListAllPolicies", own_catalogue, vec![json!({})]),
+        aimed(
+            "PolicyDelete",
+            vec![
+                json!({"policyid": t.policyid}),
+                json!({"policyname": t.policyname}),
+                json!({"policyid": t.policyid, "force": true}),
+            ],
+        ),
+        aimed("PolicySimulate", simulations),
+        aimed("PolicyListEffectivePermissions", principals()),
+        aimed(
+            "XTokenCreateForRole",
+            vec![json!({"roleid": t.roleid}), json!({"rolename": t.rolename, "finaltime": "1h"})],
+        ),
+        aimed("XTokenCreateForUser", each(t, json!({"finaltime": "1h"}))),
+    ]
 }
 
 /// The names of every routed operation, authenticated and public.
@@ -448,6 +623,9 @@ fn every_routed_operation_is_in_the_table() {
         brief: "basis-own".into(),
         activity: "activity-own".into(),
         unlock: random_uuid_string(),
+        group: "group-own".into(),
+        role: "role-own".into(),
+        policy: "policy-own".into(),
     };
     assert_table_covers_routes(&table(&Target::control(2), &me));
 }
@@ -489,12 +667,14 @@ impl Reply {
         self.json.as_ref().and_then(|body| body["message"].as_str())
     }
 
-    /// How the call ended, without what differs between equal outcomes (new uuids, times).
+    /// How the call ended, without what differs between equal outcomes (new uuids and ids, times).
     fn outcome(&self) -> Value {
         let mut out = json!({"httpstatus": self.status});
         if let Some(Value::Object(body)) = &self.json {
             for (key, value) in body {
-                let counted = (value.is_number() || value.is_boolean()) && !key.contains("time") && key != "when";
+                let volatile = key.contains("time")
+                    || matches!(key.as_str(), "when" | "expiration" | "groupid" | "roleid" | "policyid");
+                let counted = (value.is_number() || value.is_boolean()) && !volatile;
                 if counted || key == "message" || key == "status" || key == "summary" {
                     out[key] = value.clone();
                 }
@@ -562,6 +742,21 @@ async fn seed_b(v: &TestVault) -> (Target, String, Vec<String>) {
     call("ProcessingActivityCreate", json!({"activity": activity, "title": B_SECRETS[7]})).await;
     call("ProcessingActivityLinkLegalBasis", json!({"activity": activity, "brief": brief})).await;
     let unlock = call("BulkListUnlock", json!({})).await["unlockuuid"].as_str().expect("unlockuuid").to_owned();
+    // A role whose policy shows names, held by the user in a group; a token of each.
+    let (groupname, rolename, policyname) = ("apothecary-b-guild", "herbalist-b-role", "policy-b-yarrow");
+    let id = |answer: Value, key: &str| answer[key].as_i64().unwrap_or_else(|| panic!("{key}: {answer}"));
+    let roleid = id(call("RoleCreate", json!({"rolename": rolename, "roledesc": B_SECRETS[12]})).await, "roleid");
+    let document = json!({"Sid": B_SECRETS[14], "Effect": "Allow", "Action": ["UserGet", "BulkListGroupUsers"],
+                          "Resource": ["users.profile.name", "${target_group_members}.profile.note"]});
+    let policy = json!({"policyname": policyname, "policydesc": B_SECRETS[13], "policy": document});
+    let policyid = id(call("PolicyCreate", policy).await, "policyid");
+    call("RoleLinkPolicy", json!({"roleid": roleid, "policyid": policyid})).await;
+    let group = json!({"groupname": groupname, "groupdesc": B_SECRETS[10], "attributes": {"code": B_SECRETS[11]}});
+    let groupid = id(call("GroupCreate", group).await, "groupid");
+    call("GroupAddUser", me(json!({"groupid": groupid, "roleid": roleid}))).await;
+    let xtoken_of = |answer: Value| answer["xtoken"].as_str().expect("xtoken").to_owned();
+    let role_xtoken = xtoken_of(call("XTokenCreateForRole", json!({"roleid": roleid, "finaltime": "12h"})).await);
+    let user_xtoken = xtoken_of(call("XTokenCreateForUser", me(json!({"finaltime": "12h"}))).await);
     let events = call("AuditListUserEvents", me(json!({"limit": 100}))).await;
     let uuids = |rows: &Value| -> Vec<String> {
         rows.as_array().expect("rows").iter().map(|r| r["auditeventuuid"].as_str().expect("uuid").to_owned()).collect()
@@ -591,6 +786,14 @@ async fn seed_b(v: &TestVault) -> (Target, String, Vec<String>) {
         activity: activity.into(),
         events: aimed_events,
         unlock,
+        groupid,
+        groupname: groupname.into(),
+        roleid,
+        rolename: rolename.into(),
+        policyid,
+        policyname: policyname.into(),
+        role_xtoken,
+        user_xtoken,
     };
     // Every value of B: the handles, the secrets, what B's records derive from them (digests
     // of its profile and file), every audit event of the tenant, and B's admin token.
@@ -610,8 +813,9 @@ async fn seed_b(v: &TestVault) -> (Target, String, Vec<String>) {
     (b, xtoken, needles.into_iter().collect())
 }
 
-/// Records of the caller's own (a user, a legal basis, an activity, a grant), so that its
-/// listings are not empty and requests can mix its handles with B's.
+/// Records of the caller's own (a user, a legal basis, an activity, a grant, a group with the user
+/// in it holding a role, a policy linked to the role), so that its listings are not empty and
+/// requests can mix its handles with B's.
 async fn seed_actor(v: &TestVault, token: &str, own: Option<&'static str>, prefix: &str) -> Actor {
     let call = |op: &'static str, body: Value| async move { send(v, op, Some(token), None, &body).await.ok() };
     let profile =
@@ -623,7 +827,14 @@ async fn seed_actor(v: &TestVault, token: &str, own: Option<&'static str>, prefi
     call("LegalBasisCreate", json!({"brief": brief})).await;
     call("ProcessingActivityCreate", json!({"activity": activity})).await;
     let unlock = call("BulkListUnlock", json!({})).await["unlockuuid"].as_str().expect("unlockuuid").to_owned();
-    Actor { token: token.to_owned(), own, user, brief, activity, unlock }
+    let (group, role, policy) = (format!("{prefix}-group"), format!("{prefix}-role"), format!("{prefix}-policy"));
+    call("GroupCreate", json!({"groupname": group})).await;
+    call("RoleCreate", json!({"rolename": role})).await;
+    let document = json!({"Effect": "Allow", "Action": ["UserGet"], "Resource": ["users.profile.name"]});
+    call("PolicyCreate", json!({"policyname": policy, "policy": document})).await;
+    call("RoleLinkPolicy", json!({"rolename": role, "policyname": policy})).await;
+    call("GroupAddUser", json!({"mode": "token", "identity": user, "groupname": group, "rolename": role})).await;
+    Actor { token: token.to_owned(), own, user, brief, activity, unlock, group, role, policy }
 }
 
 /// B as B sees it through its own token: every record, listing and catalogue.
@@ -653,6 +864,19 @@ async fn snapshot(v: &TestVault, xtoken: &str, b: &Target) -> BTreeMap<String, V
         ("BulkListAllUsers", json!({"unlockuuid": b.unlock})),
         ("SystemGetUserReport", me(json!({}))),
         ("TenantGet", json!({})),
+        ("GroupGet", json!({"groupid": b.groupid})),
+        ("GroupListAllGroups", json!({})),
+        ("GroupListUserGroups", me(json!({}))),
+        ("BulkListGroupUsers", json!({"unlockuuid": b.unlock, "groupid": b.groupid})),
+        ("PolicyGet", json!({"policyid": b.policyid})),
+        ("PolicyListAllPolicies", json!({})),
+        ("PolicyListEffectivePermissions", json!({"xtoken": b.role_xtoken})),
+        ("PolicyListEffectivePermissions", json!({"xtoken": b.user_xtoken})),
+        (
+            "PolicySimulate",
+            json!({"xtoken": b.role_xtoken, "operation": "UserGet", "targetmode": "token",
+                                  "targetidentity": b.token}),
+        ),
     ];
     let mut state = BTreeMap::new();
     for (op, body) in reads {
@@ -667,6 +891,11 @@ async fn snapshot(v: &TestVault, xtoken: &str, b: &Target) -> BTreeMap<String, V
     }
     let shared = send(v, "SharedRecordGet", None, Some(B_NAME), &json!({"recorduuid": b.recorduuid})).await;
     state.insert("SharedRecordGet".into(), shared.ok());
+    // B's access tokens still act in B, as before.
+    for (token, kind) in [(&b.role_xtoken, "role"), (&b.user_xtoken, "user")] {
+        let answer = send(v, "UserGet", Some(token), None, &me(json!({}))).await;
+        state.insert(format!("UserGet as B's {kind} token"), answer.ok());
+    }
     state
 }
 
@@ -716,9 +945,19 @@ async fn round(v: &TestVault, me: &Actor, b: &Target, control: &Target, needles:
             continue;
         }
         let who = if root { "root" } else { A_NAME };
+        let is_public = public.contains(row.op);
         for (body, control_body) in row.bodies.iter().zip(&look_alike.bodies) {
+            // B's access tokens, in the caller's hands, do not act in the caller's tenant.
+            let tenant = me.own.unwrap_or(MAIN_NAME);
+            let stolen = if is_public { vec![] } else { vec![("role", &b.role_xtoken), ("user", &b.user_xtoken)] };
+            for (kind, token) in stolen {
+                let answer = send(v, row.op, Some(token), Some(tenant), body).await;
+                if (answer.status, answer.message()) != (403, Some("Access denied")) {
+                    let at = format!("{} with B's {kind} token and header {tenant}: {body}", row.op);
+                    failures.push(format!("{at}: was not refused: {} {}", answer.status, answer.text));
+                }
+            }
             for header in &headers {
-                let is_public = public.contains(row.op);
                 // A public operation has no caller to refuse: the header is the public's
                 // choice of tenant, and B's public answers to it are B's by design.
                 if *header == Some(B_NAME) && is_public {
