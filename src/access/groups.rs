@@ -73,7 +73,8 @@ fn attributes(value: Option<Value>) -> ApiResult<Option<String>> {
     }
     for (key, value) in &map {
         let scalar = matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_));
-        if !scalar || key.chars().count() > refs::MAX_NAME || value.to_string().len() > MAX_ATTRIBUTE_VALUE {
+        let text = value.to_string();
+        if !scalar || key.chars().count() > refs::MAX_NAME || text.len() > MAX_ATTRIBUTE_VALUE || key.contains('\0') {
             return Err(bad());
         }
     }
@@ -84,6 +85,9 @@ fn group_type(value: Option<Text>) -> ApiResult<Option<String>> {
     match text(value).map(|t| t.trim().to_owned()) {
         Some(t) if t.is_empty() => Ok(Some(DEFAULT_TYPE.to_owned())),
         Some(t) if t.chars().count() > MAX_TYPE => Err(ApiError::bad_request("The grouptype is too long")),
+        Some(t) if t.chars().any(char::is_control) => {
+            Err(ApiError::bad_request("The grouptype parameter has an incorrect format"))
+        }
         other => Ok(other),
     }
 }

@@ -40,10 +40,14 @@ pub fn name(param: &'static str, value: Option<Text>) -> ApiResult<String> {
     Ok(value)
 }
 
-/// An optional free-text field of at most `max` characters.
+/// An optional free-text field of at most `max` characters, without NUL (which PostgreSQL's text
+/// cannot hold).
 pub fn description(param: &'static str, value: Option<Text>, max: usize) -> ApiResult<Option<String>> {
     match text(value) {
         Some(v) if v.chars().count() > max => Err(ApiError::bad_request(format!("The {param} is too long"))),
+        Some(v) if v.contains('\0') => {
+            Err(ApiError::bad_request(format!("The {param} parameter has an incorrect format")))
+        }
         other => Ok(other),
     }
 }

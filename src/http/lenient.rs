@@ -114,6 +114,8 @@ impl Scalar<'_> {
 pub fn opt_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     match Scalar::deserialize(deserializer)? {
         Scalar::Absent => Ok(None),
+        // NUL is no text a person types, and PostgreSQL's text columns cannot hold it.
+        Scalar::Text(s) if s.contains('\0') => Err(de::Error::custom("a string with a NUL character")),
         Scalar::Text(s) => Ok(Some(s.into_owned())),
         Scalar::Bool(b) => Ok(Some(b.to_string())),
         number => number.number_text().map(Some).ok_or_else(|| de::Error::custom("expected a string")),

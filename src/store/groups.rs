@@ -93,9 +93,17 @@ impl Groups<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
-            if let Some(parent) = group.parent_id {
-                sqlx::query("SELECT id FROM access_groups WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant).bind(parent).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            // The parent must exist, and the chain above it be short enough to hold one more.
+            let mut above = group.parent_id;
+            let mut depth = 0;
+            while let Some(id) = above {
+                if depth >= MAX_DEPTH {
+                    return Err(StoreError::Invalid(TOO_DEEP));
+                }
+                let row = sqlx::query("SELECT parent_id FROM access_groups WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+                above = row.try_get(0)?;
+                depth += 1;
             }
             let row = sqlx::query(
                 "INSERT INTO access_groups (tenant_id, name, descr, gtype, parent_id, attributes, created_at, updated_at) \
@@ -129,8 +137,11 @@ impl Groups<'_> {
             let mut above = group.parent_id;
             let mut steps = 0;
             while let Some(id) = above {
-                if id == group.id || steps > MAX_DEPTH {
+                if id == group.id {
                     return Err(StoreError::Invalid("A group cannot be placed below itself"));
+                }
+                if steps >= MAX_DEPTH {
+                    return Err(StoreError::Invalid(TOO_DEEP));
                 }
                 let row = sqlx::query("SELECT parent_id FROM access_groups WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
@@ -295,6 +306,7 @@ impl Groups<'_> {
 
 /// Deepest a group may sit below the top.
 pub const MAX_DEPTH: usize = 32;
+const TOO_DEEP: &str = "Groups nest at most 32 deep";
 
 /// The groups below `id` in `tree` (pairs of id and parent), parents before their children.
 fn descendants(tree: &[(i64, Option<i64>)], id: i64) -> Vec<i64> {

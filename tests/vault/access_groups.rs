@@ -494,3 +494,27 @@ both!(bulk_rows_carry_the_groups_and_roles_of_each_user, |v| {
         .await
         .error(404, "The group record was not found");
 });
+
+both!(a_nul_in_free_text_is_refused_not_a_500, |v| {
+    // PostgreSQL's text cannot hold NUL: every free-text parameter refuses it up front.
+    v.call("GroupCreate", json!({"groupname": "g1", "groupdesc": "a\u{0}b"}))
+        .await
+        .error(400, "The groupdesc parameter has an incorrect format");
+    v.call("RoleCreate", json!({"rolename": "r1", "roledesc": "a\u{0}b"}))
+        .await
+        .error(400, "The roledesc parameter has an incorrect format");
+    v.call("LegalBasisCreate", json!({"brief": "b1", "fulldesc": "a\u{0}b"}))
+        .await
+        .error(400, "The fulldesc parameter has an incorrect format");
+    v.call("GroupCreate", json!({"groupname": "g1", "groupdesc": "fine"})).await.ok();
+});
+
+both!(groups_nest_at_most_32_deep, |v| {
+    let mut parent = v.call("GroupCreate", json!({"groupname": "level-0"})).await.ok()["groupid"].clone();
+    for level in 1..=32 {
+        let body = json!({"groupname": format!("level-{level}"), "parentgroupid": parent});
+        parent = v.call("GroupCreate", body).await.ok()["groupid"].clone();
+    }
+    let body = json!({"groupname": "level-33", "parentgroupid": parent});
+    v.call("GroupCreate", body).await.error(400, "Groups nest at most 32 deep");
+});
