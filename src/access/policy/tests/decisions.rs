@@ -111,12 +111,30 @@ fn actions_resources_and_principals() {
         case("target group member, other role", vec![allow("UserGet", "${target_group_members:role/admin}.profile")])
             .denies(&[]),
         case("target group role wildcard", vec![allow("UserGet", "${target_group_members:role/CH*}.*")]).allows(&[1]),
-        case("target group: the named group", vec![allow("UserGet", "${target_group_members}.profile")])
-            .when(|w| w.group = Some(8))
+        case("target group: a role token's named group", vec![allow("UserGet", "${target_group_members}.profile")])
+            .when(|w| {
+                w.group = Some(8);
+                w.principal.clear();
+            })
             .denies(&[]),
         case("target group: the named group holds the target", vec![allow("UserGet", "${target_group_members}")])
-            .when(|w| w.group = Some(7))
+            .when(|w| {
+                w.group = Some(7);
+                w.principal.clear();
+            })
             .allows(&[1]),
+        case(
+            "target group: a user's own groups, whatever group is named",
+            vec![allow("UserGet", "${target_group_members}")],
+        )
+        .when(|w| w.group = Some(8))
+        .allows(&[1]),
+        case("target group: a named group the user is not in", vec![allow("UserGet", "${target_group_members}")])
+            .when(|w| {
+                w.group = Some(7);
+                w.principal = vec![membership(9, "parent", json!({}))];
+            })
+            .denies(&[]),
         case("target group: the principal's groups", vec![allow("UserGet", "${target_group_members}")])
             .when(|w| w.principal = vec![membership(9, "parent", json!({}))])
             .denies(&[]),
