@@ -239,6 +239,40 @@ impl Groups<'_> {
         })
     }
 
+    /// Puts new users in groups (each with the role it holds there) with one event each, in one
+    /// transaction.
+    pub async fn add_members(
+        &self,
+        joins: &[(i64, &[u8], Option<i64>)],
+        now_ms: i64,
+        events: &[AuditRecord],
+    ) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        if joins.is_empty() {
+            return Ok(());
+        }
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_for(tenant).await?;
+            for (group_id, rid, role_id) in joins {
+                sqlx::query(
+                    "INSERT INTO access_group_members (tenant_id, group_id, rid, role_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (tenant_id, group_id, rid) DO UPDATE SET role_id = excluded.role_id",
+                )
+                .bind(tenant)
+                .bind(*group_id)
+                .bind(*rid)
+                .bind(*role_id)
+                .bind(now_ms.div_euclid(1000))
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(CHANGED).bind(Change::ACCESS).bind(tenant).bind(now_ms).execute(&mut *tx).await?;
+            insert_audit!(&mut *tx, events);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// Takes a user out of a group with the event; `NotFound` when it was not a member.
     pub async fn remove_member(&self, group_id: i64, rid: &[u8], now_ms: i64, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();

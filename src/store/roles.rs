@@ -42,7 +42,7 @@ pub struct Policy {
 }
 
 /// A group, role or policy named by id or by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ref {
     /// By id.
     Id(i64),

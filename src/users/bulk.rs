@@ -1,6 +1,6 @@
 //! `UserCreateBulk` and `UserDeleteBulk`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use serde::ser::SerializeMap;
@@ -17,6 +17,7 @@ use crate::http::body::{Small, decode_element, elements, record_object, small};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
+use crate::store::roles::Ref;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
@@ -73,10 +74,17 @@ impl Serialize for CreateBulkReply {
     }
 }
 
-/// One submitted record: prepared for insertion, or refused with a reason.
+/// One submitted record: prepared for insertion (with the group and role it joins, once looked
+/// up), or refused with a reason.
 enum Outcome {
-    Ready(Box<Prepared>),
+    Ready(Box<Prepared>, Option<Join>),
     Refused(String),
+}
+
+/// The group a new user joins, and the role it holds there: as named, then as found.
+enum Join {
+    Named(Ref, Option<Ref>),
+    Found(i64, Option<i64>),
 }
 
 pub(super) async fn create_bulk(
@@ -104,6 +112,7 @@ pub(super) async fn create_bulk(
     })
     .await
     .map_err(ApiError::internal)?;
+    refuse_unknown_groups(&app, &ctx, &mut outcomes).await?;
     refuse_duplicates(&app, &ctx, &mut outcomes).await?;
 
     let ready: Vec<&Prepared> = outcomes.iter().filter_map(Outcome::ready).collect();
@@ -111,15 +120,39 @@ pub(super) async fn create_bulk(
     let events: Vec<AuditRecord> = ready.iter().map(|p| ctx.change_event(Some(&p.subject), None, None, None)).collect();
     let inserted = app.db.tenant(ctx.tenant).users().insert_many(&rows, &events).await?;
 
+    // The new users join their groups in one transaction, one event each.
+    let joined: Vec<(&Prepared, i64, Option<i64>)> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Ready(p, Some(Join::Found(group, role))) if inserted.contains(&p.new.rid) => {
+                Some((&**p, *group, *role))
+            }
+            _ => None,
+        })
+        .collect();
+    if !joined.is_empty() {
+        let joins: Vec<(i64, &[u8], Option<i64>)> =
+            joined.iter().map(|(p, group, role)| (*group, p.new.rid.as_slice(), *role)).collect();
+        let events: Vec<AuditRecord> = joined
+            .iter()
+            .map(|(p, group, role)| {
+                let after = json!({"groupid": group, "roleid": role});
+                ctx.change_event(Some(&p.subject), None, Some(&after), Some(&json!({"joins": "group"})))
+            })
+            .collect();
+        app.db.tenant(ctx.tenant).groups().add_members(&joins, ctx.now_ms, &events).await?;
+        app.caches.forget_grants(ctx.tenant);
+    }
+
     let mut answers = Vec::with_capacity(records.len());
     let mut created = 0;
     for outcome in outcomes {
         answers.push(match outcome {
-            Outcome::Ready(p) if inserted.contains(&p.new.rid) => {
+            Outcome::Ready(p, _) if inserted.contains(&p.new.rid) => {
                 created += 1;
                 Answer::Created(p.subject.token)
             }
-            Outcome::Ready(p) => {
+            Outcome::Ready(p, _) => {
                 // Lost a race with a concurrent writer since the duplicate check.
                 let kind = app.db.tenant(ctx.tenant).users().clash(&p.new.indexes, None).await?;
                 Answer::Refused(format!("Duplicate {} value", kind.map_or("token", IndexKind::name)))
@@ -135,7 +168,7 @@ pub(super) async fn create_bulk(
 impl Outcome {
     fn ready(&self) -> Option<&Prepared> {
         match self {
-            Outcome::Ready(p) => Some(p),
+            Outcome::Ready(p, _) => Some(p),
             Outcome::Refused(_) => None,
         }
     }
@@ -158,11 +191,46 @@ fn prepare_one(ctx: &RequestContext, record: &RawValue, lifetime: Lifetime, max_
     let Ok(profile) = serde_json::from_str::<Value>(profile.get()) else { return refused() };
     let checked = service::check_profile(&profile, max_record_size)
         .and_then(|()| fields.decode::<Assignment>())
-        .and_then(|assignment| assignment.check());
-    if let Err(err) = checked {
-        return Outcome::Refused(err.to_string());
+        .and_then(Assignment::refs);
+    match checked {
+        Err(err) => Outcome::Refused(err.to_string()),
+        Ok(refs) => Outcome::Ready(
+            Box::new(service::prepare(ctx, &profile, lifetime)),
+            refs.map(|(group, role)| Join::Named(group, role)),
+        ),
     }
-    Outcome::Ready(Box::new(service::prepare(ctx, &profile, lifetime)))
+}
+
+/// Looks up the groups and roles the records name (each once) and refuses, with UserCreate's
+/// 404 message, each record that names one that does not exist.
+async fn refuse_unknown_groups(app: &AppState, ctx: &RequestContext, outcomes: &mut [Outcome]) -> ApiResult<()> {
+    let scope = app.db.tenant(ctx.tenant);
+    let mut groups: HashMap<Ref, Option<i64>> = HashMap::new();
+    let mut roles: HashMap<Ref, Option<i64>> = HashMap::new();
+    for outcome in outcomes.iter_mut() {
+        let Outcome::Ready(_, Some(Join::Named(group, role))) = outcome else { continue };
+        if !groups.contains_key(group) {
+            let found = scope.groups().get(group).await?.map(|g| g.id);
+            groups.insert(group.clone(), found);
+        }
+        if let Some(role) = role
+            && !roles.contains_key(role)
+        {
+            let found = scope.roles().role(role).await?.map(|r| r.id);
+            roles.insert(role.clone(), found);
+        }
+        let group = groups.get(group).copied().flatten();
+        let role = role.as_ref().map(|role| roles.get(role).copied().flatten());
+        *outcome = match (group, role) {
+            (None, _) => Outcome::Refused("The group record was not found".to_owned()),
+            (Some(_), Some(None)) => Outcome::Refused("The role record was not found".to_owned()),
+            (Some(group), role) => match std::mem::replace(outcome, Outcome::Refused(String::new())) {
+                Outcome::Ready(p, _) => Outcome::Ready(p, Some(Join::Found(group, role.flatten()))),
+                other => other,
+            },
+        };
+    }
+    Ok(())
 }
 
 /// Refuses, in input order, each record whose login/email/phone/custom is held by an existing
@@ -180,7 +248,7 @@ async fn refuse_duplicates(app: &AppState, ctx: &RequestContext, outcomes: &mut 
         taken.push(existing);
     }
     for outcome in outcomes.iter_mut() {
-        let Outcome::Ready(prepared) = outcome else { continue };
+        let Outcome::Ready(prepared, _) = outcome else { continue };
         let indexes = prepared.new.indexes;
         let clash =
             indexes.iter().enumerate().find(|(position, idx)| idx.is_some_and(|idx| taken[*position].contains(&idx)));

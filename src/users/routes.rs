@@ -10,6 +10,7 @@ use super::service;
 use crate::http::lenient::{Int, Text, int};
 use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
 use crate::state::AppState;
+use crate::store::roles::Ref;
 
 /// The user operations.
 pub fn operations() -> Vec<Operation> {
@@ -47,13 +48,18 @@ pub struct Assignment {
 }
 
 impl Assignment {
-    /// A record of `UserCreateBulk` does not join groups (its records are created in one
-    /// statement): a reference to a group or role is refused with the way to do it.
-    pub fn check(&self) -> ApiResult<()> {
-        if self.groupname.is_some() || self.groupid.is_some() || self.rolename.is_some() || self.roleid.is_some() {
-            return Err(ApiError::bad_request("UserCreateBulk does not add users to groups: use GroupAddUser"));
+    /// The group and role named, checked for shape only (400 for a role without a group); the
+    /// caller looks them up.
+    pub fn refs(self) -> ApiResult<Option<(Ref, Option<Ref>)>> {
+        let group = crate::access::refs::optional(self.groupid, self.groupname);
+        let role = crate::access::refs::optional(self.roleid, self.rolename);
+        match group {
+            None if role.is_some() => {
+                Err(ApiError::bad_request("A role is held in a group: give groupname or groupid"))
+            }
+            None => Ok(None),
+            Some(group) => Ok(Some((group, role))),
         }
-        Ok(())
     }
 
     /// The group (and role in it) a new user joins, checked before the user is created: 404 for

@@ -145,17 +145,37 @@ both!(record_refused_for_an_existing_user_does_not_reserve_its_other_identities,
     assert_eq!(got["profile"]["name"], "Takes the free custom");
 });
 
-both!(create_bulk_refuses_records_naming_groups, |v| {
+both!(create_bulk_puts_records_in_the_groups_they_name, |v| {
+    let group = v.call("GroupCreate", json!({"groupname": "staff"})).await.ok()["groupid"].clone();
+    v.call("RoleCreate", json!({"rolename": "clerk"})).await.ok();
     let records = json!([
-        {"profile": {"login": "g1"}, "groupname": "staff"},
-        {"profile": {"login": "g2"}},
+        {"profile": {"login": "g1"}, "groupname": "staff", "rolename": "clerk"},
+        {"profile": {"login": "g2"}, "groupid": group},
+        {"profile": {"login": "g3"}, "groupname": "nowhere"},
+        {"profile": {"login": "g4"}, "groupname": "staff", "rolename": "nobody"},
+        {"profile": {"login": "g5"}, "rolename": "clerk"},
+        {"profile": {"login": "g6"}},
     ]);
     let body = v.call("UserCreateBulk", json!({"records": records})).await.ok();
-    let reason = "UserCreateBulk does not add users to groups: use GroupAddUser";
-    assert_eq!(body["errors"], json!([{"profile": {"login": "g1"}, "reason": reason}]));
-    assert_eq!(body["created"].as_array().map(Vec::len), Some(1));
-    v.call("UserGet", json!({"mode": "login", "identity": "g1"})).await.error(404, "The user record was not found");
-    v.call("UserGet", json!({"mode": "login", "identity": "g2"})).await.ok();
+    assert_eq!(
+        body["errors"],
+        json!([
+            {"profile": {"login": "g3"}, "reason": "The group record was not found"},
+            {"profile": {"login": "g4"}, "reason": "The role record was not found"},
+            {"profile": {"login": "g5"}, "reason": "A role is held in a group: give groupname or groupid"},
+        ])
+    );
+    assert_eq!(body["created"].as_array().map(Vec::len), Some(3));
+    let groups = |login: &str| {
+        let body = json!({"mode": "login", "identity": login});
+        async move { v.call("GroupListUserGroups", body).await.ok()["rows"].clone() }
+    };
+    let g1 = groups("g1").await;
+    assert_eq!((g1[0]["groupname"].as_str(), g1[0]["rolename"].as_str()), (Some("staff"), Some("clerk")));
+    let g2 = groups("g2").await;
+    assert_eq!((g2[0]["groupid"].clone(), g2[0]["rolename"].clone()), (group, Value::Null));
+    assert_eq!(groups("g6").await, json!([]));
+    v.call("UserGet", json!({"mode": "login", "identity": "g3"})).await.error(404, "The user record was not found");
 });
 
 both!(create_bulk_applies_batch_lifetimes, |v| {
