@@ -289,9 +289,9 @@ async fn list_all(
 ) -> ApiResult<Reply<Page>> {
     ctx.require(Rule::Granted)?;
     let (offset, limit) = listing(req.offset, req.limit);
-    let groups = app.db.tenant(ctx.tenant).groups().list(offset, limit).await?;
-    let rows: Vec<Value> = groups.iter().map(view).collect();
-    Ok(Reply(Page { total: rows.len() as i64, rows }))
+    let scope = app.db.tenant(ctx.tenant);
+    let rows: Vec<Value> = scope.groups().list(offset, limit).await?.iter().map(view).collect();
+    Ok(Reply(Page { total: scope.groups().count().await?, rows }))
 }
 
 #[derive(Debug, Deserialize)]

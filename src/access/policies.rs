@@ -176,9 +176,9 @@ async fn list_all(
 ) -> ApiResult<Reply<Page>> {
     ctx.require(Rule::Granted)?;
     let (offset, limit) = listing(req.offset, req.limit);
-    let policies = app.db.tenant(ctx.tenant).roles().policies(offset, limit).await?;
-    let rows: Vec<Value> = policies.iter().map(view).collect();
-    Ok(Reply(Page { total: rows.len() as i64, rows }))
+    let roles = app.db.tenant(ctx.tenant).roles();
+    let rows: Vec<Value> = roles.policies(offset, limit).await?.iter().map(view).collect();
+    Ok(Reply(Page { total: roles.count_policies().await?, rows }))
 }
 
 #[derive(Debug, Deserialize)]

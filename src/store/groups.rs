@@ -87,6 +87,16 @@ impl Groups<'_> {
         })
     }
 
+    /// How many groups the tenant has.
+    pub async fn count(&self) -> StoreResult<i64> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query("SELECT COUNT(*) FROM access_groups WHERE tenant_id = $1").bind(tenant).fetch_one(&mut *conn).await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
     /// Inserts a group with its event; its id. `Conflict` when the name is taken, `NotFound`
     /// when the parent is gone.
     pub async fn insert(&self, group: &Group, now_ms: i64, event: &AuditRecord) -> StoreResult<i64> {

@@ -140,6 +140,16 @@ impl Roles<'_> {
         })
     }
 
+    /// How many policies the tenant has.
+    pub async fn count_policies(&self) -> StoreResult<i64> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query("SELECT COUNT(*) FROM access_policies WHERE tenant_id = $1").bind(tenant).fetch_one(&mut *conn).await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
     /// The policies linked to a role.
     pub async fn linked_policies(&self, role_id: i64) -> StoreResult<Vec<Policy>> {
         let (db, tenant) = self.0.parts();

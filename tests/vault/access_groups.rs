@@ -76,6 +76,8 @@ both!(groups_are_created_read_updated_and_listed, |v| {
     assert_eq!(names, ["employees", "guests"]);
     let page = v.call("GroupListAllGroups", json!({"offset": 1, "limit": 1})).await.ok();
     assert_eq!(page["rows"][0]["groupid"], guests, "{page}");
+    assert_eq!(page["rows"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["total"], 2, "a page's total counts every group: {page}");
 });
 
 both!(group_names_are_unique_and_checked, |v| {
