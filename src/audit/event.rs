@@ -40,6 +40,9 @@ pub struct Draft {
     pub access: Option<Value>,
     /// Set once a user record was judged for such a caller.
     pub judged: bool,
+    /// The profile fields a change would write (key paths), for a caller bound by policies
+    /// whose view of the record is partial.
+    pub writes: Option<Vec<Vec<String>>>,
 }
 
 /// Facts about the request that every event records.

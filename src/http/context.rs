@@ -185,6 +185,17 @@ impl RequestContext {
         }
     }
 
+    /// Declares the profile fields the request's change writes (key paths from the top), so a
+    /// caller that sees only some fields may change those: set before the user is loaded.
+    pub fn set_writes(&self, paths: Vec<Vec<String>>) {
+        self.draft().writes = Some(paths);
+    }
+
+    /// The profile fields the request's change writes, if declared.
+    pub fn writes(&self) -> Option<Vec<Vec<String>>> {
+        self.draft().writes.clone()
+    }
+
     /// True once a record was judged for this request (see [`Rule::Granted`]).
     pub fn judged(&self) -> bool {
         self.draft().judged

@@ -170,6 +170,9 @@ async fn update(
     ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let changes = required_profile(req.profile)?;
+    // The fields a merge writes: its top-level keys (a nested object replaces or merges into
+    // the field, which must be in view whole).
+    ctx.set_writes(changes.as_object().map(|c| c.keys().map(|k| vec![k.clone()]).collect()).unwrap_or_default());
     service::change(&app, &ctx, &who, None, |current| Ok(service::merged(current, &changes))).await?;
     Ok(ok())
 }
@@ -189,9 +192,24 @@ async fn patch(
     ctx.require(Rule::Granted)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let operations = service::required_patch(req.patch.as_ref(), app.settings.max_patch_operations)?;
+    ctx.set_writes(patch_paths(req.patch.as_ref()));
     let max = app.settings.max_record_size;
     service::change(&app, &ctx, &who, None, |current| service::patched(current, &operations, max)).await?;
     Ok(ok())
+}
+
+/// Every field a patch touches, as key paths: each operation's `path` and `from` (a `test`
+/// reads its field, so it needs it in view too). Called once the patch has been checked.
+fn patch_paths(patch: Option<&Value>) -> Vec<Vec<String>> {
+    let pointers = patch.and_then(Value::as_array).into_iter().flatten().flat_map(|operation| {
+        ["path", "from"].into_iter().filter_map(move |key| operation.get(key).and_then(Value::as_str))
+    });
+    pointers
+        .map(|pointer| {
+            // RFC 6901: "" is the whole document; each "/"-separated token unescapes ~1 and ~0.
+            pointer.split('/').skip(1).map(|token| token.replace("~1", "/").replace("~0", "~")).collect()
+        })
+        .collect()
 }
 
 async fn delete(
@@ -221,4 +239,20 @@ async fn list_versions(
     let user = service::load(&app, &ctx, &who).await?;
     let versions = service::versions(&app, &ctx, &user).await?;
     Ok(Reply(VersionsReply { token: user.subject.token.clone(), versions }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_patch_touches_its_paths_and_sources() {
+        let patch = serde_json::json!([
+            {"op": "replace", "path": "/name", "value": "x"},
+            {"op": "move", "from": "/a~1b", "path": "/c~0d/0"},
+            {"op": "test", "path": "", "value": {}},
+        ]);
+        let paths = super::patch_paths(Some(&patch));
+        let want: Vec<Vec<String>> =
+            vec![vec!["name".into()], vec!["c~d".into(), "0".into()], vec!["a/b".into()], vec![]];
+        assert_eq!(paths, want);
+    }
 }

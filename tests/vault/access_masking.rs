@@ -158,9 +158,10 @@ both!(a_role_seeing_names_only_reads_masked_profiles_everywhere, |v| {
     let some = v.call_as("SharedRecordGet", None, None, json!({"recorduuid": some.ok()["recorduuid"]})).await.ok();
     assert_eq!(some["data"], json!({"email": "***", "name": "Vera Stone"}));
 
-    // A change needs the whole record in view, even of a field the role sees.
-    assert_denied(call_with(v, &xtoken, "UserUpdate", by_token(&token, json!({"profile": {"name": "V"}}))).await);
+    // A change of a field the role does not see is refused, and nothing is written.
     assert_denied(call_with(v, &xtoken, "UserUpdate", by_token(&token, json!({"profile": {"email": "x@y.z"}}))).await);
+    let mixed = json!({"profile": {"name": "V", "phone": "1"}});
+    assert_denied(call_with(v, &xtoken, "UserUpdate", by_token(&token, mixed)).await);
 
     // The stored record is what it was: root reads it whole, at the same version.
     let after = v.call("UserGet", me.clone()).await.ok();
@@ -293,3 +294,31 @@ both!(a_masked_role_is_refused_request_changes, |v| {
 async fn root_unlock(v: &TestVault) -> Value {
     v.call("BulkListUnlock", json!({})).await.ok()["unlockuuid"].clone()
 }
+
+both!(a_role_changes_exactly_the_fields_it_sees, |v| {
+    let token = seed(v).await;
+    let me = |extra: Value| by_token(&token, extra);
+    let (xtoken, _) = role_xtoken(v, "names", &[allow(&["UserUpdate", "UserPatch"], &["users.profile.name"])]).await;
+    // The field it sees: changed, and the hidden ones kept as they were.
+    call_with(v, &xtoken, "UserUpdate", me(json!({"profile": {"name": "Vera S."}}))).await.ok();
+    let stored = v.call("UserGet", me(json!({}))).await.ok()["profile"].clone();
+    let mut expected = vera();
+    expected["name"] = json!("Vera S.");
+    assert_eq!(stored, expected);
+    let patch = json!([{"op": "replace", "path": "/name", "value": "Vera T."}]);
+    call_with(v, &xtoken, "UserPatch", me(json!({"patch": patch}))).await.ok();
+    assert_eq!(v.call("UserGet", me(json!({}))).await.ok()["profile"]["name"], "Vera T.");
+    // A field it does not see, by any route: refused, nothing written, and no probe by `test`.
+    for patch in [
+        json!([{"op": "replace", "path": "/email", "value": "x@y.z"}]),
+        json!([{"op": "copy", "from": "/email", "path": "/name"}]),
+        json!([{"op": "test", "path": "/email", "value": "vera@mask.test"}, {"op": "replace", "path": "/name", "value": "n"}]),
+        json!([{"op": "replace", "path": "", "value": {}}]),
+    ] {
+        assert_denied(call_with(v, &xtoken, "UserPatch", me(json!({"patch": patch}))).await);
+    }
+    assert_denied(call_with(v, &xtoken, "UserUpdate", me(json!({"profile": {"vip": true}}))).await);
+    let mut expected = vera();
+    expected["name"] = json!("Vera T.");
+    assert_eq!(v.call("UserGet", me(json!({}))).await.ok()["profile"], expected);
+});

@@ -90,6 +90,12 @@ impl View {
         self
     }
 
+    /// True when the caller sees the field at `path` (keys from the profile's top) and
+    /// everything inside it: what a change of that field needs.
+    pub fn covers(&self, path: &[&str]) -> bool {
+        self.is_all() || self.coverage(path) == Coverage::Full
+    }
+
     /// The profile as the caller may see it, and the dotted names of the fields masked: hidden
     /// strings show `"***"`, other hidden values are left out.
     pub fn mask(&self, profile: &Value) -> (Value, Vec<String>) {
