@@ -132,7 +132,8 @@ pub async fn role_grant(app: &AppState, tenant: TenantId, role_id: i64) -> ApiRe
     Ok(Some(grant))
 }
 
-async fn user_grants(app: &AppState, tenant: TenantId, rid: &[u8]) -> ApiResult<Arc<Grants>> {
+/// A user's grants (the roles it holds in its groups), from the cache or the store.
+pub async fn user_grants(app: &AppState, tenant: TenantId, rid: &[u8]) -> ApiResult<Arc<Grants>> {
     if let Some(Grant::User(grants)) = app.caches.grant(tenant, &GrantKey::User(rid.to_vec())) {
         return Ok(grants);
     }

@@ -47,7 +47,9 @@ async fn principal(app: &AppState, ctx: &RequestContext, fields: PrincipalFields
             .ok_or_else(|| ApiError::not_found("The access token was not found"))?;
         return match (row.role_id, row.user_rid) {
             (Some(role), None) => role_principal(app, ctx, role).await,
-            (None, Some(rid)) => Ok((user_grants(app, ctx, &rid).await?, json!({"kind": "user", "tokenid": row.id}))),
+            (None, Some(rid)) => {
+                Ok((grants::user_grants(app, ctx.tenant, &rid).await?, json!({"kind": "user", "tokenid": row.id})))
+            }
             _ => Err(ApiError::bad_request("The xtoken is an administrator's: policies do not bind it")),
         };
     }
@@ -58,7 +60,10 @@ async fn principal(app: &AppState, ctx: &RequestContext, fields: PrincipalFields
     if fields.mode.is_some() || fields.identity.is_some() {
         let who = Identity::parse(fields.mode, fields.identity)?;
         let user = users::find(app, ctx, &who).await?;
-        return Ok((user_grants(app, ctx, &user.row.rid).await?, json!({"kind": "user", "token": user.subject.token})));
+        return Ok((
+            grants::user_grants(app, ctx.tenant, &user.row.rid).await?,
+            json!({"kind": "user", "token": user.subject.token}),
+        ));
     }
     Err(ApiError::bad_request("Missing API request parameters: roleid, rolename, mode and identity, or xtoken"))
 }
@@ -67,18 +72,6 @@ async fn role_principal(app: &AppState, ctx: &RequestContext, role: i64) -> ApiR
     let grant = grants::role_grant(app, ctx.tenant, role).await?.ok_or_else(roles::not_found)?;
     let label = json!({"kind": "role", "roleid": grant.id, "rolename": grant.name});
     Ok((Arc::new(Grants::Role(grant)), label))
-}
-
-async fn user_grants(app: &AppState, ctx: &RequestContext, rid: &[u8]) -> ApiResult<Arc<Grants>> {
-    let principal = crate::http::context::Principal {
-        id: String::new(),
-        kind: crate::http::context::PrincipalKind::User,
-        tenant: ctx.tenant,
-        role: None,
-        user: Some(rid.to_vec()),
-        expires_at: None,
-    };
-    grants::of(app, &principal).await
 }
 
 #[derive(Debug, Deserialize)]

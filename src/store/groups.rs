@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::roles::Ref;
-use super::tenants::Change;
+use super::tenants::{Change, RECORD_CHANGE as CHANGED};
 use super::{ScopedPool, StoreError, StoreResult, TenantScope, with_pool};
 
 /// A group as stored.
@@ -55,7 +55,6 @@ pub enum Deletion {
 }
 
 const COLUMNS: &str = "id, name, descr, gtype, parent_id, attributes, created_at, updated_at";
-const CHANGED: &str = "INSERT INTO vault_changes (kind, tenant_id, created_ms) VALUES ($1, $2, $3)";
 
 /// The groups of one tenant.
 #[derive(Debug, Clone, Copy)]
@@ -228,28 +227,10 @@ impl Groups<'_> {
         now_ms: i64,
         event: &AuditRecord,
     ) -> StoreResult<()> {
-        let (db, tenant) = self.0.parts();
-        with_pool!(db, pool => {
-            let mut tx = pool.begin_for(tenant).await?;
-            sqlx::query(
-                "INSERT INTO access_group_members (tenant_id, group_id, rid, role_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (tenant_id, group_id, rid) DO UPDATE SET role_id = excluded.role_id",
-            )
-            .bind(tenant)
-            .bind(group_id)
-            .bind(rid)
-            .bind(role_id)
-            .bind(now_ms.div_euclid(1000))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(CHANGED).bind(Change::ACCESS).bind(tenant).bind(now_ms).execute(&mut *tx).await?;
-            insert_audit!(&mut *tx, std::slice::from_ref(event));
-            tx.commit().await?;
-            Ok(())
-        })
+        self.add_members(&[(group_id, rid, role_id)], now_ms, std::slice::from_ref(event)).await
     }
 
-    /// Puts new users in groups (each with the role it holds there) with one event each, in one
+    /// Puts users in groups (or changes the role each holds there) with one event each, in one
     /// transaction.
     pub async fn add_members(
         &self,

@@ -6,7 +6,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::tenants::Change;
+use super::tenants::{Change, RECORD_CHANGE as CHANGED};
 use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, with_pool};
 
 /// A role as stored.
@@ -82,7 +82,6 @@ pub struct NewXToken<'a> {
 
 const ROLE_COLUMNS: &str = "id, name, descr, created_at, updated_at";
 const POLICY_COLUMNS: &str = "id, name, descr, document, created_at, updated_at";
-const CHANGED: &str = "INSERT INTO vault_changes (kind, tenant_id, created_ms) VALUES ($1, $2, $3)";
 
 /// The roles, policies and access tokens of one tenant.
 #[derive(Debug, Clone, Copy)]

@@ -28,15 +28,13 @@ pub struct TenantRow {
 const COLUMNS: &str = "id, name, org, email, created_at";
 const LIVE: &str = "deleted_at IS NULL";
 
+/// The statement that appends to the change feed (kind, tenant, writer's milliseconds).
+pub(super) const RECORD_CHANGE: &str = "INSERT INTO vault_changes (kind, tenant_id, created_ms) VALUES ($1, $2, $3)";
+
 /// Appends to the change feed inside the caller's transaction.
 macro_rules! record_change {
     ($tx:expr, $kind:expr, $id:expr, $now_ms:expr) => {
-        sqlx::query("INSERT INTO vault_changes (kind, tenant_id, created_ms) VALUES ($1, $2, $3)")
-            .bind($kind)
-            .bind($id)
-            .bind($now_ms)
-            .execute(&mut *$tx)
-            .await?
+        sqlx::query(RECORD_CHANGE).bind($kind).bind($id).bind($now_ms).execute(&mut *$tx).await?
     };
 }
 

@@ -336,7 +336,7 @@ impl Users<'_> {
                 }
                 if query.execute(&mut *tx).await?.rows_affected() > 0 {
                     tokens = true;
-                    sqlx::query("INSERT INTO vault_changes (kind, tenant_id, created_ms) VALUES ($1, $2, $3)")
+                    sqlx::query(super::tenants::RECORD_CHANGE)
                         .bind(super::tenants::Change::TOKENS)
                         .bind(tenant)
                         .bind(now_ms)
