@@ -50,6 +50,8 @@ pub const ADMIN_ONLY: &[&str] = &[
     "SystemGenerateWrappingKey",
     // An event's details hold whole profiles (a change's before and after), which no view masks.
     "AuditGetEvent",
+    // Walks every event of the tenant.
+    "AuditVerify",
     "PolicySimulate",
     "PolicyListEffectivePermissions",
 ];

@@ -105,6 +105,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     }
     let state = AppState::new(db.clone(), keys, settings, clock);
     crate::retention::spawn(state.clone());
+    crate::audit::chainer::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());
     let server = Server::from_listener(listener, state, limits);
     tracing::info!(
@@ -240,6 +241,7 @@ async fn demo(listen_on: Option<SocketAddr>) -> Result<(), StartError> {
     let (keys, _) = vault::open(&db, &wrapping, Some(config::DEMO_ROOT_TOKEN), clock.now()).await?;
     let state = AppState::new(db.clone(), keys, config::settings()?, clock);
     crate::retention::spawn(state.clone());
+    crate::audit::chainer::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());
     let server = Server::from_listener(listener, state, limits);
     let address = server.local_addr()?;

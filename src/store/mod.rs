@@ -7,6 +7,7 @@
 pub mod agreements;
 pub mod appdata;
 pub mod audit;
+pub mod audit_chain;
 pub mod bulk;
 pub mod files;
 pub mod groups;

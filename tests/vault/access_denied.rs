@@ -149,6 +149,7 @@ fn table(w: &World, t: &Seeded) -> Vec<(&'static str, Vec<Value>)> {
         ("UserSearch", unlocked(json!({"identity": t.email}))),
         ("AuditListUserEvents", each(json!({}))),
         ("AuditGetEvent", one(json!({"auditeventuuid": t.events.last()}))),
+        ("AuditVerify", one(json!({}))),
         ("SystemGetUserReport", each(json!({}))),
         ("SystemGetUserHTMLReport", each(json!({}))),
         ("SystemGenerateWrappingKey", one(json!({"key1": "00", "key2": "00", "key3": "00"}))),

@@ -13,6 +13,7 @@ mod access_tokens;
 mod agreements;
 mod appdata;
 mod audit;
+mod audit_chain;
 mod auth;
 mod binary;
 mod bulk;
