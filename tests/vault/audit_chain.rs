@@ -219,3 +219,21 @@ both!(events_committed_after_their_user_was_erased_lose_their_links_when_chained
     assert_bytes_absent(&dump, &rid, "the erased user's record id");
     assert_bytes_absent(&dump, &user_ref, "the erased user's token index");
 });
+
+both!(users_erased_by_the_retention_sweeper_leave_no_linked_event_either, |v| {
+    let short = v.call("UserCreate", json!({"profile": {"email": "brief@example.com"}, "slidingtime": "1h"})).await.ok();
+    let token = short["token"].as_str().expect("token").to_owned();
+    v.call("UserGet", json!({"mode": "token", "identity": token})).await.ok();
+    assert_intact(&verify(v, json!({})).await);
+    let rid = blob(v, "SELECT subject_rid FROM audit_events WHERE operation = 'UserGet'").await;
+    let user_ref = blob(v, "SELECT user_ref FROM audit_events WHERE operation = 'UserGet'").await;
+
+    v.clock().advance(2 * 3600);
+    let erased = bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
+    assert_eq!(erased.get(&bunker::tenants::TenantId::MAIN).map(|e| e.users), Some(1), "{erased:?}");
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM audit_events WHERE subject_rid IS NOT NULL").await, 0);
+    assert_intact(&verify(v, json!({})).await);
+    let dump = v.dump().await;
+    assert_bytes_absent(&dump, &rid, "the expired user's record id");
+    assert_bytes_absent(&dump, &user_ref, "the expired user's token index");
+});
