@@ -105,11 +105,12 @@ pub struct Chained {
 /// Most events chained per transaction.
 pub const BATCH: i64 = 1000;
 
-/// Tenants with events not chained yet.
+/// Tenants with events not chained yet (a deleted tenant's wait for its purge).
 pub async fn tenants_pending(db: &Db) -> StoreResult<Vec<TenantId>> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_all().await?;
-        let rows = sqlx::query("SELECT DISTINCT tenant_id FROM audit_events WHERE chain_seq IS NULL")
+        let rows = sqlx::query("SELECT DISTINCT tenant_id FROM audit_events WHERE chain_seq IS NULL \
+             AND tenant_id IN (SELECT id FROM tenants WHERE deleted_at IS NULL)")
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
