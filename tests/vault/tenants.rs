@@ -124,6 +124,7 @@ both!(tenant_admin_token_works_in_its_own_tenant_only, |v| {
         ("TenantDelete", json!({"tenantid": b_id})),
         ("TenantDelete", json!({"tenantid": a_id})),
         ("SystemGenerateWrappingKey", json!({"key1": "00", "key2": "00", "key3": "00"})),
+        ("SystemRotateRecoveryKey", json!({"key1": "00", "key2": "00", "key3": "00"})),
     ] {
         v.call_as(op, Some(&a_token), None, body).await.error(403, "Access denied");
     }

@@ -83,12 +83,13 @@ both!(both_keys_open_until_a_start_with_the_new_key_completes_the_rotation, |v| 
     assert_eq!(bob, json!({"login": "bob"}));
     // Tenants can be created again, by a vault holding the key in force.
     let created = reopened.call("TenantCreate", json!({"tenantname": "after"})).await.ok();
-    assert!(created["xtoken"].is_string(), "{created}");
+    let tenant_token = created["xtoken"].as_str().expect("tenant token");
     reopened.close().await;
-    // The process still holding the old key wraps nothing under it.
-    v.call("TenantCreate", json!({"tenantname": "stale"}))
-        .await
-        .error(409, "The wrapping key has changed: retry on a vault started with the new key");
+    // The process still holding the old key wraps nothing under it, and cannot open the keys
+    // stored since: it says so, rather than failing.
+    let changed = "The wrapping key has changed: retry on a vault started with the new key";
+    v.call("TenantCreate", json!({"tenantname": "stale"})).await.error(409, changed);
+    v.call_as("UserCreate", Some(tenant_token), None, json!({"profile": {"login": "x"}})).await.error(409, changed);
     // A restart with the old key after the rotation completed fails clearly.
     let err = v.reopen_err(&old).await;
     assert!(matches!(err, VaultError::WrongWrappingKey), "{err:?}");
