@@ -68,6 +68,16 @@ fn init_then_recover(dir: &Path, db: &[&str]) {
     let token_file = dir.join("root-token");
     let (shares_arg, token_arg) = (shares_dir.to_str().expect("utf-8"), token_file.to_str().expect("utf-8"));
     let init = [&["init", "--shares-dir", shares_arg, "--root-token-file", token_arg][..], db].concat();
+    // A share file already there stops the ceremony before anything is initialised, and the
+    // files it had created are removed.
+    std::fs::create_dir(&shares_dir).expect("shares dir");
+    std::fs::write(shares_dir.join("share-3"), "someone else's").expect("share file");
+    let out = run(dir, &init, &[("DATABUNKER_WRAPPINGKEY", &key)], "");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("share-3"), "{}", text(&out.stderr));
+    assert!(!token_file.exists() && !shares_dir.join("share-1").exists(), "files left behind");
+    assert_eq!(std::fs::read_to_string(shares_dir.join("share-3")).expect("kept"), "someone else's");
+    std::fs::remove_dir_all(&shares_dir).expect("clean");
     let out = run(dir, &init, &[("DATABUNKER_WRAPPINGKEY", &key)], "");
     assert!(out.status.success(), "init failed: {}", text(&out.stderr));
     let token = std::fs::read_to_string(&token_file).expect("root token file").trim().to_owned();
@@ -292,3 +302,82 @@ both!(the_api_answers_404_for_metrics_served_elsewhere, settings = metrics_elsew
     let (status, _) = v.get_text("/status").await;
     assert_eq!(status.as_u16(), 200);
 });
+
+/// Two processes on one database rotate at the same moment: the database lock serialises them,
+/// every master key ends with one new wrapping, and exactly one of the two answered keys (the
+/// one stored last) opens the vault, besides the old key until a start with it.
+fn two_processes_rotating_at_once(dir: &Path, args: &[&str], env: &[(&str, &str)]) {
+    let first = serve(dir, "one", args, env);
+    let (stdout, _) = first.output();
+    let token = root_token(&stdout);
+    let shares: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("key").and_then(|rest| rest.split_once(": ")))
+        .map(|(_, share)| share.trim().to_owned())
+        .collect();
+    let (status, body) = first.call("TenantCreate", &token, json!({"tenantname": "second"}));
+    assert_eq!(status, 200, "{body}");
+    let tenant = body["xtoken"].as_str().expect("tenant token").to_owned();
+    let (status, body) = first.call("UserCreate", &tenant, json!({"profile": {"login": "in-second"}}));
+    assert_eq!(status, 200, "{body}");
+    let other = serve(dir, "two", args, env);
+    let call = |process: &Process, picks: [usize; 3]| {
+        let body = json!({"key1": shares[picks[0]], "key2": shares[picks[1]], "key3": shares[picks[2]]});
+        process.call("SystemGenerateWrappingKey", &token, body)
+    };
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| call(&first, [0, 1, 2]));
+        let b = scope.spawn(|| call(&other, [2, 3, 4]));
+        (a.join().expect("first call"), b.join().expect("second call"))
+    });
+    first.stop();
+    other.stop();
+    let keys: Vec<String> = [a, b]
+        .into_iter()
+        .map(|(status, body)| {
+            assert_eq!(status, 200, "{body}");
+            body["wrappingkey"].as_str().expect("key").to_owned()
+        })
+        .collect();
+    let plain: Vec<&str> = args.iter().copied().filter(|a| *a != "--dev").collect();
+    let mut opened = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let mut process = start(dir, &format!("key-{i}"), &plain, &[("DATABUNKER_WRAPPINGKEY", key)]);
+        if process.ready() {
+            let (status, body) = process.call("UserGet", &tenant, json!({"mode": "login", "identity": "in-second"}));
+            assert_eq!(status, 200, "{body}");
+            process.stop();
+            opened += 1;
+        } else {
+            assert!(
+                process.output().1.contains("the wrapping key does not match this vault"),
+                "{:?}",
+                process.output()
+            );
+        }
+    }
+    assert_eq!(opened, 1, "exactly one of the two answered keys opens the vault");
+}
+
+mod two_processes_rotating_at_once {
+    use super::*;
+
+    #[test]
+    fn sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = bunker::crypto::WrappingKey::generate().to_hex();
+        two_processes_rotating_at_once(dir.path(), &["serve"], &[("DATABUNKER_WRAPPINGKEY", &key)]);
+    }
+
+    #[test]
+    fn postgres() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = PgDatabase::create();
+        let key = bunker::crypto::WrappingKey::generate().to_hex();
+        two_processes_rotating_at_once(
+            dir.path(),
+            &["serve", "--database-url", &db.url],
+            &[("DATABUNKER_WRAPPINGKEY", &key)],
+        );
+    }
+}
