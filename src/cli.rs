@@ -85,6 +85,10 @@ pub struct InitArgs {
     /// overwritten). Without it the shares are shown one at a time, each after Enter.
     #[arg(long, value_name = "DIR")]
     pub shares_dir: Option<PathBuf>,
+    /// Without --shares-dir, show the shares even though standard output is not a terminal
+    /// (whatever collects it, such as a container runtime's log, keeps them). Refused otherwise.
+    #[arg(long)]
+    pub shares_to_stdout: bool,
     /// Write the root access token to this new owner-only (0600) file instead of showing it.
     #[arg(long, value_name = "FILE")]
     pub root_token_file: Option<PathBuf>,

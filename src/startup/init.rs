@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::{StartError, files, key_source, resolve_wrapping_key};
 use crate::cli::InitArgs;
 use crate::clock::Clock;
-use crate::config;
+use crate::config::{self, ConfigError};
 use crate::crypto::shamir;
 use crate::store;
 use crate::vault::{self, InitSecrets};
@@ -27,6 +27,15 @@ pub(super) async fn run(args: InitArgs) -> Result<(), StartError> {
         super::root_token::warn_if_weak(token);
     }
     let key = key_source(&location, args.dev)?;
+    if args.shares_dir.is_none() && !args.shares_to_stdout && !std::io::stdout().is_terminal() {
+        return Err(ConfigError::Invalid(
+            "standard output is not a terminal: whatever collects it would keep all five recovery shares. \
+             Use --shares-dir DIR (one owner-only file per share), run in a terminal (docker run -it), or \
+             accept it with --shares-to-stdout"
+                .into(),
+        )
+        .into());
+    }
     files::secure(&location, embedded_default)?;
     let db = store::connect_with(&location, &config::pool_settings()?).await?;
     if store::vault::is_initialised(&db).await? {
