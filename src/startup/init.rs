@@ -83,29 +83,32 @@ fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_ {
 impl Outputs {
     fn prepare(args: &InitArgs) -> Result<Outputs, StartError> {
         let mut outputs = Outputs { root_token: None, shares: None };
-        if let Some(path) = &args.root_token_file {
-            let file = files::new_secret_file(path).map_err(file_error(path))?;
-            outputs.root_token = Some((path.clone(), file));
+        let prepared = outputs.create(args);
+        if prepared.is_err() {
+            outputs.discard();
         }
+        prepared.map(|()| outputs)
+    }
+
+    /// Creates the share directory (when missing) and every file, shares first (the token file
+    /// may be in the share directory).
+    fn create(&mut self, args: &InitArgs) -> Result<(), StartError> {
         if let Some(dir) = &args.shares_dir {
             if !dir.exists() {
                 files::create_private_dir(dir).map_err(file_error(dir))?;
             }
-            let mut shares = Vec::with_capacity(shamir::SHARES);
+            let shares = self.shares.insert(Vec::with_capacity(shamir::SHARES));
             for n in 1..=shamir::SHARES {
                 let path = dir.join(format!("share-{n}"));
-                match files::new_secret_file(&path) {
-                    Ok(file) => shares.push((path, file)),
-                    Err(err) => {
-                        outputs.shares = Some(shares);
-                        outputs.discard();
-                        return Err(file_error(&path)(err));
-                    }
-                }
+                let file = files::new_secret_file(&path).map_err(file_error(&path))?;
+                shares.push((path, file));
             }
-            outputs.shares = Some(shares);
         }
-        Ok(outputs)
+        if let Some(path) = &args.root_token_file {
+            let file = files::new_secret_file(path).map_err(file_error(path))?;
+            self.root_token = Some((path.clone(), file));
+        }
+        Ok(())
     }
 
     /// Removes the (still empty) files created for a ceremony that did not happen.

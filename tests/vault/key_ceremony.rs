@@ -65,7 +65,8 @@ fn refused(dir: &Path, run: &str, args: &[&str], env: &[(&str, &str)]) -> String
 fn init_then_recover(dir: &Path, db: &[&str]) {
     let key = bunker::crypto::WrappingKey::generate().to_hex();
     let shares_dir = dir.join("shares");
-    let token_file = dir.join("root-token");
+    // The token file in the share directory, which init creates, as the README shows.
+    let token_file = shares_dir.join("root-token");
     let (shares_arg, token_arg) = (shares_dir.to_str().expect("utf-8"), token_file.to_str().expect("utf-8"));
     let init = [&["init", "--shares-dir", shares_arg, "--root-token-file", token_arg][..], db].concat();
     // A share file already there stops the ceremony before anything is initialised, and the
