@@ -47,6 +47,13 @@ pub(super) async fn run(args: RecoverArgs) -> Result<(), StartError> {
     if generated {
         println!("New wrapping key (shown once; start with it as DATABUNKER_WRAPPINGKEY): {}", wrapping.to_hex());
     }
+    if let Some(path) = config::dev_key_path(&location).filter(|path| path.exists()) {
+        println!(
+            "The development key file {} still holds the previous key: start with DATABUNKER_WRAPPINGKEY, or \
+             replace the file's content with the new key.",
+            path.display()
+        );
+    }
     Ok(())
 }
 

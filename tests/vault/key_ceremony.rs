@@ -196,6 +196,8 @@ fn init_one_at_a_time(dir: &Path, db: &[&str], env: &[(&str, &str)]) {
         .lines()
         .find_map(|line| line.split_once("DATABUNKER_WRAPPINGKEY): ").map(|(_, key)| key.trim().to_owned()))
         .unwrap_or_else(|| panic!("the new key is shown once: {stdout}"));
+    let dev = db.contains(&"--dev");
+    assert_eq!(stdout.contains("development key file"), dev, "{stdout}");
     let vault = serve(dir, "recovered", &[&["serve"][..], &plain].concat(), &[("DATABUNKER_WRAPPINGKEY", &new_key)]);
     let (status, body) = vault.call("UserCreate", &token, json!({"profile": {"login": "after"}}));
     assert_eq!(status, 200, "{body}");
