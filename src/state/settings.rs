@@ -52,6 +52,9 @@ pub struct Settings {
     pub file_dir: Option<std::path::PathBuf>,
     /// Rate limits per client address.
     pub rate: RateSettings,
+    /// Whether the API listener serves `GET /metrics` (false when it has its own admin address,
+    /// `BUNKER_METRICS_LISTEN`: the API listener then answers 404 for it).
+    pub metrics_on_api: bool,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             max_file_size: 32 * 1024 * 1024,
             file_dir: None,
             rate: RateSettings::default(),
+            metrics_on_api: true,
         }
     }
 }

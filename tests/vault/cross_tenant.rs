@@ -406,6 +406,11 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
             "rotates the wrapping key of the whole vault",
             vec![json!({"key1": "00", "key2": "00", "key3": "00"})],
         ),
+        admin(
+            "SystemRotateRecoveryKey",
+            "replaces the recovery shares of the whole vault",
+            vec![json!({"key1": "00", "key2": "00", "key3": "00"})],
+        ),
     ]);
     let file = |extra: Value| user(&t.token, with(&json!({"fileuuid": t.fileuuid}), &extra));
     let mine = |extra: Value| user(&me.user, extra);
