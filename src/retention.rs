@@ -29,7 +29,7 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<TenantId, Eras
     let now_ms = app.clock.now_ms();
     let erased_tags = |tenant: TenantId| {
         let keys = keys.get(&tenant)?.clone();
-        let tag: Box<dyn Fn(&str) -> [u8; 32] + Send + Sync> =
+        let tag: crate::store::audit_chain::ErasedTag =
             Box::new(move |uuid: &str| crate::audit::chain::erased_tag(keys.audit_chain_key(), uuid));
         Some(tag)
     };

@@ -102,6 +102,10 @@ pub struct Chained {
     pub link: Option<Vec<u8>>,
 }
 
+/// Marks an erased subject's audit events: the tag for an event's uuid (see
+/// `crate::audit::chain::erased_tag`).
+pub type ErasedTag = Box<dyn Fn(&str) -> [u8; 32] + Send + Sync>;
+
 /// Most events chained per transaction.
 pub const BATCH: i64 = 1000;
 

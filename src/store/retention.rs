@@ -41,7 +41,7 @@ pub async fn sweep<F, T>(
 ) -> StoreResult<Option<BTreeMap<TenantId, Erased>>>
 where
     F: FnOnce(&BTreeMap<TenantId, Erased>) -> Vec<AuditRecord>,
-    T: Fn(TenantId) -> Option<Box<dyn Fn(&str) -> [u8; 32] + Send + Sync>>,
+    T: Fn(TenantId) -> Option<super::audit_chain::ErasedTag>,
 {
     let postgres = matches!(db, Db::Postgres(_));
     with_pool!(db, pool => {

@@ -221,7 +221,8 @@ both!(events_committed_after_their_user_was_erased_lose_their_links_when_chained
 });
 
 both!(users_erased_by_the_retention_sweeper_leave_no_linked_event_either, |v| {
-    let short = v.call("UserCreate", json!({"profile": {"email": "brief@example.com"}, "slidingtime": "1h"})).await.ok();
+    let short =
+        v.call("UserCreate", json!({"profile": {"email": "brief@example.com"}, "slidingtime": "1h"})).await.ok();
     let token = short["token"].as_str().expect("token").to_owned();
     v.call("UserGet", json!({"mode": "token", "identity": token})).await.ok();
     assert_intact(&verify(v, json!({})).await);
