@@ -241,6 +241,10 @@ pub async fn get(app: &AppState, ctx: &RequestContext, user: &LoadedUser, which:
     };
     let row = find(app, ctx, user, lookup).await?.ok_or_else(file_not_found)?;
     let meta = record::open_meta(owner, ctx.tenant, &row.fileuuid, &row.meta)?;
+    if matches!(which, FileRef::Name(name) if *name != meta.filename) {
+        crate::integrity::index_mismatch(ctx.tenant, "file name");
+        return Err(file_not_found());
+    }
     let key = FileKey::open(owner, ctx.tenant, &row.fileuuid, &row.file_key)?;
     Ok(Found { row, meta, key })
 }

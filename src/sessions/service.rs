@@ -148,6 +148,10 @@ pub async fn load(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiRe
         // The foreign key cascades: a bound session without its user cannot be read back.
         (Some(_), None) => return Err(CryptoError.into()),
     };
+    if stored.sessionuuid != id.uuid {
+        crate::integrity::index_mismatch(ctx.tenant, "session");
+        return Err(session_not_found());
+    }
     if let Some(user) = &user {
         ctx.set_subject(user);
     }

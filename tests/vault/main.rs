@@ -25,6 +25,7 @@ mod db_outage;
 mod deadlines;
 mod file_storage;
 mod files;
+mod index_integrity;
 mod kill_during_creates;
 mod legal;
 mod lifetimes;
