@@ -317,6 +317,9 @@ pub(super) async fn delete_bulk(
         }
     }
     let (deleted, tokens) = app.db.tenant(ctx.tenant).users().delete_many(&rids, &events, None, ctx.now_ms).await?;
+    if deleted > 0 {
+        app.checkpoints.after_erasure();
+    }
     if tokens {
         app.caches.forget_users(ctx.tenant, &rids);
     }

@@ -312,6 +312,7 @@ pub async fn delete(
         return Err(ApiError::user_not_found());
     }
     ctx.mark_committed();
+    app.checkpoints.after_erasure();
     // Its access tokens went with it: this replica forgets them now (the others within the
     // change feed's bound).
     if tokens {

@@ -23,6 +23,7 @@ mod cross_tenant;
 mod crypto_at_rest;
 mod db_outage;
 mod deadlines;
+mod erased_bytes;
 mod file_storage;
 mod files;
 mod index_integrity;
