@@ -216,13 +216,16 @@ pub async fn clash_message(app: &AppState, ctx: &RequestContext, indexes: &Profi
 /// returns the new user as audit subject (its token, record id and key).
 pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> ApiResult<Subject> {
     let Prepared { new, subject } = prepare(ctx, profile, lifetime);
-    ctx.set_subject(&subject);
     let event = ctx.change_event(Some(&subject), None, Some(profile), None);
     let indexes = new.indexes;
     let inserted = app.user_inserts.insert(PendingUser { tenant: ctx.tenant, user: new, event }).await;
+    // Only a user that exists is the request's subject: the event of a refused creation is
+    // sealed under the tenant key without one, not under a key thrown away at once (which would
+    // make it read as the event of an erased user).
     if !inserted? {
         return Err(ApiError::conflict(clash_message(app, ctx, &indexes).await?));
     }
+    ctx.set_subject(&subject);
     ctx.mark_committed();
     Ok(subject)
 }
@@ -301,6 +304,7 @@ pub async fn delete(
     resolves: Option<&Resolution>,
 ) -> ApiResult<()> {
     let user = load(app, ctx, who).await?;
+    let session_names = crate::sessions::service::names_of(ctx, &user)?;
     let event = ctx.change_event(Some(&user.subject), None, None, None);
     let (deleted, tokens) = app
         .db
@@ -312,6 +316,8 @@ pub async fn delete(
         return Err(ApiError::user_not_found());
     }
     ctx.mark_committed();
+    // Sessions that named it before it existed were stored unbound: they go with it too.
+    crate::sessions::service::erase_naming(app, ctx, &session_names).await;
     app.checkpoints.after_erasure();
     // Its access tokens went with it: this replica forgets them now (the others within the
     // change feed's bound).
