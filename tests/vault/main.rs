@@ -24,6 +24,7 @@ mod crypto_at_rest;
 mod db_outage;
 mod deadlines;
 mod erased_bytes;
+mod faults;
 mod file_storage;
 mod files;
 mod index_integrity;
