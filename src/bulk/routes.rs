@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::keyset::{self, Listing};
-use super::{unlock, view};
+use super::{disclosed, unlock, view};
 use crate::audit::event;
 use crate::crypto::{IndexKind, IndexValue};
 use crate::http::lenient::{Int, Text};
@@ -106,6 +106,7 @@ async fn list_users(
     let opened = crate::access::judge::admit_rows(&app, &ctx, opened, None).await?;
     let rows = view::users(&app, &ctx, &opened).await?;
     ctx.set_extra(json!({ "requested": requested, "records": rows.len() }));
+    disclosed::record(&app, &ctx, &opened).await?;
     Ok(Reply(Page { total: count(rows.len()), rows }))
 }
 
@@ -135,6 +136,7 @@ async fn list_all_users(
     let opened = crate::access::judge::admit_rows(&app, &ctx, opened, None).await?;
     let rows = view::users(&app, &ctx, &opened).await?;
     audit_page(&ctx, offset, limit, rows.len(), total);
+    disclosed::record(&app, &ctx, &opened).await?;
     Ok(Reply(Page { total, rows }))
 }
 

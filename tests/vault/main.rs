@@ -23,6 +23,7 @@ mod cross_tenant;
 mod crypto_at_rest;
 mod db_outage;
 mod deadlines;
+mod disclosures;
 mod erased_bytes;
 mod faults;
 mod file_storage;
