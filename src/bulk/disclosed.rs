@@ -17,7 +17,12 @@ use crate::users::LoadedUser;
 
 /// Commits the call's own event (with what it recorded through `set_extra`) and one event per
 /// user in `returned`, atomically; the call's event is then committed (none is written after).
+/// With no user returned, nothing is written here.
 pub async fn record(app: &AppState, ctx: &RequestContext, returned: &[LoadedUser]) -> ApiResult<()> {
+    if returned.is_empty() {
+        // Nobody to tell: the call's event goes through the group commit like any other.
+        return Ok(());
+    }
     let own = ctx.change_event(None, None, None, None);
     let header = EventHeader {
         tenant: ctx.tenant,
@@ -32,7 +37,8 @@ pub async fn record(app: &AppState, ctx: &RequestContext, returned: &[LoadedUser
         let body = EventBody { subject: Some(&user.subject), extra: Some(&extra), ..EventBody::default() };
         records.push(event::seal(&header, &body, 200, &ctx.keys));
     }
-    records.insert(0, own);
+    // Last: listed newest first, the call's own event heads the events it caused.
+    records.push(own);
     insert_batch(&app.db, &records, || true).await?;
     ctx.mark_committed();
     Ok(())
