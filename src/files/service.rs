@@ -11,7 +11,6 @@ use super::cipher::FileKey;
 use super::reader::Content;
 use super::record::{self, FileName, Meta, Tag, Tags};
 use super::upload::{self, NotBase64, Scanned};
-use crate::crypto::CryptoError;
 use crate::crypto::secrets::random_uuid_string;
 use crate::expiry::Lifetime;
 use crate::http::{ApiError, ApiResult, RequestContext};
@@ -284,21 +283,24 @@ pub async fn list(
 ) -> ApiResult<Vec<Listed>> {
     let tag_idx = tag.map(|tag| tag.index(&ctx.keys));
     let rows = app.db.tenant(ctx.tenant).files().list(&user.subject.rid, tag_idx.as_ref(), ctx.now).await?;
-    rows.into_iter()
-        .map(|row| {
-            let meta = record::open_meta(&user.subject.key, ctx.tenant, &row.fileuuid, &row.meta)?;
-            Ok(Listed {
-                doublehash: hex::encode(&row.content_idx),
-                fileuuid: row.fileuuid,
-                filename: meta.filename,
-                mimetype: meta.mimetype,
-                size: row.size,
-                tags: meta.tags.as_slice().to_vec(),
-                creationtime: row.created_at,
-            })
-        })
-        .collect::<Result<_, CryptoError>>()
-        .map_err(ApiError::from)
+    let mut listed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let meta = record::open_meta(&user.subject.key, ctx.tenant, &row.fileuuid, &row.meta)?;
+        if tag.is_some_and(|tag| !tag.is_in(&meta.tags)) {
+            crate::integrity::index_mismatch(ctx.tenant, "file tag");
+            continue;
+        }
+        listed.push(Listed {
+            doublehash: hex::encode(&row.content_idx),
+            fileuuid: row.fileuuid,
+            filename: meta.filename,
+            mimetype: meta.mimetype,
+            size: row.size,
+            tags: meta.tags.as_slice().to_vec(),
+            creationtime: row.created_at,
+        });
+    }
+    Ok(listed)
 }
 
 /// Replaces the tag set of one of `user`'s files; returns the stored set.
@@ -388,6 +390,10 @@ pub async fn list_tenant_files_by_tag(
             continue;
         };
         let meta = record::open_meta(key, ctx.tenant, &file.fileuuid, &file.meta)?;
+        if !tag.is_in(&meta.tags) {
+            crate::integrity::index_mismatch(ctx.tenant, "file tag");
+            continue;
+        }
         out.push(TaggedFile {
             token: token.clone(),
             fileuuid: file.fileuuid,

@@ -112,3 +112,57 @@ both!(swapped_token_indexes_answer_not_found, |v| {
         (Some("4111111111111111"), Some(tokens[0].1.as_str()))
     );
 });
+
+/// Swaps `column` of `table` between its two rows, keyed by the integer `key`.
+async fn swap_by_id(v: &TestVault, table: &str, key: &str, column: &str) {
+    let select = format!("SELECT {key}, {column} FROM {table} ORDER BY {key}");
+    macro_rules! rows {
+        ($pool:expr) => {
+            sqlx::query(&select)
+                .fetch_all($pool)
+                .await
+                .expect("select")
+                .iter()
+                .map(|row| (row.get::<i64, _>(0), row.get::<Vec<u8>, _>(1)))
+                .collect::<Vec<_>>()
+        };
+    }
+    let rows = match v.db() {
+        Db::Sqlite(pool) => rows!(pool),
+        Db::Postgres(pool) => rows!(pool),
+    };
+    assert_eq!(rows.len(), 2);
+    let sql = format!("UPDATE {table} SET {column} = $1 WHERE {key} = $2");
+    for (value, id) in [(vec![0; 32], rows[0].0), (rows[0].1.clone(), rows[1].0), (rows[1].1.clone(), rows[0].0)] {
+        let affected = match v.db() {
+            Db::Sqlite(pool) => {
+                sqlx::query(&sql).bind(value).bind(id).execute(pool).await.expect("update").rows_affected()
+            }
+            Db::Postgres(pool) => {
+                sqlx::query(&sql).bind(value).bind(id).execute(pool).await.expect("update").rows_affected()
+            }
+        };
+        assert_eq!(affected, 1, "{sql}");
+    }
+}
+
+both!(swapped_file_indexes_answer_not_found, |v| {
+    let token = v.create_user(json!({"login": "filer"})).await;
+    for (name, data, tag) in [("a.txt", "aGVsbG8=", "alpha"), ("b.txt", "d29ybGQ=", "beta")] {
+        let body = json!({"mode": "token", "identity": token, "filename": name, "filedata": data, "tags": [tag]});
+        v.call("FileCreate", body).await.ok();
+    }
+    swap_by_id(v, "files", "id", "name_idx").await;
+    for name in ["a.txt", "b.txt"] {
+        v.call("FileGet", json!({"mode": "token", "identity": token, "filename": name}))
+            .await
+            .error(404, "The file record was not found");
+    }
+    swap_by_id(v, "file_tags", "file_id", "tag_idx").await;
+    for tag in ["alpha", "beta"] {
+        let listed = v.call("FileListUserFiles", json!({"mode": "token", "identity": token, "tag": tag})).await.ok();
+        assert_eq!(listed["files"], json!([]), "{listed}");
+    }
+    let all = v.call("FileListUserFiles", json!({"mode": "token", "identity": token})).await.ok();
+    assert_eq!(all["files"].as_array().map(Vec::len), Some(2));
+});
