@@ -88,3 +88,16 @@ both!(a_deleted_users_wrapped_key_leaves_the_files, |v| {
         "user1"
     );
 });
+
+both!(a_swept_users_wrapped_key_leaves_the_files, |v| {
+    v.call("UserCreate", json!({"profile": {"login": "brief", "name": "y".repeat(300)}, "finaltime": "1h"})).await.ok();
+    v.create_user(json!({"login": "stays"})).await;
+    let keys = wrapped_keys(v).await;
+    v.clock().advance(2 * 3600);
+    bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM users").await, 1);
+    match &v.storage {
+        Storage::Sqlite { path, .. } => assert_gone_from_files(path, &keys[0]).await,
+        Storage::Postgres { .. } => assert!(!contains(&v.dump().await, hex::encode(&keys[0]).as_bytes())),
+    }
+});
