@@ -10,6 +10,7 @@ use crate::crypto::WrappingKey;
 use crate::server::ServerLimits;
 use crate::state::Settings;
 use crate::store::{Location, PoolSettings};
+use crate::tokens::shape::{Luhn, Prefix};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
@@ -210,6 +211,15 @@ pub fn settings() -> Result<Settings, ConfigError> {
     }
     if let Some(dir) = env("BUNKER_FILE_DIR") {
         settings.file_dir = Some(PathBuf::from(dir));
+    }
+    if let Some(luhn) = env("BUNKER_CARD_TOKEN_LUHN") {
+        settings.card_tokens.luhn = Luhn::parse(&luhn)
+            .ok_or_else(|| ConfigError::Invalid("BUNKER_CARD_TOKEN_LUHN must be valid or invalid".into()))?;
+    }
+    if let Some(prefix) = env("BUNKER_CARD_TOKEN_PREFIX") {
+        settings.card_tokens.prefix = Some(Prefix::parse(&prefix).ok_or_else(|| {
+            ConfigError::Invalid("BUNKER_CARD_TOKEN_PREFIX must be 1 to 6 digits, not starting with 0".into())
+        })?);
     }
     Ok(settings)
 }

@@ -60,6 +60,10 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<TenantId, Eras
             .collect()
     })
     .await;
+    let erased_any = |erased: &BTreeMap<TenantId, Erased>| erased.values().any(|counts| *counts != Erased::default());
+    if swept.as_ref().is_ok_and(|swept| swept.as_ref().is_some_and(erased_any)) {
+        app.checkpoints.after_erasure();
+    }
     finish_tenant_deletions(app).await;
     // Access tokens past their expiry are refused already; this only keeps the table small.
     if let Err(err) = crate::store::roles::sweep_expired_tokens(&app.db, now_ms.div_euclid(1000)).await {

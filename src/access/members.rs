@@ -60,5 +60,6 @@ async fn list_group_users(
     ctx.set_extra(
         json!({"groupid": group.id, "offset": offset, "limit": limit, "records": rows.len(), "total": total}),
     );
+    crate::bulk::disclosed::record(&app, &ctx, &opened).await?;
     Ok(Reply(Page { total, rows }))
 }

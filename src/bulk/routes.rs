@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::keyset::{self, Listing};
-use super::{unlock, view};
+use super::{disclosed, unlock, view};
 use crate::audit::event;
 use crate::crypto::{IndexKind, IndexValue};
 use crate::http::lenient::{Int, Text};
@@ -16,7 +16,7 @@ use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, R
 use crate::state::AppState;
 use crate::store::bulk::id_key;
 use crate::users::identity::IdentityFields;
-use crate::users::{self, LoadedUser};
+use crate::users::{self, Identity, LoadedUser};
 
 /// The bulk operations (the token and file listings join them with their domains).
 pub fn operations() -> Vec<Operation> {
@@ -67,19 +67,22 @@ async fn list_users(
         .filter(|users| !users.is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: users"))?;
     let requested = asked.len();
-    let mut wanted: Vec<(IndexKind, IndexValue)> = Vec::with_capacity(requested);
+    let mut wanted: Vec<(Identity, IndexValue)> = Vec::with_capacity(requested);
     for fields in asked {
         // An identity that cannot name anyone (an empty value, a phone without digits) is skipped
         // like an unknown one; a malformed mode is still an error.
         match fields.parse() {
-            Ok(who) => wanted.push((who.kind, ctx.keys.index(who.kind, &who.normalised))),
+            Ok(who) => {
+                let idx = ctx.keys.index(who.kind, &who.normalised);
+                wanted.push((who, idx));
+            }
             Err(ApiError::NotFound(_)) => {}
             Err(err) => return Err(err),
         }
     }
     let mut by_kind: HashMap<IndexKind, Vec<IndexValue>> = HashMap::new();
-    for (kind, idx) in &wanted {
-        by_kind.entry(*kind).or_default().push(*idx);
+    for (who, idx) in &wanted {
+        by_kind.entry(who.kind).or_default().push(*idx);
     }
     let mut found = HashMap::new();
     for (kind, values) in by_kind {
@@ -89,15 +92,21 @@ async fn list_users(
     }
     let mut seen = HashSet::new();
     let mut opened = Vec::new();
-    for (kind, idx) in wanted {
-        let Some(row) = found.get(&(kind, idx.to_vec())) else { continue };
-        if seen.insert(row.rid.clone()) {
-            opened.push(users::service::open(&ctx, row.clone())?);
+    for (who, idx) in wanted {
+        let Some(row) = found.get(&(who.kind, idx.to_vec())) else { continue };
+        if seen.contains(&row.rid) {
+            continue;
+        }
+        // A record that does not carry the identity is skipped like an unknown one.
+        if let Some(user) = users::service::open_found(&ctx, row.clone(), &who)? {
+            seen.insert(row.rid.clone());
+            opened.push(user);
         }
     }
     let opened = crate::access::judge::admit_rows(&app, &ctx, opened, None).await?;
     let rows = view::users(&app, &ctx, &opened).await?;
     ctx.set_extra(json!({ "requested": requested, "records": rows.len() }));
+    disclosed::record(&app, &ctx, &opened).await?;
     Ok(Reply(Page { total: count(rows.len()), rows }))
 }
 
@@ -127,6 +136,7 @@ async fn list_all_users(
     let opened = crate::access::judge::admit_rows(&app, &ctx, opened, None).await?;
     let rows = view::users(&app, &ctx, &opened).await?;
     audit_page(&ctx, offset, limit, rows.len(), total);
+    disclosed::record(&app, &ctx, &opened).await?;
     Ok(Reply(Page { total, rows }))
 }
 

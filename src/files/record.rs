@@ -153,6 +153,12 @@ impl Tag {
     pub fn index(&self, keys: &TenantKeys) -> IndexValue {
         keys.file_tag_index(&self.0)
     }
+
+    /// True when `tags` (a file's opened tags) carry this tag: the check that a file found
+    /// through the tag's blind index has it.
+    pub fn is_in(&self, tags: &Tags) -> bool {
+        tags.as_slice().contains(&self.0)
+    }
 }
 
 /// Validates a `fileuuid`: present and UUID-shaped; returns it lower-cased.

@@ -11,7 +11,6 @@ use super::cipher::FileKey;
 use super::reader::Content;
 use super::record::{self, FileName, Meta, Tag, Tags};
 use super::upload::{self, NotBase64, Scanned};
-use crate::crypto::CryptoError;
 use crate::crypto::secrets::random_uuid_string;
 use crate::expiry::Lifetime;
 use crate::http::{ApiError, ApiResult, RequestContext};
@@ -241,6 +240,10 @@ pub async fn get(app: &AppState, ctx: &RequestContext, user: &LoadedUser, which:
     };
     let row = find(app, ctx, user, lookup).await?.ok_or_else(file_not_found)?;
     let meta = record::open_meta(owner, ctx.tenant, &row.fileuuid, &row.meta)?;
+    if matches!(which, FileRef::Name(name) if *name != meta.filename) {
+        crate::integrity::index_mismatch(ctx.tenant, "file name");
+        return Err(file_not_found());
+    }
     let key = FileKey::open(owner, ctx.tenant, &row.fileuuid, &row.file_key)?;
     Ok(Found { row, meta, key })
 }
@@ -280,21 +283,24 @@ pub async fn list(
 ) -> ApiResult<Vec<Listed>> {
     let tag_idx = tag.map(|tag| tag.index(&ctx.keys));
     let rows = app.db.tenant(ctx.tenant).files().list(&user.subject.rid, tag_idx.as_ref(), ctx.now).await?;
-    rows.into_iter()
-        .map(|row| {
-            let meta = record::open_meta(&user.subject.key, ctx.tenant, &row.fileuuid, &row.meta)?;
-            Ok(Listed {
-                doublehash: hex::encode(&row.content_idx),
-                fileuuid: row.fileuuid,
-                filename: meta.filename,
-                mimetype: meta.mimetype,
-                size: row.size,
-                tags: meta.tags.as_slice().to_vec(),
-                creationtime: row.created_at,
-            })
-        })
-        .collect::<Result<_, CryptoError>>()
-        .map_err(ApiError::from)
+    let mut listed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let meta = record::open_meta(&user.subject.key, ctx.tenant, &row.fileuuid, &row.meta)?;
+        if tag.is_some_and(|tag| !tag.is_in(&meta.tags)) {
+            crate::integrity::index_mismatch(ctx.tenant, "file tag");
+            continue;
+        }
+        listed.push(Listed {
+            doublehash: hex::encode(&row.content_idx),
+            fileuuid: row.fileuuid,
+            filename: meta.filename,
+            mimetype: meta.mimetype,
+            size: row.size,
+            tags: meta.tags.as_slice().to_vec(),
+            creationtime: row.created_at,
+        });
+    }
+    Ok(listed)
 }
 
 /// Replaces the tag set of one of `user`'s files; returns the stored set.
@@ -384,6 +390,10 @@ pub async fn list_tenant_files_by_tag(
             continue;
         };
         let meta = record::open_meta(key, ctx.tenant, &file.fileuuid, &file.meta)?;
+        if !tag.is_in(&meta.tags) {
+            crate::integrity::index_mismatch(ctx.tenant, "file tag");
+            continue;
+        }
         out.push(TaggedFile {
             token: token.clone(),
             fileuuid: file.fileuuid,

@@ -7,6 +7,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use tracing::Instrument;
 
 use super::context::{Principal, PrincipalKind, RequestContext};
@@ -41,7 +42,8 @@ impl Authenticator {
 /// Authenticates the caller, resolves the tenant, runs the handler and then makes sure the
 /// request's audit event is durable before the answer leaves (fail closed). While the database
 /// is away the answer is 503 at once; a request cut short (deadline, database gone) is
-/// answered 503 and its event says so (see [`cutoff`]).
+/// answered 503 and its event says so (see [`cutoff`]); a handler that panics is answered 500,
+/// and its event says so too.
 pub async fn authenticate(State(guard): State<Authenticator>, mut req: Request, next: Next) -> Response {
     let Authenticator { app, operations } = guard;
     let Some(operation) = req.extensions().get::<MatchedPath>().and_then(|path| operations.get(path.as_str()).copied())
@@ -67,11 +69,18 @@ pub async fn authenticate(State(guard): State<Authenticator>, mut req: Request, 
         principal = %context.principal.id,
     );
     async move {
-        let response = match cutoff::within(&app.health, deadlines.handler, next.run(req)).await {
-            Ok(response) => response,
+        // A handler that panics is answered 500 here rather than by the router's outer panic
+        // layer, so that its event is written like any other: the trail says what the client
+        // was told, even after a change the handler had committed (that event stays).
+        let handled = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+        let (response, panicked) = match cutoff::within(&app.health, deadlines.handler, handled).await {
+            Ok(Ok(response)) => (response, false),
+            Ok(Err(_)) => {
+                (ApiError::Internal(format!("the {operation} handler panicked").into()).into_response(), true)
+            }
             Err(cut) => return cutoff::answer_cut(&app, &context, cut, deadlines.event).await,
         };
-        if context.is_committed() {
+        if context.is_committed() && !panicked {
             return response;
         }
         // A caller bound by policies reached an operation on a user record that judged no

@@ -46,5 +46,6 @@ async fn search(
     let rows: Vec<_> = users.iter().map(view::user).collect();
     // The kind searched and counts only: the value searched for is personal data.
     ctx.set_extra(json!({ "mode": target.name(), "matched": matched, "records": rows.len() }));
+    crate::bulk::disclosed::record(&app, &ctx, &users).await?;
     Ok(Reply(Page { total: i64::try_from(matched).unwrap_or(i64::MAX), rows }))
 }

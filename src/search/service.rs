@@ -59,7 +59,7 @@ async fn exact_token(app: &AppState, ctx: &RequestContext, identity: &str) -> Ap
     let who = Identity::parse(Some(Text("token".into())), Some(Text(identity.into())))?;
     let idx = ctx.keys.index(IndexKind::Token, &who.normalised);
     let found = match app.db.tenant(ctx.tenant).users().find(IndexKind::Token, &idx, ctx.now).await? {
-        Some(row) => vec![users::service::open(ctx, row)?],
+        Some(row) => users::service::open_found(ctx, row, &who)?.into_iter().collect(),
         None => Vec::new(),
     };
     let found = crate::access::judge::admit_rows(app, ctx, found, None).await?;

@@ -3,8 +3,10 @@
 //! A session is a caller-named JSON object. When its data names an existing user (a `token`,
 //! `login`, `email`, `phone` or `custom` key, normalised as the user indexes are) it is bound to
 //! that user: sealed under the user's data key and erased with the user. Otherwise it stands
-//! alone, sealed under the tenant key. The caller's uuid is kept only as a blind index in its
-//! column (and in clear inside the sealed data, to list it back).
+//! alone, sealed under the tenant key, with blind indexes of the identities it names: a user
+//! created later with one of them, and then erased, takes such sessions with it (see
+//! [`erase_naming`]). The caller's uuid is kept only as a blind index in its column (and in
+//! clear inside the sealed data, to list it back).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -96,6 +98,40 @@ async fn bound_user(app: &AppState, ctx: &RequestContext, data: &Value) -> ApiRe
     Ok(None)
 }
 
+/// The blind index of an identity a session names (under the session key; a session uuid never
+/// contains a colon, so the two cannot meet).
+fn name_index(ctx: &RequestContext, kind: IndexKind, normalised: &str) -> IndexValue {
+    ctx.keys.session_index(&format!("names:{}:{normalised}", kind.name()))
+}
+
+/// The identities of `kinds` that `data` names, as session name indexes.
+fn names_in(ctx: &RequestContext, kinds: &[IndexKind], data: &Value) -> Vec<IndexValue> {
+    kinds
+        .iter()
+        .filter_map(|&kind| data.get(kind.name()).and_then(|value| kind.normalise(value)).map(|n| (kind, n)))
+        .map(|(kind, normalised)| name_index(ctx, kind, &normalised))
+        .collect()
+}
+
+/// The session name indexes of a user's identities: its token and its profile's (as stored, not
+/// as a caller bound by policies sees it).
+pub fn names_of(ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<IndexValue>> {
+    let stored = crate::users::record::open(&user.subject.key, ctx.tenant, &user.row.rid, &user.row.record)?;
+    let mut names = names_in(ctx, &IndexKind::PROFILE, &stored.profile);
+    names.push(name_index(ctx, IndexKind::Token, &stored.token.to_ascii_lowercase()));
+    Ok(names)
+}
+
+/// Erases the unbound sessions that name any of `names` (identities of users just erased):
+/// stored before their user existed, they could not be bound to it. Never fails the erasure,
+/// which has committed; a failure is logged (such sessions still end with their lifetime,
+/// at most the maximum session retention).
+pub async fn erase_naming(app: &AppState, ctx: &RequestContext, names: &[IndexValue]) {
+    if let Err(err) = app.db.tenant(ctx.tenant).sessions().delete_naming(names).await {
+        tracing::error!(error = %err, tenant = %ctx.tenant, "cannot erase the unbound sessions naming erased users");
+    }
+}
+
 /// Creates or replaces a session (data, lifetime and binding); returns its expiry time.
 pub async fn upsert(
     app: &AppState,
@@ -119,12 +155,14 @@ pub async fn upsert(
     if let Some(user) = &user {
         ctx.set_subject(user);
     }
+    let names = if user.is_none() { names_in(ctx, &BINDING_KINDS, &stored.sessiondata) } else { Vec::new() };
     let session = NewSession {
         sid_idx: id.idx,
         user_rid: user.as_ref().map(|u| u.rid.clone()),
         data: sealed,
         now: ctx.now,
         lifetime,
+        names,
     };
     let event = ctx.change_event(user.as_ref(), None, None, None);
     app.db.tenant(ctx.tenant).sessions().upsert(&session, &event).await?;
@@ -148,6 +186,10 @@ pub async fn load(app: &AppState, ctx: &RequestContext, id: &SessionId) -> ApiRe
         // The foreign key cascades: a bound session without its user cannot be read back.
         (Some(_), None) => return Err(CryptoError.into()),
     };
+    if stored.sessionuuid != id.uuid {
+        crate::integrity::index_mismatch(ctx.tenant, "session");
+        return Err(session_not_found());
+    }
     if let Some(user) = &user {
         ctx.set_subject(user);
     }

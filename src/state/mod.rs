@@ -52,6 +52,8 @@ pub struct Inner {
     pub rates: RateLimits,
     /// Verified principals and resolved tenant names.
     pub caches: Caches,
+    /// Checkpoints of the SQLite write-ahead log after erasures.
+    pub checkpoints: store::checkpoint::Checkpoints,
 }
 
 impl Deref for AppState {
@@ -99,6 +101,7 @@ impl AppState {
             audit: AuditWriter::spawn(db.clone()),
             user_inserts: UserInserts::spawn(db.clone()),
             health: db.health(),
+            checkpoints: store::checkpoint::Checkpoints::spawn(&db),
             db,
             keys,
             settings,

@@ -55,6 +55,8 @@ pub struct Settings {
     /// Whether the API listener serves `GET /metrics` (false when it has its own admin address,
     /// `BUNKER_METRICS_LISTEN`: the API listener then answers 404 for it).
     pub metrics_on_api: bool,
+    /// Shape of new card tokenbases unless a create call asks for another.
+    pub card_tokens: crate::tokens::shape::CardShape,
 }
 
 impl Default for Settings {
@@ -83,6 +85,7 @@ impl Default for Settings {
             file_dir: None,
             rate: RateSettings::default(),
             metrics_on_api: true,
+            card_tokens: crate::tokens::shape::CardShape::default(),
         }
     }
 }

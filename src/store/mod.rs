@@ -9,6 +9,7 @@ pub mod appdata;
 pub mod audit;
 pub mod audit_chain;
 pub mod bulk;
+pub mod checkpoint;
 pub mod files;
 pub mod groups;
 pub mod health;
@@ -230,7 +231,8 @@ async fn open(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::
     let db = match location {
         Location::SqliteMemory => {
             // One connection: every new connection to ":memory:" would be a different database.
-            let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+            let opts =
+                SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true).pragma("secure_delete", "ON");
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .idle_timeout(None)
@@ -247,6 +249,9 @@ async fn open(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::
                 .filename(path)
                 .create_if_missing(true)
                 .foreign_keys(true)
+                // Deleted rows are overwritten with zeros, not left in free space (see
+                // [`checkpoint`] for the write-ahead log).
+                .pragma("secure_delete", "ON")
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: a commit is on disk before the response leaves, as the audit promises.
                 .synchronous(SqliteSynchronous::Full)

@@ -20,6 +20,8 @@ pub struct NewSession {
     pub now: i64,
     /// Lifetime; `expires_at` is always set.
     pub lifetime: Lifetime,
+    /// Blind indexes of the identities an unbound session names (empty when bound).
+    pub names: Vec<IndexValue>,
 }
 
 /// A live session read back, with the bound user's wrapped data key.
@@ -77,6 +79,20 @@ impl Sessions<'_> {
             .bind(session.lifetime.expires_at)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("DELETE FROM session_names WHERE tenant_id = $1 AND sid_idx = $2")
+                .bind(tenant)
+                .bind(&session.sid_idx[..])
+                .execute(&mut *tx)
+                .await?;
+            if !session.names.is_empty() {
+                let values: Vec<String> = (0..session.names.len()).map(|i| format!("($1, $2, ${})", i + 3)).collect();
+                let sql = format!("INSERT INTO session_names (tenant_id, sid_idx, name_idx) VALUES {}", values.join(", "));
+                let mut query = sqlx::query(&sql).bind(tenant).bind(&session.sid_idx[..]);
+                for name in &session.names {
+                    query = query.bind(&name[..]);
+                }
+                query.execute(&mut *tx).await?;
+            }
             insert_audit!(&mut *tx, std::slice::from_ref(event));
             tx.commit().await?;
             Ok(())
@@ -155,6 +171,29 @@ impl Sessions<'_> {
             tx.commit().await?;
             Ok(true)
         })
+    }
+
+    /// Deletes the unbound sessions that name any of `names` (an erased user's identities);
+    /// returns how many. No event of its own: the erasure's event covers it.
+    pub async fn delete_naming(&self, names: &[IndexValue]) -> StoreResult<u64> {
+        let (db, tenant) = self.0.parts();
+        let mut deleted = 0;
+        for chunk in names.chunks(1000) {
+            let sql = format!(
+                "DELETE FROM sessions WHERE tenant_id = $1 AND user_rid IS NULL AND sid_idx IN \
+                 (SELECT sid_idx FROM session_names WHERE tenant_id = $1 AND name_idx IN ({}))",
+                super::placeholders(2, chunk.len())
+            );
+            deleted += with_pool!(db, pool => {
+                let mut conn = pool.conn_for(tenant).await?;
+                let mut query = sqlx::query(&sql).bind(tenant);
+                for name in chunk {
+                    query = query.bind(&name[..]);
+                }
+                query.execute(&mut *conn).await?.rows_affected()
+            });
+        }
+        Ok(deleted)
     }
 
     /// The live sessions bound to a user, oldest first.

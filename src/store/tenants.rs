@@ -224,12 +224,13 @@ pub async fn delete(db: &Db, id: TenantId, now_ms: i64, event: &AuditRecord) -> 
 
 /// Every table that holds a tenant's rows, children before their parents (and the backend's search
 /// index table first).
-const TENANT_TABLES: [&str; 24] = [
+const TENANT_TABLES: [&str; 25] = [
     "access_group_members",
     "access_role_policies",
     "access_groups",
     "access_policies",
     "bulk_unlocks",
+    "session_names",
     "sessions",
     "shared_records",
     "user_requests",

@@ -237,6 +237,7 @@ async fn delete(
     if let Err(err) = store::purge(&app.db, named, ctx.now).await {
         tracing::warn!(error = %err, tenant = named.get(), "tenant rows not purged yet; the sweeper will retry");
     }
+    app.checkpoints.after_erasure();
     Ok(ok())
 }
 

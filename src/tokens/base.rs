@@ -9,6 +9,7 @@
 use rand::Rng;
 
 use super::record::TokenType;
+use super::shape::{CardShape, Luhn};
 
 /// Domain of email tokenbases. `.invalid` is reserved (RFC 2606): mail sent to a tokenbase by
 /// mistake cannot be delivered anywhere.
@@ -23,13 +24,24 @@ const LOCAL_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// tests substitute their own to force collisions.
 pub type Generator = dyn FnMut(TokenType, usize) -> String + Send;
 
-/// A random tokenbase of `kind`; for a card, `digits` long.
-///
-/// A card tokenbase starts with 1–9 (a leading zero is lost by clients that store numbers as
-/// integers), continues with random digits and ends with its Luhn check digit.
+/// A random tokenbase of `kind`; for a card, `digits` long and of the default shape.
 pub fn random(kind: TokenType, digits: usize) -> String {
+    shaped(kind, digits, &CardShape::default())
+}
+
+/// A generator of tokenbases whose cards have `shape`.
+pub fn with_shape(shape: CardShape) -> impl FnMut(TokenType, usize) -> String + Send {
+    move |kind, digits| shaped(kind, digits, &shape)
+}
+
+/// A random tokenbase of `kind`; for a card, `digits` long and of `shape`.
+///
+/// A card tokenbase starts with the shape's prefix, or else with 1–9 (a leading zero is lost by
+/// clients that store numbers as integers), continues with random digits and ends with its Luhn
+/// check digit, or with any other digit when the shape asks for Luhn-invalid tokens.
+pub fn shaped(kind: TokenType, digits: usize, shape: &CardShape) -> String {
     match kind {
-        TokenType::CreditCard => random_card(digits),
+        TokenType::CreditCard => random_card(digits, shape),
         TokenType::Email => {
             let mut rng = rand::thread_rng();
             let local: String = (0..EMAIL_LOCAL_LEN)
@@ -40,14 +52,24 @@ pub fn random(kind: TokenType, digits: usize) -> String {
     }
 }
 
-fn random_card(digits: usize) -> String {
+fn random_card(digits: usize, shape: &CardShape) -> String {
     let mut rng = rand::thread_rng();
     let mut body: Vec<u8> = Vec::with_capacity(digits);
-    if digits > 1 {
-        body.push(rng.gen_range(1..=9));
-        body.extend((2..digits).map(|_| rng.gen_range(0..=9u8)));
+    let payload = digits.saturating_sub(1);
+    match &shape.prefix {
+        Some(prefix) => body.extend(prefix.digits().iter().take(payload)),
+        None if payload > 0 => body.push(rng.gen_range(1..=9)),
+        None => {}
     }
-    body.push(luhn_check_digit(&body));
+    while body.len() < payload {
+        body.push(rng.gen_range(0..=9u8));
+    }
+    let check = luhn_check_digit(&body);
+    body.push(match shape.luhn {
+        Luhn::Valid => check,
+        // One of the nine digits that make the number fail: its Luhn sum is off by 1 to 9.
+        Luhn::Invalid => (check + rng.gen_range(1..=9u8)) % 10,
+    });
     body.iter().map(|d| char::from(b'0' + d)).collect()
 }
 
@@ -102,6 +124,32 @@ mod tests {
                 assert_ne!(card.as_bytes()[0], b'0');
             }
         }
+    }
+
+    #[test]
+    fn shaped_cards_keep_the_length_and_prefix_and_fail_luhn_when_asked() {
+        use super::super::shape::Prefix;
+        let invalid = CardShape { luhn: Luhn::Invalid, prefix: None };
+        let prefixed = CardShape { luhn: Luhn::Valid, prefix: Prefix::parse("999") };
+        let both = CardShape { luhn: Luhn::Invalid, prefix: Prefix::parse("123456") };
+        let mut last_digits = std::collections::HashSet::new();
+        for digits in 12..=19 {
+            for _ in 0..200 {
+                let card = shaped(TokenType::CreditCard, digits, &invalid);
+                assert_eq!(card.len(), digits);
+                assert!(!luhn_valid(&card), "{card}");
+                assert_ne!(card.as_bytes()[0], b'0');
+                last_digits.insert(card.as_bytes()[digits - 1]);
+                let card = shaped(TokenType::CreditCard, digits, &prefixed);
+                assert_eq!(card.len(), digits);
+                assert!(card.starts_with("999") && luhn_valid(&card), "{card}");
+                let card = shaped(TokenType::CreditCard, digits, &both);
+                assert_eq!(card.len(), digits);
+                assert!(card.starts_with("123456") && !luhn_valid(&card), "{card}");
+            }
+        }
+        // The wrong digit is drawn, not fixed: a reader cannot recompute the valid number.
+        assert_eq!(last_digits.len(), 10);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::base;
 use super::record::{Token, TokenType, TokenValue};
 use super::service::{self, Options};
+use super::shape::CardShape;
 use crate::http::body::{Small, elements, record_object, small};
 use crate::http::lenient::{Text, opt_bool};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
@@ -21,6 +22,9 @@ pub(crate) struct CreateBulkRequest {
     unique: Option<bool>,
     slidingtime: Option<Small>,
     finaltime: Option<Small>,
+    /// Shape of the batch's card tokenbases, as in `TokenCreate`.
+    luhn: Option<Text>,
+    prefix: Option<Text>,
 }
 
 /// One submitted record.
@@ -66,6 +70,7 @@ pub(super) async fn create_bulk(
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: records"))?;
     let lifetime = service::lifetime(&app, ctx.now, small(req.slidingtime.as_ref()), small(req.finaltime.as_ref()))?;
+    let shape = CardShape::for_request(&app.settings.card_tokens, req.luhn, req.prefix)?;
     let options = Options { unique: req.unique.unwrap_or(false), lifetime };
     let total = records.len();
     let mut errors = Vec::new();
@@ -81,7 +86,7 @@ pub(super) async fn create_bulk(
         }
     }
     ctx.set_extra(json!({"records": total, "errors": errors.len()}));
-    let placed = service::create_many(&app, &ctx, &values, options, &mut base::random).await?;
+    let placed = service::create_many(&app, &ctx, &values, options, &mut base::with_shape(shape)).await?;
     let mut created = Vec::with_capacity(placed.len());
     let mut duplicates = 0;
     for (index, placement) in accepted.into_iter().zip(placed) {

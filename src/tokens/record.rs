@@ -105,6 +105,12 @@ impl TokenValue {
         }
     }
 
+    /// True when `record` (an opened token's value) is this value, normalised alike: the check
+    /// that a token found through the value's blind index stands for it.
+    pub fn is_value_of(&self, kind: TokenType, record: &str) -> bool {
+        kind == self.kind && self.is_same(record)
+    }
+
     /// How many digits a card number has (the tokenbase keeps it); 0 for other kinds.
     pub fn digits(&self) -> usize {
         match self.kind {
@@ -166,6 +172,12 @@ impl Handle {
         let uuid_idx = keys.token_uuid_index(&normalised);
         let base_idx = keys.token_base_index(&normalised);
         Some(Handle { normalised, uuid_idx, base_idx })
+    }
+
+    /// True when `token` is the one this handle names (by tokenuuid or tokenbase): the check that
+    /// a row found through a blind index is the one asked for.
+    pub fn names(&self, token: &Token) -> bool {
+        token.tokenuuid == self.normalised || token.tokenbase.eq_ignore_ascii_case(&self.normalised)
     }
 
     /// The required `token` parameter as a handle.

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::record::{Handle, TokenType, TokenValue};
 use super::service::{self, Options};
+use super::shape::CardShape;
 use super::{base, bulk};
 use crate::http::lenient::{Text, opt_bool};
 use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, ok, op};
@@ -29,6 +30,10 @@ pub(crate) struct CreateRequest {
     unique: Option<bool>,
     slidingtime: Option<Value>,
     finaltime: Option<Value>,
+    /// `invalid` for a card tokenbase that fails the Luhn check (default: the vault's setting).
+    luhn: Option<Text>,
+    /// Digits a card tokenbase starts with (default: the vault's setting).
+    prefix: Option<Text>,
 }
 
 #[derive(Serialize)]
@@ -46,8 +51,10 @@ async fn create(
     let kind = TokenType::parse(req.tokentype)?;
     let value = TokenValue::parse(kind, req.record)?;
     let lifetime = service::lifetime(&app, ctx.now, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
+    let shape = CardShape::for_request(&app.settings.card_tokens, req.luhn, req.prefix)?;
     let options = Options { unique: req.unique.unwrap_or(false), lifetime };
-    let placed = service::create_many(&app, &ctx, std::slice::from_ref(&value), options, &mut base::random).await?;
+    let mut generator = base::with_shape(shape);
+    let placed = service::create_many(&app, &ctx, std::slice::from_ref(&value), options, &mut generator).await?;
     let placement = placed
         .into_iter()
         .next()

@@ -20,7 +20,7 @@ use crate::expiry::{Expiry, Lifetime};
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
-use crate::store::tokens::{self as store, NewToken, Placed};
+use crate::store::tokens::{self as store, NewToken, Placed, TokenRow};
 
 /// Draws of a tokenbase before giving up on one that differs from its value (a random draw
 /// equals the value with a probability of at most 10^-11).
@@ -102,11 +102,16 @@ pub async fn create_many(
     let placed = app.db.tenant(ctx.tenant).tokens().insert_many(ctx.now, options.lifetime, rows, &mut batch).await?;
     ctx.mark_committed();
     let mut outcomes = Vec::with_capacity(placed.len());
-    for (place, draft) in placed.into_iter().zip(batch.drafts) {
+    for ((place, draft), (value, _)) in placed.into_iter().zip(batch.drafts).zip(&batch.distinct) {
         outcomes.push(match place {
             Placed::Inserted => Some(Placement { token: draft, lifetime: options.lifetime, duplicate: false }),
             Placed::Existing(row) => {
                 let token = Token::open(&ctx.keys, &row.uuid_idx, &row.data)?;
+                if !value.is_value_of(token.tokentype, &token.record) {
+                    // Another value's token must never be handed out as this one's.
+                    crate::integrity::index_mismatch(ctx.tenant, "token value");
+                    return Err(ApiError::Internal("a unique token's value index names another value".into()));
+                }
                 Some(Placement { token, lifetime: row.lifetime, duplicate: true })
             }
             Placed::Unplaced => None,
@@ -186,10 +191,10 @@ fn token_extra(token: &Token) -> Value {
     json!({"tokenuuid": token.tokenuuid, "tokentype": token.tokentype})
 }
 
-/// The live token a handle names, opened; reading it is an access, so a sliding lifetime is
-/// extended (see [`Lifetime::extension`]).
-pub async fn get(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiResult<(Token, Lifetime)> {
-    let mut row = app
+/// The live token a handle names and its row; 404 when there is none, or when the token found
+/// through the handle's blind index is not the one it names (logged as an integrity warning).
+async fn find(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiResult<(Token, TokenRow)> {
+    let row = app
         .db
         .tenant(ctx.tenant)
         .tokens()
@@ -197,6 +202,22 @@ pub async fn get(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiRe
         .await?
         .ok_or_else(token_not_found)?;
     let token = Token::open(&ctx.keys, &row.uuid_idx, &row.data)?;
+    if !handle.names(&token) {
+        crate::integrity::index_mismatch(ctx.tenant, "token");
+        return Err(token_not_found());
+    }
+    Ok((token, row))
+}
+
+/// The uuid index of a row, as the store's index type.
+fn row_key(row: &TokenRow) -> ApiResult<IndexValue> {
+    row.uuid_idx.as_slice().try_into().map_err(|_| ApiError::Internal("a token row key is not an index".into()))
+}
+
+/// The live token a handle names, opened; reading it is an access, so a sliding lifetime is
+/// extended (see [`Lifetime::extension`]).
+pub async fn get(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiResult<(Token, Lifetime)> {
+    let (token, mut row) = find(app, ctx, handle).await?;
     ctx.set_extra(token_extra(&token));
     if let Some(expires_at) = row.lifetime.extension(ctx.now) {
         // No audit event of its own: the read's event covers it.
@@ -209,16 +230,12 @@ pub async fn get(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiRe
 /// Deletes the live token a handle names: both of its handles stop resolving, and a unique
 /// token's value can be tokenized afresh.
 pub async fn delete(app: &AppState, ctx: &RequestContext, handle: &Handle) -> ApiResult<()> {
-    let row = app
-        .db
-        .tenant(ctx.tenant)
-        .tokens()
-        .find(&handle.uuid_idx, &handle.base_idx, ctx.now)
-        .await?
-        .ok_or_else(token_not_found)?;
-    let token = Token::open(&ctx.keys, &row.uuid_idx, &row.data)?;
+    let (token, row) = find(app, ctx, handle).await?;
     let event = ctx.change_event(None, None, None, Some(&token_extra(&token)));
-    let pair = [(handle.uuid_idx, handle.base_idx)];
+    // The row found and checked, by its own key only (no tokenbase index equals a tokenuuid
+    // index): not whatever else the handle's indexes match.
+    let key = row_key(&row)?;
+    let pair = [(key, key)];
     // Nothing deleted (a concurrent delete won): no event for a change that did not happen.
     let deleted = app.db.tenant(ctx.tenant).tokens().delete_many(ctx.now, &pair, |n| (n > 0).then_some(event)).await?;
     if deleted == 0 {
@@ -232,6 +249,25 @@ pub async fn delete(app: &AppState, ctx: &RequestContext, handle: &Handle) -> Ap
 /// their first reference; unknown, expired and empty references are skipped, and a token named
 /// twice is listed once. One query per thousand references; sliding lifetimes are extended.
 pub async fn list(app: &AppState, ctx: &RequestContext, references: &[String]) -> ApiResult<Vec<Token>> {
+    let found = named(app, ctx, references).await?;
+    let moves: Vec<_> = found
+        .iter()
+        .filter_map(|(key, named)| named.row.lifetime.extension(ctx.now).map(|expires_at| (key.to_vec(), expires_at)))
+        .collect();
+    app.db.tenant(ctx.tenant).tokens().extend(ctx.now, &moves).await?;
+    Ok(found.into_iter().map(|(_, named)| named.token).collect())
+}
+
+/// A live token found by a reference, with its row.
+struct Named {
+    token: Token,
+    row: TokenRow,
+}
+
+/// The live tokens named by `references` with their row keys, in the order of their first
+/// reference, each once. A token found through a reference's blind index that is not the token
+/// any reference names is left out (logged as an integrity warning).
+async fn named(app: &AppState, ctx: &RequestContext, references: &[String]) -> ApiResult<Vec<(IndexValue, Named)>> {
     let handles: Vec<Handle> = references.iter().filter_map(|r| Handle::new(&ctx.keys, r)).collect();
     let mut position: HashMap<&str, usize> = HashMap::with_capacity(handles.len());
     for (i, handle) in handles.iter().enumerate() {
@@ -240,29 +276,25 @@ pub async fn list(app: &AppState, ctx: &RequestContext, references: &[String]) -
     let pairs: Vec<_> = handles.iter().map(|h| (h.uuid_idx, h.base_idx)).collect();
     let rows = app.db.tenant(ctx.tenant).tokens().find_many(&pairs, ctx.now).await?;
     let mut found = Vec::with_capacity(rows.len());
-    let mut moves = Vec::new();
     for row in rows {
         let token = Token::open(&ctx.keys, &row.uuid_idx, &row.data)?;
-        let at = [token.tokenuuid.as_str(), &token.tokenbase.to_ascii_lowercase()]
-            .iter()
-            .filter_map(|name| position.get(name).copied())
-            .min()
-            .unwrap_or(usize::MAX);
-        if let Some(expires_at) = row.lifetime.extension(ctx.now) {
-            moves.push((row.uuid_idx, expires_at));
-        }
-        found.push((at, token));
+        let base = token.tokenbase.to_ascii_lowercase();
+        let Some(at) = [token.tokenuuid.as_str(), &base].iter().filter_map(|name| position.get(name).copied()).min()
+        else {
+            crate::integrity::index_mismatch(ctx.tenant, "token");
+            continue;
+        };
+        found.push((at, row_key(&row)?, Named { token, row }));
     }
-    app.db.tenant(ctx.tenant).tokens().extend(ctx.now, &moves).await?;
-    found.sort_by_key(|(at, _)| *at);
-    Ok(found.into_iter().map(|(_, token)| token).collect())
+    found.sort_by_key(|(at, _, _)| *at);
+    Ok(found.into_iter().map(|(_, key, named)| (key, named)).collect())
 }
 
-/// Deletes the live tokens named by `references` (as in [`list`]) in one transaction with one
-/// audit event (how many were asked for and deleted); returns how many were deleted.
+/// Deletes the live tokens named by `references` (as in [`list`]: found, opened and checked
+/// first) in one transaction with one audit event (how many were asked for and deleted);
+/// returns how many were deleted.
 pub async fn delete_list(app: &AppState, ctx: &RequestContext, references: &[String]) -> ApiResult<u64> {
-    let pairs: Vec<_> =
-        references.iter().filter_map(|r| Handle::new(&ctx.keys, r)).map(|h| (h.uuid_idx, h.base_idx)).collect();
+    let pairs: Vec<_> = named(app, ctx, references).await?.iter().map(|(key, _)| (*key, *key)).collect();
     let event = |deleted: u64| {
         Some(ctx.change_event(None, None, None, Some(&json!({"tokens": references.len(), "deleted": deleted}))))
     };

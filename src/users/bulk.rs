@@ -298,6 +298,7 @@ pub(super) async fn delete_bulk(
     let mut rids = Vec::with_capacity(total);
     let mut events = Vec::with_capacity(total);
     let mut seen = HashSet::with_capacity(total);
+    let mut session_names = Vec::new();
     for fields in users {
         // An identity that cannot name anyone (an empty value, a phone without digits) is skipped
         // like an unknown one; a malformed mode is still an error.
@@ -312,6 +313,7 @@ pub(super) async fn delete_bulk(
             Err(err) => return Err(err),
         };
         if seen.insert(user.row.rid.clone()) {
+            session_names.extend(crate::sessions::service::names_of(&ctx, &user)?);
             events.push(ctx.change_event(Some(&user.subject), None, None, None));
             rids.push(user.row.rid);
         }
@@ -322,6 +324,10 @@ pub(super) async fn delete_bulk(
         .users()
         .delete_many(&rids, &events, None, ctx.now_ms, &service::erased_tag(&ctx))
         .await?;
+    if deleted > 0 {
+        crate::sessions::service::erase_naming(&app, &ctx, &session_names).await;
+        app.checkpoints.after_erasure();
+    }
     if tokens {
         app.caches.forget_users(ctx.tenant, &rids);
     }

@@ -73,4 +73,14 @@ impl Identity {
         let normalised = kind.normalise(&Value::String(identity)).ok_or_else(ApiError::user_not_found)?;
         Ok(Identity { kind, normalised })
     }
+
+    /// True when a user with `token` and `profile` carries this identity, normalised as the
+    /// index is: the check that a row found through a blind index is the one asked for.
+    pub fn is_carried_by(&self, token: &str, profile: &Value) -> bool {
+        let carried = match self.kind {
+            IndexKind::Token => self.kind.normalise(&Value::String(token.to_owned())),
+            kind => profile.get(kind.name()).and_then(|value| kind.normalise(value)),
+        };
+        carried.as_deref() == Some(self.normalised.as_str())
+    }
 }

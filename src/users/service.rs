@@ -34,23 +34,39 @@ pub struct LoadedUser {
 /// Finds and opens a user; records it as the subject of the request's event. A caller bound by
 /// policies is judged for it (403, or the profile masked).
 pub async fn load(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
-    open_judged(app, ctx, find_row(app, ctx, who).await?, true).await
+    open_judged(app, ctx, find_opened(app, ctx, who).await?, true).await
 }
 
 /// Finds and opens a user without making it the request's subject (bulk calls), judged like
 /// [`load`]. Finding a user is an access: a sliding lifetime is extended (see
 /// [`Lifetime::extension`]).
 pub async fn find(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
-    open_judged(app, ctx, find_row(app, ctx, who).await?, false).await
+    open_judged(app, ctx, find_opened(app, ctx, who).await?, false).await
 }
 
-async fn find_row(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<UserRow> {
+/// The user `who` names, opened and checked to carry `who` (see [`open_found`]).
+async fn find_opened(app: &AppState, ctx: &RequestContext, who: &Identity) -> ApiResult<LoadedUser> {
     let idx = ctx.keys.index(who.kind, &who.normalised);
-    app.db.tenant(ctx.tenant).users().find(who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)
+    let row =
+        app.db.tenant(ctx.tenant).users().find(who.kind, &idx, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
+    open_found(ctx, row, who)?.ok_or_else(ApiError::user_not_found)
 }
 
-async fn open_judged(app: &AppState, ctx: &RequestContext, row: UserRow, subject: bool) -> ApiResult<LoadedUser> {
-    let mut user = open_row(app, ctx, row).await?;
+/// Opens a row found through `who`'s blind index, as [`open`]; `None` (logged as an integrity
+/// warning) when the opened record does not carry `who`: a tampered index must not redirect
+/// a lookup to another user's record.
+pub fn open_found(ctx: &RequestContext, row: UserRow, who: &Identity) -> ApiResult<Option<LoadedUser>> {
+    let user = open(ctx, row)?;
+    if who.is_carried_by(&user.subject.token, &user.profile) {
+        Ok(Some(user))
+    } else {
+        crate::integrity::index_mismatch(ctx.tenant, who.kind.name());
+        Ok(None)
+    }
+}
+
+async fn open_judged(app: &AppState, ctx: &RequestContext, user: LoadedUser, subject: bool) -> ApiResult<LoadedUser> {
+    let mut user = extend(app, ctx, user).await?;
     if subject {
         ctx.set_subject(&user.subject);
     }
@@ -63,12 +79,11 @@ async fn open_judged(app: &AppState, ctx: &RequestContext, row: UserRow, subject
 pub async fn load_by_rid(app: &AppState, ctx: &RequestContext, rid: &[u8]) -> ApiResult<LoadedUser> {
     let row =
         app.db.tenant(ctx.tenant).users().find_by_rid(rid, ctx.now).await?.ok_or_else(ApiError::user_not_found)?;
-    open_judged(app, ctx, row, true).await
+    open_judged(app, ctx, open(ctx, row)?, true).await
 }
 
-/// Opens a user row just found; finding a user is an access, so a sliding lifetime is extended.
-async fn open_row(app: &AppState, ctx: &RequestContext, row: UserRow) -> ApiResult<LoadedUser> {
-    let mut user = open(ctx, row)?;
+/// A user just found and opened; finding a user is an access, so a sliding lifetime is extended.
+async fn extend(app: &AppState, ctx: &RequestContext, mut user: LoadedUser) -> ApiResult<LoadedUser> {
     if let Some(expires_at) = user.row.lifetime.extension(ctx.now) {
         // No audit event of its own: the event of the operation that read the user covers it.
         app.db.tenant(ctx.tenant).users().extend(&user.row.rid, ctx.now, expires_at).await?;
@@ -201,13 +216,16 @@ pub async fn clash_message(app: &AppState, ctx: &RequestContext, indexes: &Profi
 /// returns the new user as audit subject (its token, record id and key).
 pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifetime: Lifetime) -> ApiResult<Subject> {
     let Prepared { new, subject } = prepare(ctx, profile, lifetime);
-    ctx.set_subject(&subject);
     let event = ctx.change_event(Some(&subject), None, Some(profile), None);
     let indexes = new.indexes;
     let inserted = app.user_inserts.insert(PendingUser { tenant: ctx.tenant, user: new, event }).await;
+    // Only a user that exists is the request's subject: the event of a refused creation is
+    // sealed under the tenant key without one, not under a key thrown away at once (which would
+    // make it read as the event of an erased user).
     if !inserted? {
         return Err(ApiError::conflict(clash_message(app, ctx, &indexes).await?));
     }
+    ctx.set_subject(&subject);
     ctx.mark_committed();
     Ok(subject)
 }
@@ -287,6 +305,7 @@ pub async fn delete(
     resolves: Option<&Resolution>,
 ) -> ApiResult<()> {
     let user = load(app, ctx, who).await?;
+    let session_names = crate::sessions::service::names_of(ctx, &user)?;
     let event = ctx.change_event(Some(&user.subject), None, None, None);
     let (deleted, tokens) = app
         .db
@@ -298,6 +317,9 @@ pub async fn delete(
         return Err(ApiError::user_not_found());
     }
     ctx.mark_committed();
+    // Sessions that named it before it existed were stored unbound: they go with it too.
+    crate::sessions::service::erase_naming(app, ctx, &session_names).await;
+    app.checkpoints.after_erasure();
     // Its access tokens went with it: this replica forgets them now (the others within the
     // change feed's bound).
     if tokens {

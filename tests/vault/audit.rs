@@ -313,3 +313,27 @@ both!(audit_events_hold_no_plaintext_at_rest, |v| {
         assert!(!haystack.contains(&secret.to_lowercase()), "{secret:?} is stored in clear");
     }
 });
+
+both!(a_refused_user_create_is_not_reported_as_an_erased_users_event, |v| {
+    v.create_user(json!({"email": "taken@x.io"})).await;
+    v.call("UserCreate", json!({"profile": {"email": "TAKEN@x.io", "name": "Second"}}))
+        .await
+        .error(409, "Duplicate index: email");
+    let uuid = {
+        use sqlx::Row;
+        let sql = "SELECT uuid FROM audit_events WHERE operation = 'UserCreate' AND http_status = 409";
+        match v.db() {
+            bunker::store::Db::Sqlite(pool) => {
+                sqlx::query(sql).fetch_one(pool).await.expect("event").get::<String, _>(0)
+            }
+            bunker::store::Db::Postgres(pool) => {
+                sqlx::query(sql).fetch_one(pool).await.expect("event").get::<String, _>(0)
+            }
+        }
+    };
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM audit_events WHERE http_status = 409 AND subject_rid IS NULL").await, 1);
+    let event = v.call("AuditGetEvent", json!({"auditeventuuid": uuid})).await.ok();
+    assert_eq!(event["erased"], false, "{event}");
+    assert!(event["details"].is_object(), "the details open under the tenant key: {event}");
+    assert!(event.get("token").is_none_or(Value::is_null), "no subject: {event}");
+});

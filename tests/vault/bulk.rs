@@ -464,7 +464,7 @@ both!(audit_events_are_listed_for_the_tenant_and_a_walk_is_stable, |v| {
     assert!(titles.contains(&json!("UserCreate")) && titles.contains(&json!("UserGet")), "{titles:?}");
 });
 
-both!(each_bulk_call_leaves_one_event_with_counts_and_no_identities, |v| {
+both!(each_bulk_call_leaves_one_event_with_counts_and_one_per_listed_user, |v| {
     let tokens = create_users(v, 7).await;
     let uuid = unlock(v).await;
     v.call("BulkListAllUsers", json!({"unlockuuid": uuid, "limit": 5})).await.ok();
@@ -474,23 +474,41 @@ both!(each_bulk_call_leaves_one_event_with_counts_and_no_identities, |v| {
     )
     .await
     .ok();
-    let body = v.call("BulkListAllAuditEvents", json!({"unlockuuid": uuid, "limit": 3})).await.ok();
-    let rows = body["rows"].as_array().expect("rows");
-    let titles: Vec<&str> = rows.iter().map(|r| r["title"].as_str().expect("title")).collect();
+    let body = v.call("BulkListAllAuditEvents", json!({"unlockuuid": uuid, "limit": 100})).await.ok();
+    // The calls' own events name nobody; each listed user has one of its own naming the call's.
+    let (mut own, mut listed) = (Vec::new(), Vec::new());
+    for row in body["rows"].as_array().expect("rows") {
+        if !row["title"].as_str().is_some_and(|t| t.starts_with("BulkList")) {
+            continue;
+        }
+        let event = v.call("AuditGetEvent", json!({"auditeventuuid": row["auditeventuuid"]})).await.ok();
+        assert_eq!(event["principalkind"], "root", "by whom: {event}");
+        assert!(event["principalid"].as_str().is_some_and(|id| !id.is_empty()), "by whom: {event}");
+        if event["details"].get("usertoken").is_some() { listed.push(event) } else { own.push(event) }
+    }
+    let titles: Vec<&str> = own.iter().map(|e| e["title"].as_str().expect("title")).collect();
     assert_eq!(titles, ["BulkListUsers", "BulkListAllUsers", "BulkListUnlock"]);
-    for (row, extra) in rows.iter().zip([
+    for (event, extra) in own.iter().zip([
         json!({"requested": 2, "records": 1}),
         json!({"offset": 0, "limit": 5, "records": 5, "total": 7}),
         json!({"validfor": 60}),
     ]) {
-        let event = v.call("AuditGetEvent", json!({"auditeventuuid": row["auditeventuuid"]})).await.ok();
         assert_eq!(event["details"]["extra"], extra, "{event}");
-        assert_eq!(event["principalkind"], "root", "by whom: {event}");
-        assert!(event["principalid"].as_str().is_some_and(|id| !id.is_empty()), "by whom: {event}");
-        assert!(event["details"].get("usertoken").is_none(), "no subject: {event}");
         assert!(!event.to_string().contains(&tokens[0]), "no identity: {event}");
     }
-    assert_eq!(v.scalar("SELECT COUNT(*) FROM audit_events WHERE operation = 'BulkListAllUsers'").await, 1);
+    let of = |title: &str| listed.iter().filter(|e| e["title"] == title).collect::<Vec<_>>();
+    let by_token = of("BulkListUsers");
+    assert_eq!(by_token.len(), 1);
+    assert_eq!(by_token[0]["details"]["usertoken"], tokens[0].as_str());
+    assert_eq!(by_token[0]["details"]["extra"]["listing"], own[0]["auditeventuuid"]);
+    let page = of("BulkListAllUsers");
+    assert_eq!(page.len(), 5);
+    assert!(page.iter().all(|e| e["details"]["extra"]["listing"] == own[1]["auditeventuuid"]));
+    assert_eq!(
+        v.scalar("SELECT COUNT(*) FROM audit_events WHERE operation = 'BulkListAllUsers' AND subject_rid IS NULL")
+            .await,
+        1
+    );
     // A refused call is audited too.
     v.call("BulkListAllUsers", json!({"unlockuuid": "nope"})).await.error(403, INVALID);
     assert_eq!(

@@ -170,3 +170,28 @@ both!(sessions_are_sealed_and_erased_with_their_user, |v| {
     assert_eq!(v.scalar("SELECT COUNT(*) FROM sessions").await, 1);
     assert!(!contains(&v.dump().await, secret.as_bytes()));
 });
+
+const SID3: &str = "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f";
+
+both!(sessions_stored_before_their_user_existed_are_erased_with_it, |v| {
+    // Stored while no user has these identities: unbound.
+    v.call("SessionUpsert", json!({"sessionuuid": SID, "sessiondata": {"email": "Late@X.io", "cart": 1}})).await.ok();
+    v.call("SessionUpsert", json!({"sessionuuid": SID2, "sessiondata": {"login": "later", "cart": 2}})).await.ok();
+    v.call("SessionUpsert", json!({"sessionuuid": SID3, "sessiondata": {"email": "other@x.io"}})).await.ok();
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM sessions WHERE user_rid IS NULL").await, 3);
+    v.create_user(json!({"email": "late@x.io", "name": "Late"})).await;
+    v.create_user(json!({"login": "later"})).await;
+    v.call("UserDelete", json!({"mode": "email", "identity": "late@x.io"})).await.ok();
+    v.call("SessionGet", json!({"sessionuuid": SID})).await.error(404, "The session record was not found");
+    assert_eq!(v.call("SessionGet", json!({"sessionuuid": SID2})).await.ok()["sessiondata"]["cart"], 2);
+    v.call("UserDeleteBulk", json!({"users": [{"mode": "login", "identity": "later"}]})).await.ok();
+    v.call("SessionGet", json!({"sessionuuid": SID2})).await.error(404, "The session record was not found");
+    // A session naming someone else stays, and no name index outlives its session.
+    assert_eq!(v.call("SessionGet", json!({"sessionuuid": SID3})).await.ok()["sessiondata"]["email"], "other@x.io");
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM sessions").await, 1);
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM session_names").await, 1);
+    // Rebinding a session to a user that exists drops its names (it goes with the user).
+    v.create_user(json!({"email": "other@x.io"})).await;
+    v.call("SessionUpsert", json!({"sessionuuid": SID3, "sessiondata": {"email": "other@x.io"}})).await.ok();
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM session_names").await, 0);
+});

@@ -494,3 +494,72 @@ both!(listing_and_deleting_by_references_through_the_service, |v| {
     let details = event_details(v, &deletes[0]).await;
     assert_eq!((details["extra"]["tokens"].as_u64(), details["extra"]["deleted"].as_u64()), (Some(4), Some(2)));
 });
+
+both!(card_tokens_can_fail_luhn_and_start_with_a_reserved_prefix, |v| {
+    // Today's shape stays the default.
+    let cards = random_cards(20, 12);
+    for card in &cards {
+        let (_, base) = tokenize(v, json!({"tokentype": "creditcard", "record": card})).await;
+        assert!(luhn(&base) && base.len() == card.len(), "{base}");
+    }
+    // Per token: Luhn-invalid, with or without a prefix; the length is the card's.
+    for card in &cards {
+        let (uuid, base) = tokenize(v, json!({"tokentype": "creditcard", "record": card, "luhn": "invalid"})).await;
+        assert!(!luhn(&base) && base.len() == card.len(), "{base}");
+        assert_eq!(v.call("TokenGet", json!({"token": base})).await.ok()["tokenuuid"], uuid.as_str());
+        let body = json!({"tokentype": "creditcard", "record": card, "luhn": "Invalid", "prefix": "9990"});
+        let (_, base) = tokenize(v, body).await;
+        assert!(!luhn(&base) && base.len() == card.len() && base.starts_with("9990"), "{base}");
+        let (_, base) = tokenize(v, json!({"tokentype": "creditcard", "record": card, "prefix": 81})).await;
+        assert!(luhn(&base) && base.len() == card.len() && base.starts_with("81"), "{base}");
+    }
+    // The bulk call applies them to its card records; email records are unaffected.
+    let mut records: Vec<Value> = cards.iter().map(|c| json!({"tokentype": "creditcard", "record": c})).collect();
+    records.push(json!({"tokentype": "email", "record": "ann@example.com"}));
+    let created = v
+        .call("TokenCreateBulk", json!({"records": records, "luhn": "invalid", "prefix": "123456"}))
+        .await
+        .ok()["created"]
+        .clone();
+    for (token, card) in created.as_array().expect("created").iter().zip(&cards) {
+        let base = token["tokenbase"].as_str().expect("tokenbase");
+        assert!(!luhn(base) && base.len() == card.len() && base.starts_with("123456"), "{base}");
+        assert_eq!(token["record"], card.as_str());
+    }
+    assert!(created[cards.len()]["tokenbase"].as_str().expect("email").ends_with("@token.invalid"));
+    // Bad option values are 400, and nothing is created.
+    let before = v.scalar("SELECT COUNT(*) FROM tokens").await;
+    let luhn_message = "The luhn parameter must be valid or invalid";
+    let prefix_message = "The prefix parameter must be 1 to 6 digits, not starting with 0";
+    for (field, value, message) in [
+        ("luhn", json!("no"), luhn_message),
+        ("luhn", json!(""), luhn_message),
+        ("prefix", json!("0999"), prefix_message),
+        ("prefix", json!("1234567"), prefix_message),
+        ("prefix", json!("12a"), prefix_message),
+    ] {
+        let mut body = json!({"tokentype": "creditcard", "record": "4111111111111111"});
+        body[field] = value.clone();
+        v.call("TokenCreate", body).await.error(400, message);
+        let mut body = json!({"records": [{"tokentype": "creditcard", "record": "4111111111111111"}]});
+        body[field] = value;
+        v.call("TokenCreateBulk", body).await.error(400, message);
+    }
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM tokens").await, before);
+});
+
+fn luhn_invalid_vault(_: &std::path::Path) -> bunker::state::Settings {
+    use bunker::tokens::shape::{CardShape, Luhn, Prefix};
+    let card_tokens = CardShape { luhn: Luhn::Invalid, prefix: Prefix::parse("99") };
+    bunker::state::Settings { card_tokens, ..Default::default() }
+}
+
+both!(a_vault_setting_shapes_card_tokens_unless_a_call_overrides_it, settings = luhn_invalid_vault, |v| {
+    for card in random_cards(30, 13) {
+        let (_, base) = tokenize(v, json!({"tokentype": "creditcard", "record": card})).await;
+        assert!(!luhn(&base) && base.len() == card.len() && base.starts_with("99"), "{base}");
+        let body = json!({"tokentype": "creditcard", "record": card, "luhn": "valid", "prefix": "7"});
+        let (_, base) = tokenize(v, body).await;
+        assert!(luhn(&base) && base.len() == card.len() && base.starts_with('7'), "{base}");
+    }
+});

@@ -1,0 +1,45 @@
+//! Who saw a subject's record through a bulk listing or a search.
+//!
+//! A call that returns many users' records (`BulkListUsers`, `BulkListAllUsers`, `UserSearch`,
+//! `BulkListGroupUsers`) has an event of its own without a subject, with counts only. So that
+//! each subject's trail (`AuditListUserEvents`) and report show it too, every returned user also
+//! gets an event of the call's operation, principal and time, sealed under that user's data key
+//! and naming the call's event (`extra.listing`). Both are written in one transaction (one
+//! statement per batch on PostgreSQL), before the answer leaves.
+
+use serde_json::json;
+
+use crate::audit::event::{self, EventBody, EventHeader};
+use crate::http::{ApiResult, RequestContext};
+use crate::state::AppState;
+use crate::store::audit::insert_batch;
+use crate::users::LoadedUser;
+
+/// Commits the call's own event (with what it recorded through `set_extra`) and one event per
+/// user in `returned`, atomically; the call's event is then committed (none is written after).
+/// With no user returned, nothing is written here.
+pub async fn record(app: &AppState, ctx: &RequestContext, returned: &[LoadedUser]) -> ApiResult<()> {
+    if returned.is_empty() {
+        // Nobody to tell: the call's event goes through the group commit like any other.
+        return Ok(());
+    }
+    let own = ctx.change_event(None, None, None, None);
+    let header = EventHeader {
+        tenant: ctx.tenant,
+        principal_kind: ctx.principal.kind.as_str(),
+        principal_id: &ctx.principal.id,
+        operation: ctx.operation,
+        created_ms: ctx.now_ms,
+    };
+    let extra = json!({ "listing": own.uuid });
+    let mut records = Vec::with_capacity(returned.len() + 1);
+    for user in returned {
+        let body = EventBody { subject: Some(&user.subject), extra: Some(&extra), ..EventBody::default() };
+        records.push(event::seal(&header, &body, 200, &ctx.keys));
+    }
+    // Last: listed newest first, the call's own event heads the events it caused.
+    records.push(own);
+    insert_batch(&app.db, &records, || true).await?;
+    ctx.mark_committed();
+    Ok(())
+}
