@@ -48,10 +48,12 @@ pub(super) async fn generate(
     let _rotation = ROTATION.lock().await;
     let stored = vault::all_master_keys(&app.db).await?;
     let mismatch = || ApiError::Forbidden("Master key mismatch".into());
-    let main = stored.iter().filter(|k| k.tenant == ctx.tenant).max_by_key(|k| k.version).ok_or_else(mismatch)?;
+    // The recovery key wraps the main tenant's first master key, its root: later versions are
+    // wrapped under the root (see `TenantKeys::wrap_own_version_for_recovery`).
+    let main = stored.iter().find(|k| k.tenant == ctx.tenant && k.version == 1).ok_or_else(mismatch)?;
     let recovered = unwrap_master_for_recovery(&recovery, main.tenant, main.version, &main.recovery_wrapped)
         .map_err(|_| mismatch())?;
-    if main.version != ctx.keys.active_version() || !recovered.ct_eq(ctx.keys.active_master()) {
+    if !ctx.keys.root_matches(&recovered) {
         return Err(mismatch());
     }
 
