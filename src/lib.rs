@@ -16,6 +16,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod group_commit;
 pub mod http;
+pub mod keys;
 pub mod legal;
 pub mod requests;
 pub mod retention;

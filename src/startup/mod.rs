@@ -106,6 +106,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let state = AppState::new(db.clone(), keys, settings, clock);
     crate::retention::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());
+    crate::keys::job::spawn(state.clone());
     let server = Server::from_listener(listener, state, limits);
     tracing::info!(
         address = %server.local_addr()?,
@@ -241,6 +242,7 @@ async fn demo(listen_on: Option<SocketAddr>) -> Result<(), StartError> {
     let state = AppState::new(db.clone(), keys, config::settings()?, clock);
     crate::retention::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());
+    crate::keys::job::spawn(state.clone());
     let server = Server::from_listener(listener, state, limits);
     let address = server.local_addr()?;
     println!("==================== BUNKER DEMO ====================");

@@ -52,6 +52,8 @@ pub struct Settings {
     pub file_dir: Option<std::path::PathBuf>,
     /// Rate limits per client address.
     pub rate: RateSettings,
+    /// The master-key rotation job.
+    pub key_job: crate::keys::JobSettings,
 }
 
 impl Default for Settings {
@@ -79,6 +81,7 @@ impl Default for Settings {
             max_file_size: 32 * 1024 * 1024,
             file_dir: None,
             rate: RateSettings::default(),
+            key_job: crate::keys::JobSettings::default(),
         }
     }
 }

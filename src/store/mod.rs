@@ -11,6 +11,7 @@ pub mod bulk;
 pub mod files;
 pub mod groups;
 pub mod health;
+pub mod key_rotation;
 pub mod legal;
 pub mod requests;
 pub mod retention;

@@ -29,6 +29,7 @@ mod kill_during_creates;
 mod legal;
 mod lifetimes;
 mod limits;
+mod master_key;
 mod openapi;
 mod pg_proxy;
 mod process;
