@@ -26,6 +26,7 @@ mod deadlines;
 mod file_storage;
 mod files;
 mod kill_during_creates;
+mod kill_during_rotation;
 mod legal;
 mod lifetimes;
 mod limits;
