@@ -272,3 +272,54 @@ both!(a_replica_that_missed_the_rotation_reads_new_blobs_and_follows_the_feed, s
     replica.close().await;
     fresh.close().await;
 });
+
+both!(the_job_is_leased_and_never_overwrites_a_concurrent_change, settings = quick, |v| {
+    use bunker::store::key_rotation::{self, Phase, RowKey};
+    use bunker::tenants::TenantId;
+    let sessionuuid = uuid::Uuid::new_v4().to_string();
+    v.call("SessionUpsert", json!({"sessionuuid": sessionuuid, "sessiondata": {"step": 1}})).await.ok();
+    v.call("SystemRotateMasterKey", json!({})).await.ok();
+    let db = &v.state.db;
+    let now = v.clock().now_ms();
+    let job =
+        key_rotation::claim(db, TenantId::MAIN, "a", now, now + 60_000).await.expect("claim").expect("a takes it");
+    assert!(key_rotation::claim(db, TenantId::MAIN, "b", now, now + 60_000).await.expect("claim").is_none(), "b waits");
+    // Replica a reads the unbound sessions and seals them again...
+    let keys = v.state.tenant_keys(TenantId::MAIN).await.expect("keys");
+    assert_eq!(keys.active_version(), 2);
+    let start = RowKey::start(Phase::Sessions);
+    let rows = key_rotation::batch(db, TenantId::MAIN, Phase::Sessions, &start, &keys.current_header(), 100)
+        .await
+        .expect("batch");
+    assert_eq!(rows.len(), 1);
+    let swaps: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (r.key.clone(), r.blob.clone(), keys.reseal("sessions", &r.record, &r.blob).expect("opens").expect("old"))
+        })
+        .collect();
+    // ...while the session changes.
+    v.call("SessionUpsert", json!({"sessionuuid": sessionuuid, "sessiondata": {"step": 2}})).await.ok();
+    let next = Some((Phase::Email, RowKey::start(Phase::Email)));
+    let replaced = key_rotation::commit_batch(db, &job, "a", Phase::Sessions, &swaps, next).await.expect("commit");
+    assert_eq!(replaced, Some(0), "the changed session is left as it is");
+    let got = v.call("SessionGet", json!({"sessionuuid": sessionuuid})).await.ok();
+    assert_eq!(got["sessiondata"], json!({"step": 2}));
+    // Replica b takes the job over once a's lease lapsed, where a left it; a then writes nothing.
+    let later = now + 61_000;
+    let taken = key_rotation::claim(db, TenantId::MAIN, "b", later, later + 1_000).await.expect("claim").expect("b");
+    assert_eq!(taken.phase, Some(Phase::Email));
+    assert_eq!(key_rotation::commit_batch(db, &job, "a", Phase::Email, &[], None).await.expect("commit"), None);
+    assert_eq!(v.call("SystemGetMasterKeyStatus", json!({})).await.ok()["job"]["stage"], "tenant_email");
+    // The job finishes (through another replica once b's lease lapsed too).
+    v.clock().advance(120);
+    let done = run_job(v, 1).await;
+    // a moved the job past phases it never worked: the count before retiring found their blobs
+    // and made a second pass instead of retiring version 1 under them.
+    assert_eq!(done["job"]["passes"], 1, "{done}");
+    let left: Vec<&str> =
+        tenant_blobs(v, 1).await.iter().filter(|(_, b)| !b.starts_with(&header(2))).map(|(w, _)| *w).collect();
+    assert!(left.is_empty(), "blobs not sealed under version 2: {left:?}");
+    let got = v.call("SessionGet", json!({"sessionuuid": sessionuuid})).await.ok();
+    assert_eq!(got["sessiondata"], json!({"step": 2}));
+});
