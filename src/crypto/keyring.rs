@@ -317,6 +317,21 @@ fn wrap_version_under_root(root: &Key256, tenant: TenantId, version: u32, master
     aead::seal_as(Format::Subkey, &root_recovery_key(root, tenant), aad, master.as_array())
 }
 
+/// The main tenant's keys, recovered offline from its stored recovery wrappings (`(version,
+/// recovery_wrapped)`, every row of the main tenant) with the recovery key the shares rebuild:
+/// version 1 (the root) under the recovery key, later versions under the root. Every other
+/// tenant's versions then open with [`unwrap_master_for_main`].
+pub fn recover_main_keys(recovery: &Key256, rows: &[(u32, &[u8])]) -> Result<TenantKeys, CryptoError> {
+    let tenant = TenantId::MAIN;
+    let (_, first) = rows.iter().find(|(version, _)| *version == 1).ok_or(CryptoError)?;
+    let root = unwrap_master_for_recovery(recovery, tenant, 1, first)?;
+    let mut masters = BTreeMap::from([(1, root.clone())]);
+    for &(version, wrapped) in rows.iter().filter(|(version, _)| *version != 1) {
+        masters.insert(version, unwrap_version_under_root(&root, tenant, version, wrapped)?);
+    }
+    TenantKeys::new(tenant, root, masters).ok_or(CryptoError)
+}
+
 /// Opens a master key version sealed by [`TenantKeys::wrap_own_version_for_recovery`], given the
 /// root (version 1, which [`unwrap_master_for_recovery`] opens with the recovery key).
 pub fn unwrap_version_under_root(
@@ -700,6 +715,24 @@ mod tests {
         assert!(ring.cached(tenant).is_some());
         assert!(keys.open("tokens", b"t", &newer.seal("tokens", b"t", b"v")).is_err());
         assert!(ring.cached(tenant).is_none(), "a stale entry is dropped");
+    }
+
+    #[test]
+    fn the_recovery_key_recovers_every_version_of_every_tenant() {
+        let (recovery, root, two) = (Key256::random(), Key256::random(), Key256::random());
+        let main = TenantKeys::from_master(TenantId::MAIN, 1, root.clone());
+        let first = wrap_master_for_recovery(&recovery, TenantId::MAIN, 1, &root);
+        let second = main.wrap_own_version_for_recovery(2, &two);
+        let recovered = recover_main_keys(&recovery, &[(1, &first), (2, &second)]).expect("recovers");
+        assert_eq!(recovered.active_version(), 2);
+        assert!(recovered.active_master().ct_eq(&two) && recovered.root_matches(&root));
+        // Another tenant's key wrapped under the main tenant's version 2 opens through them.
+        let live = TenantKeys::new(TenantId::MAIN, root.clone(), BTreeMap::from([(2, two.clone())])).expect("keys");
+        let other = Key256::random();
+        let wrapped = wrap_master_for_main(&live, TenantId::new(9), 3, &other);
+        assert!(unwrap_master_for_main(&recovered, TenantId::new(9), 3, &wrapped).expect("opens").ct_eq(&other));
+        assert!(recover_main_keys(&Key256::random(), &[(1, &first), (2, &second)]).is_err());
+        assert!(recover_main_keys(&recovery, &[(2, &second)]).is_err(), "version 1 is needed");
     }
 
     #[test]

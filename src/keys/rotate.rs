@@ -45,7 +45,13 @@ pub(super) async fn rotate(
     // Read afresh: a rotation through another replica may not have reached this one yet.
     app.keys.forget(tenant);
     let keys = app.tenant_keys(tenant).await?;
-    let main = if tenant.is_main() { keys.clone() } else { app.tenant_keys(TenantId::MAIN).await? };
+    // The main tenant's too: the recovery wrapping must be under its latest version.
+    let main = if tenant.is_main() {
+        keys.clone()
+    } else {
+        app.keys.forget(TenantId::MAIN);
+        app.tenant_keys(TenantId::MAIN).await?
+    };
     let master = Key256::random();
     let kek = app.keys.kek();
     let stored = key_rotation::add_version(&app.db, tenant, ctx.tenant, &kek_check(&kek), ctx.now_ms, |version| {
