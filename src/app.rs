@@ -92,11 +92,12 @@ pub fn router(state: AppState) -> Router {
         .concurrency_limit(state.settings.max_in_flight.max(1));
     let v2 = Router::new().merge(api).merge(public).layer(shed);
     let timeout = state.settings.request_timeout;
-    Router::new()
-        .merge(v2)
-        .route("/status", get(status::status))
-        .route("/status/", get(status::status))
-        .route("/metrics", get(metrics::handler))
+    let mut router =
+        Router::new().merge(v2).route("/status", get(status::status)).route("/status/", get(status::status));
+    if state.settings.metrics_on_api {
+        router = router.route("/metrics", get(metrics::handler));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
@@ -108,6 +109,15 @@ pub fn router(state: AppState) -> Router {
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async { ApiError::Timeout }))
                 .timeout(timeout),
         )
+        .with_state(state)
+}
+
+/// The admin listener's application (`BUNKER_METRICS_LISTEN`): `GET /metrics` and nothing else.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::handler))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! Command line.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -26,6 +27,14 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Initialise an empty vault and exit, handing out its secrets one by one: each recovery
+    /// share to its own file (--shares-dir) or shown one at a time, the root token to its own
+    /// file (--root-token-file). The safer ceremony than a first `serve`.
+    Init(InitArgs),
+    /// Offline recovery when the wrapping key is lost: three recovery shares re-wrap every
+    /// master key under a new wrapping key (DATABUNKER_WRAPPINGKEY / _FILE, or one generated and
+    /// shown once), which is then the only one that opens the vault.
+    Recover(RecoverArgs),
 }
 
 /// Options of `serve`.
@@ -42,6 +51,9 @@ pub struct ServeArgs {
     /// has applied them all, and refuse to start otherwise. For a serving role without DDL rights.
     #[arg(long, env = "BUNKER_NO_MIGRATE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub no_migrate: bool,
+    /// Serve `GET /metrics` on this admin address only (the API address then answers 404 for it).
+    #[arg(long, env = "BUNKER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Storage options.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -63,4 +75,40 @@ pub struct DemoArgs {
     /// Address to listen on.
     #[arg(long, env = "BUNKER_LISTEN")]
     pub listen: Option<SocketAddr>,
+}
+
+/// Options of `init`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InitArgs {
+    /// Write the five recovery shares to DIR/share-1 ... DIR/share-5, owner-only (0600), one file
+    /// per custodian (DIR is created owner-only when missing; existing share files are never
+    /// overwritten). Without it the shares are shown one at a time, each after Enter.
+    #[arg(long, value_name = "DIR")]
+    pub shares_dir: Option<PathBuf>,
+    /// Without --shares-dir, show the shares even though standard output is not a terminal
+    /// (whatever collects it, such as a container runtime's log, keeps them). Refused otherwise.
+    #[arg(long)]
+    pub shares_to_stdout: bool,
+    /// Write the root access token to this new owner-only (0600) file instead of showing it.
+    #[arg(long, value_name = "FILE")]
+    pub root_token_file: Option<PathBuf>,
+    /// Development mode, as for `serve`: keep a development wrapping key beside embedded SQLite data.
+    #[arg(long, env = "BUNKER_DEV", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub dev: bool,
+    /// Storage options.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Options of `recover`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RecoverArgs {
+    /// A file holding one recovery share; give it three times. Shares are never taken on the
+    /// command line (the process list shows it); without files they are read from standard
+    /// input, one a line.
+    #[arg(long = "share-file", value_name = "FILE")]
+    pub share_files: Vec<PathBuf>,
+    /// Storage options.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }

@@ -27,7 +27,13 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<TenantId, Eras
         }
     }
     let now_ms = app.clock.now_ms();
-    let swept = retention::sweep(&app.db, now_ms.div_euclid(1000), |erased| {
+    let erased_tags = |tenant: TenantId| {
+        let keys = keys.get(&tenant)?.clone();
+        let tag: crate::store::audit_chain::ErasedTag =
+            Box::new(move |uuid: &str| crate::audit::chain::erased_tag(keys.audit_chain_key(), uuid));
+        Some(tag)
+    };
+    let swept = retention::sweep(&app.db, now_ms.div_euclid(1000), erased_tags, |erased| {
         erased
             .iter()
             .filter(|(_, counts)| **counts != Erased::default())

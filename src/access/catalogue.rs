@@ -50,8 +50,11 @@ pub const ADMIN_ONLY: &[&str] = &[
     "SystemGenerateWrappingKey",
     "SystemRotateMasterKey",
     "SystemGetMasterKeyStatus",
+    "SystemRotateRecoveryKey",
     // An event's details hold whole profiles (a change's before and after), which no view masks.
     "AuditGetEvent",
+    // Walks every event of the tenant.
+    "AuditVerify",
     "PolicySimulate",
     "PolicyListEffectivePermissions",
 ];

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::chain;
 use crate::crypto::keyring::{TenantKeys, open_user, seal_user};
 use crate::crypto::{CryptoError, DataKey, IndexValue};
 use crate::store::audit::{AuditRecord, AuditRow};
@@ -98,6 +99,7 @@ pub fn seal(header: &EventHeader<'_>, body: &EventBody<'_>, http_status: u16, ke
         Some(subject) => ("user", seal_user(&subject.key, header.tenant, TABLE, uuid.as_bytes(), &plaintext)),
         None => ("tenant", keys.seal(TABLE, uuid.as_bytes(), &plaintext)),
     };
+    let link_mac = body.subject.map(|s| chain::link_tag(keys.audit_chain_key(), &uuid, &s.user_ref, &s.rid).to_vec());
     AuditRecord {
         uuid,
         tenant: header.tenant,
@@ -111,6 +113,7 @@ pub fn seal(header: &EventHeader<'_>, body: &EventBody<'_>, http_status: u16, ke
         user_ref: body.subject.map(|s| s.user_ref.to_vec()),
         subject_rid: body.subject.map(|s| s.rid.clone()),
         key_scope,
+        link_mac,
         payload,
     }
 }

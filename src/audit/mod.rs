@@ -4,8 +4,11 @@
 //! through the group-commit [`writer::AuditWriter`], so that a read costs a share of one commit
 //! instead of a commit of its own.
 
+pub mod chain;
+pub mod chainer;
 pub mod event;
 pub mod routes;
+mod verify;
 pub mod writer;
 
 pub use event::{Draft, Subject};

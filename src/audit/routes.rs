@@ -15,7 +15,11 @@ use crate::users::service;
 
 /// The audit operations.
 pub fn operations() -> Vec<Operation> {
-    vec![op("AuditListUserEvents", list_user_events), op("AuditGetEvent", get_event)]
+    vec![
+        op("AuditListUserEvents", list_user_events),
+        op("AuditGetEvent", get_event),
+        op("AuditVerify", super::verify::verify),
+    ]
 }
 
 async fn list_user_events(
@@ -66,7 +70,7 @@ async fn get_event(
     out.insert("principalkind".into(), Value::String(row.principal_kind.clone()));
     out.insert("principalid".into(), Value::String(row.principal_id.clone()));
     // An erased user's details were sealed under a key that no longer exists.
-    out.insert("erased".into(), Value::Bool(row.subject_rid.is_some() && details.is_none()));
+    out.insert("erased".into(), Value::Bool(row.key_scope == "user" && details.is_none()));
     out.insert("details".into(), details.unwrap_or(Value::Null));
     Ok(Reply(out))
 }

@@ -89,6 +89,7 @@ pub struct TenantKeys {
     file_tag_index_key: IndexKey,
     search_gram_key: IndexKey,
     bulk_unlock_key: IndexKey,
+    audit_chain_key: IndexKey,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -141,6 +142,8 @@ impl TenantKeys {
         let search_gram_key = IndexKey::new(&first.derive(format!("search-gram/tenant/{tenant}").as_bytes()));
         let bulk_unlock_key =
             IndexKey::new(&first.derive(format!("blind-index/bulk-unlock/tenant/{tenant}").as_bytes()));
+        // From the first master key too: the chain must verify across rotations.
+        let audit_chain_key = IndexKey::new(&first.derive(format!("audit-chain/tenant/{tenant}").as_bytes()));
         Some(TenantKeys {
             tenant,
             active,
@@ -157,6 +160,7 @@ impl TenantKeys {
             file_tag_index_key,
             search_gram_key,
             bulk_unlock_key,
+            audit_chain_key,
         })
     }
 
@@ -248,6 +252,11 @@ impl TenantKeys {
     /// Blind index of a bulk unlock uuid (already normalised to lower case).
     pub fn bulk_unlock_index(&self, normalised: &str) -> IndexValue {
         self.bulk_unlock_key.digest(normalised)
+    }
+
+    /// The MAC key of the tenant's audit chain (see [`crate::audit::chain`]).
+    pub fn audit_chain_key(&self) -> &IndexKey {
+        &self.audit_chain_key
     }
 
     /// Wraps a user's data key for the row `record`.

@@ -127,6 +127,9 @@ impl From<StoreError> for ApiError {
             StoreError::WrappingKeyChanged => {
                 ApiError::conflict("The wrapping key has changed: retry on a vault started with the new key")
             }
+            StoreError::RotationPending => ApiError::conflict(
+                "A wrapping-key rotation is pending: restart the vault with the new wrapping key to complete it, then retry",
+            ),
             err if err.is_unavailable() => {
                 // Per request at debug: the monitor reports the outage itself, once.
                 tracing::debug!(error = %err, "database unavailable");

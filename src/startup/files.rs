@@ -44,7 +44,7 @@ pub fn secure(location: &Location, embedded_default: bool) -> Result<(), StartEr
 }
 
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     // The umask may have taken bits from 0700 too: set it exactly.
@@ -52,7 +52,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
@@ -84,4 +84,23 @@ fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn tighten(_: &Path, _: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+/// Creates a new owner-only (0600) file for a secret; an existing file is never overwritten.
+pub(super) fn new_secret_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The umask may have taken bits from 0600 (never added any): set it exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }

@@ -7,6 +7,9 @@
 //! nothing.
 
 mod files;
+mod init;
+mod recover;
+pub mod root_token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,7 +23,7 @@ use crate::crypto::WrappingKey;
 use crate::server::{Server, ServerLimits, shutdown_signal};
 use crate::state::AppState;
 use crate::store::{self, Location};
-use crate::vault::{self, InitSecrets, VaultError};
+use crate::vault::{self, InitSecrets, RecoverError, VaultError};
 
 /// Any reason start-up failed; each message tells the operator what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,15 @@ pub enum StartError {
     /// The server failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// `bunker init` on a vault that already holds data.
+    #[error("the vault is already initialised: `bunker init` only initialises an empty vault (nothing was changed)")]
+    AlreadyInitialised,
+    /// `bunker recover` failed.
+    #[error(transparent)]
+    Recover(#[from] RecoverError),
+    /// Recovery shares were missing or malformed.
+    #[error("{0}")]
+    Shares(String),
 }
 
 /// Runs the command line.
@@ -64,6 +76,8 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Demo(args)) => demo(args.listen).await,
+        Some(Command::Init(args)) => init::run(args).await,
+        Some(Command::Recover(args)) => recover::run(args).await,
         Some(Command::Migrate(args)) => {
             let (location, embedded_default) = config::location(args.database_url.as_deref())?;
             files::secure(&location, embedded_default)?;
@@ -76,12 +90,17 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
 
 async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let (location, embedded_default) = config::location(args.database.database_url.as_deref())?;
-    let settings = config::settings()?;
+    let mut settings = config::settings()?;
     let limits = server_limits()?;
     let root_token = config::root_token_from_env();
     config::refuse_demo_root_token(root_token.as_deref())?;
+    if let Some(token) = &root_token {
+        root_token::warn_if_weak(token);
+    }
     let key = key_source(&location, args.dev)?;
     let listener = listen(config::listen(args.listen))?;
+    let metrics_listener = args.metrics_listen.map(listen).transpose()?;
+    settings.metrics_on_api = metrics_listener.is_none();
     files::secure(&location, embedded_default)?;
     let pool = config::pool_settings()?;
     let db = if args.no_migrate {
@@ -102,11 +121,26 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let (keys, secrets) = vault::open(&db, &wrapping.key, root_token.as_deref(), clock.now()).await?;
     if let Some(secrets) = &secrets {
         print_first_start(secrets, wrapping.generated.then_some(&wrapping.key));
+        tracing::warn!(
+            "the vault was initialised by its first `serve`, which showed the root token and all five recovery \
+             shares together on standard output (which container runtimes keep): `bunker init --shares-dir DIR \
+             --root-token-file FILE` is the safer ceremony (see the README)"
+        );
     }
     let state = AppState::new(db.clone(), keys, settings, clock);
     crate::retention::spawn(state.clone());
+    crate::audit::chainer::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());
     crate::keys::job::spawn(state.clone());
+    if let Some(metrics_listener) = metrics_listener {
+        tracing::info!(address = %metrics_listener.local_addr()?, "metrics are served on their own address");
+        let app = crate::app::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(metrics_listener, app).with_graceful_shutdown(shutdown_signal()).await {
+                tracing::error!(error = %err, "the metrics listener failed");
+            }
+        });
+    }
     let server = Server::from_listener(listener, state, limits);
     tracing::info!(
         address = %server.local_addr()?,
@@ -144,14 +178,14 @@ fn server_limits() -> Result<ServerLimits, StartError> {
 }
 
 /// Where the wrapping key will come from, decided before anything is opened.
-enum KeySource {
+pub(super) enum KeySource {
     /// The operator's key.
     Operator(WrappingKey),
     /// A development key kept in this file beside an embedded SQLite database (`--dev`).
     Development(PathBuf),
 }
 
-fn key_source(location: &Location, dev: bool) -> Result<KeySource, StartError> {
+pub(super) fn key_source(location: &Location, dev: bool) -> Result<KeySource, StartError> {
     if let Some(key) = config::wrapping_key_from_env()? {
         config::refuse_demo_wrapping_key(&key)?;
         return Ok(KeySource::Operator(key));
@@ -178,14 +212,14 @@ fn key_source(location: &Location, dev: bool) -> Result<KeySource, StartError> {
     Ok(KeySource::Development(path))
 }
 
-struct ResolvedKey {
-    key: WrappingKey,
-    generated: bool,
+pub(super) struct ResolvedKey {
+    pub(super) key: WrappingKey,
+    pub(super) generated: bool,
 }
 
 /// The operator's key; in development mode, the key kept beside the data (generated on the
 /// first start of an empty vault).
-async fn resolve_wrapping_key(
+pub(super) async fn resolve_wrapping_key(
     source: KeySource,
     db: &store::Db,
     embedded_default: bool,
@@ -241,6 +275,7 @@ async fn demo(listen_on: Option<SocketAddr>) -> Result<(), StartError> {
     let (keys, _) = vault::open(&db, &wrapping, Some(config::DEMO_ROOT_TOKEN), clock.now()).await?;
     let state = AppState::new(db.clone(), keys, config::settings()?, clock);
     crate::retention::spawn(state.clone());
+    crate::audit::chainer::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());
     crate::keys::job::spawn(state.clone());
     let server = Server::from_listener(listener, state, limits);

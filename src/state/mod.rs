@@ -124,7 +124,9 @@ impl AppState {
             // Deleted (its keys are destroyed first) or never was.
             return Err(ApiError::not_found("The tenant record was not found"));
         }
-        Ok(self.keys.unlock(tenant, &stored)?)
+        // Wrapped under a key this process does not hold: a rotation completed by a replica
+        // started with the new key (see `system::wrapping_key`).
+        self.keys.unlock(tenant, &stored).map_err(|_| ApiError::from(store::StoreError::WrappingKeyChanged))
     }
 
     /// The id of a tenant by name.

@@ -54,6 +54,9 @@ pub struct Settings {
     pub rate: RateSettings,
     /// The master-key rotation job.
     pub key_job: crate::keys::JobSettings,
+    /// Whether the API listener serves `GET /metrics` (false when it has its own admin address,
+    /// `BUNKER_METRICS_LISTEN`: the API listener then answers 404 for it).
+    pub metrics_on_api: bool,
 }
 
 impl Default for Settings {
@@ -82,6 +85,7 @@ impl Default for Settings {
             file_dir: None,
             rate: RateSettings::default(),
             key_job: crate::keys::JobSettings::default(),
+            metrics_on_api: true,
         }
     }
 }

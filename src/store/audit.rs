@@ -36,6 +36,8 @@ pub struct AuditRecord {
     pub key_scope: &'static str,
     /// Sealed JSON details.
     pub payload: Vec<u8>,
+    /// MAC binding the event to its subject (see `crate::audit::chain`).
+    pub link_mac: Option<Vec<u8>>,
 }
 
 /// Inserts audit records on an executor (a transaction); expands for either backend.
@@ -47,7 +49,7 @@ macro_rules! insert {
 pub(crate) use insert;
 
 pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO audit_events (uuid, tenant_id, created_ms, principal_kind, principal_id, \
-     operation, event_type, result, http_status, user_ref, subject_rid, key_scope, payload) ";
+     operation, event_type, result, http_status, user_ref, subject_rid, key_scope, payload, link_mac) ";
 
 /// Appends audit rows on an open connection (inside the caller's transaction). Each backend
 /// uses one statement text whatever the number of rows, so it is prepared once per connection:
@@ -72,26 +74,28 @@ impl AuditRows for sqlx::PgConnection {
 
 /// The selected columns of [`pg_unnest`], in [`INSERT_COLUMNS`] order.
 pub(crate) const PG_COLUMNS: &str = "e.uuid, e.tenant_id, e.created_ms, e.principal_kind, e.principal_id, \
-     e.operation, e.event_type, e.result, e.http_status, e.user_ref, e.subject_rid, e.key_scope, e.payload";
+     e.operation, e.event_type, e.result, e.http_status, e.user_ref, e.subject_rid, e.key_scope, e.payload, e.link_mac";
 
-/// `UNNEST(...) AS e (...)` over 13 array parameters from `$first`, as [`PgColumns::bind`]
+/// `UNNEST(...) AS e (...)` over 14 array parameters from `$first`, as [`PgColumns::bind`]
 /// binds them (PostgreSQL only).
 pub(crate) fn pg_unnest(first: usize) -> String {
-    let types =
-        ["text", "int8", "int8", "text", "text", "text", "text", "text", "int8", "bytea", "bytea", "text", "bytea"];
+    let types = [
+        "text", "int8", "int8", "text", "text", "text", "text", "text", "int8", "bytea", "bytea", "text", "bytea",
+        "bytea",
+    ];
     let arrays: Vec<String> = (first..).zip(types).map(|(n, t)| format!("${n}::{t}[]")).collect();
     format!(
         "UNNEST({}) AS e (uuid, tenant_id, created_ms, principal_kind, principal_id, operation, event_type, \
-         result, http_status, user_ref, subject_rid, key_scope, payload)",
+         result, http_status, user_ref, subject_rid, key_scope, payload, link_mac)",
         arrays.join(", ")
     )
 }
 
-/// Audit records as 13 column arrays, for [`pg_unnest`].
+/// Audit records as 14 column arrays, for [`pg_unnest`].
 pub(crate) struct PgColumns<'a> {
     texts: [Vec<&'a str>; 7],
     numbers: [Vec<i64>; 3],
-    refs: [Vec<Option<&'a [u8]>>; 2],
+    refs: [Vec<Option<&'a [u8]>>; 3],
     payloads: Vec<&'a [u8]>,
 }
 
@@ -114,12 +118,13 @@ impl<'a> PgColumns<'a> {
             refs: [
                 records.iter().map(|r| r.user_ref.as_deref()).collect(),
                 records.iter().map(|r| r.subject_rid.as_deref()).collect(),
+                records.iter().map(|r| r.link_mac.as_deref()).collect(),
             ],
             payloads: records.iter().map(|r| r.payload.as_slice()).collect(),
         }
     }
 
-    /// Binds the 13 arrays, in [`pg_unnest`] order, after the query's earlier parameters.
+    /// Binds the 14 arrays, in [`pg_unnest`] order, after the query's earlier parameters.
     pub(crate) fn bind<'q>(
         self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -129,7 +134,7 @@ impl<'a> PgColumns<'a> {
     {
         let [uuid, kind, principal, operation, event_type, result, scope] = self.texts;
         let [tenant, created, status] = self.numbers;
-        let [user_ref, subject_rid] = self.refs;
+        let [user_ref, subject_rid, link_mac] = self.refs;
         query
             .bind(uuid)
             .bind(tenant)
@@ -144,13 +149,14 @@ impl<'a> PgColumns<'a> {
             .bind(subject_rid)
             .bind(scope)
             .bind(self.payloads)
+            .bind(link_mac)
     }
 }
 
 impl AuditRows for sqlx::SqliteConnection {
     async fn insert_audit(&mut self, records: &[AuditRecord]) -> Result<(), sqlx::Error> {
         // In-process: one prepared single-row statement per record costs no round trips.
-        let sql = format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+        let sql = format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)");
         for r in records {
             sqlx::query(&sql)
                 .bind(r.uuid.as_str())
@@ -166,6 +172,7 @@ impl AuditRows for sqlx::SqliteConnection {
                 .bind(r.subject_rid.as_deref())
                 .bind(r.key_scope)
                 .bind(r.payload.as_slice())
+                .bind(r.link_mac.as_deref())
                 .execute(&mut *self)
                 .await?;
         }

@@ -7,6 +7,7 @@
 pub mod agreements;
 pub mod appdata;
 pub mod audit;
+pub mod audit_chain;
 pub mod bulk;
 pub mod files;
 pub mod groups;
@@ -73,6 +74,10 @@ pub enum StoreError {
     /// a concurrent rotation): nothing was written.
     #[error("the wrapping key in force has changed")]
     WrappingKeyChanged,
+    /// A wrapping-key rotation is pending: no new master key is wrapped until it is completed
+    /// (it would lack the new wrapping), so nothing was written.
+    #[error("a wrapping-key rotation is pending")]
+    RotationPending,
     /// The change breaks a rule of the records it touches (the message says which, without
     /// request values), e.g. a group placed below itself.
     #[error("{0}")]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
+use super::audit_chain::ChainWrites;
 use super::{Db, ScopedPool, StoreResult, with_pool};
 
 /// Advisory lock key: one sweeper at a time across every replica sharing a PostgreSQL database.
@@ -30,9 +31,17 @@ pub struct Erased {
 
 /// Deletes every record expired at `now` and writes the events `events` builds from the
 /// per-tenant counts, in one transaction. `None` when another replica holds the sweep lock.
-pub async fn sweep<F>(db: &Db, now: i64, events: F) -> StoreResult<Option<BTreeMap<TenantId, Erased>>>
+/// `erased_tags` gives each tenant's tag for the audit events of its erased users (see
+/// `crate::audit::chain`); a tenant without one keeps those events linked.
+pub async fn sweep<F, T>(
+    db: &Db,
+    now: i64,
+    erased_tags: T,
+    events: F,
+) -> StoreResult<Option<BTreeMap<TenantId, Erased>>>
 where
     F: FnOnce(&BTreeMap<TenantId, Erased>) -> Vec<AuditRecord>,
+    T: Fn(TenantId) -> Option<super::audit_chain::ErasedTag>,
 {
     let postgres = matches!(db, Db::Postgres(_));
     with_pool!(db, pool => {
@@ -46,6 +55,20 @@ where
             }
         }
         let mut erased: BTreeMap<TenantId, Erased> = BTreeMap::new();
+        let mut expiring: BTreeMap<TenantId, Vec<Vec<u8>>> = BTreeMap::new();
+        for row in sqlx::query("SELECT tenant_id, rid FROM users WHERE expires_at IS NOT NULL AND expires_at <= $1")
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            expiring.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+        }
+        for (tenant, rids) in &expiring {
+            match erased_tags(*tenant) {
+                Some(tag) => tx.unlink_subjects(*tenant, rids, &*tag).await?,
+                None => tracing::warn!(tenant = tenant.get(), "audit events of expired users keep their links"),
+            }
+        }
         // Deleting a user row destroys its wrapped data key; app data, agreements, sessions,
         // shared records and files cascade from it.
         for row in sqlx::query("DELETE FROM users WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING tenant_id")

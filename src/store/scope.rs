@@ -5,8 +5,8 @@
 //! The handle binds the tenant into each statement itself; callers never pass it again.
 
 use super::{
-    Db, agreements, appdata, audit, bulk, files, groups, legal, requests, roles, search, sessions, shared, tokens,
-    users, vault,
+    Db, agreements, appdata, audit, audit_chain, bulk, files, groups, legal, requests, roles, search, sessions, shared,
+    tokens, users, vault,
 };
 use crate::tenants::TenantId;
 
@@ -53,6 +53,11 @@ impl<'a> TenantScope<'a> {
     /// Audit events.
     pub fn audit(self) -> audit::Audit<'a> {
         audit::Audit(self)
+    }
+
+    /// The audit chain.
+    pub fn audit_chain(self) -> audit_chain::AuditChain<'a> {
+        audit_chain::AuditChain(self)
     }
 
     /// Bulk listings and their unlocks.

@@ -224,7 +224,7 @@ pub async fn delete(db: &Db, id: TenantId, now_ms: i64, event: &AuditRecord) -> 
 
 /// Every table that holds a tenant's rows, children before their parents (and the backend's search
 /// index table first).
-const TENANT_TABLES: [&str; 23] = [
+const TENANT_TABLES: [&str; 24] = [
     "access_group_members",
     "access_role_policies",
     "access_groups",
@@ -246,6 +246,7 @@ const TENANT_TABLES: [&str; 23] = [
     "processing_activities",
     "legal_bases",
     "audit_events",
+    "audit_chain",
     "access_tokens",
     "access_roles",
 ];

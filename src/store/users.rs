@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
+use super::audit_chain::ChainWrites;
 use super::requests::{Resolution, resolve};
 use super::search::{insert_grams, replace_grams};
 use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, placeholders, with_pool};
@@ -308,11 +309,15 @@ impl Users<'_> {
         events: &[AuditRecord],
         resolves: Option<&Resolution>,
         now_ms: i64,
+        erased_tag: &(dyn Fn(&str) -> [u8; 32] + Sync),
     ) -> StoreResult<(u64, bool)> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
             resolve!(&mut *tx, tenant, resolves);
+            // Their deletion events too: nothing in the trail may name them once they are gone.
+            insert_audit!(&mut *tx, events);
+            tx.unlink_subjects(tenant, rids, erased_tag).await?;
             let mut deleted = 0;
             let mut tokens = false;
             for chunk in rids.chunks(CHUNK) {
@@ -344,7 +349,6 @@ impl Users<'_> {
                         .await?;
                 }
             }
-            insert_audit!(&mut *tx, events);
             tx.commit().await?;
             Ok((deleted, tokens))
         })

@@ -50,8 +50,44 @@ pub struct StoredMasterKey {
     pub version: u32,
     /// Sealed under the key-encryption key.
     pub wrapped: Vec<u8>,
-    /// Sealed under the recovery key.
+    /// Sealed under the recovery key (the main tenant's keys) or under the main tenant's
+    /// master key (every other tenant's).
     pub recovery_wrapped: Vec<u8>,
+    /// Sealed under the key-encryption key of a pending wrapping-key rotation.
+    pub next_wrapped: Option<Vec<u8>>,
+}
+
+/// The check values of the wrapping key in force and of a pending rotation's new key.
+#[derive(Debug, Clone, Default)]
+pub struct KekChecks {
+    /// The key in force (none in vaults made before check values existed).
+    pub current: Option<Vec<u8>>,
+    /// The new key of a pending rotation.
+    pub next: Option<Vec<u8>>,
+}
+
+/// A new wrapping of one master key, made from the wrapping in force.
+#[derive(Debug, Clone)]
+pub struct Rewrapped {
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// Key version.
+    pub version: u32,
+    /// The wrapping it was made from (the write is refused if it changed since).
+    pub previous: Vec<u8>,
+    /// The new wrapping.
+    pub wrapped: Vec<u8>,
+}
+
+/// What a start with a rotation's new key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion {
+    /// The new wrappings are now the ones in force.
+    Promoted,
+    /// The key is not the pending one (any more): nothing changed.
+    NotPending,
+    /// Some master key has no new wrapping: nothing changed.
+    Incomplete,
 }
 
 /// True when the vault has been initialised.
@@ -131,11 +167,12 @@ impl Vault<'_> {
     }
 }
 
-/// Every stored master key with both wrappings.
+/// Every stored master key with all its wrappings.
 pub async fn all_master_keys(db: &Db) -> StoreResult<Vec<StoredMasterKey>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
-            "SELECT tenant_id, version, wrapped, recovery_wrapped FROM tenant_keys ORDER BY tenant_id, version",
+            "SELECT tenant_id, version, wrapped, recovery_wrapped, next_wrapped FROM tenant_keys \
+             ORDER BY tenant_id, version",
         )
         .fetch_all(pool)
         .await?;
@@ -146,22 +183,34 @@ pub async fn all_master_keys(db: &Db) -> StoreResult<Vec<StoredMasterKey>> {
                     version: u32::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0),
                     wrapped: row.try_get(2)?,
                     recovery_wrapped: row.try_get(3)?,
+                    next_wrapped: row.try_get(4)?,
                 })
             })
             .collect()
     })
 }
 
+/// Locks the vault row (PostgreSQL: `FOR UPDATE`; SQLite: the write transaction already holds
+/// the database) and reads the check values of the wrapping key in force and of a pending one.
+macro_rules! lock_kek {
+    ($tx:expr, $db:expr) => {{
+        let lock = if matches!($db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
+        let row = sqlx::query(&format!("SELECT kek_check, next_kek_check FROM vault_meta WHERE id = 1{lock}"))
+            .fetch_one(&mut *$tx)
+            .await?;
+        $crate::store::vault::KekChecks { current: row.try_get(0)?, next: row.try_get(1)? }
+    }};
+}
+
 /// Locks the vault row and checks that `kek_check` is the wrapping key in force (recording it
-/// when none is recorded yet); [`StoreError::WrappingKeyChanged`] otherwise. Every write of a
-/// wrapped master key does this in its transaction first.
+/// when none is recorded yet); [`StoreError::WrappingKeyChanged`] otherwise. While a wrapping-key
+/// rotation is pending, [`StoreError::RotationPending`]: a master key wrapped now would have no
+/// wrapping under the new key, and the start that completes the rotation would lose it. Every
+/// write of a wrapped master key does this in its transaction first.
 macro_rules! check_kek {
     ($tx:expr, $db:expr, $check:expr) => {{
-        let lock = if matches!($db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
-        let row =
-            sqlx::query(&format!("SELECT kek_check FROM vault_meta WHERE id = 1{lock}")).fetch_one(&mut *$tx).await?;
-        let stored: Option<Vec<u8>> = row.try_get(0)?;
-        match stored {
+        let checks = $crate::store::vault::lock_kek!($tx, $db);
+        match checks.current {
             Some(stored) if !crate::crypto::secrets::digests_match(&stored, &$check[..]) => {
                 return Err(StoreError::WrappingKeyChanged);
             }
@@ -173,9 +222,12 @@ macro_rules! check_kek {
                     .await?;
             }
         }
+        if checks.next.is_some() {
+            return Err(StoreError::RotationPending);
+        }
     }};
 }
-pub(crate) use check_kek;
+pub(crate) use {check_kek, lock_kek};
 
 /// Records the check value of the wrapping key the vault was just opened with, if none is.
 pub async fn record_kek_check(db: &Db, check: &[u8; 32]) -> StoreResult<()> {
@@ -185,38 +237,150 @@ pub async fn record_kek_check(db: &Db, check: &[u8; 32]) -> StoreResult<()> {
     })
 }
 
-/// Replaces the operational wrapping of every master key, with the audit event, atomically.
-/// `old_check`/`new_check` are the check values of the wrapping keys before and after: a
-/// rotation that another one (on any replica) overtook, or that missed a key stored since it
-/// read them, changes nothing and answers [`StoreError::WrappingKeyChanged`].
-pub async fn rewrap_master_keys(
+/// The check values of the wrapping key in force and of a pending rotation.
+pub async fn kek_checks(db: &Db) -> StoreResult<KekChecks> {
+    with_pool!(db, pool => {
+        let row = sqlx::query("SELECT kek_check, next_kek_check FROM vault_meta WHERE id = 1").fetch_optional(pool).await?;
+        row.map_or(Ok(KekChecks::default()), |row| Ok(KekChecks { current: row.try_get(0)?, next: row.try_get(1)? }))
+    })
+}
+
+/// Stores a new wrapping of every master key beside the one in force, with the new key's check
+/// value and the audit event, atomically under the vault row's lock: the first phase of a
+/// wrapping-key rotation. A pending rotation is replaced. `old_check` is the check value of the
+/// key in force the wrappings were made from: if it changed, or a master key was stored or
+/// re-wrapped since they were read, nothing is written ([`StoreError::WrappingKeyChanged`]).
+pub async fn stage_wrapping_key(
     db: &Db,
-    rewrapped: &[(StoredMasterKey, Vec<u8>)],
+    rewrapped: &[Rewrapped],
     old_check: &[u8; 32],
     new_check: &[u8; 32],
     event: &super::audit::AuditRecord,
 ) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_for(event.tenant).await?;
-        check_kek!(tx, db, old_check);
+        let checks = lock_kek!(tx, db);
+        if !checks.current.is_some_and(|current| crate::crypto::secrets::digests_match(&current, &old_check[..])) {
+            return Err(StoreError::WrappingKeyChanged);
+        }
         let stored: i64 = sqlx::query("SELECT COUNT(*) FROM tenant_keys").fetch_one(&mut *tx).await?.try_get(0)?;
         if usize::try_from(stored).ok() != Some(rewrapped.len()) {
             return Err(StoreError::WrappingKeyChanged);
         }
-        for (key, previous) in rewrapped {
-            let updated = sqlx::query("UPDATE tenant_keys SET wrapped = $1 WHERE tenant_id = $2 AND version = $3 AND wrapped = $4")
-                .bind(&key.wrapped)
-                .bind(key.tenant)
-                .bind(i64::from(key.version))
-                .bind(previous)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        for key in rewrapped {
+            let updated = sqlx::query(
+                "UPDATE tenant_keys SET next_wrapped = $1 WHERE tenant_id = $2 AND version = $3 AND wrapped = $4",
+            )
+            .bind(&key.wrapped)
+            .bind(key.tenant)
+            .bind(i64::from(key.version))
+            .bind(&key.previous)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if updated != 1 {
                 return Err(StoreError::WrappingKeyChanged);
             }
         }
-        sqlx::query("UPDATE vault_meta SET kek_check = $1 WHERE id = 1").bind(&new_check[..]).execute(&mut *tx).await?;
+        sqlx::query("UPDATE vault_meta SET next_kek_check = $1 WHERE id = 1").bind(&new_check[..]).execute(&mut *tx).await?;
+        super::audit::insert!(&mut *tx, std::slice::from_ref(event));
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// The second phase of a wrapping-key rotation: when `check` is the pending key's check value,
+/// its wrappings become the ones in force and the previous ones are dropped, in one transaction
+/// under the vault row's lock.
+pub async fn promote_wrapping_key(db: &Db, check: &[u8; 32]) -> StoreResult<Promotion> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let checks = lock_kek!(tx, db);
+        if !checks.next.is_some_and(|next| crate::crypto::secrets::digests_match(&next, &check[..])) {
+            tx.rollback().await?;
+            return Ok(Promotion::NotPending);
+        }
+        let missing: i64 = sqlx::query("SELECT COUNT(*) FROM tenant_keys WHERE next_wrapped IS NULL")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if missing > 0 {
+            tx.rollback().await?;
+            return Ok(Promotion::Incomplete);
+        }
+        sqlx::query("UPDATE tenant_keys SET wrapped = next_wrapped, next_wrapped = NULL").execute(&mut *tx).await?;
+        sqlx::query("UPDATE vault_meta SET kek_check = next_kek_check, next_kek_check = NULL WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Promotion::Promoted)
+    })
+}
+
+/// Installs a wrapping key chosen by `bunker recover`: every master key's wrapping is replaced,
+/// the key's check value recorded and any pending rotation dropped, in one transaction. A master
+/// key stored or changed since the new wrappings were made refuses it all
+/// ([`StoreError::WrappingKeyChanged`]).
+pub async fn install_wrapping_key(db: &Db, rewrapped: &[Rewrapped], check: &[u8; 32]) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let _ = lock_kek!(tx, db);
+        let stored: i64 = sqlx::query("SELECT COUNT(*) FROM tenant_keys").fetch_one(&mut *tx).await?.try_get(0)?;
+        if usize::try_from(stored).ok() != Some(rewrapped.len()) {
+            return Err(StoreError::WrappingKeyChanged);
+        }
+        for key in rewrapped {
+            let updated = sqlx::query(
+                "UPDATE tenant_keys SET wrapped = $1, next_wrapped = NULL \
+                 WHERE tenant_id = $2 AND version = $3 AND wrapped = $4",
+            )
+            .bind(&key.wrapped)
+            .bind(key.tenant)
+            .bind(i64::from(key.version))
+            .bind(&key.previous)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                return Err(StoreError::WrappingKeyChanged);
+            }
+        }
+        sqlx::query("UPDATE vault_meta SET kek_check = $1, next_kek_check = NULL WHERE id = 1")
+            .bind(&check[..])
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// Replaces the recovery wrappings of master keys (a new recovery key), with the audit event,
+/// atomically under the vault row's lock. `previous` in each is the recovery wrapping it was
+/// made from: if one changed since (a concurrent rotation of the recovery key), nothing is
+/// written ([`StoreError::Conflict`]).
+pub async fn replace_recovery_wrappings(
+    db: &Db,
+    rewrapped: &[Rewrapped],
+    event: &super::audit::AuditRecord,
+) -> StoreResult<()> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_for(event.tenant).await?;
+        let _ = lock_kek!(tx, db);
+        for key in rewrapped {
+            let updated = sqlx::query(
+                "UPDATE tenant_keys SET recovery_wrapped = $1 WHERE tenant_id = $2 AND version = $3 AND recovery_wrapped = $4",
+            )
+            .bind(&key.wrapped)
+            .bind(key.tenant)
+            .bind(i64::from(key.version))
+            .bind(&key.previous)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
         super::audit::insert!(&mut *tx, std::slice::from_ref(event));
         tx.commit().await?;
         Ok(())

@@ -1,5 +1,7 @@
 //! Vault-wide administration.
 
+mod custody;
+pub mod recovery_key;
 pub mod report;
 pub mod wrapping_key;
 
@@ -7,7 +9,10 @@ use crate::http::{Operation, op};
 
 /// The system operations.
 pub fn operations() -> Vec<Operation> {
-    let mut operations = vec![op("SystemGenerateWrappingKey", wrapping_key::generate)];
+    let mut operations = vec![
+        op("SystemGenerateWrappingKey", wrapping_key::generate),
+        op("SystemRotateRecoveryKey", recovery_key::rotate),
+    ];
     operations.extend(report::operations());
     operations
 }

@@ -316,7 +316,12 @@ pub(super) async fn delete_bulk(
             rids.push(user.row.rid);
         }
     }
-    let (deleted, tokens) = app.db.tenant(ctx.tenant).users().delete_many(&rids, &events, None, ctx.now_ms).await?;
+    let (deleted, tokens) = app
+        .db
+        .tenant(ctx.tenant)
+        .users()
+        .delete_many(&rids, &events, None, ctx.now_ms, &service::erased_tag(&ctx))
+        .await?;
     if tokens {
         app.caches.forget_users(ctx.tenant, &rids);
     }

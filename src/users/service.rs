@@ -277,7 +277,8 @@ where
 }
 
 /// Deletes a user: the row with its wrapped data key goes, so every ciphertext sealed under
-/// that key (versions, audit details) becomes unreadable. With `resolves`, the approval request
+/// that key (versions, audit details) becomes unreadable, and the user's audit events lose
+/// their links to it. With `resolves`, the approval request
 /// that asked for the deletion closes with it.
 pub async fn delete(
     app: &AppState,
@@ -291,7 +292,7 @@ pub async fn delete(
         .db
         .tenant(ctx.tenant)
         .users()
-        .delete_many(std::slice::from_ref(&user.row.rid), &[event], resolves, ctx.now_ms)
+        .delete_many(std::slice::from_ref(&user.row.rid), &[event], resolves, ctx.now_ms, &erased_tag(ctx))
         .await?;
     if deleted == 0 {
         return Err(ApiError::user_not_found());
@@ -353,4 +354,10 @@ pub async fn versions(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -
         "md5": record::md5_hex(&user.profile),
     }));
     Ok(out)
+}
+
+/// The tag that marks an erased user's audit events (see [`crate::audit::chain`]).
+pub fn erased_tag(ctx: &RequestContext) -> impl Fn(&str) -> [u8; 32] + Sync + use<> {
+    let keys = ctx.keys.clone();
+    move |uuid| crate::audit::chain::erased_tag(keys.audit_chain_key(), uuid)
 }

@@ -394,11 +394,21 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
         aimed("UserSearch", searches),
         aimed("AuditListUserEvents", each(t, json!({"limit": 100}))),
         aimed("AuditGetEvent", t.events.iter().map(|uuid| json!({"auditeventuuid": uuid})).collect()),
+        own(
+            "AuditVerify",
+            "verifies the caller's own tenant's chain",
+            vec![json!({}), json!({"fromseq": 1, "limit": 10})],
+        ),
         aimed("SystemGetUserReport", each(t, json!({}))),
         aimed("SystemGetUserHTMLReport", each(t, json!({}))),
         admin(
             "SystemGenerateWrappingKey",
             "rotates the wrapping key of the whole vault",
+            vec![json!({"key1": "00", "key2": "00", "key3": "00"})],
+        ),
+        admin(
+            "SystemRotateRecoveryKey",
+            "replaces the recovery shares of the whole vault",
             vec![json!({"key1": "00", "key2": "00", "key3": "00"})],
         ),
     ]);

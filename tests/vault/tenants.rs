@@ -124,6 +124,7 @@ both!(tenant_admin_token_works_in_its_own_tenant_only, |v| {
         ("TenantDelete", json!({"tenantid": b_id})),
         ("TenantDelete", json!({"tenantid": a_id})),
         ("SystemGenerateWrappingKey", json!({"key1": "00", "key2": "00", "key3": "00"})),
+        ("SystemRotateRecoveryKey", json!({"key1": "00", "key2": "00", "key3": "00"})),
     ] {
         v.call_as(op, Some(&a_token), None, body).await.error(403, "Access denied");
     }
@@ -286,21 +287,29 @@ both!(a_replica_with_a_rotated_wrapping_key_wraps_nothing, |v| {
     let stale = v.reopen(&v.wrapping).await.expect("second replica");
     let shares = json!({"key1": v.shares[0], "key2": v.shares[1], "key3": v.shares[2]});
     let rotated = v.call("SystemGenerateWrappingKey", shares.clone()).await.ok();
-    assert!(rotated["wrappingkey"].is_string());
-    // The other replica still holds the old key: a tenant master key it wrapped would be
-    // unreadable to every vault started with the new one, so it stores none.
+    let new_key = bunker::crypto::WrappingKey::from_hex(rotated["wrappingkey"].as_str().expect("key")).expect("hex");
+    // While the rotation is pending no replica wraps a master key: it would have no wrapping
+    // under the new key, and the start that completes the rotation would lose it.
+    let pending = "A wrapping-key rotation is pending: restart the vault with the new wrapping key to complete it, \
+                   then retry";
+    for replica in [v, &stale] {
+        replica.call("TenantCreate", json!({"tenantname": "late"})).await.error(409, pending);
+    }
+    // A start with the new key completes the rotation; the replica still holding the old key
+    // then stores no master key the others could not open.
+    let renewed = v.reopen(&new_key).await.expect("opens with the new key");
     let refused = "The wrapping key has changed: retry on a vault started with the new key";
     stale.call("TenantCreate", json!({"tenantname": "late"})).await.error(409, refused);
-    // Nor can it rotate again from the old key and make the first rotation's key useless.
+    // Nor can it rotate again from the old key.
     stale.call("SystemGenerateWrappingKey", shares).await.error(409, refused);
-    // The replica that rotated creates tenants, and a vault opened with the new key reads them.
-    let (_, token) = create(v, "after-rotation").await;
-    let user = user_in(v, &token, None, "rot@example.com").await;
-    let new_key = bunker::crypto::WrappingKey::from_hex(rotated["wrappingkey"].as_str().expect("key")).expect("hex");
+    // The replica started with the new key creates tenants, and another start reads them.
+    let (_, token) = create(&renewed, "after-rotation").await;
+    let user = user_in(&renewed, &token, None, "rot@example.com").await;
     let reopened = v.reopen(&new_key).await.expect("opens with the new key");
     let got = reopened.call_as("UserGet", Some(&token), None, json!({"mode": "token", "identity": user})).await.ok();
     assert_eq!(got["profile"]["email"], "rot@example.com");
     stale.close().await;
+    renewed.close().await;
     reopened.close().await;
 });
 

@@ -46,45 +46,135 @@ async fn profile(vault: &TestVault, login: &str) -> Value {
     vault.call("UserGet", json!({"mode": "login", "identity": login})).await.ok()["profile"].clone()
 }
 
-both!(new_key_opens_the_vault_and_old_key_no_longer_does, |v| {
+/// Whether a wrapping-key rotation is pending (its new key's check value is stored).
+async fn pending(v: &TestVault) -> bool {
+    v.scalar("SELECT COUNT(*) FROM vault_meta WHERE next_kek_check IS NOT NULL").await == 1
+}
+
+const PENDING: &str =
+    "A wrapping-key rotation is pending: restart the vault with the new wrapping key to complete it, then retry";
+
+both!(both_keys_open_until_a_start_with_the_new_key_completes_the_rotation, |v| {
     v.create_user(json!({"login": "alice", "email": "alice@x.io", "name": "Alice"})).await;
     let old = v.wrapping.clone();
 
     let first = rotate(v, [0, 2, 4]).await;
     assert_ne!(first, old.to_hex());
     let first_key = WrappingKey::from_hex(&first).expect("valid wrapping key");
-    // The running vault keeps serving, reads and writes.
+    assert!(pending(v).await);
+    // The running vault keeps its key and serves reads and writes.
     assert_eq!(profile(v, "alice").await["name"], "Alice");
     v.create_user(json!({"login": "bob"})).await;
+    // No new master key is wrapped while the rotation is pending.
+    v.call("TenantCreate", json!({"tenantname": "during"})).await.error(409, PENDING);
 
-    let err = v.reopen_err(&old).await;
-    assert!(matches!(err, VaultError::WrongWrappingKey), "{err:?}");
-    let reopened = v.reopen(&first_key).await.expect("the new key opens the vault");
-    let (alice, bob) = (profile(&reopened, "alice").await, profile(&reopened, "bob").await);
+    // The response was lost, or the key file still holds the old key: the old key opens.
+    let reopened = v.reopen(&old).await.expect("the old key opens while the rotation is pending");
+    assert_eq!(profile(&reopened, "bob").await, json!({"login": "bob"}));
     reopened.close().await;
+    assert!(pending(v).await, "a start with the old key leaves the rotation pending");
+
+    // The first start with the new key completes it.
+    let reopened = v.reopen(&first_key).await.expect("the new key opens the vault");
+    assert!(!pending(v).await, "the start with the new key completed the rotation");
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM tenant_keys WHERE next_wrapped IS NOT NULL").await, 0);
+    let (alice, bob) = (profile(&reopened, "alice").await, profile(&reopened, "bob").await);
     assert_eq!(alice, json!({"login": "alice", "email": "alice@x.io", "name": "Alice"}));
     assert_eq!(bob, json!({"login": "bob"}));
-
-    // Another triple of the same shares works too, and supersedes the first new key.
-    let second = rotate(v, [3, 1, 0]).await;
-    assert_ne!(second, first);
-    assert_ne!(second, old.to_hex());
-    let second_key = WrappingKey::from_hex(&second).expect("valid wrapping key");
-    assert_eq!(profile(v, "bob").await, json!({"login": "bob"}));
-    for stale in [&old, &first_key] {
-        let err = v.reopen_err(stale).await;
-        assert!(matches!(err, VaultError::WrongWrappingKey), "{err:?}");
-    }
-    let reopened = v.reopen(&second_key).await.expect("the newest key opens the vault");
+    // Tenants can be created again, by a vault holding the key in force.
+    let created = reopened.call("TenantCreate", json!({"tenantname": "after"})).await.ok();
+    let tenant_token = created["xtoken"].as_str().expect("tenant token");
+    reopened.close().await;
+    // The process still holding the old key wraps nothing under it, and cannot open the keys
+    // stored since: it says so, rather than failing.
+    let changed = "The wrapping key has changed: retry on a vault started with the new key";
+    v.call("TenantCreate", json!({"tenantname": "stale"})).await.error(409, changed);
+    v.call_as("UserCreate", Some(tenant_token), None, json!({"profile": {"login": "x"}})).await.error(409, changed);
+    // A restart with the old key after the rotation completed fails clearly.
+    let err = v.reopen_err(&old).await;
+    assert!(matches!(err, VaultError::WrongWrappingKey), "{err:?}");
+    assert!(err.to_string().contains("bunker recover"), "{err}");
+    // The new key keeps opening it.
+    let reopened = v.reopen(&first_key).await.expect("the new key opens the vault again");
     let alice = profile(&reopened, "alice").await;
     // The reopened vault's own root session works, and so does rotation from it.
-    let third = rotate(&reopened, [4, 3, 2]).await;
+    let second = rotate(&reopened, [4, 3, 2]).await;
     reopened.close().await;
     assert_eq!(alice["name"], "Alice");
-    let reopened = v.reopen(&WrappingKey::from_hex(&third).expect("valid")).await.expect("third key opens");
+    let reopened = v.reopen(&WrappingKey::from_hex(&second).expect("valid")).await.expect("second key opens");
     let bob = profile(&reopened, "bob").await;
     reopened.close().await;
     assert_eq!(bob, json!({"login": "bob"}));
+});
+
+both!(a_second_rotation_while_one_is_pending_replaces_it, |v| {
+    v.create_user(json!({"login": "alice"})).await;
+    let old = v.wrapping.clone();
+    // The first answer is lost on its way: the operator asks again.
+    let lost = WrappingKey::from_hex(&rotate(v, [0, 1, 2]).await).expect("valid");
+    let second = WrappingKey::from_hex(&rotate(v, [3, 1, 0]).await).expect("valid");
+    assert_ne!(lost.to_hex(), second.to_hex());
+    assert_eq!(count_events(v, "ok").await, 2);
+    // Only the key answered last completes the rotation; the old key still opens.
+    let err = v.reopen_err(&lost).await;
+    assert!(matches!(err, VaultError::WrongWrappingKey), "{err:?}");
+    assert!(pending(v).await);
+    v.reopen(&old).await.expect("the old key opens").close().await;
+    let reopened = v.reopen(&second).await.expect("the newest key opens the vault");
+    assert_eq!(profile(&reopened, "alice").await, json!({"login": "alice"}));
+    reopened.close().await;
+    assert!(!pending(v).await);
+    for stale in [&old, &lost] {
+        let err = v.reopen_err(stale).await;
+        assert!(matches!(err, VaultError::WrongWrappingKey), "{err:?}");
+    }
+});
+
+both!(two_replicas_rotating_at_once_leave_one_consistent_pending_key, |v| {
+    let (tenant_token, user) = {
+        let created = v.call("TenantCreate", json!({"tenantname": "other"})).await.ok();
+        let token = created["xtoken"].as_str().expect("tenant token").to_owned();
+        let body = json!({"profile": {"email": "t@x.io"}});
+        let user =
+            v.call_as("UserCreate", Some(&token), None, body).await.ok()["token"].as_str().expect("token").to_owned();
+        (token, user)
+    };
+    v.create_user(json!({"login": "alice"})).await;
+    let replica = v.reopen(&v.wrapping).await.expect("second replica");
+    let (a, b) = tokio::join!(v.call(OP, shares(v, [0, 1, 2])), replica.call(OP, shares(v, [2, 3, 4])));
+    replica.close().await;
+    let keys: Vec<WrappingKey> = [a, b]
+        .into_iter()
+        .map(|answer| WrappingKey::from_hex(answer.ok()["wrappingkey"].as_str().expect("key")).expect("valid"))
+        .collect();
+    assert_eq!(count_events(v, "ok").await, 2);
+    // Every master key has its new wrapping, under one key: the one stored last.
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM tenant_keys WHERE next_wrapped IS NULL").await, 0);
+    let mut opened = None;
+    for key in &keys {
+        match v.reopen(key).await {
+            Ok(reopened) => {
+                opened = Some(reopened);
+                break;
+            }
+            Err(err) => assert!(matches!(err, VaultError::WrongWrappingKey), "{err:?}"),
+        }
+    }
+    let reopened = opened.expect("one of the two answered keys opens the vault");
+    assert_eq!(profile(&reopened, "alice").await, json!({"login": "alice"}));
+    let got =
+        reopened.call_as("UserGet", Some(&tenant_token), None, json!({"mode": "token", "identity": user})).await.ok();
+    assert_eq!(got["profile"]["email"], "t@x.io");
+    reopened.close().await;
+    // Now the rotation is complete, the other answered key and the old one no longer open it.
+    let mut openers = 0;
+    for key in keys.iter().chain([&v.wrapping]) {
+        if let Ok(reopened) = v.reopen(key).await {
+            openers += 1;
+            reopened.close().await;
+        }
+    }
+    assert_eq!(openers, 1, "exactly one key opens the vault after the rotation completed");
 });
 
 both!(bad_or_missing_shares_are_refused, |v| {

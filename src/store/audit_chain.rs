@@ -1,0 +1,400 @@
+//! The audit chain's storage: positions and links of chained events, each tenant's head, and
+//! the clearing of an erased subject's links (see `crate::audit::chain`).
+
+use std::collections::HashSet;
+
+use sqlx::Row;
+
+use super::{Db, ScopedPool, StoreResult, TenantScope, placeholders, with_pool};
+use crate::tenants::TenantId;
+
+/// An event with everything the chain covers and its links.
+#[derive(Debug, Clone)]
+pub struct ChainRow {
+    /// Row id (commit order is not id order; the chain's position is `chain_seq`).
+    pub id: i64,
+    /// Public identifier.
+    pub uuid: String,
+    /// Tenant.
+    pub tenant: i64,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// Principal kind.
+    pub principal_kind: String,
+    /// Principal id.
+    pub principal_id: String,
+    /// Operation.
+    pub operation: String,
+    /// Category.
+    pub event_type: String,
+    /// `ok` / `error`.
+    pub result: String,
+    /// HTTP status.
+    pub http_status: i64,
+    /// Blind index of the subject's token (cleared by erasure).
+    pub user_ref: Option<Vec<u8>>,
+    /// The subject's record id (cleared by erasure).
+    pub subject_rid: Option<Vec<u8>>,
+    /// `user` or `tenant`.
+    pub key_scope: String,
+    /// Sealed details.
+    pub payload: Vec<u8>,
+    /// Position in the chain (0 while not chained).
+    pub chain_seq: i64,
+    /// The event's link.
+    pub chain_mac: Option<Vec<u8>>,
+    /// MAC of the subject links, or of their erasure.
+    pub link_mac: Option<Vec<u8>>,
+}
+
+const COLUMNS: &str = "id, uuid, tenant_id, created_ms, principal_kind, principal_id, operation, event_type, result, \
+     http_status, user_ref, subject_rid, key_scope, payload, COALESCE(chain_seq, 0), chain_mac, link_mac";
+
+fn decode<R: Row>(row: &R) -> Result<ChainRow, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(ChainRow {
+        id: row.try_get(0)?,
+        uuid: row.try_get(1)?,
+        tenant: row.try_get(2)?,
+        created_ms: row.try_get(3)?,
+        principal_kind: row.try_get(4)?,
+        principal_id: row.try_get(5)?,
+        operation: row.try_get(6)?,
+        event_type: row.try_get(7)?,
+        result: row.try_get(8)?,
+        http_status: row.try_get(9)?,
+        user_ref: row.try_get(10)?,
+        subject_rid: row.try_get(11)?,
+        key_scope: row.try_get(12)?,
+        payload: row.try_get(13)?,
+        chain_seq: row.try_get(14)?,
+        chain_mac: row.try_get(15)?,
+        link_mac: row.try_get(16)?,
+    })
+}
+
+/// A tenant's chain head: the last position and its link (0 and no link for an empty chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Last position.
+    pub seq: i64,
+    /// Its link.
+    pub link: Vec<u8>,
+}
+
+/// What the chainer decided for one pending event.
+#[derive(Debug, Clone)]
+pub struct Chained {
+    /// Row id.
+    pub id: i64,
+    /// Its position.
+    pub seq: i64,
+    /// Its link.
+    pub mac: Vec<u8>,
+    /// Its subject no longer exists: clear the links and store this erased tag.
+    pub erased: Option<Vec<u8>>,
+    /// Its subject links have no MAC yet (events older than the chain): store this one.
+    pub link: Option<Vec<u8>>,
+}
+
+/// Marks an erased subject's audit events: the tag for an event's uuid (see
+/// `crate::audit::chain::erased_tag`).
+pub type ErasedTag = Box<dyn Fn(&str) -> [u8; 32] + Send + Sync>;
+
+/// Most events chained per transaction.
+pub const BATCH: i64 = 1000;
+
+/// Tenants with events not chained yet (a deleted tenant's wait for its purge).
+pub async fn tenants_pending(db: &Db) -> StoreResult<Vec<TenantId>> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_all().await?;
+        let rows = sqlx::query("SELECT DISTINCT tenant_id FROM audit_events WHERE chain_seq IS NULL \
+             AND tenant_id IN (SELECT id FROM tenants WHERE deleted_at IS NULL)")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+    })
+}
+
+/// The chain of one tenant: every query here is bound to its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditChain<'a>(pub(super) TenantScope<'a>);
+
+impl AuditChain<'_> {
+    /// The stored head.
+    pub async fn head(&self) -> StoreResult<Head> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query("SELECT seq, head FROM audit_chain WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_optional(&mut *conn)
+                .await?;
+            Ok(match row {
+                Some(row) => Head { seq: row.try_get(0)?, link: row.try_get(1)? },
+                None => Head { seq: 0, link: crate::audit::chain::GENESIS.to_vec() },
+            })
+        })
+    }
+
+    /// Events not chained yet.
+    pub async fn pending(&self) -> StoreResult<i64> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL")
+                .bind(tenant)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    /// Chained events from position `from`, in order, at most `limit`.
+    pub async fn page(&self, from: i64, limit: i64) -> StoreResult<Vec<ChainRow>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
+            let sql = format!(
+                "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND chain_seq >= $2 ORDER BY chain_seq LIMIT $3"
+            );
+            let rows = sqlx::query(&sql).bind(tenant).bind(from).bind(limit).fetch_all(&mut *conn).await?;
+            Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// The link stored at position `seq`, if an event holds it.
+    pub async fn link_at(&self, seq: i64) -> StoreResult<Option<Vec<u8>>> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
+            let row = sqlx::query("SELECT chain_mac FROM audit_events WHERE tenant_id = $1 AND chain_seq = $2")
+                .bind(tenant)
+                .bind(seq)
+                .fetch_optional(&mut *conn)
+                .await?;
+            Ok(row.map(|row| row.try_get(0)).transpose()?.flatten())
+        })
+    }
+
+    /// Chains up to [`BATCH`] pending events, oldest first: locks the head, lets `plan` link
+    /// them (given the head, the events and which of their subjects still exist), stores the
+    /// links and the new head. Returns how many were chained; `None` when `wait` is false and
+    /// another transaction (on any replica) holds the head.
+    pub async fn extend<F>(&self, now_ms: i64, wait: bool, plan: F) -> StoreResult<Option<usize>>
+    where
+        F: FnOnce(&Head, &[ChainRow], &HashSet<Vec<u8>>) -> Vec<Chained>,
+    {
+        let (db, tenant) = self.0.parts();
+        let lock = match (db, wait) {
+            (Db::Sqlite(_), _) => "",
+            (Db::Postgres(_), true) => " FOR UPDATE",
+            (Db::Postgres(_), false) => " FOR UPDATE SKIP LOCKED",
+        };
+        with_pool!(db, pool => {
+            let mut tx = pool.begin_for(tenant).await?;
+            sqlx::query(
+                "INSERT INTO audit_chain (tenant_id, seq, head, updated_ms) VALUES ($1, 0, $2, $3) \
+                 ON CONFLICT (tenant_id) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(&crate::audit::chain::GENESIS[..])
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            let sql = format!("SELECT seq, head FROM audit_chain WHERE tenant_id = $1{lock}");
+            let Some(row) = sqlx::query(&sql).bind(tenant).fetch_optional(&mut *tx).await? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let head = Head { seq: row.try_get(0)?, link: row.try_get(1)? };
+            let sql = format!(
+                "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL ORDER BY id LIMIT $2"
+            );
+            let rows: Vec<ChainRow> = sqlx::query(&sql)
+                .bind(tenant)
+                .bind(BATCH)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(decode)
+                .collect::<Result<_, _>>()?;
+            if rows.is_empty() {
+                tx.rollback().await?;
+                return Ok(Some(0));
+            }
+            let rids: Vec<&[u8]> = rows.iter().filter_map(|r| r.subject_rid.as_deref()).collect();
+            let mut live = HashSet::new();
+            if !rids.is_empty() {
+                let sql = format!(
+                    "SELECT rid FROM users WHERE tenant_id = $1 AND rid IN ({})",
+                    placeholders(2, rids.len())
+                );
+                let mut query = sqlx::query(&sql).bind(tenant);
+                for rid in &rids {
+                    query = query.bind(*rid);
+                }
+                for row in query.fetch_all(&mut *tx).await? {
+                    live.insert(row.try_get::<Vec<u8>, _>(0)?);
+                }
+            }
+            let chained = plan(&head, &rows, &live);
+            let Some(last) = chained.last() else {
+                tx.rollback().await?;
+                return Ok(Some(0));
+            };
+            let (seq, link) = (last.seq, last.mac.clone());
+            tx.store_links(tenant, &chained).await?;
+            sqlx::query("UPDATE audit_chain SET seq = $1, head = $2, updated_ms = $3 WHERE tenant_id = $4")
+                .bind(seq)
+                .bind(&link)
+                .bind(now_ms)
+                .bind(tenant)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(chained.len()))
+        })
+    }
+}
+
+/// Events cleared per statement when a subject is erased.
+const UNLINK_CHUNK: i64 = 1000;
+
+/// The chain's writes on an open connection (inside the caller's transaction), one statement
+/// per batch on PostgreSQL.
+pub(crate) trait ChainWrites {
+    /// Stores the positions and links the chainer decided.
+    async fn store_links(&mut self, tenant: TenantId, chained: &[Chained]) -> Result<(), sqlx::Error>;
+
+    /// Clears the links of every event of the users `rids` (call before their rows are
+    /// deleted, in the same transaction) and marks each event erased with `tag(uuid)`:
+    /// afterwards nothing in the trail names them.
+    async fn unlink_subjects(
+        &mut self,
+        tenant: TenantId,
+        rids: &[Vec<u8>],
+        tag: &(dyn Fn(&str) -> [u8; 32] + Sync),
+    ) -> Result<(), sqlx::Error>;
+}
+
+/// The first [`UNLINK_CHUNK`] events still linked to the user `rid`.
+const LINKED_EVENTS: &str = "SELECT uuid FROM audit_events WHERE tenant_id = $1 AND user_ref = \
+     (SELECT token_idx FROM users WHERE tenant_id = $1 AND rid = $2) LIMIT $3";
+
+impl ChainWrites for sqlx::PgConnection {
+    async fn store_links(&mut self, tenant: TenantId, chained: &[Chained]) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE audit_events a SET chain_seq = v.seq, chain_mac = v.mac, \
+             user_ref = CASE WHEN v.erased IS NULL THEN a.user_ref ELSE NULL END, \
+             subject_rid = CASE WHEN v.erased IS NULL THEN a.subject_rid ELSE NULL END, \
+             link_mac = COALESCE(v.erased, a.link_mac, v.link) \
+             FROM UNNEST($2::int8[], $3::int8[], $4::bytea[], $5::bytea[], $6::bytea[]) AS v (id, seq, mac, erased, link) \
+             WHERE a.tenant_id = $1 AND a.id = v.id",
+        )
+        .bind(tenant)
+        .bind(chained.iter().map(|c| c.id).collect::<Vec<_>>())
+        .bind(chained.iter().map(|c| c.seq).collect::<Vec<_>>())
+        .bind(chained.iter().map(|c| c.mac.as_slice()).collect::<Vec<_>>())
+        .bind(chained.iter().map(|c| c.erased.as_deref()).collect::<Vec<_>>())
+        .bind(chained.iter().map(|c| c.link.as_deref()).collect::<Vec<_>>())
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn unlink_subjects(
+        &mut self,
+        tenant: TenantId,
+        rids: &[Vec<u8>],
+        tag: &(dyn Fn(&str) -> [u8; 32] + Sync),
+    ) -> Result<(), sqlx::Error> {
+        for rid in rids {
+            loop {
+                let uuids: Vec<String> = sqlx::query_scalar(LINKED_EVENTS)
+                    .bind(tenant)
+                    .bind(rid.as_slice())
+                    .bind(UNLINK_CHUNK)
+                    .fetch_all(&mut *self)
+                    .await?;
+                if uuids.is_empty() {
+                    break;
+                }
+                let tags: Vec<Vec<u8>> = uuids.iter().map(|uuid| tag(uuid).to_vec()).collect();
+                sqlx::query(
+                    "UPDATE audit_events a SET user_ref = NULL, subject_rid = NULL, link_mac = v.tag \
+                     FROM UNNEST($2::text[], $3::bytea[]) AS v (uuid, tag) WHERE a.tenant_id = $1 AND a.uuid = v.uuid",
+                )
+                .bind(tenant)
+                .bind(&uuids)
+                .bind(&tags)
+                .execute(&mut *self)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ChainWrites for sqlx::SqliteConnection {
+    async fn store_links(&mut self, tenant: TenantId, chained: &[Chained]) -> Result<(), sqlx::Error> {
+        // In-process: one prepared statement per event costs no round trips.
+        for item in chained {
+            sqlx::query(
+                "UPDATE audit_events SET chain_seq = $1, chain_mac = $2, \
+                 user_ref = CASE WHEN $3 IS NULL THEN user_ref ELSE NULL END, \
+                 subject_rid = CASE WHEN $3 IS NULL THEN subject_rid ELSE NULL END, \
+                 link_mac = COALESCE($3, link_mac, $4) \
+                 WHERE tenant_id = $5 AND id = $6",
+            )
+            .bind(item.seq)
+            .bind(&item.mac)
+            .bind(item.erased.as_deref())
+            .bind(item.link.as_deref())
+            .bind(tenant)
+            .bind(item.id)
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn unlink_subjects(
+        &mut self,
+        tenant: TenantId,
+        rids: &[Vec<u8>],
+        tag: &(dyn Fn(&str) -> [u8; 32] + Sync),
+    ) -> Result<(), sqlx::Error> {
+        for rid in rids {
+            loop {
+                let uuids: Vec<String> = sqlx::query_scalar(LINKED_EVENTS)
+                    .bind(tenant)
+                    .bind(rid.as_slice())
+                    .bind(UNLINK_CHUNK)
+                    .fetch_all(&mut *self)
+                    .await?;
+                if uuids.is_empty() {
+                    break;
+                }
+                for uuid in &uuids {
+                    sqlx::query(
+                        "UPDATE audit_events SET user_ref = NULL, subject_rid = NULL, link_mac = $1 \
+                         WHERE tenant_id = $2 AND uuid = $3",
+                    )
+                    .bind(&tag(uuid)[..])
+                    .bind(tenant)
+                    .bind(uuid.as_str())
+                    .execute(&mut *self)
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
