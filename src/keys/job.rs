@@ -17,6 +17,7 @@ use crate::crypto::keyring::kek_check;
 use crate::crypto::secrets::random_uuid_string;
 use crate::http::ApiError;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::store::key_rotation::{self, Finish, Job, Phase, RowKey, Swap};
 use crate::tenants::TenantId;
 
@@ -67,7 +68,7 @@ pub fn spawn(app: AppState) {
 }
 
 /// Works each pending job as far as it can go now, as `owner`.
-pub async fn run_once(app: &AppState, owner: &str) -> Result<(), crate::store::StoreError> {
+pub async fn run_once(app: &AppState, owner: &str) -> Result<(), StoreError> {
     let pending = key_rotation::pending(&app.db).await?;
     app.key_job_metrics.set_pending(pending.len());
     for tenant in pending {
@@ -165,13 +166,23 @@ async fn step(app: &AppState, job: &Job, owner: &str, keys: &TenantKeys, phase: 
     Ok(())
 }
 
-/// Retires the older versions if nothing is sealed under them any more.
+/// Retires the older versions if nothing is sealed under them any more (not while a
+/// wrapping-key rotation is pending).
 async fn retire(app: &AppState, job: &Job, owner: &str, keys: &TenantKeys) -> Result<(), ApiError> {
     let now_ms = app.clock.now_ms();
     let check = kek_check(&app.keys.kek());
     let last_pass = job.passes + 1 >= MAX_PASSES;
     let tenant = job.tenant.get();
-    match key_rotation::finish(&app.db, job, owner, &keys.current_header(), &check, now_ms, last_pass).await? {
+    let finished = key_rotation::finish(&app.db, job, owner, &keys.current_header(), &check, now_ms, last_pass).await;
+    let finished = match finished {
+        // Master keys do not change while a wrapping-key rotation is pending: retire after it.
+        Err(StoreError::RotationPending) => {
+            tracing::debug!(tenant, "master-key rotation job: retirement waits for the wrapping-key rotation");
+            return Ok(());
+        }
+        other => other?,
+    };
+    match finished {
         Finish::Retired(count) => {
             app.keys.forget(job.tenant);
             app.key_job_metrics.retired(count);

@@ -360,3 +360,29 @@ both!(rotated_keys_recover_from_the_shares_and_the_audit_chain_holds, settings =
     assert!(fresh["key5"].is_string(), "{fresh}");
     reopened.close().await;
 });
+
+both!(retirement_waits_for_a_pending_wrapping_key_rotation, settings = quick, |v| {
+    let seeded = seed(v, "pending", 3).await;
+    v.call("SystemRotateMasterKey", json!({})).await.ok();
+    let shares = json!({"key1": v.shares[0], "key2": v.shares[1], "key3": v.shares[2]});
+    let rotated = v.call("SystemGenerateWrappingKey", shares).await.ok();
+    let new_key = bunker::crypto::WrappingKey::from_hex(rotated["wrappingkey"].as_str().expect("key")).expect("hex");
+    // No master key version is added while the new wrapping key waits for its first start...
+    let answer = v.call("SystemRotateMasterKey", json!({})).await;
+    assert_eq!(answer.status.as_u16(), 409, "{}", answer.body);
+    // ...and none retired: the job seals everything again, then waits.
+    for _ in 0..50 {
+        bunker::keys::job::run_once(&v.state, "test-replica").await.expect("job runs");
+    }
+    let status = v.call("SystemGetMasterKeyStatus", json!({})).await.ok();
+    assert_eq!(status["job"]["stage"], "verify", "{status}");
+    assert_eq!(status["versions"][0]["state"], "retiring", "{status}");
+    // The first start with the new key completes that rotation; the job then retires version 1.
+    let reopened = v.reopen(&new_key).await.expect("the new key opens the vault");
+    // (Reopened with the default settings: past their grace before retiring.)
+    reopened.clock().advance(120);
+    let done = run_job(&reopened, 1).await;
+    assert_eq!(done["versions"][0]["state"], "retired", "{done}");
+    read_all(&reopened, &seeded).await;
+    reopened.close().await;
+});
