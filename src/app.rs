@@ -31,6 +31,7 @@ pub fn operations() -> Vec<Operation> {
         crate::search::operations(),
         crate::audit::operations(),
         crate::system::operations(),
+        crate::keys::operations(),
         crate::files::operations(),
         crate::tenants::operations(),
         crate::access::operations(),

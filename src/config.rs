@@ -221,6 +221,15 @@ pub fn settings() -> Result<Settings, ConfigError> {
             ConfigError::Invalid("BUNKER_CARD_TOKEN_PREFIX must be 1 to 6 digits, not starting with 0".into())
         })?);
     }
+    if let Some(count) = positive("BUNKER_KEY_JOB_BATCH")? {
+        settings.key_job.batch = i64::try_from(count).unwrap_or(i64::MAX);
+    }
+    if let Some(ms) = positive("BUNKER_KEY_JOB_PAUSE_MS")? {
+        settings.key_job.pause = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
+    }
+    if let Some(secs) = positive("BUNKER_KEY_RETIRE_GRACE")? {
+        settings.key_job.retire_grace = std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX));
+    }
     Ok(settings)
 }
 

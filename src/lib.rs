@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod group_commit;
 pub mod http;
 pub mod integrity;
+pub mod keys;
 pub mod legal;
 pub mod requests;
 pub mod retention;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::crypto::keyring::{
-    WrappedMasterKey, kek_check, unwrap_master, unwrap_master_for_main, unwrap_master_for_recovery, wrap_master,
-    wrap_master_for_recovery,
+    WrappedMasterKey, kek_check, unwrap_master, unwrap_master_for_main, unwrap_master_for_recovery,
+    unwrap_version_under_root, wrap_master, wrap_master_for_recovery,
 };
 use crate::crypto::secrets::{digests_match, random_uuid_string, token_digest};
 use crate::crypto::{Key256, KeyRing, WrappingKey, shamir};
@@ -145,12 +145,20 @@ pub async fn recover(db: &Db, recovery: &Key256, wrapping: &WrappingKey) -> Resu
     }
     let kek = wrapping.kek();
     let stored = store::vault::all_master_keys(db).await?;
+    // The recovery key opens the main tenant's root (version 1); its later versions are wrapped
+    // under the root.
+    let root = stored
+        .iter()
+        .find(|key| key.tenant == TenantId::MAIN && key.version == 1)
+        .and_then(|key| unwrap_master_for_recovery(recovery, key.tenant, 1, &key.recovery_wrapped).ok());
     let mut recovered: Vec<Option<Key256>> = stored
         .iter()
-        .map(|key| {
-            (key.tenant == TenantId::MAIN)
-                .then(|| unwrap_master_for_recovery(recovery, key.tenant, key.version, &key.recovery_wrapped).ok())
-                .flatten()
+        .map(|key| match (&root, key.tenant == TenantId::MAIN, key.version) {
+            (Some(root), true, 1) => Some(root.clone()),
+            (Some(root), true, version) => {
+                unwrap_version_under_root(root, key.tenant, version, &key.recovery_wrapped).ok()
+            }
+            _ => None,
         })
         .collect();
     if recovered.iter().all(Option::is_none) {
@@ -169,6 +177,7 @@ pub async fn recover(db: &Db, recovery: &Key256, wrapping: &WrappingKey) -> Resu
                 Some(WrappedMasterKey {
                     version: key.version,
                     wrapped: wrap_master(&kek, key.tenant, key.version, master),
+                    retired: false,
                 })
             })
             .collect();

@@ -48,6 +48,8 @@ pub const ADMIN_ONLY: &[&str] = &[
     // A user's token sees its own record whole: minting one would lift any role's masking.
     "XTokenCreateForUser",
     "SystemGenerateWrappingKey",
+    "SystemRotateMasterKey",
+    "SystemGetMasterKeyStatus",
     "SystemRotateRecoveryKey",
     // An event's details hold whole profiles (a change's before and after), which no view masks.
     "AuditGetEvent",

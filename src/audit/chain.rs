@@ -10,8 +10,10 @@
 //! an HMAC that marks the event erased. Nobody without the key can move an event to another
 //! subject, detach it from a live one, or alter, remove or reorder a chained event unnoticed.
 
-use crate::crypto::IndexValue;
+use sha2::{Digest, Sha256};
+
 use crate::crypto::index::IndexKey;
+use crate::crypto::{IndexValue, TenantKeys};
 use crate::store::audit_chain::ChainRow;
 
 /// The link before the first event.
@@ -27,8 +29,25 @@ pub fn erased_tag(key: &IndexKey, uuid: &str) -> IndexValue {
     key.digest_parts(&[b"audit-erased", uuid.as_bytes()])
 }
 
-/// The link of the event at position `seq`, after the link `previous`.
-pub fn link(key: &IndexKey, previous: &[u8], seq: i64, row: &ChainRow) -> IndexValue {
+/// What of an event's sealed payload the chain covers: a payload sealed under the tenant's keys
+/// by a digest of its plaintext, so that master-key rotation, which seals it again under a new
+/// version, keeps the chain (a payload altered in the database no longer opens, and is then
+/// covered as stored, which breaks the link); a payload sealed under a user's data key (never
+/// sealed again; erasure destroys the key) as stored.
+pub fn covered_payload(keys: &TenantKeys, row: &ChainRow) -> Vec<u8> {
+    if row.key_scope == "tenant"
+        && let Ok(plain) = keys.open(super::event::TABLE, row.uuid.as_bytes(), &row.payload)
+    {
+        let mut covered = b"plaintext-sha256:".to_vec();
+        covered.extend(Sha256::digest(&plain));
+        return covered;
+    }
+    row.payload.clone()
+}
+
+/// The link of the event at position `seq`, after the link `previous`; `payload` is what
+/// [`covered_payload`] answers for it.
+pub fn link(key: &IndexKey, previous: &[u8], seq: i64, row: &ChainRow, payload: &[u8]) -> IndexValue {
     key.digest_parts(&[
         b"audit-chain",
         previous,
@@ -43,7 +62,7 @@ pub fn link(key: &IndexKey, previous: &[u8], seq: i64, row: &ChainRow) -> IndexV
         row.result.as_bytes(),
         &row.http_status.to_be_bytes(),
         row.key_scope.as_bytes(),
-        &row.payload,
+        payload,
     ])
 }
 
@@ -132,13 +151,14 @@ impl Walk {
         Walk { next_seq, previous, verified: 0 }
     }
 
-    /// Checks the next event (rows come in position order).
-    pub fn step(&mut self, key: &IndexKey, row: &ChainRow) -> Result<(), Break> {
+    /// Checks the next event (rows come in position order); `payload` is what
+    /// [`covered_payload`] answers for it.
+    pub fn step(&mut self, key: &IndexKey, row: &ChainRow, payload: &[u8]) -> Result<(), Break> {
         let seq = row.chain_seq;
         if seq != self.next_seq {
             return Err(Break::Missing { seq: self.next_seq });
         }
-        let expected = link(key, &self.previous, seq, row);
+        let expected = link(key, &self.previous, seq, row, payload);
         if !row.chain_mac.as_deref().is_some_and(|mac| crate::crypto::secrets::digests_match(mac, &expected)) {
             return Err(Break::Altered { seq, uuid: row.uuid.clone() });
         }
@@ -201,7 +221,7 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let mut r = row(seq, &format!("event-{seq}"));
-                let mac = link(key, &previous, seq, &r);
+                let mac = link(key, &previous, seq, &r, &r.payload);
                 r.chain_mac = Some(mac.to_vec());
                 previous = mac;
                 r
@@ -212,7 +232,7 @@ mod tests {
     fn walk(key: &IndexKey, rows: &[ChainRow]) -> Result<u64, Break> {
         let mut walk = Walk::after(1, GENESIS);
         for r in rows {
-            walk.step(key, r)?;
+            walk.step(key, r, &r.payload)?;
         }
         Ok(walk.verified())
     }

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::chain;
+use crate::crypto::TenantKeys;
 use crate::crypto::index::IndexKey;
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -26,7 +27,8 @@ pub async fn extend(app: &AppState, tenant: TenantId, wait: bool) -> Result<u64,
     let mut total = 0;
     loop {
         let key = keys.audit_chain_key();
-        let chained = chain.extend(app.clock.now_ms(), wait, |head, rows, live| plan(key, head, rows, live)).await?;
+        let chained =
+            chain.extend(app.clock.now_ms(), wait, |head, rows, live| plan(key, &keys, head, rows, live)).await?;
         match chained {
             Some(n) => {
                 total += n as u64;
@@ -42,13 +44,13 @@ pub async fn extend(app: &AppState, tenant: TenantId, wait: bool) -> Result<u64,
 /// Positions and links for `rows` after `head`. An event whose subject no longer exists (it
 /// committed after its user was erased) loses its links now; an event older than the chain
 /// gets the MAC of its links.
-fn plan(key: &IndexKey, head: &Head, rows: &[ChainRow], live: &HashSet<Vec<u8>>) -> Vec<Chained> {
+fn plan(key: &IndexKey, keys: &TenantKeys, head: &Head, rows: &[ChainRow], live: &HashSet<Vec<u8>>) -> Vec<Chained> {
     let mut previous = head.link.clone();
     let mut seq = head.seq;
     rows.iter()
         .map(|row| {
             seq += 1;
-            let mac = chain::link(key, &previous, seq, row).to_vec();
+            let mac = chain::link(key, &previous, seq, row, &chain::covered_payload(keys, row)).to_vec();
             previous.clone_from(&mac);
             let gone = row.subject_rid.as_ref().is_some_and(|rid| !live.contains(rid));
             let erased = gone.then(|| chain::erased_tag(key, &row.uuid).to_vec());

@@ -96,7 +96,7 @@ pub(super) async fn verify(
             return Ok(Reply(reply(&walk, None, Some(broken))));
         }
         for row in &rows {
-            if let Err(broken) = walk.step(key, row) {
+            if let Err(broken) = walk.step(key, row, &chain::covered_payload(&ctx.keys, row)) {
                 return Ok(Reply(reply(&walk, None, Some(broken))));
             }
         }

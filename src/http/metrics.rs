@@ -68,6 +68,13 @@ impl Metrics {
         Metrics { registry, http }
     }
 
+    /// Registers another domain's instruments (logged and left out if that fails).
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(err) = self.registry.register(collector) {
+            log_error("registering metrics", &err);
+        }
+    }
+
     /// Renders the text exposition.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -225,7 +225,9 @@ mod tests {
     fn keys() -> std::sync::Arc<TenantKeys> {
         let kek = Key256::random();
         let wrapped = wrap_master(&kek, TenantId::new(1), 1, &Key256::random());
-        KeyRing::new(kek).unlock(TenantId::new(1), &[WrappedMasterKey { version: 1, wrapped }]).expect("unlock")
+        KeyRing::new(kek)
+            .unlock(TenantId::new(1), &[WrappedMasterKey { version: 1, wrapped, retired: false }])
+            .expect("unlock")
     }
 
     /// Whether `identity` (with `mode`, or detected) finds `profile`; checks that the digest

@@ -131,6 +131,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     crate::retention::spawn(state.clone());
     crate::audit::chainer::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());
+    crate::keys::job::spawn(state.clone());
     if let Some(metrics_listener) = metrics_listener {
         tracing::info!(address = %metrics_listener.local_addr()?, "metrics are served on their own address");
         let app = crate::app::metrics_app(state.clone());
@@ -276,6 +277,7 @@ async fn demo(listen_on: Option<SocketAddr>) -> Result<(), StartError> {
     crate::retention::spawn(state.clone());
     crate::audit::chainer::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());
+    crate::keys::job::spawn(state.clone());
     let server = Server::from_listener(listener, state, limits);
     let address = server.local_addr()?;
     println!("==================== BUNKER DEMO ====================");

@@ -48,6 +48,8 @@ pub struct Inner {
     pub clock: Clock,
     /// Prometheus instruments.
     pub metrics: Metrics,
+    /// The master-key rotation job's instruments (registered on [`Inner::metrics`]).
+    pub key_job_metrics: crate::keys::metrics::JobMetrics,
     /// Rate limits per client address.
     pub rates: RateLimits,
     /// Verified principals and resolved tenant names.
@@ -97,6 +99,8 @@ impl AppState {
     /// Builds the state around an unlocked key ring; starts the group-commit writers.
     pub fn new(db: Db, keys: Arc<KeyRing>, settings: Settings, clock: Clock) -> AppState {
         let rates = RateLimits::new(settings.rate.clone());
+        let metrics = Metrics::new();
+        let key_job_metrics = crate::keys::metrics::JobMetrics::register(&metrics);
         AppState(Arc::new(Inner {
             audit: AuditWriter::spawn(db.clone()),
             user_inserts: UserInserts::spawn(db.clone()),
@@ -106,7 +110,8 @@ impl AppState {
             keys,
             settings,
             clock,
-            metrics: Metrics::new(),
+            metrics,
+            key_job_metrics,
             rates,
             caches: Caches::new(),
         }))

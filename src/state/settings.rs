@@ -52,6 +52,8 @@ pub struct Settings {
     pub file_dir: Option<std::path::PathBuf>,
     /// Rate limits per client address.
     pub rate: RateSettings,
+    /// The master-key rotation job.
+    pub key_job: crate::keys::JobSettings,
     /// Whether the API listener serves `GET /metrics` (false when it has its own admin address,
     /// `BUNKER_METRICS_LISTEN`: the API listener then answers 404 for it).
     pub metrics_on_api: bool,
@@ -84,6 +86,7 @@ impl Default for Settings {
             max_file_size: 32 * 1024 * 1024,
             file_dir: None,
             rate: RateSettings::default(),
+            key_job: crate::keys::JobSettings::default(),
             metrics_on_api: true,
             card_tokens: crate::tokens::shape::CardShape::default(),
         }

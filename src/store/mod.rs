@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod files;
 pub mod groups;
 pub mod health;
+pub mod key_rotation;
 pub mod legal;
 pub mod requests;
 pub mod retention;

@@ -265,6 +265,7 @@ pub async fn purge(db: &Db, id: TenantId, now: i64) -> StoreResult<()> {
         for table in std::iter::once(search).chain(TENANT_TABLES) {
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1")).bind(id).execute(&mut *tx).await?;
         }
+        sqlx::query("DELETE FROM key_rotations WHERE tenant_id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM tenant_keys WHERE tenant_id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("UPDATE tenants SET purged_at = $2 WHERE id = $1 AND deleted_at IS NOT NULL")
             .bind(id)
@@ -306,6 +307,8 @@ impl Change {
     pub const TOKENS: &'static str = "tokens";
     /// A tenant's groups, roles, policies or memberships changed.
     pub const ACCESS: &'static str = "access";
+    /// A tenant's master keys changed (a new version, or older ones retired).
+    pub const KEYS: &'static str = "keys";
 }
 
 /// The changes recorded since `since_ms` (by the writer's clock), oldest first.

@@ -142,12 +142,15 @@ pub async fn initialise(db: &Db, init: &Initialisation<'_>) -> StoreResult<bool>
 pub struct Vault<'a>(pub(super) TenantScope<'a>);
 
 impl Vault<'_> {
-    /// The stored master keys of one tenant, oldest first.
+    /// The stored master keys of one tenant, oldest first (retired ones too: see
+    /// [`WrappedMasterKey::retired`]).
     pub async fn tenant_master_keys(&self) -> StoreResult<Vec<WrappedMasterKey>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let rows = sqlx::query("SELECT version, wrapped FROM tenant_keys WHERE tenant_id = $1 ORDER BY version")
+            let rows = sqlx::query(
+                "SELECT version, wrapped, retired_at IS NOT NULL FROM tenant_keys WHERE tenant_id = $1 ORDER BY version",
+            )
                 .bind(tenant)
                 .fetch_all(&mut *conn)
                 .await?;
@@ -156,6 +159,7 @@ impl Vault<'_> {
                     Ok(WrappedMasterKey {
                         version: u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0),
                         wrapped: row.try_get(1)?,
+                        retired: row.try_get(2)?,
                     })
                 })
                 .collect()

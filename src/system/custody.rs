@@ -1,5 +1,5 @@
 //! Proof of custody of the recovery shares: three of them recover the recovery key, which must
-//! open the recovery wrapping of the main tenant's master key in force.
+//! open the recovery wrapping of the main tenant's root (its first master key).
 
 use serde::Deserialize;
 
@@ -42,10 +42,12 @@ pub(super) async fn prove(app: &AppState, ctx: &RequestContext, req: SharesReque
         ShareError::Invalid => mismatch(),
     })?;
     let stored = vault::all_master_keys(&app.db).await?;
-    let main = stored.iter().filter(|k| k.tenant == ctx.tenant).max_by_key(|k| k.version).ok_or_else(mismatch)?;
+    // The recovery key wraps the main tenant's first master key, its root; later versions are
+    // wrapped under the root (`TenantKeys::wrap_own_version_for_recovery`).
+    let main = stored.iter().find(|k| k.tenant == ctx.tenant && k.version == 1).ok_or_else(mismatch)?;
     let recovered = unwrap_master_for_recovery(&recovery, main.tenant, main.version, &main.recovery_wrapped)
         .map_err(|_| mismatch())?;
-    if main.version != ctx.keys.active_version() || !recovered.ct_eq(ctx.keys.active_master()) {
+    if !ctx.keys.root_matches(&recovered) {
         return Err(mismatch());
     }
     Ok(Custody { recovery, stored })

@@ -8,4 +8,5 @@ pub mod name;
 mod routes;
 
 pub use id::TenantId;
+pub(crate) use routes::target;
 pub use routes::{operations, public_operations};

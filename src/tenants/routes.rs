@@ -120,7 +120,12 @@ struct Target {
 
 /// The tenant a call is about: the one named, else the request's own. A caller outside the main
 /// tenant may only name its own: another is 403, whether or not it exists.
-async fn target(app: &AppState, ctx: &RequestContext, id: Option<Int>, name: Option<String>) -> ApiResult<TenantId> {
+pub(crate) async fn target(
+    app: &AppState,
+    ctx: &RequestContext,
+    id: Option<Int>,
+    name: Option<String>,
+) -> ApiResult<TenantId> {
     let named = named(app, id, name).await;
     if !ctx.principal.tenant.is_main() {
         return match named {

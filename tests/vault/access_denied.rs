@@ -153,6 +153,8 @@ fn table(w: &World, t: &Seeded) -> Vec<(&'static str, Vec<Value>)> {
         ("SystemGetUserReport", each(json!({}))),
         ("SystemGetUserHTMLReport", each(json!({}))),
         ("SystemGenerateWrappingKey", one(json!({"key1": "00", "key2": "00", "key3": "00"}))),
+        ("SystemRotateMasterKey", one(json!({}))),
+        ("SystemGetMasterKeyStatus", one(json!({}))),
         ("SystemRotateRecoveryKey", one(json!({"key1": "00", "key2": "00", "key3": "00"}))),
         ("FileCreate", each(json!({"filename": "probe.txt", "filedata": b64(b"probe")}))),
         ("FileGet", each(json!({"fileuuid": t.fileuuid}))),

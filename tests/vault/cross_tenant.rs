@@ -458,6 +458,16 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
         admin("TenantUpdate", tenants, vec![json!({"tenantid": t.tenantid, "tenantorg": "probe"})]),
         admin("TenantDelete", tenants, vec![json!({"tenantid": t.tenantid})]),
         admin("TenantListTenants", tenants, vec![json!({})]),
+        admin(
+            "SystemRotateMasterKey",
+            "rotates the master key of the tenant it names",
+            vec![json!({"tenantid": t.tenantid}), json!({"tenantname": t.tenantname})],
+        ),
+        admin(
+            "SystemGetMasterKeyStatus",
+            "reads the key status of the tenant it names",
+            vec![json!({"tenantid": t.tenantid}), json!({"tenantname": t.tenantname})],
+        ),
         own("TenantGetUIConf", "shows the named tenant's public name (the caller's own here)", vec![json!({})]),
     ]);
     rows.extend(access_rows(t, me));
