@@ -31,22 +31,22 @@ pub fn erased_tag(key: &IndexKey, uuid: &str) -> IndexValue {
 
 /// What of an event's sealed payload the chain covers: a payload sealed under the tenant's keys
 /// by a digest of its plaintext, so that master-key rotation, which seals it again under a new
-/// version, keeps the chain (a payload altered in the database no longer opens, and is then
-/// covered as stored, which breaks the link); a payload sealed under a user's data key (never
-/// sealed again; erasure destroys the key) as stored.
-pub fn covered_payload(keys: &TenantKeys, row: &ChainRow) -> Vec<u8> {
-    if row.key_scope == "tenant"
-        && let Ok(plain) = keys.open(super::event::TABLE, row.uuid.as_bytes(), &row.payload)
-    {
-        let mut covered = b"plaintext-sha256:".to_vec();
-        covered.extend(Sha256::digest(&plain));
-        return covered;
+/// version, keeps the chain; a payload sealed under a user's data key (never sealed again;
+/// erasure destroys the key) as stored. `None` for a tenant payload that does not open with
+/// `keys` (keys older than the event's, or a payload altered in the database).
+pub fn covered_payload(keys: &TenantKeys, row: &ChainRow) -> Option<Vec<u8>> {
+    if row.key_scope != "tenant" {
+        return Some(row.payload.clone());
     }
-    row.payload.clone()
+    let plain = keys.open(super::event::TABLE, row.uuid.as_bytes(), &row.payload).ok()?;
+    let mut covered = b"plaintext-sha256:".to_vec();
+    covered.extend(Sha256::digest(&plain));
+    Some(covered)
 }
 
 /// The link of the event at position `seq`, after the link `previous`; `payload` is what
-/// [`covered_payload`] answers for it.
+/// [`covered_payload`] answers for it (the payload as stored when it does not open: a link
+/// made over a plaintext digest then no longer matches).
 pub fn link(key: &IndexKey, previous: &[u8], seq: i64, row: &ChainRow, payload: &[u8]) -> IndexValue {
     key.digest_parts(&[
         b"audit-chain",

@@ -3,6 +3,7 @@
 //! tenant's head now and then so that an operator can anchor it outside the vault.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::chain;
@@ -22,47 +23,68 @@ pub const ANCHOR_INTERVAL: Duration = Duration::from_secs(600);
 /// Chains every pending event of `tenant` (in batches) and returns how many. With `wait` false
 /// a head held by another transaction (another replica chaining it) ends the work at once.
 pub async fn extend(app: &AppState, tenant: TenantId, wait: bool) -> Result<u64, ApiError> {
-    let keys = app.tenant_keys(tenant).await?;
+    let mut keys = app.tenant_keys(tenant).await?;
     let chain = app.db.tenant(tenant).audit_chain();
     let mut total = 0;
+    // An event sealed under a master-key version this replica has not loaded yet (rotated
+    // through another one a moment ago) stops the batch before it, once: the keys are read
+    // again and the batch goes on. What still does not open is covered as stored.
+    let mut reloaded = false;
     loop {
+        let stopped = AtomicBool::new(false);
         let key = keys.audit_chain_key();
-        let chained =
-            chain.extend(app.clock.now_ms(), wait, |head, rows, live| plan(key, &keys, head, rows, live)).await?;
-        match chained {
-            Some(n) => {
-                total += n as u64;
-                if (n as i64) < BATCH {
-                    return Ok(total);
-                }
-            }
-            None => return Ok(total),
+        let chained = chain
+            .extend(app.clock.now_ms(), wait, |head, rows, live| {
+                let planned = plan(key, &keys, head, rows, live, !reloaded);
+                stopped.store(planned.len() < rows.len(), Ordering::Relaxed);
+                planned
+            })
+            .await?;
+        let Some(n) = chained else { return Ok(total) };
+        total += n as u64;
+        if stopped.load(Ordering::Relaxed) {
+            app.keys.forget(tenant);
+            keys = app.tenant_keys(tenant).await?;
+            reloaded = true;
+        } else if (n as i64) < BATCH {
+            return Ok(total);
         }
     }
 }
 
 /// Positions and links for `rows` after `head`. An event whose subject no longer exists (it
 /// committed after its user was erased) loses its links now; an event older than the chain
-/// gets the MAC of its links.
-fn plan(key: &IndexKey, keys: &TenantKeys, head: &Head, rows: &[ChainRow], live: &HashSet<Vec<u8>>) -> Vec<Chained> {
+/// gets the MAC of its links. With `stop_unopened`, the events from the first whose tenant
+/// payload does not open with `keys` are left for later.
+fn plan(
+    key: &IndexKey,
+    keys: &TenantKeys,
+    head: &Head,
+    rows: &[ChainRow],
+    live: &HashSet<Vec<u8>>,
+    stop_unopened: bool,
+) -> Vec<Chained> {
     let mut previous = head.link.clone();
     let mut seq = head.seq;
-    rows.iter()
-        .map(|row| {
-            seq += 1;
-            let mac = chain::link(key, &previous, seq, row, &chain::covered_payload(keys, row)).to_vec();
-            previous.clone_from(&mac);
-            let gone = row.subject_rid.as_ref().is_some_and(|rid| !live.contains(rid));
-            let erased = gone.then(|| chain::erased_tag(key, &row.uuid).to_vec());
-            let link = match (&row.link_mac, &row.user_ref, &row.subject_rid) {
-                (None, Some(user_ref), Some(rid)) if !gone => {
-                    Some(chain::link_tag(key, &row.uuid, user_ref, rid).to_vec())
-                }
-                _ => None,
-            };
-            Chained { id: row.id, seq, mac, erased, link }
-        })
-        .collect()
+    let mut chained = Vec::with_capacity(rows.len());
+    for row in rows {
+        let payload = match chain::covered_payload(keys, row) {
+            Some(payload) => payload,
+            None if stop_unopened => break,
+            None => row.payload.clone(),
+        };
+        seq += 1;
+        let mac = chain::link(key, &previous, seq, row, &payload).to_vec();
+        previous.clone_from(&mac);
+        let gone = row.subject_rid.as_ref().is_some_and(|rid| !live.contains(rid));
+        let erased = gone.then(|| chain::erased_tag(key, &row.uuid).to_vec());
+        let link = match (&row.link_mac, &row.user_ref, &row.subject_rid) {
+            (None, Some(user_ref), Some(rid)) if !gone => Some(chain::link_tag(key, &row.uuid, user_ref, rid).to_vec()),
+            _ => None,
+        };
+        chained.push(Chained { id: row.id, seq, mac, erased, link });
+    }
+    chained
 }
 
 /// Runs the chainer every [`INTERVAL`] until the process ends.

@@ -88,6 +88,7 @@ pub(super) async fn verify(
         return Ok(Reply(reply(&walk, None, broken)));
     };
     let mut walk = Walk::after(from, previous);
+    let (mut keys, mut reloaded) = (ctx.keys.clone(), false);
     let end = head.seq.min(from.saturating_add(limit - 1));
     while walk.next_seq() <= end {
         let rows = store.page(walk.next_seq(), PAGE.min(end - walk.next_seq() + 1)).await?;
@@ -96,7 +97,19 @@ pub(super) async fn verify(
             return Ok(Reply(reply(&walk, None, Some(broken))));
         }
         for row in &rows {
-            if let Err(broken) = walk.step(key, row, &chain::covered_payload(&ctx.keys, row)) {
+            let payload = match chain::covered_payload(&keys, row) {
+                Some(payload) => payload,
+                // Perhaps sealed under a master-key version rotated in through another replica
+                // a moment ago: read the keys again, once.
+                None if !reloaded => {
+                    app.keys.forget(ctx.tenant);
+                    keys = app.tenant_keys(ctx.tenant).await?;
+                    reloaded = true;
+                    chain::covered_payload(&keys, row).unwrap_or_else(|| row.payload.clone())
+                }
+                None => row.payload.clone(),
+            };
+            if let Err(broken) = walk.step(key, row, &payload) {
                 return Ok(Reply(reply(&walk, None, Some(broken))));
             }
         }
