@@ -228,7 +228,15 @@ pub fn settings() -> Result<Settings, ConfigError> {
         settings.key_job.pause = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
     }
     if let Some(secs) = positive("BUNKER_KEY_RETIRE_GRACE")? {
-        settings.key_job.retire_grace = std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX));
+        let grace = std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX));
+        let least = crate::crypto::keyring::TENANT_KEYS_LIFETIME + std::time::Duration::from_secs(10);
+        if grace < least {
+            return Err(ConfigError::Invalid(format!(
+                "BUNKER_KEY_RETIRE_GRACE must be at least {} seconds (the key cache's lifetime and a margin)",
+                least.as_secs()
+            )));
+        }
+        settings.key_job.retire_grace = grace;
     }
     Ok(settings)
 }

@@ -454,12 +454,19 @@ pub fn unwrap_tenant_keys(
 /// when next needed.
 pub const TENANT_KEYS_CAPACITY: u64 = 10_000;
 
+/// How long unwrapped tenant keys are kept before they are read from the database again.
+pub const TENANT_KEYS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The process-wide key ring: the key-encryption key and a cache of unwrapped tenant keys.
 ///
-/// Cached keys do not expire: a tenant's master keys change only through operations that
-/// forget them ([`KeyRing::forget`]), and a new wrapping key ([`KeyRing::replace_kek`]) re-wraps
-/// the same master keys, so what is cached stays right. An expiry would only add database reads
-/// and key unwrapping to the request path.
+/// A tenant's master keys change only through operations that forget them on every replica
+/// ([`KeyRing::forget`], through the change feed), and a new wrapping key re-wraps the same
+/// master keys. Cached keys still expire after [`TENANT_KEYS_LIFETIME`]: a request that read the
+/// keys just before a master-key rotation committed may cache them just after the feed's forget,
+/// and a replica whose clock lags may miss the feed entry; either would go on sealing under a
+/// version the rotation job then retires. The lifetime is below the retirement grace
+/// (`BUNKER_KEY_RETIRE_GRACE`, at least [`TENANT_KEYS_LIFETIME`] plus ten seconds), so no replica
+/// still seals under a version when it is retired.
 pub struct KeyRing {
     kek: RwLock<Key256>,
     tenants: Cache<TenantId, Arc<TenantKeys>>,
@@ -474,7 +481,8 @@ impl std::fmt::Debug for KeyRing {
 impl KeyRing {
     /// A ring around the key-encryption key derived from the operator's wrapping key.
     pub fn new(kek: Key256) -> KeyRing {
-        KeyRing { kek: RwLock::new(kek), tenants: Cache::new(TENANT_KEYS_CAPACITY) }
+        let tenants = Cache::builder().max_capacity(TENANT_KEYS_CAPACITY).time_to_live(TENANT_KEYS_LIFETIME).build();
+        KeyRing { kek: RwLock::new(kek), tenants }
     }
 
     /// A copy of the current key-encryption key.

@@ -124,6 +124,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::RequestClosed => ApiError::conflict("This user request is closed"),
             StoreError::Invalid(message) => ApiError::bad_request(message),
+            StoreError::Busy(message) => ApiError::conflict(message),
             StoreError::WrappingKeyChanged => {
                 ApiError::conflict("The wrapping key has changed: retry on a vault started with the new key")
             }

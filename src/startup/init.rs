@@ -36,6 +36,19 @@ pub(super) async fn run(args: InitArgs) -> Result<(), StartError> {
         )
         .into());
     }
+    if root_token.is_none()
+        && args.root_token_file.is_none()
+        && !args.shares_to_stdout
+        && !std::io::stdout().is_terminal()
+    {
+        return Err(ConfigError::Invalid(
+            "standard output is not a terminal: whatever collects it would keep the root access token. \
+             Use --root-token-file FILE, give it in DATABUNKER_ROOTTOKEN, run in a terminal, or accept it with \
+             --shares-to-stdout"
+                .into(),
+        )
+        .into());
+    }
     files::secure(&location, embedded_default)?;
     let db = store::connect_with(&location, &config::pool_settings()?).await?;
     if store::vault::is_initialised(&db).await? {
@@ -67,7 +80,7 @@ pub(super) async fn run(args: InitArgs) -> Result<(), StartError> {
     if wrapping.generated {
         println!("Development wrapping key: {}", wrapping.key.to_hex());
     }
-    outputs.deliver(&secrets)
+    outputs.deliver(&secrets, root_token.is_some())
 }
 
 /// Where the secrets go, created before the vault is initialised.
@@ -120,12 +133,14 @@ impl Outputs {
         }
     }
 
-    fn deliver(self, secrets: &InitSecrets) -> Result<(), StartError> {
+    /// Writes or shows the secrets; a root token the operator gave (`supplied`) is not echoed.
+    fn deliver(self, secrets: &InitSecrets, supplied: bool) -> Result<(), StartError> {
         match self.root_token {
             Some((path, mut file)) => {
                 writeln!(file, "{}", secrets.root_token).and_then(|()| file.sync_all()).map_err(file_error(&path))?;
                 println!("Root access token written to {} (owner-only).", path.display());
             }
+            None if supplied => println!("Root access token: the one given in DATABUNKER_ROOTTOKEN."),
             None => println!("Root access token: {}", secrets.root_token),
         }
         match self.shares {

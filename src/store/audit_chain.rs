@@ -214,8 +214,11 @@ impl AuditChain<'_> {
                 return Ok(None);
             };
             let head = Head { seq: row.try_get(0)?, link: row.try_get(1)? };
+            // PostgreSQL: the events are locked before their users (below), in the order an
+            // erasure locks them (its events, then its user row), so the two cannot deadlock.
+            let rows_lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
             let sql = format!(
-                "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL ORDER BY id LIMIT $2"
+                "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL ORDER BY id LIMIT $2{rows_lock}"
             );
             let rows: Vec<ChainRow> = sqlx::query(&sql)
                 .bind(tenant)
@@ -232,8 +235,12 @@ impl AuditChain<'_> {
             let rids: Vec<&[u8]> = rows.iter().filter_map(|r| r.subject_rid.as_deref()).collect();
             let mut live = HashSet::new();
             if !rids.is_empty() {
+                // PostgreSQL: a user being erased right now is waited for (its deletion holds
+                // the row), so an event that committed after the erasure cleared the user's
+                // links is not chained as if the user lived on.
+                let share = if matches!(db, Db::Postgres(_)) { " FOR KEY SHARE" } else { "" };
                 let sql = format!(
-                    "SELECT rid FROM users WHERE tenant_id = $1 AND rid IN ({})",
+                    "SELECT rid FROM users WHERE tenant_id = $1 AND rid IN ({}){share}",
                     placeholders(2, rids.len())
                 );
                 let mut query = sqlx::query(&sql).bind(tenant);

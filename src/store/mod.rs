@@ -79,6 +79,10 @@ pub enum StoreError {
     /// (it would lack the new wrapping), so nothing was written.
     #[error("a wrapping-key rotation is pending")]
     RotationPending,
+    /// Earlier work on the same thing is still running (the message says what, and when to
+    /// retry); nothing was written.
+    #[error("{0}")]
+    Busy(&'static str),
     /// The change breaks a rule of the records it touches (the message says which, without
     /// request values), e.g. a group placed below itself.
     #[error("{0}")]

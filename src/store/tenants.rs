@@ -113,6 +113,9 @@ pub struct Sealed {
     pub email: Option<Vec<u8>>,
     /// The main tenant's event for the creation.
     pub event: AuditRecord,
+    /// The main tenant's master-key version `recovery_wrapped` was sealed under: checked to be
+    /// its latest, so that no retirement of an older one leaves the tenant unrecoverable.
+    pub main_version: u32,
 }
 
 /// Creates a tenant with its first master key and its admin token, and the event, in one
@@ -129,6 +132,13 @@ pub async fn create(db: &Db, new: &NewTenant<'_>, seal: impl FnOnce(TenantId) ->
             .await?
             .try_get(0)?;
         let sealed = seal(id);
+        let main_latest: i64 = sqlx::query("SELECT MAX(version) FROM tenant_keys WHERE tenant_id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if main_latest != i64::from(sealed.main_version) {
+            return Err(StoreError::Busy("The main tenant's master key was rotated meanwhile: retry"));
+        }
         sqlx::query("UPDATE tenants SET email = $2 WHERE id = $1")
             .bind(id)
             .bind(sealed.email.as_deref())

@@ -95,15 +95,19 @@ async fn create(
         kek_check: kek_check(&kek),
         actor: ctx.tenant,
     };
+    // The main tenant's keys read afresh: the recovery wrapping must be under its latest version.
+    app.keys.forget(TenantId::MAIN);
+    let main = app.tenant_keys(TenantId::MAIN).await?;
     let stored = store::create(&app.db, &new, |id| {
         // Nothing is cached here: the transaction may still fail, and the id with it.
         let own = TenantKeys::from_master(id, 1, master.clone());
         let details = json!({"tenantid": id, "tenantname": tenantname, "tenantorg": org});
         Sealed {
             master_wrapped: wrap_master(&kek, id, 1, &master),
-            recovery_wrapped: wrap_master_for_main(&ctx.keys, id, 1, &master),
+            recovery_wrapped: wrap_master_for_main(&main, id, 1, &master),
             email: email.as_ref().map(|e| own.seal(EMAIL_TABLE, EMAIL_RECORD, e.as_bytes())),
             event: ctx.change_event(None, None, None, Some(&details)),
+            main_version: main.active_version(),
         }
     })
     .await;

@@ -165,6 +165,13 @@ fn init_one_at_a_time(dir: &Path, db: &[&str], env: &[(&str, &str)]) {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("standard output is not a terminal"), "{}", text(&out.stderr));
     assert!(!text(&out.stdout).contains("key1"), "{}", text(&out.stdout));
+    // Share files alone do not do: the root token would still go to standard output.
+    let shares_only = dir.join("shares-only");
+    let shares_arg = shares_only.to_str().expect("utf-8 path");
+    let out = run(dir, &[&["init", "--shares-dir", shares_arg][..], db].concat(), env, "");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("would keep the root access token"), "{}", text(&out.stderr));
+    assert!(!shares_only.exists(), "nothing is made for a refused ceremony");
     let out = run(dir, &[&["init", "--shares-to-stdout"][..], db].concat(), env, &"\n".repeat(10));
     assert!(out.status.success(), "init failed: {}", text(&out.stderr));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));

@@ -386,3 +386,19 @@ both!(retirement_waits_for_a_pending_wrapping_key_rotation, settings = quick, |v
     read_all(&reopened, &seeded).await;
     reopened.close().await;
 });
+
+both!(rotations_cannot_pile_up_versions_faster_than_the_job_retires_them, |v| {
+    for version in 2..=8 {
+        let rotated = v.call("SystemRotateMasterKey", json!({})).await.ok();
+        assert_eq!(rotated["version"], version);
+    }
+    v.call("SystemRotateMasterKey", json!({})).await.error(
+        409,
+        "The tenant has 8 master-key versions in use: retry once the rotation job has retired older ones \
+         (SystemGetMasterKeyStatus)",
+    );
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM tenant_keys WHERE tenant_id = 1").await, 8, "nothing was added");
+    // Records still read and write under the newest version.
+    let token = v.create_user(json!({"email": "piled@rotate.test"})).await;
+    v.call("UserGet", json!({"mode": "token", "identity": token})).await.ok();
+});

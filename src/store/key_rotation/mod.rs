@@ -34,10 +34,13 @@ pub struct NewVersion {
     pub event: AuditRecord,
 }
 
+/// Most master-key versions of one tenant in use at once (not yet retired).
+pub const MAX_LIVE_VERSIONS: i64 = 8;
+
 /// Adds the next version of `tenant`'s master key and (re)starts its job, with the event, in one
 /// transaction that first checks the wrapping key in force (`check_kek!`). Other replicas are
 /// told through the change feed. `NotFound` for no such live tenant; `Conflict` when the main
-/// tenant's keys changed since they were read.
+/// tenant's keys changed since they were read; `Busy` when [`MAX_LIVE_VERSIONS`] are in use.
 pub async fn add_version(
     db: &Db,
     tenant: TenantId,
@@ -55,6 +58,19 @@ pub async fn add_version(
             .await?;
         if live.is_none() {
             return Err(StoreError::NotFound);
+        }
+        // Versions cannot pile up faster than the job retires them: each is unwrapped and
+        // derived from whenever the tenant's keys are read.
+        let live: i64 = sqlx::query("SELECT COUNT(*) FROM tenant_keys WHERE tenant_id = $1 AND retired_at IS NULL")
+            .bind(tenant)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if live >= MAX_LIVE_VERSIONS {
+            return Err(StoreError::Busy(
+                "The tenant has 8 master-key versions in use: retry once the rotation job has retired older ones \
+                 (SystemGetMasterKeyStatus)",
+            ));
         }
         let latest: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM tenant_keys WHERE tenant_id = $1")
             .bind(tenant)
