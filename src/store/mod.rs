@@ -79,6 +79,10 @@ pub enum StoreError {
     /// (it would lack the new wrapping), so nothing was written.
     #[error("a wrapping-key rotation is pending")]
     RotationPending,
+    /// The recovery wrapping the shares opened was replaced by a concurrent recovery-key
+    /// rotation, or dropped by a use of the new shares: nothing was written.
+    #[error("the recovery key has changed")]
+    RecoveryKeyChanged,
     /// The change breaks a rule of the records it touches (the message says which, without
     /// request values), e.g. a group placed below itself.
     #[error("{0}")]
