@@ -139,8 +139,9 @@ pub enum RecoverError {
 
 /// Offline recovery: the recovery key (from three shares) opens the main tenant's master keys,
 /// which open every other tenant's; all of them are wrapped under `wrapping`, which becomes
-/// the key in force (any pending rotation is dropped), in one transaction. Returns how many
-/// master keys were re-wrapped.
+/// the key in force (any pending rotation is dropped), in one transaction. While a recovery-key
+/// rotation is pending the old shares work too; the new ones confirm it in that transaction (see
+/// `SystemRotateRecoveryKey`). Returns how many master keys were re-wrapped.
 pub async fn recover(db: &Db, recovery: &Key256, wrapping: &WrappingKey) -> Result<usize, RecoverError> {
     if !store::vault::is_initialised(db).await? {
         return Err(RecoverError::NotInitialised);

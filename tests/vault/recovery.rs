@@ -170,6 +170,19 @@ both!(recovering_with_the_new_shares_confirms_them, |v| {
     reopened.close().await;
 });
 
+both!(rotating_with_the_new_shares_confirms_them_and_starts_another, |v| {
+    let fresh = answered_shares(&v.call(ROTATE, shares_body(&v.shares, [0, 1, 2])).await.ok());
+    let newer = answered_shares(&v.call(ROTATE, shares_body(&fresh, [1, 2, 3])).await.ok());
+    // The first set is confirmed and then replaced: the original shares are gone, the first new
+    // set is the one kept until the newest is used.
+    v.call(ROTATE, shares_body(&v.shares, [2, 3, 4])).await.error(403, MISMATCH);
+    assert_eq!(v.scalar(PENDING).await, 1);
+    v.call("SystemGenerateWrappingKey", shares_body(&fresh, [0, 2, 4])).await.ok();
+    v.call("SystemGenerateWrappingKey", shares_body(&newer, [0, 3, 4])).await.ok();
+    assert_eq!(v.scalar(PENDING).await, 0);
+    v.call("SystemGenerateWrappingKey", shares_body(&fresh, [0, 2, 4])).await.error(403, MISMATCH);
+});
+
 both!(recovery_key_rotation_refuses_bad_shares, |v| {
     v.call(ROTATE, json!({"key1": v.shares[0]})).await.error(400, "Missing API request parameters: key1, key2, key3");
     let mut bad = shares_body(&v.shares, [0, 1, 2]);
