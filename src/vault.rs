@@ -8,6 +8,7 @@ use crate::crypto::keyring::{
 };
 use crate::crypto::secrets::{digests_match, random_uuid_string, token_digest};
 use crate::crypto::{Key256, KeyRing, WrappingKey, shamir};
+use crate::store::vault::{SharesOpened, StoredMasterKey};
 use crate::store::{self, Db, StoreError};
 use crate::tenants::TenantId;
 
@@ -130,15 +131,17 @@ pub enum RecoverError {
         /// The key version.
         version: u32,
     },
-    /// Storage failed.
+    /// Storage failed (or a concurrent recovery-key rotation replaced the wrapping the shares
+    /// opened).
     #[error("storage error during recovery: {0}")]
     Store(#[from] StoreError),
 }
 
 /// Offline recovery: the recovery key (from three shares) opens the main tenant's master keys,
 /// which open every other tenant's; all of them are wrapped under `wrapping`, which becomes
-/// the key in force (any pending rotation is dropped), in one transaction. Returns how many
-/// master keys were re-wrapped.
+/// the key in force (any pending rotation is dropped), in one transaction. While a recovery-key
+/// rotation is pending the old shares work too; the new ones confirm it in that transaction (see
+/// `SystemRotateRecoveryKey`). Returns how many master keys were re-wrapped.
 pub async fn recover(db: &Db, recovery: &Key256, wrapping: &WrappingKey) -> Result<usize, RecoverError> {
     if !store::vault::is_initialised(db).await? {
         return Err(RecoverError::NotInitialised);
@@ -147,23 +150,21 @@ pub async fn recover(db: &Db, recovery: &Key256, wrapping: &WrappingKey) -> Resu
     let stored = store::vault::all_master_keys(db).await?;
     // The recovery key opens the main tenant's root (version 1); its later versions are wrapped
     // under the root.
-    let root = stored
+    let Some((root, opened)) = stored
         .iter()
         .find(|key| key.tenant == TenantId::MAIN && key.version == 1)
-        .and_then(|key| unwrap_master_for_recovery(recovery, key.tenant, 1, &key.recovery_wrapped).ok());
+        .and_then(|key| open_root_for_recovery(recovery, key))
+    else {
+        return Err(RecoverError::SharesMismatch);
+    };
     let mut recovered: Vec<Option<Key256>> = stored
         .iter()
-        .map(|key| match (&root, key.tenant == TenantId::MAIN, key.version) {
-            (Some(root), true, 1) => Some(root.clone()),
-            (Some(root), true, version) => {
-                unwrap_version_under_root(root, key.tenant, version, &key.recovery_wrapped).ok()
-            }
+        .map(|key| match (key.tenant == TenantId::MAIN, key.version) {
+            (true, 1) => Some(root.clone()),
+            (true, version) => unwrap_version_under_root(&root, key.tenant, version, &key.recovery_wrapped).ok(),
             _ => None,
         })
         .collect();
-    if recovered.iter().all(Option::is_none) {
-        return Err(RecoverError::SharesMismatch);
-    }
     // Other keys are sealed for the main tenant (under whichever of its versions was active
     // then, which may itself be sealed that way): open what the main keys known so far open,
     // until nothing more opens.
@@ -203,6 +204,18 @@ pub async fn recover(db: &Db, recovery: &Key256, wrapping: &WrappingKey) -> Resu
             wrapped: wrap_master(&kek, key.tenant, key.version, master),
         });
     }
-    store::vault::install_wrapping_key(db, &rewrapped, &kek_check(&kek)).await?;
+    store::vault::install_wrapping_key(db, &opened, &rewrapped, &kek_check(&kek)).await?;
     Ok(rewrapped.len())
+}
+
+/// Opens the main tenant's root (`root`, its stored version 1) with a recovery key: through the
+/// recovery wrapping in force or, while a recovery-key rotation is pending, the previous one
+/// (the old shares). Says which one opened, for the write that the shares prove custody for.
+pub fn open_root_for_recovery(recovery: &Key256, root: &StoredMasterKey) -> Option<(Key256, SharesOpened)> {
+    let open = |wrapped: &[u8]| unwrap_master_for_recovery(recovery, root.tenant, root.version, wrapped).ok();
+    if let Some(key) = open(&root.recovery_wrapped) {
+        return Some((key, SharesOpened::Current(root.recovery_wrapped.clone())));
+    }
+    let previous = root.previous_recovery_wrapped.as_ref()?;
+    open(previous).map(|key| (key, SharesOpened::Previous(previous.clone())))
 }

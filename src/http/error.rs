@@ -128,6 +128,9 @@ impl From<StoreError> for ApiError {
             StoreError::WrappingKeyChanged => {
                 ApiError::conflict("The wrapping key has changed: retry on a vault started with the new key")
             }
+            StoreError::RecoveryKeyChanged => {
+                ApiError::conflict("The recovery key was rotated at the same time: retry with the shares in force")
+            }
             StoreError::RotationPending => ApiError::conflict(
                 "A wrapping-key rotation is pending: restart the vault with the new wrapping key to complete it, then retry",
             ),

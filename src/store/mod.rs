@@ -75,6 +75,10 @@ pub enum StoreError {
     /// a concurrent rotation): nothing was written.
     #[error("the wrapping key in force has changed")]
     WrappingKeyChanged,
+    /// The recovery wrapping the shares opened was replaced by a concurrent recovery-key
+    /// rotation, or dropped by a use of the new shares: nothing was written.
+    #[error("the recovery key has changed")]
+    RecoveryKeyChanged,
     /// A wrapping-key rotation is pending: no new master key is wrapped until it is completed
     /// (it would lack the new wrapping), so nothing was written.
     #[error("a wrapping-key rotation is pending")]

@@ -55,6 +55,20 @@ pub struct StoredMasterKey {
     pub recovery_wrapped: Vec<u8>,
     /// Sealed under the key-encryption key of a pending wrapping-key rotation.
     pub next_wrapped: Option<Vec<u8>>,
+    /// The main tenant's root only, while a recovery-key rotation is pending: sealed under the
+    /// previous recovery key (the old shares).
+    pub previous_recovery_wrapped: Option<Vec<u8>>,
+}
+
+/// Which recovery wrapping of the main tenant's root (its first master key) three shares opened.
+#[derive(Debug, Clone)]
+pub enum SharesOpened {
+    /// The one in force: the shares of the last recovery-key rotation (or of initialisation).
+    /// Using them while an older wrapping is kept confirms that rotation: the older one is
+    /// dropped in the same transaction as the write they prove custody for.
+    Current(Vec<u8>),
+    /// The one kept while a recovery-key rotation is pending (the shares before it).
+    Previous(Vec<u8>),
 }
 
 /// The check values of the wrapping key in force and of a pending rotation's new key.
@@ -171,7 +185,7 @@ impl Vault<'_> {
 pub async fn all_master_keys(db: &Db) -> StoreResult<Vec<StoredMasterKey>> {
     with_pool!(db, pool => {
         let rows = sqlx::query(
-            "SELECT tenant_id, version, wrapped, recovery_wrapped, next_wrapped FROM tenant_keys \
+            "SELECT tenant_id, version, wrapped, recovery_wrapped, next_wrapped, previous_recovery_wrapped FROM tenant_keys \
              ORDER BY tenant_id, version",
         )
         .fetch_all(pool)
@@ -184,6 +198,7 @@ pub async fn all_master_keys(db: &Db) -> StoreResult<Vec<StoredMasterKey>> {
                     wrapped: row.try_get(2)?,
                     recovery_wrapped: row.try_get(3)?,
                     next_wrapped: row.try_get(4)?,
+                    previous_recovery_wrapped: row.try_get(5)?,
                 })
             })
             .collect()
@@ -227,6 +242,35 @@ macro_rules! check_kek {
         }
     }};
 }
+/// Under the vault row's lock (`lock_kek!` first): checks that the recovery wrapping of the main
+/// tenant's root that the shares opened is still stored, [`StoreError::RecoveryKeyChanged`]
+/// otherwise (a concurrent recovery-key rotation). Shares of the wrapping in force confirm a
+/// pending recovery-key rotation: the previous wrapping is dropped, and its shares open nothing.
+macro_rules! hold_recovery {
+    ($tx:expr, $opened:expr) => {{
+        let held = match $opened {
+            $crate::store::vault::SharesOpened::Current(wrapping) => sqlx::query(
+                "UPDATE tenant_keys SET previous_recovery_wrapped = NULL \
+                 WHERE tenant_id = 1 AND version = 1 AND recovery_wrapped = $1",
+            )
+            .bind(wrapping)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
+            $crate::store::vault::SharesOpened::Previous(wrapping) => sqlx::query(
+                "SELECT COUNT(*) FROM tenant_keys WHERE tenant_id = 1 AND version = 1 AND previous_recovery_wrapped = $1",
+            )
+            .bind(wrapping)
+            .fetch_one(&mut *$tx)
+            .await?
+            .try_get::<i64, _>(0)?
+            .unsigned_abs(),
+        };
+        if held != 1 {
+            return Err(StoreError::RecoveryKeyChanged);
+        }
+    }};
+}
 pub(crate) use {check_kek, lock_kek};
 
 /// Records the check value of the wrapping key the vault was just opened with, if none is.
@@ -250,8 +294,10 @@ pub async fn kek_checks(db: &Db) -> StoreResult<KekChecks> {
 /// wrapping-key rotation. A pending rotation is replaced. `old_check` is the check value of the
 /// key in force the wrappings were made from: if it changed, or a master key was stored or
 /// re-wrapped since they were read, nothing is written ([`StoreError::WrappingKeyChanged`]).
+/// `opened` is the recovery wrapping the caller's shares opened (`hold_recovery!`).
 pub async fn stage_wrapping_key(
     db: &Db,
+    opened: &SharesOpened,
     rewrapped: &[Rewrapped],
     old_check: &[u8; 32],
     new_check: &[u8; 32],
@@ -263,6 +309,7 @@ pub async fn stage_wrapping_key(
         if !checks.current.is_some_and(|current| crate::crypto::secrets::digests_match(&current, &old_check[..])) {
             return Err(StoreError::WrappingKeyChanged);
         }
+        hold_recovery!(tx, opened);
         let stored: i64 = sqlx::query("SELECT COUNT(*) FROM tenant_keys").fetch_one(&mut *tx).await?.try_get(0)?;
         if usize::try_from(stored).ok() != Some(rewrapped.len()) {
             return Err(StoreError::WrappingKeyChanged);
@@ -320,11 +367,18 @@ pub async fn promote_wrapping_key(db: &Db, check: &[u8; 32]) -> StoreResult<Prom
 /// Installs a wrapping key chosen by `bunker recover`: every master key's wrapping is replaced,
 /// the key's check value recorded and any pending rotation dropped, in one transaction. A master
 /// key stored or changed since the new wrappings were made refuses it all
-/// ([`StoreError::WrappingKeyChanged`]).
-pub async fn install_wrapping_key(db: &Db, rewrapped: &[Rewrapped], check: &[u8; 32]) -> StoreResult<()> {
+/// ([`StoreError::WrappingKeyChanged`]). `opened` is the recovery wrapping the shares opened
+/// (`hold_recovery!`).
+pub async fn install_wrapping_key(
+    db: &Db,
+    opened: &SharesOpened,
+    rewrapped: &[Rewrapped],
+    check: &[u8; 32],
+) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let _ = lock_kek!(tx, db);
+        hold_recovery!(tx, opened);
         let stored: i64 = sqlx::query("SELECT COUNT(*) FROM tenant_keys").fetch_one(&mut *tx).await?.try_get(0)?;
         if usize::try_from(stored).ok() != Some(rewrapped.len()) {
             return Err(StoreError::WrappingKeyChanged);
@@ -354,32 +408,36 @@ pub async fn install_wrapping_key(db: &Db, rewrapped: &[Rewrapped], check: &[u8;
     })
 }
 
-/// Replaces the recovery wrappings of master keys (a new recovery key), with the audit event,
-/// atomically under the vault row's lock. `previous` in each is the recovery wrapping it was
-/// made from: if one changed since (a concurrent rotation of the recovery key), nothing is
-/// written ([`StoreError::Conflict`]).
-pub async fn replace_recovery_wrappings(
+/// A new recovery key, with the audit event, atomically under the vault row's lock: `wrapped`
+/// (the main tenant's root under it) becomes the recovery wrapping in force. Shares of the
+/// wrapping in force start a rotation: that wrapping is kept as the previous one, so the old
+/// shares still work if the new ones never arrive. Shares of the previous wrapping (a rotation
+/// is pending, its answer presumably lost) keep it and replace the pending new one. Nothing is
+/// written if the wrapping the shares opened changed since ([`StoreError::RecoveryKeyChanged`]).
+pub async fn rotate_recovery_key(
     db: &Db,
-    rewrapped: &[Rewrapped],
+    opened: &SharesOpened,
+    wrapped: &[u8],
     event: &super::audit::AuditRecord,
 ) -> StoreResult<()> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_for(event.tenant).await?;
         let _ = lock_kek!(tx, db);
-        for key in rewrapped {
-            let updated = sqlx::query(
-                "UPDATE tenant_keys SET recovery_wrapped = $1 WHERE tenant_id = $2 AND version = $3 AND recovery_wrapped = $4",
-            )
-            .bind(&key.wrapped)
-            .bind(key.tenant)
-            .bind(i64::from(key.version))
-            .bind(&key.previous)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated != 1 {
-                return Err(StoreError::Conflict);
-            }
+        let (sql, shares) = match opened {
+            SharesOpened::Current(wrapping) => (
+                "UPDATE tenant_keys SET previous_recovery_wrapped = recovery_wrapped, recovery_wrapped = $1 \
+                 WHERE tenant_id = 1 AND version = 1 AND recovery_wrapped = $2",
+                wrapping,
+            ),
+            SharesOpened::Previous(wrapping) => (
+                "UPDATE tenant_keys SET recovery_wrapped = $1 \
+                 WHERE tenant_id = 1 AND version = 1 AND previous_recovery_wrapped = $2",
+                wrapping,
+            ),
+        };
+        let updated = sqlx::query(sql).bind(wrapped).bind(shares).execute(&mut *tx).await?.rows_affected();
+        if updated != 1 {
+            return Err(StoreError::RecoveryKeyChanged);
         }
         super::audit::insert!(&mut *tx, std::slice::from_ref(event));
         tx.commit().await?;

@@ -1,20 +1,23 @@
 //! `SystemRotateRecoveryKey`: prove custody of three recovery shares, get five new ones.
 //!
-//! A new recovery key is made and the main tenant's master keys are wrapped for recovery under
-//! it, replacing the previous wrappings; the new shares are answered once and never stored or
-//! logged. The old shares then recover nothing (`Master key mismatch`). Other tenants' keys are
-//! recovered through the main tenant's master key, which does not change.
+//! Two-phase, so that a lost answer loses nothing: a new recovery key is made and the main
+//! tenant's root (version 1, the only key sealed under the recovery key; later versions are
+//! sealed under the root, other tenants' under the main tenant's keys) is wrapped under it, while
+//! the wrapping the old shares open is kept. Until the new shares are used once (any call that
+//! takes shares, or `bunker recover`), both sets work; that use drops the old wrapping. Asking
+//! again with the old shares meanwhile replaces the pending new set (the lost one opens nothing
+//! then). The new shares are answered once and never stored or logged.
 
 use axum::extract::State;
 use serde::Serialize;
 
 use super::custody::{self, SharesRequest};
-use crate::crypto::keyring::{unwrap_master_for_recovery, wrap_master_for_recovery};
+use crate::crypto::keyring::wrap_master_for_recovery;
 use crate::crypto::{Key256, shamir};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::state::AppState;
-use crate::store::StoreError;
-use crate::store::vault::{self, Rewrapped};
+use crate::store::vault::{self, SharesOpened};
+use crate::tenants::TenantId;
 
 #[derive(Serialize)]
 pub(super) struct RotateReply {
@@ -25,7 +28,7 @@ pub(super) struct RotateReply {
     key5: String,
 }
 
-/// Replaces the recovery key and answers its five shares.
+/// Makes a new recovery key pending and answers its five shares.
 pub(super) async fn rotate(
     State(app): State<AppState>,
     ctx: RequestContext,
@@ -34,27 +37,15 @@ pub(super) async fn rotate(
     ctx.require(Rule::MainTenantAdmin)?;
     let custody = custody::prove(&app, &ctx, req).await?;
     let recovery = Key256::random();
-    let mut rewrapped = Vec::new();
-    for key in custody.stored.iter().filter(|key| key.tenant == ctx.tenant) {
-        // The main tenant's keys the old recovery key opens (custody proved the one in force).
-        let Ok(master) = unwrap_master_for_recovery(&custody.recovery, key.tenant, key.version, &key.recovery_wrapped)
-        else {
-            continue;
-        };
-        rewrapped.push(Rewrapped {
-            tenant: key.tenant,
-            version: key.version,
-            previous: key.recovery_wrapped.clone(),
-            wrapped: wrap_master_for_recovery(&recovery, key.tenant, key.version, &master),
-        });
-    }
-    let event = ctx.change_event(None, None, None, Some(&serde_json::json!({"rewrapped_keys": rewrapped.len()})));
-    vault::replace_recovery_wrappings(&app.db, &rewrapped, &event).await.map_err(|err| match err {
-        StoreError::Conflict => {
-            ApiError::conflict("The recovery key was rotated at the same time: use the shares that rotation answered")
-        }
-        err => err.into(),
-    })?;
+    let wrapped = wrap_master_for_recovery(&recovery, TenantId::MAIN, 1, &custody.root);
+    let pending_replaced = matches!(custody.opened, SharesOpened::Previous(_));
+    let event = ctx.change_event(
+        None,
+        None,
+        None,
+        Some(&serde_json::json!({"pending": true, "replaced_pending": pending_replaced})),
+    );
+    vault::rotate_recovery_key(&app.db, &custody.opened, &wrapped, &event).await?;
     ctx.mark_committed();
     let [key1, key2, key3, key4, key5]: [String; shamir::SHARES] = shamir::split(&recovery)
         .try_into()

@@ -56,7 +56,8 @@ pub(super) async fn generate(
         None,
         Some(&serde_json::json!({"rewrapped_keys": rewrapped.len(), "pending": true})),
     );
-    vault::stage_wrapping_key(&app.db, &rewrapped, &kek_check(&old_kek), &kek_check(&new_kek), &event).await?;
+    vault::stage_wrapping_key(&app.db, &custody.opened, &rewrapped, &kek_check(&old_kek), &kek_check(&new_kek), &event)
+        .await?;
     ctx.mark_committed();
     tracing::warn!(
         "a new wrapping key was issued and is pending: restart every replica with it to complete the rotation \

@@ -76,16 +76,28 @@ both!(foreign_or_mixed_shares_recover_nothing, |v| {
     assert!(matches!(err, VaultError::WrongWrappingKey), "{err:?}");
 });
 
-both!(a_rotated_recovery_key_voids_the_old_shares, |v| {
+fn answered_shares(answer: &Value) -> Vec<String> {
+    (1..=5).map(|n| answer[format!("key{n}")].as_str().expect("a new share").to_owned()).collect()
+}
+
+const PENDING: &str = "SELECT COUNT(*) FROM tenant_keys WHERE previous_recovery_wrapped IS NOT NULL";
+
+both!(the_old_shares_work_until_the_new_ones_are_used, |v| {
     let (tenant_token, user) = populate(v).await;
     let answer = v.call(ROTATE, shares_body(&v.shares, [0, 2, 4])).await.ok();
-    let fresh: Vec<String> =
-        (1..=5).map(|n| answer[format!("key{n}")].as_str().expect("a new share").to_owned()).collect();
+    let fresh = answered_shares(&answer);
     for share in &fresh {
         assert!(!v.shares.contains(share), "a new share repeats an old one");
         assert!(hex::decode(share).is_ok(), "{share}");
     }
-    // The old shares prove nothing any more, whichever three are given.
+    // Pending: the old shares still prove custody (the answer might not have arrived).
+    v.call("SystemGenerateWrappingKey", shares_body(&v.shares, [0, 1, 2])).await.ok();
+    assert_eq!(v.scalar(PENDING).await, 1, "the old shares' wrapping is kept");
+    // One use of any three new ones confirms them...
+    let rotated = v.call("SystemGenerateWrappingKey", shares_body(&fresh, [4, 1, 3])).await.ok();
+    assert!(rotated["wrappingkey"].is_string());
+    assert_eq!(v.scalar(PENDING).await, 0, "the old shares' wrapping is dropped");
+    // ...and the old shares prove nothing any more, whichever three are given.
     for op in [ROTATE, "SystemGenerateWrappingKey"] {
         v.call(op, shares_body(&v.shares, [0, 1, 2])).await.error(403, MISMATCH);
         v.call(op, shares_body(&v.shares, [2, 3, 4])).await.error(403, MISMATCH);
@@ -93,9 +105,6 @@ both!(a_rotated_recovery_key_voids_the_old_shares, |v| {
     let new_key = WrappingKey::generate();
     let err = vault::recover(&v.state.db, &recovery_key(&v.shares, [1, 2, 3]), &new_key).await.expect_err("old");
     assert!(matches!(err, RecoverError::SharesMismatch), "{err:?}");
-    // Any three of the new ones do.
-    let rotated = v.call("SystemGenerateWrappingKey", shares_body(&fresh, [4, 1, 3])).await.ok();
-    assert!(rotated["wrappingkey"].is_string());
     vault::recover(&v.state.db, &recovery_key(&fresh, [0, 2, 3]), &new_key).await.expect("new shares recover");
     let reopened = v.reopen(&new_key).await.expect("recovered with the new shares");
     assert_readable(&reopened, &tenant_token, &user).await;
@@ -107,6 +116,71 @@ both!(a_rotated_recovery_key_voids_the_old_shares, |v| {
     let dump = v.dump().await;
     let shares: Vec<&str> = fresh.iter().map(String::as_str).collect();
     crate::common::assert_absent(&dump, &shares);
+});
+
+both!(a_lost_rotation_answer_is_asked_for_again_with_the_old_shares, |v| {
+    let (tenant_token, user) = populate(v).await;
+    let lost = answered_shares(&v.call(ROTATE, shares_body(&v.shares, [0, 1, 2])).await.ok());
+    v.call("SystemGenerateWrappingKey", shares_body(&v.shares, [2, 3, 4])).await.ok();
+    // Asked again with the old shares: a new set replaces the lost one, the old one stays.
+    let second = answered_shares(&v.call(ROTATE, shares_body(&v.shares, [1, 3, 4])).await.ok());
+    assert!(second.iter().all(|share| !lost.contains(share) && !v.shares.contains(share)));
+    assert_eq!(v.scalar(PENDING).await, 1);
+    for op in [ROTATE, "SystemGenerateWrappingKey"] {
+        v.call(op, shares_body(&lost, [0, 1, 2])).await.error(403, MISMATCH);
+    }
+    let err = vault::recover(&v.state.db, &recovery_key(&lost, [2, 3, 4]), &WrappingKey::generate())
+        .await
+        .expect_err("the lost set");
+    assert!(matches!(err, RecoverError::SharesMismatch), "{err:?}");
+    // `bunker recover` with the old shares while the rotation is pending; it confirms nothing.
+    let first_key = WrappingKey::generate();
+    vault::recover(&v.state.db, &recovery_key(&v.shares, [0, 3, 4]), &first_key).await.expect("old shares recover");
+    assert_eq!(v.scalar(PENDING).await, 1);
+    let reopened = v.reopen(&first_key).await.expect("recovered with the old shares");
+    assert_readable(&reopened, &tenant_token, &user).await;
+    // The second set works, and its first use voids the old shares.
+    reopened.call("SystemGenerateWrappingKey", shares_body(&second, [4, 2, 0])).await.ok();
+    assert_eq!(v.scalar(PENDING).await, 0);
+    for op in [ROTATE, "SystemGenerateWrappingKey"] {
+        reopened.call(op, shares_body(&v.shares, [0, 1, 2])).await.error(403, MISMATCH);
+    }
+    reopened.close().await;
+    // `bunker recover` with the new shares after; the old ones recover nothing.
+    let last_key = WrappingKey::generate();
+    let err = vault::recover(&v.state.db, &recovery_key(&v.shares, [1, 2, 4]), &last_key).await.expect_err("old");
+    assert!(matches!(err, RecoverError::SharesMismatch), "{err:?}");
+    vault::recover(&v.state.db, &recovery_key(&second, [1, 2, 3]), &last_key).await.expect("new shares recover");
+    let reopened = v.reopen(&last_key).await.expect("recovered with the new shares");
+    assert_readable(&reopened, &tenant_token, &user).await;
+    reopened.close().await;
+});
+
+both!(recovering_with_the_new_shares_confirms_them, |v| {
+    populate(v).await;
+    let fresh = answered_shares(&v.call(ROTATE, shares_body(&v.shares, [0, 1, 2])).await.ok());
+    let new_key = WrappingKey::generate();
+    vault::recover(&v.state.db, &recovery_key(&fresh, [0, 1, 2]), &new_key).await.expect("new shares recover");
+    assert_eq!(v.scalar(PENDING).await, 0);
+    let err = vault::recover(&v.state.db, &recovery_key(&v.shares, [0, 1, 2]), &new_key).await.expect_err("old");
+    assert!(matches!(err, RecoverError::SharesMismatch), "{err:?}");
+    let reopened = v.reopen(&new_key).await.expect("recovered with the new shares");
+    reopened.call(ROTATE, shares_body(&v.shares, [2, 3, 4])).await.error(403, MISMATCH);
+    reopened.call(ROTATE, shares_body(&fresh, [2, 3, 4])).await.ok();
+    reopened.close().await;
+});
+
+both!(rotating_with_the_new_shares_confirms_them_and_starts_another, |v| {
+    let fresh = answered_shares(&v.call(ROTATE, shares_body(&v.shares, [0, 1, 2])).await.ok());
+    let newer = answered_shares(&v.call(ROTATE, shares_body(&fresh, [1, 2, 3])).await.ok());
+    // The first set is confirmed and then replaced: the original shares are gone, the first new
+    // set is the one kept until the newest is used.
+    v.call(ROTATE, shares_body(&v.shares, [2, 3, 4])).await.error(403, MISMATCH);
+    assert_eq!(v.scalar(PENDING).await, 1);
+    v.call("SystemGenerateWrappingKey", shares_body(&fresh, [0, 2, 4])).await.ok();
+    v.call("SystemGenerateWrappingKey", shares_body(&newer, [0, 3, 4])).await.ok();
+    assert_eq!(v.scalar(PENDING).await, 0);
+    v.call("SystemGenerateWrappingKey", shares_body(&fresh, [0, 2, 4])).await.error(403, MISMATCH);
 });
 
 both!(recovery_key_rotation_refuses_bad_shares, |v| {
