@@ -231,10 +231,11 @@ pub fn settings() -> Result<Settings, ConfigError> {
         let grace = std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX));
         let least = crate::crypto::keyring::TENANT_KEYS_LIFETIME + std::time::Duration::from_secs(10);
         if grace < least {
-            return Err(ConfigError::Invalid(format!(
-                "BUNKER_KEY_RETIRE_GRACE must be at least {} seconds (the key cache's lifetime and a margin)",
+            tracing::warn!(
+                "BUNKER_KEY_RETIRE_GRACE is under {} seconds (the key cache's lifetime and a margin): with several \
+                 replicas, one may still seal under a master-key version when it is retired",
                 least.as_secs()
-            )));
+            );
         }
         settings.key_job.retire_grace = grace;
     }

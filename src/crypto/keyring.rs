@@ -465,8 +465,8 @@ pub const TENANT_KEYS_LIFETIME: std::time::Duration = std::time::Duration::from_
 /// keys just before a master-key rotation committed may cache them just after the feed's forget,
 /// and a replica whose clock lags may miss the feed entry; either would go on sealing under a
 /// version the rotation job then retires. The lifetime is below the retirement grace
-/// (`BUNKER_KEY_RETIRE_GRACE`, at least [`TENANT_KEYS_LIFETIME`] plus ten seconds), so no replica
-/// still seals under a version when it is retired.
+/// (`BUNKER_KEY_RETIRE_GRACE`, by default 70 s; the vault warns below [`TENANT_KEYS_LIFETIME`] plus
+/// ten seconds), so no replica still seals under a version when it is retired.
 pub struct KeyRing {
     kek: RwLock<Key256>,
     tenants: Cache<TenantId, Arc<TenantKeys>>,
