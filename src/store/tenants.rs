@@ -123,7 +123,7 @@ pub struct Sealed {
 pub async fn create(db: &Db, new: &NewTenant<'_>, seal: impl FnOnce(TenantId) -> Sealed) -> StoreResult<TenantId> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_for(new.actor).await?;
-        super::vault::check_kek!(tx, db, new.kek_check);
+        let _pending = super::vault::check_kek!(tx, db, new.kek_check);
         let id: TenantId = sqlx::query("INSERT INTO tenants (name, org, created_at) VALUES ($1, $2, $3) RETURNING id")
             .bind(new.name)
             .bind(new.org)

@@ -218,10 +218,13 @@ macro_rules! lock_kek {
 }
 
 /// Locks the vault row and checks that `kek_check` is the wrapping key in force (recording it
-/// when none is recorded yet); [`StoreError::WrappingKeyChanged`] otherwise. While a wrapping-key
-/// rotation is pending, [`StoreError::RotationPending`]: a master key wrapped now would have no
-/// wrapping under the new key, and the start that completes the rotation would lose it. Every
-/// write of a wrapped master key does this in its transaction first.
+/// when none is recorded yet); [`StoreError::WrappingKeyChanged`] otherwise. Every write of a
+/// wrapped master key does this in its transaction first. A master key written while a
+/// wrapping-key rotation is pending has no wrapping under the new key: the start with the new key
+/// then refuses to complete the rotation (nothing is lost, the previous key keeps opening the
+/// vault) until `SystemGenerateWrappingKey` is called again, which wraps every key, this one too.
+/// Refusing the write instead would break clients that create tenants after a rotation, as the
+/// vendor's vault allows. Evaluates to whether a rotation is pending.
 macro_rules! check_kek {
     ($tx:expr, $db:expr, $check:expr) => {{
         let checks = $crate::store::vault::lock_kek!($tx, $db);
@@ -237,9 +240,7 @@ macro_rules! check_kek {
                     .await?;
             }
         }
-        if checks.next.is_some() {
-            return Err(StoreError::RotationPending);
-        }
+        checks.next.is_some()
     }};
 }
 /// Under the vault row's lock (`lock_kek!` first): checks that the recovery wrapping of the main

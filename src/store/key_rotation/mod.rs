@@ -51,7 +51,7 @@ pub async fn add_version(
 ) -> StoreResult<u32> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_for(actor).await?;
-        super::vault::check_kek!(tx, db, kek_check);
+        let _pending = super::vault::check_kek!(tx, db, kek_check);
         let live = sqlx::query("SELECT 1 FROM tenants WHERE id = $1 AND deleted_at IS NULL")
             .bind(tenant)
             .fetch_optional(&mut *tx)
@@ -374,7 +374,10 @@ pub async fn finish(
 ) -> StoreResult<Finish> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_for(job.tenant).await?;
-        super::vault::check_kek!(tx, db, kek_check);
+        // Master keys are not retired while a wrapping-key rotation is pending: retire after it.
+        if super::vault::check_kek!(tx, db, kek_check) {
+            return Err(StoreError::RotationPending);
+        }
         let held = sqlx::query(
             "UPDATE key_rotations SET lease_until_ms = lease_until_ms WHERE tenant_id = $1 AND version = $2 \
              AND lease_owner = $3 AND finished_ms IS NULL",
