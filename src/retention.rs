@@ -49,6 +49,7 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<TenantId, Eras
                 // Non-identifying facts only: the erased users' tokens are not recorded.
                 let extra = json!({
                     "erased_users": counts.users,
+                    "erased_held_users": counts.held_users,
                     "erased_app_records": counts.app_records,
                     "erased_sessions": counts.sessions,
                     "erased_shared_records": counts.shared_records,

@@ -51,6 +51,11 @@ pub const ADMIN_ONLY: &[&str] = &[
     "SystemRotateMasterKey",
     "SystemGetMasterKeyStatus",
     "SystemRotateRecoveryKey",
+    // Vault-wide: every tenant's profiles.
+    "SystemGetUserProfiles",
+    "SystemSearchUserProfiles",
+    "SystemDeleteUserProfiles",
+    "SystemRestoreUserProfile",
     // An event's details hold whole profiles (a change's before and after), which no view masks.
     "AuditGetEvent",
     // Walks every event of the tenant.

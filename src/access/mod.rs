@@ -15,7 +15,21 @@ pub mod xtokens;
 
 pub use grants::Grants;
 
-use crate::http::Operation;
+use crate::http::{ApiError, Operation, RequestContext, Rule};
+
+/// Proof that the caller is an administrator of the main tenant acting in the main tenant: the
+/// only way to the store's cross-tenant profile handle
+/// ([`crate::store::Db::every_tenant`]).
+#[derive(Debug)]
+pub struct VaultWide(());
+
+impl VaultWide {
+    /// The proof for `ctx`'s caller, or 403 `Access denied`.
+    pub fn of(ctx: &RequestContext) -> Result<VaultWide, ApiError> {
+        ctx.require(Rule::MainTenantAdmin)?;
+        Ok(VaultWide(()))
+    }
+}
 
 /// The access control operations.
 pub fn operations() -> Vec<Operation> {

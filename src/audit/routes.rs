@@ -10,6 +10,7 @@ use crate::http::lenient::{Text, text};
 use crate::http::{ApiError, ApiResult, Body, Operation, Page, Reply, RequestContext, Rule, op};
 use crate::state::AppState;
 use crate::store::Db;
+use crate::store::users::SubjectKey;
 use crate::users::identity::IdentityPage;
 use crate::users::service;
 
@@ -56,10 +57,15 @@ async fn get_event(
         .get(&uuid.to_ascii_lowercase())
         .await?
         .ok_or_else(|| ApiError::not_found("The audit event was not found"))?;
+    let mut erased = row.key_scope == "user";
     let subject_key = match &row.subject_rid {
         Some(rid) => match db.tenant(ctx.tenant).users().wrapped_key(rid).await? {
-            Some(wrapped) => Some(ctx.keys.unwrap_data_key(rid, &wrapped)?),
-            None => None,
+            SubjectKey::Wrapped(wrapped) => Some(ctx.keys.unwrap_data_key(rid, &wrapped)?),
+            SubjectKey::Held => {
+                erased = false;
+                None
+            }
+            SubjectKey::Erased => None,
         },
         None => None,
     };
@@ -70,7 +76,8 @@ async fn get_event(
     out.insert("principalkind".into(), Value::String(row.principal_kind.clone()));
     out.insert("principalid".into(), Value::String(row.principal_id.clone()));
     // An erased user's details were sealed under a key that no longer exists.
-    out.insert("erased".into(), Value::Bool(row.key_scope == "user" && details.is_none()));
+    // A held user's (see `crate::system::profiles`) are closed until it is restored.
+    out.insert("erased".into(), Value::Bool(erased && details.is_none()));
     out.insert("details".into(), details.unwrap_or(Value::Null));
     Ok(Reply(out))
 }

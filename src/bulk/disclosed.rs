@@ -7,12 +7,17 @@
 //! and naming the call's event (`extra.listing`). Both are written in one transaction (one
 //! statement per batch on PostgreSQL), before the answer leaves.
 
-use serde_json::json;
+use std::sync::Arc;
 
+use serde_json::{Value, json};
+
+use crate::audit::Subject;
 use crate::audit::event::{self, EventBody, EventHeader};
+use crate::crypto::keyring::TenantKeys;
 use crate::http::{ApiResult, RequestContext};
 use crate::state::AppState;
-use crate::store::audit::insert_batch;
+use crate::store::audit::{AuditRecord, insert_batch};
+use crate::tenants::TenantId;
 use crate::users::LoadedUser;
 
 /// Commits the call's own event (with what it recorded through `set_extra`) and one event per
@@ -24,22 +29,33 @@ pub async fn record(app: &AppState, ctx: &RequestContext, returned: &[LoadedUser
         return Ok(());
     }
     let own = ctx.change_event(None, None, None, None);
-    let header = EventHeader {
-        tenant: ctx.tenant,
-        principal_kind: ctx.principal.kind.as_str(),
-        principal_id: &ctx.principal.id,
-        operation: ctx.operation,
-        created_ms: ctx.now_ms,
-    };
     let extra = json!({ "listing": own.uuid });
-    let mut records = Vec::with_capacity(returned.len() + 1);
-    for user in returned {
-        let body = EventBody { subject: Some(&user.subject), extra: Some(&extra), ..EventBody::default() };
-        records.push(event::seal(&header, &body, 200, &ctx.keys));
-    }
+    let mut records = subject_events(ctx, &extra, returned.iter().map(|user| (ctx.tenant, &ctx.keys, &user.subject)));
     // Last: listed newest first, the call's own event heads the events it caused.
     records.push(own);
     insert_batch(&app.db, &records, || true).await?;
     ctx.mark_committed();
     Ok(())
+}
+
+/// One event of the call per subject, in the subject's tenant and sealed under that tenant's
+/// keys (a vault-wide call reaches users of every tenant), each carrying `extra`.
+pub fn subject_events<'a>(
+    ctx: &RequestContext,
+    extra: &Value,
+    subjects: impl Iterator<Item = (TenantId, &'a Arc<TenantKeys>, &'a Subject)>,
+) -> Vec<AuditRecord> {
+    subjects
+        .map(|(tenant, keys, subject)| {
+            let header = EventHeader {
+                tenant,
+                principal_kind: ctx.principal.kind.as_str(),
+                principal_id: &ctx.principal.id,
+                operation: ctx.operation,
+                created_ms: ctx.now_ms,
+            };
+            let body = EventBody { subject: Some(subject), extra: Some(extra), ..EventBody::default() };
+            event::seal(&header, &body, 200, keys)
+        })
+        .collect()
 }

@@ -28,6 +28,9 @@ pub struct Settings {
     pub keep_versions: i64,
     /// How long a bulk `unlockuuid` stays valid, in seconds (Databunker: 60).
     pub bulk_unlock_ttl: i64,
+    /// How long a profile deleted by `SystemDeleteUserProfiles` stays restorable, in seconds,
+    /// before the retention sweeper erases it (`BUNKER_DELETED_RETENTION`, 30 days).
+    pub deleted_retention: i64,
     /// Largest body of a public operation (served without a token), in bytes.
     pub public_body_limit: usize,
     /// Largest body of an ordinary operation, in bytes.
@@ -73,6 +76,7 @@ impl Default for Settings {
             max_token_retention: 10 * 365 * 86_400,
             keep_versions: 10,
             bulk_unlock_ttl: 60,
+            deleted_retention: 30 * 86_400,
             public_body_limit: 4 * 1024,
             body_limit: 1024 * 1024,
             large_body_limit: 64 * 1024 * 1024,

@@ -283,7 +283,7 @@ impl AppData<'_> {
             let mut conn = pool.conn_for(tenant).await?;
             let rows = sqlx::query(
                 "SELECT DISTINCT a.appname FROM userapps a JOIN users u ON u.tenant_id = a.tenant_id AND u.rid = a.rid \
-                 WHERE a.tenant_id = $1 AND u.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2) \
+                 WHERE a.tenant_id = $1 AND u.tenant_id = $1 AND u.held_until IS NULL AND (u.expires_at IS NULL OR u.expires_at > $2) \
                  AND (a.expires_at IS NULL OR a.expires_at > $2) ORDER BY a.appname",
             )
             .bind(tenant)

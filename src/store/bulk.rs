@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::audit::{self, AuditRow};
 use super::requests::{self, RequestRow};
-use super::users::{INDEX_COLUMNS, USER_COLUMNS, UserRow, decode_user_at};
+use super::users::{INDEX_COLUMNS, USER_COLUMNS, UserRow, decode_user_at, live};
 use super::{ScopedPool, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 
@@ -143,7 +143,8 @@ impl Bulk<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let row = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)")
+            let sql = format!("SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND {}", live("", "$2"));
+            let row = sqlx::query(&sql)
                 .bind(tenant)
                 .bind(now)
                 .fetch_one(&mut *conn)
@@ -167,8 +168,8 @@ impl Bulk<'_> {
         let mut out = Vec::new();
         for chunk in values.chunks(1000) {
             let sql = format!(
-                "SELECT {column}, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
-                 AND {column} IN ({})",
+                "SELECT {column}, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {} AND {column} IN ({})",
+                live("", "$2"),
                 placeholders(3, chunk.len())
             );
             let rows: Vec<(Vec<u8>, UserRow)> = with_pool!(db, pool => {
@@ -195,8 +196,8 @@ impl Bulk<'_> {
         let mut out = Vec::new();
         for chunk in rids.chunks(1000) {
             let sql = format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
-                 AND rid IN ({})",
+                "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {} AND rid IN ({})",
+                live("", "$2"),
                 placeholders(3, chunk.len())
             );
             let rows: Vec<UserRow> = with_pool!(db, pool => {
@@ -245,10 +246,12 @@ impl Bulk<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let row = sqlx::query(
+            let sql = format!(
                 "SELECT COUNT(*) FROM user_requests r JOIN users u ON u.tenant_id = r.tenant_id AND u.rid = r.rid \
-                 WHERE r.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2)",
-            )
+                 WHERE r.tenant_id = $1 AND {}",
+                live("u.", "$2")
+            );
+            let row = sqlx::query(&sql)
             .bind(tenant)
             .bind(now)
             .fetch_one(&mut *conn)
@@ -320,8 +323,8 @@ pub fn id_key(id: i64) -> Vec<u8> {
 pub fn users_page_sql(cursor: &Cursor) -> String {
     let (after, next) = if cursor.after.is_some() { (" AND rid < $3", 4) } else { ("", 3) };
     format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2){after} \
-         ORDER BY rid DESC{}",
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {}{after} ORDER BY rid DESC{}",
+        live("", "$2"),
         cursor.limit_clause(next)
     )
 }
@@ -332,9 +335,10 @@ pub fn requests_page_sql(cursor: &Cursor) -> String {
     let (after, next) = if cursor.after.is_some() { (" AND r.id < $3", 4) } else { ("", 3) };
     format!(
         "SELECT {}, r.id, {} FROM user_requests r JOIN users u ON u.tenant_id = r.tenant_id AND u.rid = r.rid \
-         WHERE r.tenant_id = $1 AND (u.expires_at IS NULL OR u.expires_at > $2){after} ORDER BY r.id DESC{}",
+         WHERE r.tenant_id = $1 AND {}{after} ORDER BY r.id DESC{}",
         prefixed("r", requests::COLUMNS),
         prefixed("u", USER_COLUMNS),
+        live("u.", "$2"),
         cursor.limit_clause(next)
     )
 }

@@ -367,7 +367,7 @@ impl Files<'_> {
         const FROM: &str = "FROM file_tags t JOIN files f ON f.tenant_id = t.tenant_id AND f.id = t.file_id \
                             JOIN users u ON u.tenant_id = f.tenant_id AND u.rid = f.rid \
                             WHERE t.tenant_id = $1 AND t.tag_idx = $2 AND f.tenant_id = $1 AND u.tenant_id = $1 \
-                            AND (f.expires_at IS NULL OR f.expires_at > $3) AND (u.expires_at IS NULL OR u.expires_at > $3)";
+                            AND (f.expires_at IS NULL OR f.expires_at > $3) AND u.held_until IS NULL AND (u.expires_at IS NULL OR u.expires_at > $3)";
         let count = format!("SELECT COUNT(*) {FROM}");
         // Keyset: continue after the cursor's file id along the tag index, passing over only
         // `cursor.skip` rows (none when pages are read in order).

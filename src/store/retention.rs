@@ -18,8 +18,10 @@ const SWEEP_LOCK: i64 = 0x6275_6e6b_6572_0001;
 /// Expired records erased in one tenant by one sweep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Erased {
-    /// Users (with everything that cascades from them).
+    /// Users (with everything that cascades from them), including held ones.
     pub users: u64,
+    /// Of those, profiles whose grace period after a system deletion ended (`held_until`).
+    pub held_users: u64,
     /// App records of users still live (with their versions).
     pub app_records: u64,
     /// Sessions.
@@ -61,14 +63,23 @@ where
         // At most SWEEP_USERS users a sweep (the rest go in the next), each tenant's only once
         // their audit events could be unlinked (a tenant whose keys cannot be read now, e.g. on
         // a replica whose wrapping key was just replaced, waits for a sweep that can).
+        // Profiles held after a system deletion go once their grace period ends, as expired ones.
         let mut expiring: BTreeMap<TenantId, Vec<Vec<u8>>> = BTreeMap::new();
-        for row in sqlx::query("SELECT tenant_id, rid FROM users WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2")
-            .bind(now)
-            .bind(SWEEP_USERS)
-            .fetch_all(&mut *tx)
-            .await?
+        let mut held: BTreeMap<TenantId, u64> = BTreeMap::new();
+        for row in sqlx::query(
+            "SELECT tenant_id, rid, held_until IS NOT NULL AND held_until <= $1 FROM users \
+             WHERE (expires_at IS NOT NULL AND expires_at <= $1) OR (held_until IS NOT NULL AND held_until <= $1) LIMIT $2",
+        )
+        .bind(now)
+        .bind(SWEEP_USERS)
+        .fetch_all(&mut *tx)
+        .await?
         {
-            expiring.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+            let tenant: TenantId = row.try_get(0)?;
+            expiring.entry(tenant).or_default().push(row.try_get(1)?);
+            if row.try_get::<bool, _>(2)? {
+                *held.entry(tenant).or_default() += 1;
+            }
         }
         for (tenant, rids) in &expiring {
             let Some(tag) = erased_tags(*tenant) else {
@@ -85,6 +96,9 @@ where
                     query = query.bind(rid.as_slice());
                 }
                 erased.entry(*tenant).or_default().users += query.execute(&mut *tx).await?.rows_affected();
+            }
+            if let Some(count) = held.get(tenant) {
+                erased.entry(*tenant).or_default().held_users = *count;
             }
         }
         for row in

@@ -107,7 +107,7 @@ impl Sessions<'_> {
             let row = sqlx::query(
                 "SELECT s.user_rid, u.wrapped_key, s.data, s.sliding_secs, s.final_at, s.expires_at FROM sessions s \
                  LEFT JOIN users u ON u.tenant_id = s.tenant_id AND u.rid = s.user_rid \
-                 WHERE s.tenant_id = $1 AND s.sid_idx = $2 AND s.expires_at > $3",
+                 WHERE s.tenant_id = $1 AND s.sid_idx = $2 AND s.expires_at > $3 AND u.held_until IS NULL",
             )
             .bind(tenant)
             .bind(&sid_idx[..])

@@ -101,7 +101,7 @@ impl SharedRecords<'_> {
             let row = sqlx::query(
                 "SELECT s.user_rid, u.wrapped_key, s.data FROM shared_records s \
                  JOIN users u ON u.tenant_id = s.tenant_id AND u.rid = s.user_rid \
-                 WHERE s.tenant_id = $1 AND s.rec_idx = $2 AND s.expires_at > $3",
+                 WHERE s.tenant_id = $1 AND s.rec_idx = $2 AND s.expires_at > $3 AND u.held_until IS NULL",
             )
             .bind(tenant)
             .bind(&rec_idx[..])

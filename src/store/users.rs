@@ -37,6 +37,17 @@ pub struct NewUser {
     pub lifetime: Lifetime,
 }
 
+/// What is left of the user an audit event is about.
+#[derive(Debug, Clone)]
+pub enum SubjectKey {
+    /// The user's wrapped data key.
+    Wrapped(Vec<u8>),
+    /// Held after a system deletion: present, but closed to every read.
+    Held,
+    /// Erased: the key is gone with the row.
+    Erased,
+}
+
 /// A user row read back.
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -83,6 +94,13 @@ pub struct VersionRow {
 }
 
 pub(crate) const INDEX_COLUMNS: [&str; 4] = ["login_idx", "email_idx", "phone_idx", "custom_idx"];
+/// The condition of a live user row: not held after a system deletion (migration 0022) and not
+/// expired at `$now` (the placeholder given). Every read of users, and every read that reaches
+/// a user's data through a join, uses it: a held or expired user is absent everywhere.
+pub(crate) fn live(alias: &str, now: &str) -> String {
+    format!("{alias}held_until IS NULL AND ({alias}expires_at IS NULL OR {alias}expires_at > {now})")
+}
+
 pub(crate) const USER_COLUMNS: &str =
     "rid, wrapped_key, record, version, updated_at, sliding_secs, final_at, expires_at";
 
@@ -131,10 +149,7 @@ impl Users<'_> {
             IndexKind::Token => "token_idx",
             other => INDEX_COLUMNS[profile_position(other)],
         };
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {column} = $2 \
-             AND (expires_at IS NULL OR expires_at > $3)"
-        );
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {column} = $2 AND {}", live("", "$3"));
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(&sql).bind(tenant).bind(&idx[..]).bind(now).fetch_optional(&mut *conn).await?;
@@ -145,9 +160,7 @@ impl Users<'_> {
     /// Finds a live (unexpired) user by record id.
     pub async fn find_by_rid(&self, rid: &[u8], now: i64) -> StoreResult<Option<UserRow>> {
         let (db, tenant) = self.0.parts();
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2 AND (expires_at IS NULL OR expires_at > $3)"
-        );
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2 AND {}", live("", "$3"));
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(&sql).bind(tenant).bind(rid).bind(now).fetch_optional(&mut *conn).await?;
@@ -249,7 +262,9 @@ impl Users<'_> {
         let (db, tenant) = self.0.parts();
         // SQLite's BEGIN IMMEDIATE already holds the database write lock; PostgreSQL locks the row.
         let lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
-        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2{lock}");
+        // A user held since it was loaded (a system deletion) is gone for a change too.
+        let select =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND rid = $2 AND held_until IS NULL{lock}");
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
             let row = sqlx::query(&select).bind(tenant).bind(rid).fetch_optional(&mut *tx).await?;
@@ -390,17 +405,23 @@ impl Users<'_> {
         })
     }
 
-    /// The wrapped data key of a user row, for opening audit details sealed under it.
-    pub async fn wrapped_key(&self, rid: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+    /// The wrapped data key of a user row, for opening audit details sealed under it, or
+    /// [`SubjectKey::Held`] for a profile held after a system deletion (its details stay closed
+    /// until it is restored).
+    pub async fn wrapped_key(&self, rid: &[u8]) -> StoreResult<SubjectKey> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let row = sqlx::query("SELECT wrapped_key FROM users WHERE tenant_id = $1 AND rid = $2")
+            let row = sqlx::query("SELECT wrapped_key, held_until FROM users WHERE tenant_id = $1 AND rid = $2")
                 .bind(tenant)
                 .bind(rid)
                 .fetch_optional(&mut *conn)
                 .await?;
-            Ok(row.map(|row| row.try_get(0)).transpose()?)
+            let Some(row) = row else { return Ok(SubjectKey::Erased) };
+            if row.try_get::<Option<i64>, _>(1)?.is_some() {
+                return Ok(SubjectKey::Held);
+            }
+            Ok(SubjectKey::Wrapped(row.try_get(0)?))
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Vault-wide administration.
 
 mod custody;
+pub mod profiles;
 pub mod recovery_key;
 pub mod report;
 pub mod wrapping_key;
@@ -14,5 +15,6 @@ pub fn operations() -> Vec<Operation> {
         op("SystemRotateRecoveryKey", recovery_key::rotate),
     ];
     operations.extend(report::operations());
+    operations.extend(profiles::operations());
     operations
 }

@@ -95,9 +95,14 @@ async fn extend(app: &AppState, ctx: &RequestContext, mut user: LoadedUser) -> A
 /// Opens a user row as it is, without extending its lifetime (bulk reads: an operator's
 /// export is not the subject's access, and must not keep every sliding record alive).
 pub fn open(ctx: &RequestContext, row: UserRow) -> ApiResult<LoadedUser> {
-    let key = ctx.keys.unwrap_data_key(&row.rid, &row.wrapped_key)?;
-    let stored = record::open(&key, ctx.tenant, &row.rid, &row.record)?;
-    let user_ref = ctx.keys.index(IndexKind::Token, &stored.token);
+    open_in(&ctx.keys, row)
+}
+
+/// [`open`] with the keys of the row's tenant (a vault-wide call opens rows of every tenant).
+pub fn open_in(keys: &crate::crypto::keyring::TenantKeys, row: UserRow) -> ApiResult<LoadedUser> {
+    let key = keys.unwrap_data_key(&row.rid, &row.wrapped_key)?;
+    let stored = record::open(&key, keys.tenant(), &row.rid, &row.record)?;
+    let user_ref = keys.index(IndexKind::Token, &stored.token);
     let subject = Subject { token: stored.token, user_ref, rid: row.rid.clone(), key };
     Ok(LoadedUser { row, subject, profile: stored.profile, view: None })
 }
