@@ -138,8 +138,9 @@ pub fn listen(flag: Option<SocketAddr>) -> SocketAddr {
 pub fn settings() -> Result<Settings, ConfigError> {
     let mut settings = Settings::default();
     if let Some(period) = env("BUNKER_DELETED_RETENTION") {
-        settings.deleted_retention = crate::expiry::parse_max(&period)
-            .map_err(|_| ConfigError::Invalid("BUNKER_DELETED_RETENTION must be a period such as 30d or 720h".into()))?;
+        settings.deleted_retention = crate::expiry::parse_max(&period).map_err(|_| {
+            ConfigError::Invalid("BUNKER_DELETED_RETENTION must be a period such as 30d or 720h".into())
+        })?;
     }
     if let Some(max) = env("BUNKER_MAX_USER_RETENTION") {
         settings.max_user_retention = crate::expiry::parse_max(&max)

@@ -78,7 +78,12 @@ impl EveryTenant<'_> {
     /// Live users whose `kind` index in their tenant is the value given for that tenant:
     /// `wanted` holds one `(tenant, index value)` pair per tenant. One statement (on SQLite,
     /// one per few thousand tenants).
-    pub async fn find(&self, kind: IndexKind, wanted: &[(TenantId, IndexValue)], now: i64) -> StoreResult<Vec<TenantUser>> {
+    pub async fn find(
+        &self,
+        kind: IndexKind,
+        wanted: &[(TenantId, IndexValue)],
+        now: i64,
+    ) -> StoreResult<Vec<TenantUser>> {
         let pairs: Vec<(TenantId, &[u8])> = wanted.iter().map(|(t, v)| (*t, &v[..])).collect();
         self.by_pairs(column(kind), &pairs, now).await
     }
@@ -225,7 +230,13 @@ impl EveryTenant<'_> {
     /// (unix seconds), when the retention sweeper erases it, unless restored before. Their own
     /// access tokens go now. The events `events` builds from the users actually held (others
     /// may have gone meanwhile) are written in the same transaction.
-    pub async fn hold<F>(&self, users: &[(TenantId, Vec<u8>)], until: i64, now_ms: i64, events: F) -> StoreResult<Vec<(TenantId, Vec<u8>)>>
+    pub async fn hold<F>(
+        &self,
+        users: &[(TenantId, Vec<u8>)],
+        until: i64,
+        now_ms: i64,
+        events: F,
+    ) -> StoreResult<Vec<(TenantId, Vec<u8>)>>
     where
         F: FnOnce(&[(TenantId, Vec<u8>)]) -> Vec<AuditRecord>,
     {

@@ -149,7 +149,8 @@ impl Users<'_> {
             IndexKind::Token => "token_idx",
             other => INDEX_COLUMNS[profile_position(other)],
         };
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {column} = $2 AND {}", live("", "$3"));
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {column} = $2 AND {}", live("", "$3"));
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
             let row = sqlx::query(&sql).bind(tenant).bind(&idx[..]).bind(now).fetch_optional(&mut *conn).await?;

@@ -470,6 +470,28 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
         ),
         own("TenantGetUIConf", "shows the named tenant's public name (the caller's own here)", vec![json!({})]),
     ]);
+    let vault_wide = "reaches the profiles of every tenant";
+    rows.extend([
+        admin(
+            "SystemGetUserProfiles",
+            vault_wide,
+            vec![json!({"unlockuuid": me.unlock, "mode": "email", "identity": t.email})],
+        ),
+        admin("SystemSearchUserProfiles", vault_wide, vec![json!({"unlockuuid": me.unlock, "identity": t.email})]),
+        admin(
+            "SystemDeleteUserProfiles",
+            vault_wide,
+            vec![
+                json!({"unlockuuid": me.unlock, "mode": "email", "identity": t.email}),
+                json!({"unlockuuid": me.unlock, "mode": "token", "identity": t.token, "tenantid": t.tenantid}),
+            ],
+        ),
+        admin(
+            "SystemRestoreUserProfile",
+            vault_wide,
+            vec![json!({"unlockuuid": me.unlock, "token": t.token, "tenantname": t.tenantname})],
+        ),
+    ]);
     rows.extend(access_rows(t, me));
     rows
 }

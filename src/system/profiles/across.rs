@@ -155,11 +155,8 @@ pub(super) async fn disclose(app: &AppState, ctx: &RequestContext, found: &[Foun
     }
     let own = ctx.change_event(None, None, None, None);
     let extra = json!({ "listing": own.uuid });
-    let mut records = crate::bulk::disclosed::subject_events(
-        ctx,
-        &extra,
-        found.iter().map(|f| (f.tenant, &f.keys, &f.user.subject)),
-    );
+    let mut records =
+        crate::bulk::disclosed::subject_events(ctx, &extra, found.iter().map(|f| (f.tenant, &f.keys, &f.user.subject)));
     records.push(own);
     crate::store::audit::insert_batch(&app.db, &records, || true).await?;
     ctx.mark_committed();

@@ -72,7 +72,11 @@ fn identity_of(mode: Option<Text>, identity: Option<Text>) -> ApiResult<Identity
 }
 
 /// `SystemGetUserProfiles`: the profiles of every tenant that carry the identity.
-async fn get(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<GetRequest>) -> ApiResult<Reply<ProfilesReply>> {
+async fn get(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<GetRequest>,
+) -> ApiResult<Reply<ProfilesReply>> {
     let proof = VaultWide::of(&ctx)?;
     unlock::require(&app, &ctx, req.unlockuuid).await?;
     let who = identity_of(req.mode, req.identity)?;
