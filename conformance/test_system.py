@@ -3,10 +3,11 @@
 import json
 import os
 import re
+import uuid
 
 import pytest
 
-from support import covers, error, main_tenant_only, new_user, ok
+from support import covers, error, main_tenant_only, new_email, new_user, ok, root_token, unique
 
 
 def shares():
@@ -77,3 +78,54 @@ def test_request_metadata_is_accepted(api):
     read = next(row for row in rows if row["title"] == "UserGet")
     details = ok(api.get_audit_event(read["auditeventuuid"]))["details"]
     assert "support ticket 42" in json.dumps(details), details
+
+
+@main_tenant_only
+@covers("get_user_profiles", "search_user_profiles", "delete_user_profiles", "restore_user_profile")
+def test_profiles_across_tenants(api, tenant_admin, client_as):
+    """The same e-mail in the main tenant and in a tenant: found in both, deleted in both (held),
+    restored in one."""
+    email = new_email()
+    in_tenant = client_as(root_token(), tenant_admin.tenantname)
+    main_token = ok(api.create_user({"email": email, "login": unique("main")}))["token"]
+    tenant_token = ok(in_tenant.create_user({"email": email, "login": unique("tenant")}))["token"]
+    unlock = ok(api.bulk_list_unlock())["unlockuuid"]
+
+    found = ok(api.get_user_profiles("email", email.upper(), unlock))
+    assert found["total"] == 2, found
+    by_tenant = {row["tenantid"]: row for row in found["rows"]}
+    assert by_tenant[1]["token"] == main_token and by_tenant[1]["tenantname"] == "main", found
+    row = by_tenant[tenant_admin.tenantid]
+    assert row["token"] == tenant_token and row["tenantname"] == tenant_admin.tenantname, found
+    assert row["profile"]["email"] == email, found
+
+    search = ok(api.search_user_profiles(email[:-4], unlock))
+    assert {row["token"] for row in search["rows"]} >= {main_token, tenant_token}, search
+
+    deleted = ok(api.delete_user_profiles("email", email, unlock))
+    assert {(r["token"], r["tenantid"]) for r in deleted["rows"]} == {
+        (main_token, 1),
+        (tenant_token, tenant_admin.tenantid),
+    }, deleted
+    error(api, api.get_user("token", main_token), 404, "The user record was not found")
+    error(in_tenant, in_tenant.get_user("token", tenant_token), 404, "The user record was not found")
+
+    # By id or by name, as the client sends either.
+    restored = ok(api.restore_user_profile(tenant_token, unlock, tenant_admin.tenantname))
+    assert restored["result"] == "restored" and restored["token"] == tenant_token, restored
+    assert restored["profile"]["email"] == email, restored
+    assert ok(in_tenant.get_user("token", tenant_token))["profile"]["email"] == email
+    ok(api.restore_user_profile(main_token, unlock, 1))
+    assert ok(api.get_user("token", main_token))["profile"]["email"] == email
+    error(api, api.restore_user_profile(main_token, unlock, 1), 404, "The user record was not found")
+
+
+@covers("get_user_profiles", "search_user_profiles", "delete_user_profiles", "restore_user_profile")
+def test_profile_operations_refuse_a_tenant_admin(tenant_admin, client_as, bad_api):
+    admin = tenant_admin.client
+    unlock = ok(admin.bulk_list_unlock())["unlockuuid"]
+    for client in (admin, client_as(root_token(), tenant_admin.tenantname), bad_api):
+        error(client, client.get_user_profiles("email", new_email(), unlock), 403, "Access denied")
+        error(client, client.search_user_profiles("someone", unlock), 403, "Access denied")
+        error(client, client.delete_user_profiles("email", new_email(), unlock), 403, "Access denied")
+        error(client, client.restore_user_profile(str(uuid.uuid4()), unlock, 1), 403, "Access denied")
