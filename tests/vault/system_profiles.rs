@@ -161,6 +161,15 @@ both!(a_system_deletion_holds_then_restores_then_erases, settings = settings, |v
     v.call("SessionUpsert", json!({"sessionuuid": session, "sessiondata": {"token": main, "step": 1}})).await.ok();
     let shared = v.call("SharedRecordCreate", json!({"mode": "token", "identity": main, "fields": "login"})).await.ok();
     let record = shared["recorduuid"].as_str().expect("recorduuid").to_owned();
+    let me = json!({"mode": "token", "identity": main});
+    let with_me = |extra: Value| {
+        let mut body = me.clone();
+        body.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        body
+    };
+    v.call("FileCreate", with_me(json!({"filename": "id.pdf", "filedata": "QUJD", "tags": ["kyc"]}))).await.ok();
+    v.call("AppdataCreate", with_me(json!({"appname": "shop", "appdata": {"cart": 1}}))).await.ok();
+    v.call("UserUpdateRequest", with_me(json!({"profile": {"name": "asked"}}))).await.ok();
     let trail = v.call("AuditListUserEvents", json!({"mode": "token", "identity": main})).await.ok();
     let event = trail["rows"][0]["auditeventuuid"].as_str().expect("event").to_owned();
     let uuid = unlock(v).await;
@@ -210,6 +219,15 @@ both!(a_system_deletion_holds_then_restores_then_erases, settings = settings, |v
     assert_eq!(all["total"], json!(0), "{all}");
     let found = v.call("UserSearch", json!({"identity": EMAIL, "unlockuuid": uuid})).await.ok();
     assert_eq!(found["total"], json!(0), "{found}");
+    let listed =
+        v.call("BulkListUsers", json!({"unlockuuid": uuid, "users": [{"mode": "token", "identity": main}]})).await.ok();
+    assert_eq!(listed["rows"], json!([]), "{listed}");
+    let files = v.call("BulkListFilesByTag", json!({"unlockuuid": uuid, "tag": "kyc"})).await.ok();
+    assert_eq!(files["total"], json!(0), "{files}");
+    let requests = v.call("BulkListAllUserRequests", json!({"unlockuuid": uuid})).await.ok();
+    assert_eq!(requests["total"], json!(0), "{requests}");
+    let apps = v.request("/v2/AppdataListAppNames", Some(&v.root), None, None).await.ok();
+    assert_eq!(apps["apps"], json!([]), "{apps}");
     let across =
         v.call("SystemGetUserProfiles", json!({"mode": "email", "identity": EMAIL, "unlockuuid": uuid})).await.ok();
     assert_eq!(rows_of(&across), expected(&[("bravo", "bravo-person")]), "{across}");
@@ -229,6 +247,10 @@ both!(a_system_deletion_holds_then_restores_then_erases, settings = settings, |v
     v.call("UserGet", json!({"mode": "email", "identity": EMAIL})).await.ok();
     v.call("SessionGet", json!({"sessionuuid": session})).await.ok();
     v.call("SharedRecordGet", json!({"recorduuid": record})).await.ok();
+    let files = v.call("BulkListFilesByTag", json!({"unlockuuid": uuid, "tag": "kyc"})).await.ok();
+    assert_eq!(files["total"], json!(1), "{files}");
+    let requests = v.call("BulkListAllUserRequests", json!({"unlockuuid": uuid})).await.ok();
+    assert_eq!(requests["total"], json!(1), "{requests}");
     let opened = v.call("AuditGetEvent", json!({"auditeventuuid": event})).await.ok();
     assert_ne!(opened["details"], Value::Null, "{opened}");
     // Once only; a live user is not restored; a token of another tenant is not found here.
