@@ -15,6 +15,7 @@ use super::search::short_gram;
 use super::users::{INDEX_COLUMNS, USER_COLUMNS, UserRow, decode_user_at, live};
 use super::{Db, ScopedPool, StoreError, StoreResult, placeholders, with_pool};
 use crate::access::VaultWide;
+use crate::crypto::keyring::WrappedMasterKey;
 use crate::crypto::{IndexKind, IndexValue};
 use crate::tenants::TenantId;
 
@@ -73,6 +74,44 @@ impl EveryTenant<'_> {
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(StoreError::from)
         })
+    }
+
+    /// The stored master keys of `tenants` (those whose keys this process has not unlocked
+    /// yet), oldest first per tenant, in one statement.
+    pub async fn master_keys(&self, tenants: &[TenantId]) -> StoreResult<BTreeMap<TenantId, Vec<WrappedMasterKey>>> {
+        let mut out: BTreeMap<TenantId, Vec<WrappedMasterKey>> = BTreeMap::new();
+        for chunk in tenants.chunks(SQLITE_PAIRS) {
+            let sql = format!(
+                "SELECT tenant_id, version, wrapped, retired_at IS NOT NULL FROM tenant_keys WHERE tenant_id IN ({}) \
+                 ORDER BY tenant_id, version",
+                placeholders(1, chunk.len())
+            );
+            let rows: Vec<(TenantId, WrappedMasterKey)> = with_pool!(self.0, pool => {
+                let mut tx = pool.begin_all().await?;
+                let mut query = sqlx::query(&sql);
+                for tenant in chunk {
+                    query = query.bind(*tenant);
+                }
+                let rows = query.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get(0)?,
+                            WrappedMasterKey {
+                                version: u32::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0),
+                                wrapped: row.try_get(2)?,
+                                retired: row.try_get(3)?,
+                            },
+                        ))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()?
+            });
+            for (tenant, key) in rows {
+                out.entry(tenant).or_default().push(key);
+            }
+        }
+        Ok(out)
     }
 
     /// Live users whose `kind` index in their tenant is the value given for that tenant:

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::ProfileRow;
 use crate::access::VaultWide;
 use crate::crypto::{IndexValue, TenantKeys};
-use crate::http::{ApiResult, RequestContext};
+use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::search::query::{self, Query, Target};
 use crate::search::service::MAX_ROWS;
 use crate::state::AppState;
@@ -47,17 +47,26 @@ pub(super) async fn tenants(
     proof: &VaultWide,
     only: Option<TenantId>,
 ) -> ApiResult<Vec<(LiveTenant, Arc<TenantKeys>)>> {
-    let mut out = Vec::new();
-    for tenant in app.db.every_tenant(proof).tenants().await? {
-        if only.is_some_and(|id| id != tenant.id) {
-            continue;
-        }
-        // Cached for a while after the first call; a tenant deleted meanwhile is passed over.
-        match app.tenant_keys(tenant.id).await {
-            Ok(keys) => out.push((tenant, keys)),
-            Err(crate::http::ApiError::NotFound(_)) => {}
-            Err(err) => return Err(err),
-        }
+    let every = app.db.every_tenant(proof);
+    let live: Vec<LiveTenant> =
+        every.tenants().await?.into_iter().filter(|t| only.is_none_or(|id| id == t.id)).collect();
+    // Keys this process has not unlocked yet are read in one statement (then cached for a while).
+    let missing: Vec<TenantId> = live.iter().map(|t| t.id).filter(|id| app.keys.cached(*id).is_none()).collect();
+    let stored = if missing.is_empty() { Default::default() } else { every.master_keys(&missing).await? };
+    let mut out = Vec::with_capacity(live.len());
+    for tenant in live {
+        let keys = match app.keys.cached(tenant.id) {
+            Some(keys) => keys,
+            // A tenant deleted meanwhile (its keys go first) is passed over.
+            None => match stored.get(&tenant.id) {
+                Some(wrapped) if !wrapped.is_empty() => app
+                    .keys
+                    .unlock(tenant.id, wrapped)
+                    .map_err(|_| ApiError::from(crate::store::StoreError::WrappingKeyChanged))?,
+                _ => continue,
+            },
+        };
+        out.push((tenant, keys));
     }
     Ok(out)
 }
