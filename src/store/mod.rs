@@ -10,6 +10,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod bulk;
 pub mod checkpoint;
+pub mod counts;
 pub mod files;
 pub mod groups;
 pub mod health;
