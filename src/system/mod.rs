@@ -3,6 +3,7 @@
 mod custody;
 pub mod recovery_key;
 pub mod report;
+pub mod stats;
 pub mod wrapping_key;
 
 use crate::http::{Operation, op};
@@ -12,6 +13,7 @@ pub fn operations() -> Vec<Operation> {
     let mut operations = vec![
         op("SystemGenerateWrappingKey", wrapping_key::generate),
         op("SystemRotateRecoveryKey", recovery_key::rotate),
+        op("SystemGetSystemStats", stats::get),
     ];
     operations.extend(report::operations());
     operations
