@@ -51,6 +51,7 @@ mod roles;
 mod search;
 mod sessions;
 mod shared;
+mod system_stats;
 mod tenants;
 mod tokens;
 mod transport;
