@@ -17,13 +17,15 @@ CREATE TABLE record_counts (
     PRIMARY KEY (tenant_id, kind)
 );
 
+-- Keyed by tenant first, like every table of tenant data: a tenant's pending deltas are read
+-- by the key's prefix.
 CREATE TABLE record_count_deltas (
-    id          BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id   BIGINT  NOT NULL,
+    id          BIGINT  GENERATED ALWAYS AS IDENTITY,
     kind        TEXT    NOT NULL,
-    delta       BIGINT  NOT NULL
+    delta       BIGINT  NOT NULL,
+    PRIMARY KEY (tenant_id, id)
 );
-CREATE INDEX record_count_deltas_tenant ON record_count_deltas (tenant_id, kind);
 
 DO $$
 DECLARE

@@ -126,7 +126,8 @@ const COMPACT_LOCK: i64 = 0x6275_6e6b_6572_0002;
 /// Takes a batch of pending deltas off the queue and adds their sums to the base counts, in one
 /// statement (a reader sees the deltas either pending or folded, never both).
 const FOLD: &str = "WITH moved AS ( \
-        DELETE FROM record_count_deltas WHERE id IN (SELECT id FROM record_count_deltas ORDER BY id LIMIT $1) \
+        DELETE FROM record_count_deltas WHERE (tenant_id, id) IN \
+            (SELECT tenant_id, id FROM record_count_deltas LIMIT $1) \
         RETURNING tenant_id, kind, delta) \
      INSERT INTO record_counts (tenant_id, kind, n) \
      SELECT tenant_id, kind, SUM(delta) FROM moved GROUP BY tenant_id, kind ORDER BY tenant_id, kind \

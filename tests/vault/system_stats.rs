@@ -65,7 +65,15 @@ fn who(token: &str, extra: Value) -> Value {
 /// Seeds `users` users in the caller's tenant, then on the first ones: a session and a file each
 /// for `files` users, an agreement each for `agreements`, an open request each for `requests`
 /// (plus one cancelled, which is not counted); and `tokens` tokens. Returns the user tokens.
-async fn seed(c: &Caller<'_>, tag: &str, users: usize, files: usize, agreements: usize, requests: usize, tokens: usize) -> Vec<String> {
+async fn seed(
+    c: &Caller<'_>,
+    tag: &str,
+    users: usize,
+    files: usize,
+    agreements: usize,
+    requests: usize,
+    tokens: usize,
+) -> Vec<String> {
     let mut made = Vec::new();
     for i in 0..users {
         made.push(c.user(&format!("{tag}{i}@stats.test")).await);
@@ -177,16 +185,20 @@ both!(counts_follow_cascades_expiry_holds_and_tenant_purge, |v| {
     assert_eq!(stats(v, Some(&a_token), None).await.0, counts(2, 1, 1, 1, 1, 1));
     // Approving the open request closes it.
     let open = a.call("UserRequestListUserRequests", who(&users[1], json!({}))).await;
-    let uuid = open["rows"].as_array().and_then(|rows| rows.iter().find(|r| r["status"] == "open")).expect("open request")
-        ["requestuuid"]
+    let uuid = open["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["status"] == "open"))
+        .expect("open request")["requestuuid"]
         .clone();
     a.call("UserRequestApprove", json!({"requestuuid": uuid})).await;
     assert_eq!(stats(v, Some(&a_token), None).await.0, counts(2, 1, 1, 1, 1, 0));
 
     // A held profile is absent from the counts, back when restored, and not counted twice when
     // erased at the end of its hold.
-    let held = format!("UPDATE users SET held_until = 1 WHERE tenant_id = {a_id} AND rid IN \
-         (SELECT rid FROM users WHERE tenant_id = {a_id} ORDER BY rid LIMIT 1)");
+    let held = format!(
+        "UPDATE users SET held_until = 1 WHERE tenant_id = {a_id} AND rid IN \
+         (SELECT rid FROM users WHERE tenant_id = {a_id} ORDER BY rid LIMIT 1)"
+    );
     execute(v, &held).await;
     assert_eq!(stats(v, Some(&a_token), None).await.0.users, 1);
     execute(v, &format!("UPDATE users SET held_until = NULL WHERE tenant_id = {a_id}")).await;
@@ -206,10 +218,7 @@ both!(counts_follow_cascades_expiry_holds_and_tenant_purge, |v| {
     a.call("SessionUpsert", json!({"sessionuuid": random_uuid_string(), "sessiondata": {"s": 1}, "slidingtime": "1h"}))
         .await;
     let grown = stats(v, Some(&a_token), None).await.0;
-    assert_eq!(
-        (grown.users, grown.tokens, grown.sessions),
-        (after.users + 1, after.tokens + 1, after.sessions + 1)
-    );
+    assert_eq!((grown.users, grown.tokens, grown.sessions), (after.users + 1, after.tokens + 1, after.sessions + 1));
     v.clock().advance(2 * 3600);
     bunker::retention::sweep_once(&v.state).await.expect("sweep").expect("lock taken");
     let swept = stats(v, Some(&a_token), None).await.0;
