@@ -77,3 +77,28 @@ def test_request_metadata_is_accepted(api):
     read = next(row for row in rows if row["title"] == "UserGet")
     details = ok(api.get_audit_event(read["auditeventuuid"]))["details"]
     assert "support ticket 42" in json.dumps(details), details
+
+
+@covers("get_system_stats", "create_user", "delete_user")
+def test_system_stats_count_records(api, bad_api, anon_api, pass_tenant):
+    def stats():
+        answer = ok(api.get_system_stats())
+        counts = answer["stats"]
+        for field in ("totalnumrecords", "licensemaxrecords", "licensefinalexpiration"):
+            assert answer[field] == counts[field], answer
+        assert counts["totalnumrecords"] == counts["numusers"] + counts["numtokens"], answer
+        return counts
+
+    before = stats()
+    # The tenant pass sees its own tenant; the root pass the whole vault.
+    if pass_tenant is not None:
+        assert before["numtenants"] == 1, before
+    else:
+        assert before["numtenants"] >= 1, before
+    token, _ = new_user(api)
+    after = stats()
+    assert after["numusers"] == before["numusers"] + 1, (before, after)
+    ok(api.delete_user("token", token))
+    assert stats()["numusers"] == before["numusers"]
+    for c in (bad_api, anon_api):
+        error(c, c.get_system_stats(), 403, "Access denied")
