@@ -129,3 +129,26 @@ def test_profile_operations_refuse_a_tenant_admin(tenant_admin, client_as, bad_a
         error(client, client.search_user_profiles("someone", unlock), 403, "Access denied")
         error(client, client.delete_user_profiles("email", new_email(), unlock), 403, "Access denied")
         error(client, client.restore_user_profile(str(uuid.uuid4()), unlock, 1), 403, "Access denied")
+@covers("get_system_stats", "create_user", "delete_user")
+def test_system_stats_count_records(api, bad_api, anon_api, pass_tenant):
+    def stats():
+        answer = ok(api.get_system_stats())
+        counts = answer["stats"]
+        for field in ("totalnumrecords", "licensemaxrecords", "licensefinalexpiration"):
+            assert answer[field] == counts[field], answer
+        assert counts["totalnumrecords"] == counts["numusers"] + counts["numtokens"], answer
+        return counts
+
+    before = stats()
+    # The tenant pass sees its own tenant; the root pass the whole vault.
+    if pass_tenant is not None:
+        assert before["numtenants"] == 1, before
+    else:
+        assert before["numtenants"] >= 1, before
+    token, _ = new_user(api)
+    after = stats()
+    assert after["numusers"] == before["numusers"] + 1, (before, after)
+    ok(api.delete_user("token", token))
+    assert stats()["numusers"] == before["numusers"]
+    for c in (bad_api, anon_api):
+        error(c, c.get_system_stats(), 403, "Access denied")

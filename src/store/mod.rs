@@ -11,6 +11,7 @@ pub mod audit_chain;
 pub mod bulk;
 pub mod checkpoint;
 pub mod every_tenant;
+pub mod counts;
 pub mod files;
 pub mod groups;
 pub mod health;

@@ -262,17 +262,22 @@ const TENANT_TABLES: [&str; 25] = [
     "access_roles",
 ];
 
+/// The record counts (migration 0023), purged after every table above, whose deletes move them.
+/// On PostgreSQL the pending deltas go before the base counts, the order the compaction locks them in.
+const COUNT_TABLES_PG: &[&str] = &["record_count_deltas", "record_counts"];
+const COUNT_TABLES_SQLITE: &[&str] = &["record_counts"];
+
 /// Second step of deleting a tenant: removes every row it had (its file blobs are queued for
 /// removal by the files' own trigger). Runs again harmlessly; the sweeper finishes a purge that
 /// a stopped process left undone.
 pub async fn purge(db: &Db, id: TenantId, now: i64) -> StoreResult<()> {
-    let search = match db {
-        Db::Sqlite(_) => "search_grams",
-        Db::Postgres(_) => "user_grams",
+    let (search, counts) = match db {
+        Db::Sqlite(_) => ("search_grams", COUNT_TABLES_SQLITE),
+        Db::Postgres(_) => ("user_grams", COUNT_TABLES_PG),
     };
     with_pool!(db, pool => {
         let mut tx = pool.begin_for(id).await?;
-        for table in std::iter::once(search).chain(TENANT_TABLES) {
+        for table in std::iter::once(search).chain(TENANT_TABLES).chain(counts.iter().copied()) {
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1")).bind(id).execute(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM key_rotations WHERE tenant_id = $1").bind(id).execute(&mut *tx).await?;

@@ -160,6 +160,7 @@ fn table(w: &World, t: &Seeded) -> Vec<(&'static str, Vec<Value>)> {
         ("SystemSearchUserProfiles", unlocked(json!({"identity": t.login}))),
         ("SystemDeleteUserProfiles", unlocked(json!({"mode": "email", "identity": t.email}))),
         ("SystemRestoreUserProfile", unlocked(json!({"token": t.token, "tenantid": 1}))),
+        ("SystemGetSystemStats", one(json!({}))),
         ("FileCreate", each(json!({"filename": "probe.txt", "filedata": b64(b"probe")}))),
         ("FileGet", each(json!({"fileuuid": t.fileuuid}))),
         ("FileListUserFiles", each(json!({}))),

@@ -468,6 +468,11 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
             "reads the key status of the tenant it names",
             vec![json!({"tenantid": t.tenantid}), json!({"tenantname": t.tenantname})],
         ),
+        own(
+            "SystemGetSystemStats",
+            "counts the caller's own tenant's records (the vault's, numbers only, for the main tenant's root)",
+            vec![json!({})],
+        ),
         own("TenantGetUIConf", "shows the named tenant's public name (the caller's own here)", vec![json!({})]),
     ]);
     let vault_wide = "reaches the profiles of every tenant";

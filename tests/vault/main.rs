@@ -52,6 +52,7 @@ mod search;
 mod sessions;
 mod shared;
 mod system_profiles;
+mod system_stats;
 mod tenants;
 mod tokens;
 mod transport;
