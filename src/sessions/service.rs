@@ -14,13 +14,14 @@ use serde_json::Value;
 use crate::audit::Subject;
 use crate::crypto::keyring::{open_user, seal_user};
 use crate::crypto::secrets::is_uuid_shaped;
-use crate::crypto::{CryptoError, IndexKind, IndexValue};
+use crate::crypto::{CryptoError, IndexKind, IndexValue, TenantKeys};
 use crate::expiry::{Expiry, Lifetime};
 use crate::http::lenient::{Text, text};
 use crate::http::limits::check_record_size;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::state::AppState;
 use crate::store::sessions::{NewSession, SessionRow};
+use crate::tenants::TenantId;
 use crate::users::{Identity, LoadedUser, service as users};
 
 /// Table name bound into the associated data of sealed sessions.
@@ -100,25 +101,30 @@ async fn bound_user(app: &AppState, ctx: &RequestContext, data: &Value) -> ApiRe
 
 /// The blind index of an identity a session names (under the session key; a session uuid never
 /// contains a colon, so the two cannot meet).
-fn name_index(ctx: &RequestContext, kind: IndexKind, normalised: &str) -> IndexValue {
-    ctx.keys.session_index(&format!("names:{}:{normalised}", kind.name()))
+fn name_index(keys: &TenantKeys, kind: IndexKind, normalised: &str) -> IndexValue {
+    keys.session_index(&format!("names:{}:{normalised}", kind.name()))
 }
 
 /// The identities of `kinds` that `data` names, as session name indexes.
-fn names_in(ctx: &RequestContext, kinds: &[IndexKind], data: &Value) -> Vec<IndexValue> {
+fn names_in(keys: &TenantKeys, kinds: &[IndexKind], data: &Value) -> Vec<IndexValue> {
     kinds
         .iter()
         .filter_map(|&kind| data.get(kind.name()).and_then(|value| kind.normalise(value)).map(|n| (kind, n)))
-        .map(|(kind, normalised)| name_index(ctx, kind, &normalised))
+        .map(|(kind, normalised)| name_index(keys, kind, &normalised))
         .collect()
 }
 
 /// The session name indexes of a user's identities: its token and its profile's (as stored, not
 /// as a caller bound by policies sees it).
 pub fn names_of(ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<IndexValue>> {
-    let stored = crate::users::record::open(&user.subject.key, ctx.tenant, &user.row.rid, &user.row.record)?;
-    let mut names = names_in(ctx, &IndexKind::PROFILE, &stored.profile);
-    names.push(name_index(ctx, IndexKind::Token, &stored.token.to_ascii_lowercase()));
+    names_of_in(&ctx.keys, user)
+}
+
+/// [`names_of`] with the keys of the user's tenant (a vault-wide call).
+pub fn names_of_in(keys: &TenantKeys, user: &LoadedUser) -> ApiResult<Vec<IndexValue>> {
+    let stored = crate::users::record::open(&user.subject.key, keys.tenant(), &user.row.rid, &user.row.record)?;
+    let mut names = names_in(keys, &IndexKind::PROFILE, &stored.profile);
+    names.push(name_index(keys, IndexKind::Token, &stored.token.to_ascii_lowercase()));
     Ok(names)
 }
 
@@ -127,8 +133,13 @@ pub fn names_of(ctx: &RequestContext, user: &LoadedUser) -> ApiResult<Vec<IndexV
 /// which has committed; a failure is logged (such sessions still end with their lifetime,
 /// at most the maximum session retention).
 pub async fn erase_naming(app: &AppState, ctx: &RequestContext, names: &[IndexValue]) {
-    if let Err(err) = app.db.tenant(ctx.tenant).sessions().delete_naming(names).await {
-        tracing::error!(error = %err, tenant = %ctx.tenant, "cannot erase the unbound sessions naming erased users");
+    erase_naming_in(app, ctx.tenant, names).await;
+}
+
+/// [`erase_naming`] in `tenant` (a vault-wide call).
+pub async fn erase_naming_in(app: &AppState, tenant: TenantId, names: &[IndexValue]) {
+    if let Err(err) = app.db.tenant(tenant).sessions().delete_naming(names).await {
+        tracing::error!(error = %err, tenant = %tenant, "cannot erase the unbound sessions naming erased users");
     }
 }
 
@@ -155,7 +166,7 @@ pub async fn upsert(
     if let Some(user) = &user {
         ctx.set_subject(user);
     }
-    let names = if user.is_none() { names_in(ctx, &BINDING_KINDS, &stored.sessiondata) } else { Vec::new() };
+    let names = if user.is_none() { names_in(&ctx.keys, &BINDING_KINDS, &stored.sessiondata) } else { Vec::new() };
     let session = NewSession {
         sid_idx: id.idx,
         user_rid: user.as_ref().map(|u| u.rid.clone()),

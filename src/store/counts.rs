@@ -121,7 +121,7 @@ const COMPACT_BATCHES: usize = 20;
 
 /// Advisory lock key: one compaction at a time across the replicas sharing a PostgreSQL database
 /// (two would fold disjoint deltas correctly, but could lock the same base rows in opposite orders).
-const COMPACT_LOCK: i64 = 0x6275_6e6b_6572_0002;
+pub(super) const COMPACT_LOCK: i64 = 0x6275_6e6b_6572_0002;
 
 /// Takes a batch of pending deltas off the queue and adds their sums to the base counts, in one
 /// statement (a reader sees the deltas either pending or folded, never both).

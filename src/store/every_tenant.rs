@@ -211,6 +211,7 @@ impl EveryTenant<'_> {
                 let mut tx = pool.begin_all().await?;
                 let rows = sqlx::query(
                     "SELECT g.tenant_id, g.rid, s.shared FROM user_grams g \
+                     JOIN users u ON u.tenant_id = g.tenant_id AND u.rid = g.rid AND u.held_until IS NULL \
                      CROSS JOIN LATERAL (SELECT COUNT(*) AS shared FROM unnest(g.grams) AS x \
                         JOIN unnest($1::bigint[], $2::bigint[]) AS q(t, gram) ON q.t = g.tenant_id AND q.gram = x) s \
                      WHERE g.grams && $3 AND s.shared >= $4 \
@@ -244,9 +245,10 @@ impl EveryTenant<'_> {
                     let values =
                         (0..n).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
                     let sql = format!(
-                        "SELECT tenant_id, rid, COUNT(*) AS shared FROM search_grams \
-                         WHERE (tenant_id, gram) IN (VALUES {values}) \
-                         GROUP BY tenant_id, rid HAVING COUNT(*) >= ${} ORDER BY shared DESC, tenant_id, rid LIMIT ${}",
+                        "SELECT g.tenant_id, g.rid, COUNT(*) AS shared FROM search_grams g \
+                         JOIN users u ON u.tenant_id = g.tenant_id AND u.rid = g.rid AND u.held_until IS NULL \
+                         WHERE (g.tenant_id, g.gram) IN (VALUES {values}) \
+                         GROUP BY g.tenant_id, g.rid HAVING COUNT(*) >= ${} ORDER BY shared DESC, g.tenant_id, g.rid LIMIT ${}",
                         2 * n + 1,
                         2 * n + 2
                     );

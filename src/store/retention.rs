@@ -12,6 +12,10 @@ use super::{Db, ScopedPool, StoreResult, with_pool};
 /// Most expired users one sweep erases (the rest go in the next sweep).
 const SWEEP_USERS: i64 = 10_000;
 
+/// The users a sweep at `$1` erases: expired, or held past their grace period.
+const ERASABLE: &str =
+    "((expires_at IS NOT NULL AND expires_at <= $1) OR (held_until IS NOT NULL AND held_until <= $1))";
+
 /// Advisory lock key: one sweeper at a time across every replica sharing a PostgreSQL database.
 const SWEEP_LOCK: i64 = 0x6275_6e6b_6572_0001;
 
@@ -66,10 +70,14 @@ where
         // Profiles held after a system deletion go once their grace period ends, as expired ones.
         let mut expiring: BTreeMap<TenantId, Vec<Vec<u8>>> = BTreeMap::new();
         let mut held: BTreeMap<TenantId, u64> = BTreeMap::new();
-        for row in sqlx::query(
-            "SELECT tenant_id, rid, held_until IS NOT NULL AND held_until <= $1 FROM users \
-             WHERE (expires_at IS NOT NULL AND expires_at <= $1) OR (held_until IS NOT NULL AND held_until <= $1) LIMIT $2",
-        )
+        // Locked (PostgreSQL; SQLite's write transaction already excludes every writer): a
+        // restore running now either commits first, and the row no longer qualifies below, or
+        // waits and finds nothing to restore.
+        let lock = if postgres { " FOR UPDATE" } else { "" };
+        let select = format!(
+            "SELECT tenant_id, rid, held_until IS NOT NULL AND held_until <= $1 FROM users WHERE {ERASABLE} LIMIT $2{lock}"
+        );
+        for row in sqlx::query(&select)
         .bind(now)
         .bind(SWEEP_USERS)
         .fetch_all(&mut *tx)
@@ -90,8 +98,12 @@ where
             // Deleting a user row destroys its wrapped data key; app data, agreements, sessions,
             // shared records and files cascade from it.
             for chunk in rids.chunks(500) {
-                let sql = format!("DELETE FROM users WHERE tenant_id = $1 AND rid IN ({})", super::placeholders(2, chunk.len()));
-                let mut query = sqlx::query(&sql).bind(*tenant);
+                let sql = format!(
+                    "DELETE FROM users WHERE tenant_id = $1 AND {} AND rid IN ({})",
+                    ERASABLE.replace("$1", "$2"),
+                    super::placeholders(3, chunk.len())
+                );
+                let mut query = sqlx::query(&sql).bind(*tenant).bind(now);
                 for rid in chunk {
                     query = query.bind(rid.as_slice());
                 }

@@ -372,11 +372,22 @@ impl Roles<'_> {
         })
     }
 
-    /// Stores a new role or user access token with its event.
+    /// Stores a new role or user access token with its event. A user's token only while the user
+    /// is live: its row is share-locked (PostgreSQL; SQLite's write transaction excludes every
+    /// writer), so a deletion or a hold committing meanwhile cannot miss the new token; `NotFound`
+    /// when the user is gone or held.
     pub async fn insert_token(&self, token: &NewXToken<'_>, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
+        let lock = if matches!(db, Db::Postgres(_)) { " FOR SHARE" } else { "" };
+        let live = format!("SELECT 1 FROM users WHERE tenant_id = $1 AND rid = $2 AND held_until IS NULL{lock}");
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
+            if let Some(rid) = token.user_rid {
+                let found = sqlx::query(&live).bind(tenant).bind(rid).fetch_optional(&mut *tx).await?;
+                if found.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+            }
             sqlx::query(
                 "INSERT INTO access_tokens (id, tenant_id, digest, kind, created_at, expires_at, role_id, user_rid) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -152,8 +152,10 @@ impl Search<'_> {
                 // One indexed lookup per gram.
                 let n = grams.len();
                 let sql = format!(
-                    "SELECT rid, COUNT(*) AS shared FROM search_grams WHERE tenant_id = $1 AND gram IN ({}) \
-                     GROUP BY rid HAVING COUNT(*) >= ${} ORDER BY shared DESC, rid LIMIT ${}",
+                    "SELECT g.rid, COUNT(*) AS shared FROM search_grams g \
+                     JOIN users u ON u.tenant_id = g.tenant_id AND u.rid = g.rid AND u.held_until IS NULL \
+                     WHERE g.tenant_id = $1 AND g.gram IN ({}) \
+                     GROUP BY g.rid HAVING COUNT(*) >= ${} ORDER BY shared DESC, g.rid LIMIT ${}",
                     placeholders(2, n),
                     n + 2,
                     n + 3
@@ -173,6 +175,7 @@ impl Search<'_> {
                 wanted.dedup();
                 let rows = sqlx::query(
                     "SELECT g.rid, s.shared FROM user_grams g \
+                     JOIN users u ON u.tenant_id = g.tenant_id AND u.rid = g.rid AND u.held_until IS NULL \
                      CROSS JOIN LATERAL (SELECT COUNT(*) AS shared FROM unnest(g.grams) AS x WHERE x = ANY($2)) s \
                      WHERE g.grams && $2 AND g.tenant_id = $1 AND s.shared >= $3 \
                      ORDER BY s.shared DESC, g.rid LIMIT $4",

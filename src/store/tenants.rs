@@ -277,6 +277,12 @@ pub async fn purge(db: &Db, id: TenantId, now: i64) -> StoreResult<()> {
     };
     with_pool!(db, pool => {
         let mut tx = pool.begin_for(id).await?;
+        if matches!(db, Db::Postgres(_)) {
+            // The compaction folds deltas of every tenant batch by batch, locking deltas and
+            // counts in turn: a purge waits for it (and it skips a run while a purge goes on)
+            // rather than the two deadlocking on each other's rows.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(super::counts::COMPACT_LOCK).execute(&mut *tx).await?;
+        }
         for table in std::iter::once(search).chain(TENANT_TABLES).chain(counts.iter().copied()) {
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1")).bind(id).execute(&mut *tx).await?;
         }

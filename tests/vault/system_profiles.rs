@@ -210,7 +210,9 @@ both!(a_system_deletion_holds_then_restores_then_erases, settings = settings, |v
         .ok();
     assert_eq!(restored["result"], json!("restored"));
 
-    // Held: absent through every operation, at once.
+    // Held: absent through every operation, at once, statistics included (root in the main
+    // tenant sees the vault's).
+    assert_eq!(num_users(v).await, 1);
     v.call("UserGet", json!({"mode": "token", "identity": main})).await.error(404, "The user record was not found");
     v.call("UserGet", json!({"mode": "email", "identity": EMAIL})).await.error(404, "The user record was not found");
     v.call_as("UserGet", Some(&v.root), Some("alpha"), json!({"mode": "token", "identity": alpha}))
@@ -253,6 +255,7 @@ both!(a_system_deletion_holds_then_restores_then_erases, settings = settings, |v
     assert_eq!(restored["token"], json!(main));
     assert_eq!(restored["profile"]["login"], json!("main-person"));
     v.call("UserGet", json!({"mode": "email", "identity": EMAIL})).await.ok();
+    assert_eq!(num_users(v).await, 2);
     v.call("SessionGet", json!({"sessionuuid": session})).await.ok();
     v.call("SharedRecordGet", json!({"recorduuid": record})).await.ok();
     let files = v.call("BulkListFilesByTag", json!({"unlockuuid": uuid, "tag": "kyc"})).await.ok();
@@ -282,6 +285,50 @@ both!(a_system_deletion_holds_then_restores_then_erases, settings = settings, |v
     assert_eq!(rows, 0);
     // The others were untouched by the sweep.
     assert_eq!(v.scalar("SELECT COUNT(*) FROM users").await, 2);
+    assert_eq!(num_users(v).await, 2);
+});
+
+/// `numusers` of the vault's statistics (root in the main tenant).
+async fn num_users(v: &TestVault) -> i64 {
+    let body = v.call("SystemGetSystemStats", json!({})).await.ok();
+    body["stats"]["numusers"].as_i64().unwrap_or_else(|| panic!("numusers: {body}"))
+}
+
+both!(a_system_deletion_erases_the_unbound_sessions_naming_the_person, settings = settings, |v| {
+    // Stored before its user existed, the session names the person without being bound to it.
+    let session = "0b6f2c1e-9d4a-4f3b-8e7c-2a1d5c6b7e8f";
+    v.call("SessionUpsert", json!({"sessionuuid": session, "sessiondata": {"email": "later@example.com"}})).await.ok();
+    let token = v.create_user(json!({"email": "later@example.com"})).await;
+    v.call("SessionGet", json!({"sessionuuid": session})).await.ok();
+    let uuid = unlock(v).await;
+    let body = v
+        .call("SystemDeleteUserProfiles", json!({"mode": "email", "identity": "later@example.com", "unlockuuid": uuid}))
+        .await
+        .ok();
+    assert_eq!(body["rows"][0]["token"], json!(token), "{body}");
+    let answer = v.call("SessionGet", json!({"sessionuuid": session})).await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    // A restore does not bring it back: it was not the profile's.
+    v.call("SystemRestoreUserProfile", json!({"token": token, "tenantid": 1, "unlockuuid": uuid})).await.ok();
+    let answer = v.call("SessionGet", json!({"sessionuuid": session})).await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+});
+
+both!(a_held_users_access_token_is_revoked_and_not_brought_back, settings = settings, |v| {
+    let token = v.create_user(json!({"email": "held@example.com", "name": "Held"})).await;
+    let minted = v.call("XTokenCreateForUser", json!({"mode": "token", "identity": token})).await.ok();
+    let xtoken = minted["xtoken"].as_str().expect("xtoken").to_owned();
+    let own = json!({"mode": "token", "identity": token});
+    v.call_as("UserGet", Some(&xtoken), None, own.clone()).await.ok();
+    let uuid = unlock(v).await;
+    v.call("SystemDeleteUserProfiles", json!({"mode": "token", "identity": token, "tenantid": 1, "unlockuuid": uuid}))
+        .await
+        .ok();
+    v.call_as("UserGet", Some(&xtoken), None, own.clone()).await.error(403, "Access denied");
+    // None can be minted for it while it is held.
+    v.call("XTokenCreateForUser", own.clone()).await.error(404, "The user record was not found");
+    v.call("SystemRestoreUserProfile", json!({"token": token, "tenantid": 1, "unlockuuid": uuid})).await.ok();
+    v.call_as("UserGet", Some(&xtoken), None, own).await.error(403, "Access denied");
 });
 
 /// The one tenant other than `main` in the sweep's counts.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::across;
 use crate::access::VaultWide;
 use crate::bulk::unlock;
-use crate::crypto::IndexKind;
+use crate::crypto::{IndexKind, IndexValue};
 use crate::http::lenient::{Int, Text, int, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext};
 use crate::state::AppState;
@@ -70,9 +70,16 @@ pub(super) async fn delete(
         return Err(ApiError::bad_request("The token mode needs tenantid or tenantname"));
     }
     let found = across::find(&app, &ctx, &proof, &who, only).await?;
+    // Sessions stored before their user existed name it without being bound to it: they go as
+    // they would with UserDelete (they are not the profile's; a restore does not bring them back).
+    let mut names: Vec<(TenantId, Vec<IndexValue>)> = Vec::with_capacity(found.len());
+    for f in &found {
+        names.push((f.tenant, crate::sessions::service::names_of_in(&f.keys, &f.user)?));
+    }
     let until = ctx.now.saturating_add(app.settings.deleted_retention);
     ctx.set_extra(json!({ "mode": who.kind.name(), "helduntil": until }));
     let wanted: Vec<(TenantId, Vec<u8>)> = found.iter().map(|f| (f.tenant, f.user.row.rid.clone())).collect();
+    let found_keys: Vec<Vec<u8>> = wanted.iter().map(|(_, rid)| rid.clone()).collect();
     let held = app
         .db
         .every_tenant(&proof)
@@ -101,6 +108,11 @@ pub(super) async fn delete(
     for (tenant, rid) in &held {
         app.caches.forget_users(*tenant, std::slice::from_ref(rid));
     }
+    for ((tenant, names), f) in names.iter().zip(&found_keys) {
+        if held.iter().any(|(t, rid)| t == tenant && *rid == *f) {
+            crate::sessions::service::erase_naming_in(&app, *tenant, names).await;
+        }
+    }
     Ok(Reply(DeleteReply { total: rows.len(), rows }))
 }
 
@@ -127,8 +139,10 @@ pub(super) async fn restore(
 ) -> ApiResult<Reply<RestoreReply>> {
     let proof = VaultWide::of(&ctx)?;
     unlock::require(&app, &ctx, req.unlockuuid).await?;
-    let token = text(req.token).filter(|t| !t.trim().is_empty());
-    let who = Identity::parse(Some(Text("token".into())), token.map(Text))?;
+    let token = text(req.token)
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("Missing API request parameters: token"))?;
+    let who = Identity::parse(Some(Text("token".into())), Some(Text(token)))?;
     let tenant = named_tenant(&app, &proof, req.tenantid, req.tenantname)
         .await?
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: tenantid or tenantname"))?;
