@@ -51,6 +51,7 @@ pub const ADMIN_ONLY: &[&str] = &[
     "SystemRotateMasterKey",
     "SystemGetMasterKeyStatus",
     "SystemRotateRecoveryKey",
+    "SystemSetLicenseKey",
     // An event's details hold whole profiles (a change's before and after), which no view masks.
     "AuditGetEvent",
     // Walks every event of the tenant.

@@ -14,5 +14,6 @@ pub fn operations() -> Vec<Operation> {
         op("SystemRotateRecoveryKey", recovery_key::rotate),
     ];
     operations.extend(report::operations());
+    operations.extend(crate::licence::operations());
     operations
 }
