@@ -156,6 +156,7 @@ fn table(w: &World, t: &Seeded) -> Vec<(&'static str, Vec<Value>)> {
         ("SystemRotateMasterKey", one(json!({}))),
         ("SystemGetMasterKeyStatus", one(json!({}))),
         ("SystemRotateRecoveryKey", one(json!({"key1": "00", "key2": "00", "key3": "00"}))),
+        ("SystemSetLicenseKey", one(json!({"licensekey": "test-license-key-probe"}))),
         ("FileCreate", each(json!({"filename": "probe.txt", "filedata": b64(b"probe")}))),
         ("FileGet", each(json!({"fileuuid": t.fileuuid}))),
         ("FileListUserFiles", each(json!({}))),
