@@ -38,9 +38,8 @@ fn keygen(args: &KeygenArgs) -> Result<(), ConfigError> {
 pub fn sign(args: &SignArgs, now: i64) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(&args.key)
         .map_err(|err| ConfigError::Invalid(format!("cannot read {}: {err}", args.key.display())))?;
-    let key = PrivateKey::from_hex(&text).map_err(|err| {
-        ConfigError::Invalid(format!("{} is not a licence private key: {err}", args.key.display()))
-    })?;
+    let key = PrivateKey::from_hex(&text)
+        .map_err(|err| ConfigError::Invalid(format!("{} is not a licence private key: {err}", args.key.display())))?;
     let expires = parse_expiry(&args.expires)?;
     if expires <= now {
         return Err(ConfigError::Invalid("--expires is in the past: no vault would accept the licence".into()));
@@ -107,12 +106,8 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(write_private_key(&path, &key).is_err(), "an existing key file is never overwritten");
-        let args = SignArgs {
-            key: path,
-            customer: "Acme Resale".into(),
-            max_records: 5000,
-            expires: "2099-12-31".into(),
-        };
+        let args =
+            SignArgs { key: path, customer: "Acme Resale".into(), max_records: 5000, expires: "2099-12-31".into() };
         let licence = sign(&args, 1_800_000_000).expect("signed");
         let terms = key.public().verify(&licence).expect("verifies");
         assert_eq!(terms.customer, "Acme Resale");

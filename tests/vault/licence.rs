@@ -73,26 +73,25 @@ async fn create_token(v: &TestVault, n: usize) -> crate::common::Answer {
 
 /// Flips one byte of the decoded part `part` (0: payload, 1: signature) of a licence.
 fn tampered(licence: &str, part: usize, at: usize) -> String {
-    let mut parts: Vec<Vec<u8>> =
-        licence.split('.').map(|p| URL_SAFE_NO_PAD.decode(p).expect("base64url")).collect();
+    let mut parts: Vec<Vec<u8>> = licence.split('.').map(|p| URL_SAFE_NO_PAD.decode(p).expect("base64url")).collect();
     parts[part][at] ^= 0x01;
     parts.iter().map(|p| URL_SAFE_NO_PAD.encode(p)).collect::<Vec<_>>().join(".")
 }
 
 both!(a_valid_licence_is_installed_audited_and_reported, settings = licensed, |v| {
-    assert_eq!(status(&v).await, LicenceStatus::default(), "no licence before one is installed");
+    assert_eq!(status(v).await, LicenceStatus::default(), "no licence before one is installed");
     let terms = terms(v, 1000);
     install(v, &signed(&terms)).await;
-    assert_eq!(status(&v).await, in_force(&terms));
+    assert_eq!(status(v).await, in_force(&terms));
     assert_eq!(audited(v, "SystemSetLicenseKey", 200).await, 1, "the installation is audited");
     // A second licence replaces the first.
     let more = Terms { max_records: 5000, ..terms.clone() };
     install(v, &signed(&more)).await;
-    assert_eq!(status(&v).await, in_force(&more));
+    assert_eq!(status(v).await, in_force(&more));
     assert_eq!(v.scalar("SELECT COUNT(*) FROM licence").await, 1, "one licence in force, vault-wide");
     // Surrounding whitespace (a pasted licence) is accepted.
     install(v, &format!("  {}\n", signed(&terms))).await;
-    assert_eq!(status(&v).await, in_force(&terms));
+    assert_eq!(status(v).await, in_force(&terms));
 });
 
 both!(a_licence_that_does_not_verify_is_refused_and_the_one_in_force_stays, settings = licensed, |v| {
@@ -115,7 +114,7 @@ both!(a_licence_that_does_not_verify_is_refused_and_the_one_in_force_stays, sett
     ];
     for body in &refused {
         v.call("SystemSetLicenseKey", json!({"licensekey": body})).await.error(400, INVALID);
-        assert_eq!(status(&v).await, in_force(&terms), "{body} changed the licence in force");
+        assert_eq!(status(v).await, in_force(&terms), "{body} changed the licence in force");
     }
     for body in [json!({}), json!({"licensekey": null}), json!({"licensekey": " "})] {
         v.call("SystemSetLicenseKey", body).await.error(400, "Missing API request parameters: licensekey");
@@ -131,7 +130,7 @@ both!(a_licence_that_does_not_verify_is_refused_and_the_one_in_force_stays, sett
 both!(without_a_public_key_no_licence_is_installed_and_nothing_is_limited, |v| {
     let licence = signed(&terms(v, 1));
     v.call("SystemSetLicenseKey", json!({"licensekey": licence})).await.error(400, INVALID);
-    assert_eq!(status(&v).await, LicenceStatus::default());
+    assert_eq!(status(v).await, LicenceStatus::default());
     for n in 0..3 {
         create_user(v, n).await.ok();
         create_token(v, n).await.ok();
@@ -148,7 +147,7 @@ both!(only_the_main_tenants_administrators_install_a_licence, settings = license
     v.call_as("SystemSetLicenseKey", Some(&v.root), Some("nosuchtenant"), body.clone())
         .await
         .error(404, "The tenant record was not found");
-    assert_eq!(status(&v).await, LicenceStatus::default());
+    assert_eq!(status(v).await, LicenceStatus::default());
     assert_eq!(audited(v, "SystemSetLicenseKey", 403).await, 2, "refusals are audited");
     v.call_as("SystemSetLicenseKey", Some(&v.root), Some("main"), body).await.ok();
 });
@@ -229,7 +228,7 @@ both!(an_expired_licence_leaves_the_vault_read_only, settings = licensed, |v| {
     v.call("SystemGetUserReport", json!({"mode": "token", "identity": user})).await.ok();
     v.call("TokenDelete", json!({"token": token})).await.ok();
     v.call("UserDelete", json!({"mode": "token", "identity": user})).await.ok();
-    assert_eq!(status(&v).await.max_records, Some(1000), "the expired licence is still the one in force");
+    assert_eq!(status(v).await.max_records, Some(1000), "the expired licence is still the one in force");
     // A new licence is installed while expired, and writes work again.
     install(v, &signed(&terms(v, 1000))).await;
     create_user(v, 1).await.ok();
