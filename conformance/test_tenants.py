@@ -132,6 +132,7 @@ def test_main_tenant_only_operations_refuse_a_tenant_admin(tenant_admin, root_ap
         error(client, client.delete_tenant(tenant_admin.tenantid), 403, "Access denied")
         error(client, client.delete_tenant(MAIN), 403, "Access denied")
         error(client, client.generate_wrapping_key("00", "00", "00"), 403, "Access denied")
+        error(client, client.set_license_key("test-license-key-probe"), 403, "Access denied")
     # The tenant is untouched.
     assert ok(admin.get_tenant(tenant_admin.tenantid))["tenantname"] == tenant_admin.tenantname
 
