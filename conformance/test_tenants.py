@@ -122,7 +122,7 @@ def test_tenant_admin_reads_and_updates_its_own_tenant(tenant_admin):
         error(admin, admin.update_tenant(other, {"tenantorg": "Hijacked"}), 403, "Access denied")
 
 
-@covers("create_tenant", "list_tenants", "delete_tenant", "generate_wrapping_key")
+@covers("create_tenant", "list_tenants", "delete_tenant", "generate_wrapping_key", "set_license_key")
 def test_main_tenant_only_operations_refuse_a_tenant_admin(tenant_admin, root_api, client_as):
     admin = tenant_admin.client
     # The tenant's own admin token, and the main tenant's root acting in the tenant.

@@ -4,8 +4,10 @@
 //! With no licence installed there is no limit at all. With one in force:
 //! - at its maximum of records (user profiles not held by a system deletion, plus tokens, over
 //!   the whole vault), `UserCreate` and `TokenCreate` answer 403 "Record limit reached", and
-//!   the bulk creates keep only as many records as there is room for (the rest are reported as
-//!   refused, in each bulk's own per-record errors);
+//!   the bulk creates keep only as many records as there is room for (the first ones that are
+//!   valid; the rest are reported as refused, in each bulk's own per-record errors, so the
+//!   answer keeps its shape; a `TokenCreateBulk` record answered with an existing token under
+//!   `unique` takes a place too, as it cannot be told apart before the write);
 //! - after its expiry the writes the contract lists answer 403 "License expired"; reads,
 //!   exports, deletes and `SystemSetLicenseKey` keep working.
 //!
