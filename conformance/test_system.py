@@ -44,6 +44,19 @@ def test_generate_wrapping_key_from_the_shares(api):
     assert ok(api.get_user("token", token))["profile"] == profile
 
 
+@main_tenant_only
+@covers("set_license_key")
+def test_set_license_key_refuses_what_does_not_verify(api, bad_api, anon_api):
+    # The vendor's own tests send such a key and accept any answer: a vault that installed it
+    # could limit or expire itself under the other tests. It is refused and nothing changes.
+    garbage = f"test-license-key-{uuid.uuid4().hex}"
+    error(api, api.set_license_key(garbage), 400, "License key is invalid")
+    for c in (bad_api, anon_api):
+        error(c, c.set_license_key(garbage), 403, "Access denied")
+    token, profile = new_user(api)
+    assert ok(api.get_user("token", token))["profile"] == profile
+
+
 @covers("get_system_metrics", "parse_prometheus_metrics")
 def test_metrics(api, anon_api):
     token, _ = new_user(api)

@@ -122,7 +122,7 @@ def test_tenant_admin_reads_and_updates_its_own_tenant(tenant_admin):
         error(admin, admin.update_tenant(other, {"tenantorg": "Hijacked"}), 403, "Access denied")
 
 
-@covers("create_tenant", "list_tenants", "delete_tenant", "generate_wrapping_key")
+@covers("create_tenant", "list_tenants", "delete_tenant", "generate_wrapping_key", "set_license_key")
 def test_main_tenant_only_operations_refuse_a_tenant_admin(tenant_admin, root_api, client_as):
     admin = tenant_admin.client
     # The tenant's own admin token, and the main tenant's root acting in the tenant.
@@ -132,6 +132,7 @@ def test_main_tenant_only_operations_refuse_a_tenant_admin(tenant_admin, root_ap
         error(client, client.delete_tenant(tenant_admin.tenantid), 403, "Access denied")
         error(client, client.delete_tenant(MAIN), 403, "Access denied")
         error(client, client.generate_wrapping_key("00", "00", "00"), 403, "Access denied")
+        error(client, client.set_license_key("test-license-key-probe"), 403, "Access denied")
     # The tenant is untouched.
     assert ok(admin.get_tenant(tenant_admin.tenantid))["tenantname"] == tenant_admin.tenantname
 

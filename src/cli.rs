@@ -35,6 +35,51 @@ pub enum Command {
     /// master key under a new wrapping key (DATABUNKER_WRAPPINGKEY / _FILE, or one generated and
     /// shown once), which is then the only one that opens the vault.
     Recover(RecoverArgs),
+    /// Licences for resold vaults: make a signing key pair, sign a licence (the vault verifies
+    /// it against BUNKER_LICENSE_PUBLIC_KEY).
+    #[command(visible_alias = "licence", subcommand)]
+    License(LicenseCommand),
+}
+
+/// `bunker license ...`.
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Make a signing key pair: the private key goes to a new owner-only (0600) file, the
+    /// public key (for BUNKER_LICENSE_PUBLIC_KEY) is printed.
+    Keygen(KeygenArgs),
+    /// Sign a licence with a private key made by `keygen` and print it.
+    Sign(SignArgs),
+}
+
+/// Options of `license keygen`.
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct KeygenArgs {
+    /// Write the private key to this new file, owner-only (0600); an existing file is never
+    /// overwritten.
+    #[arg(long, value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Print the private key on standard output instead of writing a file (whatever collects
+    /// the output keeps it).
+    #[arg(long)]
+    pub private_key_to_stdout: bool,
+}
+
+/// Options of `license sign`.
+#[derive(Debug, Args, Clone)]
+pub struct SignArgs {
+    /// The private key file written by `keygen`.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Who the licence is for.
+    #[arg(long)]
+    pub customer: String,
+    /// Most records the vault may hold (user profiles plus tokens).
+    #[arg(long, value_name = "N")]
+    pub max_records: i64,
+    /// When the licence expires: a date (YYYY-MM-DD, at 00:00 UTC that day) or unix seconds.
+    #[arg(long, value_name = "YYYY-MM-DD|UNIX")]
+    pub expires: String,
 }
 
 /// Options of `serve`.

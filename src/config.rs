@@ -232,6 +232,7 @@ pub fn settings() -> Result<Settings, ConfigError> {
     if let Some(ms) = positive("BUNKER_KEY_JOB_PAUSE_MS")? {
         settings.key_job.pause = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
     }
+    settings.licence_key = licence_public_key()?;
     if let Some(secs) = positive("BUNKER_KEY_RETIRE_GRACE")? {
         let grace = std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX));
         let least = crate::crypto::keyring::TENANT_KEYS_LIFETIME + std::time::Duration::from_secs(10);
@@ -245,6 +246,29 @@ pub fn settings() -> Result<Settings, ConfigError> {
         settings.key_job.retire_grace = grace;
     }
     Ok(settings)
+}
+
+/// The key licences are verified against, from `BUNKER_LICENSE_PUBLIC_KEY` or
+/// `BUNKER_LICENSE_PUBLIC_KEY_FILE` (64 hex characters or base64 of 32 bytes, as
+/// `bunker license keygen` prints it). A malformed key stops the start.
+pub fn licence_public_key() -> Result<Option<crate::licence::PublicKey>, ConfigError> {
+    let text = match (env("BUNKER_LICENSE_PUBLIC_KEY"), env("BUNKER_LICENSE_PUBLIC_KEY_FILE")) {
+        (Some(key), _) => key,
+        (None, Some(path)) => read_secret_file("BUNKER_LICENSE_PUBLIC_KEY_FILE", &path)?,
+        (None, None) => return Ok(None),
+    };
+    crate::licence::PublicKey::parse(&text)
+        .map(Some)
+        .map_err(|err| ConfigError::Invalid(format!("BUNKER_LICENSE_PUBLIC_KEY {err}")))
+}
+
+/// A licence to install at start when none is stored yet: `DATABUNKER_LICENSEKEY` (the vendor's
+/// name), `BUNKER_LICENSE_KEY`, or the file named by `BUNKER_LICENSE_KEY_FILE`.
+pub fn licence_from_env() -> Result<Option<String>, ConfigError> {
+    if let Some(text) = env("DATABUNKER_LICENSEKEY").or_else(|| env("BUNKER_LICENSE_KEY")) {
+        return Ok(Some(text));
+    }
+    env("BUNKER_LICENSE_KEY_FILE").map(|path| read_secret_file("BUNKER_LICENSE_KEY_FILE", &path)).transpose()
 }
 
 /// A positive whole number from the environment, if set.

@@ -19,6 +19,7 @@ pub mod http;
 pub mod integrity;
 pub mod keys;
 pub mod legal;
+pub mod licence;
 pub mod requests;
 pub mod retention;
 pub mod search;

@@ -58,6 +58,7 @@ pub const ADMIN_ONLY: &[&str] = &[
     "SystemRestoreUserProfile",
     // The vault's record counts (the main tenant's administrator), or the tenant's.
     "SystemGetSystemStats",
+    "SystemSetLicenseKey",
     // An event's details hold whole profiles (a change's before and after), which no view masks.
     "AuditGetEvent",
     // Walks every event of the tenant.

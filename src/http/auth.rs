@@ -69,10 +69,18 @@ pub async fn authenticate(State(guard): State<Authenticator>, mut req: Request, 
         principal = %context.principal.id,
     );
     async move {
+        // The licence in force may refuse the operation (expired, or at its maximum of
+        // records) before the handler runs; the refusal is audited like any other.
+        let handled = async {
+            match crate::licence::admit(&app, operation).await {
+                Ok(()) => next.run(req).await,
+                Err(refused) => refused.into_response(),
+            }
+        };
         // A handler that panics is answered 500 here rather than by the router's outer panic
         // layer, so that its event is written like any other: the trail says what the client
         // was told, even after a change the handler had committed (that event stays).
-        let handled = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+        let handled = std::panic::AssertUnwindSafe(handled).catch_unwind();
         let (response, panicked) = match cutoff::within(&app.health, deadlines.handler, handled).await {
             Ok(Ok(response)) => (response, false),
             Ok(Err(_)) => {

@@ -78,6 +78,7 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
         Some(Command::Demo(args)) => demo(args.listen).await,
         Some(Command::Init(args)) => init::run(args).await,
         Some(Command::Recover(args)) => recover::run(args).await,
+        Some(Command::License(command)) => Ok(crate::licence::cli::run(command)?),
         Some(Command::Migrate(args)) => {
             let (location, embedded_default) = config::location(args.database_url.as_deref())?;
             files::secure(&location, embedded_default)?;
@@ -98,6 +99,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         root_token::warn_if_weak(token);
     }
     let key = key_source(&location, args.dev)?;
+    let licence = config::licence_from_env()?;
     let listener = listen(config::listen(args.listen))?;
     let metrics_listener = args.metrics_listen.map(listen).transpose()?;
     settings.metrics_on_api = metrics_listener.is_none();
@@ -128,6 +130,9 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         );
     }
     let state = AppState::new(db.clone(), keys, settings, clock);
+    if let Some(licence) = licence {
+        crate::licence::preload(&state, &licence).await?;
+    }
     crate::retention::spawn(state.clone());
     crate::audit::chainer::spawn(state.clone());
     crate::tenants::changes::spawn(state.clone());

@@ -56,6 +56,8 @@ pub struct Inner {
     pub caches: Caches,
     /// Checkpoints of the SQLite write-ahead log after erasures.
     pub checkpoints: store::checkpoint::Checkpoints,
+    /// The licence in force, as last read.
+    pub licence: crate::licence::InForce,
 }
 
 impl Deref for AppState {
@@ -114,6 +116,7 @@ impl AppState {
             key_job_metrics,
             rates,
             caches: Caches::new(),
+            licence: crate::licence::InForce::default(),
         }))
     }
 

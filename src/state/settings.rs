@@ -62,6 +62,9 @@ pub struct Settings {
     pub metrics_on_api: bool,
     /// Shape of new card tokenbases unless a create call asks for another.
     pub card_tokens: crate::tokens::shape::CardShape,
+    /// The key licences are verified against (`BUNKER_LICENSE_PUBLIC_KEY`); without one no
+    /// licence can be installed.
+    pub licence_key: Option<crate::licence::PublicKey>,
 }
 
 impl Default for Settings {
@@ -93,6 +96,7 @@ impl Default for Settings {
             key_job: crate::keys::JobSettings::default(),
             metrics_on_api: true,
             card_tokens: crate::tokens::shape::CardShape::default(),
+            licence_key: None,
         }
     }
 }

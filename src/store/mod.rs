@@ -17,6 +17,7 @@ pub mod groups;
 pub mod health;
 pub mod key_rotation;
 pub mod legal;
+pub mod licence;
 pub mod requests;
 pub mod retention;
 pub mod roles;

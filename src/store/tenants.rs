@@ -330,6 +330,8 @@ impl Change {
     pub const ACCESS: &'static str = "access";
     /// A tenant's master keys changed (a new version, or older ones retired).
     pub const KEYS: &'static str = "keys";
+    /// A licence was installed (vault-wide; recorded under the main tenant).
+    pub const LICENCE: &'static str = "licence";
 }
 
 /// The changes recorded since `since_ms` (by the writer's clock), oldest first.

@@ -18,5 +18,6 @@ pub fn operations() -> Vec<Operation> {
     ];
     operations.extend(report::operations());
     operations.extend(profiles::operations());
+    operations.extend(crate::licence::operations());
     operations
 }

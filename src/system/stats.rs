@@ -57,7 +57,7 @@ pub(super) async fn get(
         (counts::tenant(&app.db, ctx.tenant).await?, 1)
     };
     ctx.set_extra(json!({"scope": if vault { "vault" } else { "tenant" }}));
-    let (licensemaxrecords, licensefinalexpiration) = licence_fields(&app);
+    let (licensemaxrecords, licensefinalexpiration) = licence_fields(&app).await?;
     let Counts { users, tokens, sessions, files, agreements, open_requests } = counts;
     let totalnumrecords = users + tokens;
     let stats = Stats {
@@ -76,8 +76,9 @@ pub(super) async fn get(
 }
 
 /// The licence's maximum records and final expiry (unix seconds); 0 for none.
-fn licence_fields(_app: &AppState) -> (i64, i64) {
-    (0, 0)
+async fn licence_fields(app: &AppState) -> ApiResult<(i64, i64)> {
+    let status = crate::licence::status(app).await?;
+    Ok((status.max_records.unwrap_or(0), status.expires.unwrap_or(0)))
 }
 
 /// Folds pending count deltas every [`COMPACT_INTERVAL`] until the pool is closed at shutdown

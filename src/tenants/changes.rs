@@ -31,6 +31,7 @@ pub async fn apply_new(app: &AppState, applied: &mut HashMap<i64, i64>) -> Resul
                 store::Change::ACCESS => app.caches.forget_grants(change.tenant),
                 // A new master key version, or older ones retired: the keys are unwrapped again.
                 store::Change::KEYS => app.keys.forget(change.tenant),
+                store::Change::LICENCE => app.licence.forget(),
                 store::Change::TOKENS => {
                     app.caches.invalidate_tenant_principals(change.tenant);
                     app.caches.forget_grants(change.tenant);

@@ -85,6 +85,13 @@ pub(super) async fn create_bulk(
             Err(err) => errors.push(json!({"index": index, "reason": err.to_string()})),
         }
     }
+    // Read once before the write: records past the licence's room are refused.
+    if let Some(room) = crate::licence::room(&app).await?.filter(|room| *room < accepted.len()) {
+        for index in accepted.drain(room..) {
+            errors.push(json!({"index": index, "reason": crate::licence::LIMIT_REACHED}));
+        }
+        values.truncate(room);
+    }
     ctx.set_extra(json!({"records": total, "errors": errors.len()}));
     let placed = service::create_many(&app, &ctx, &values, options, &mut base::with_shape(shape)).await?;
     let mut created = Vec::with_capacity(placed.len());

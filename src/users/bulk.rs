@@ -114,6 +114,10 @@ pub(super) async fn create_bulk(
     .map_err(ApiError::internal)?;
     refuse_unknown_groups(&app, &ctx, &mut outcomes).await?;
     refuse_duplicates(&app, &ctx, &mut outcomes).await?;
+    // Read once before the write: records past the licence's room are refused.
+    if let Some(room) = crate::licence::room(&app).await? {
+        refuse_past(&mut outcomes, room);
+    }
 
     let ready: Vec<&Prepared> = outcomes.iter().filter_map(Outcome::ready).collect();
     let rows: Vec<_> = ready.iter().map(|p| &p.new).collect();
@@ -163,6 +167,13 @@ pub(super) async fn create_bulk(
     let errors = records.len() - created;
     ctx.set_extra(json!({"records": records.len(), "created": created, "errors": errors}));
     Ok(Reply(CreateBulkReply { records, answers }))
+}
+
+/// Refuses the records ready for insertion past the first `room` ones.
+fn refuse_past(outcomes: &mut [Outcome], room: usize) {
+    for outcome in outcomes.iter_mut().filter(|outcome| outcome.ready().is_some()).skip(room) {
+        *outcome = Outcome::Refused(crate::licence::LIMIT_REACHED.to_owned());
+    }
 }
 
 impl Outcome {

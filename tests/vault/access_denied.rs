@@ -161,6 +161,7 @@ fn table(w: &World, t: &Seeded) -> Vec<(&'static str, Vec<Value>)> {
         ("SystemDeleteUserProfiles", unlocked(json!({"mode": "email", "identity": t.email}))),
         ("SystemRestoreUserProfile", unlocked(json!({"token": t.token, "tenantid": 1}))),
         ("SystemGetSystemStats", one(json!({}))),
+        ("SystemSetLicenseKey", one(json!({"licensekey": "test-license-key-probe"}))),
         ("FileCreate", each(json!({"filename": "probe.txt", "filedata": b64(b"probe")}))),
         ("FileGet", each(json!({"fileuuid": t.fileuuid}))),
         ("FileListUserFiles", each(json!({}))),

@@ -411,6 +411,11 @@ fn table(t: &Target, me: &Actor) -> Vec<Row> {
             "replaces the recovery shares of the whole vault",
             vec![json!({"key1": "00", "key2": "00", "key3": "00"})],
         ),
+        admin(
+            "SystemSetLicenseKey",
+            "installs the licence of the whole vault",
+            vec![json!({"licensekey": "test-license-key-probe"})],
+        ),
     ]);
     let file = |extra: Value| user(&t.token, with(&json!({"fileuuid": t.fileuuid}), &extra));
     let mine = |extra: Value| user(&me.user, extra);

@@ -34,6 +34,7 @@ mod key_ceremony;
 mod kill_during_creates;
 mod kill_during_rotation;
 mod legal;
+mod licence;
 mod lifetimes;
 mod limits;
 mod master_key;

@@ -402,8 +402,8 @@ async fn every_key_of_tenant_data_includes_the_tenant() {
     let v = TestVault::new(crate::common::Backend::Postgres).await;
     let Db::Postgres(pool) = v.db() else { unreachable!("a PostgreSQL vault") };
     // The vault's own tables: looked up before a tenant is known, or about tenants themselves.
-    const VAULT_TABLES: [&str; 6] =
-        ["vault_meta", "tenants", "tenant_keys", "access_tokens", "vault_changes", "_sqlx_migrations"];
+    const VAULT_TABLES: [&str; 7] =
+        ["vault_meta", "tenants", "tenant_keys", "access_tokens", "vault_changes", "licence", "_sqlx_migrations"];
     let rows = sqlx::query(
         "SELECT c.conrelid::regclass::text, c.conname, \
                 bool_or(a.attname = 'tenant_id') \
