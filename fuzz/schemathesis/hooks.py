@@ -199,6 +199,17 @@ def after_call(context, case, response):
     if operation in ("UserDelete", "UserDeleteBulk", "UserRequestApprove"):
         ensure_users()
         ensure_members()
+    elif operation == "SystemDeleteUserProfiles":
+        # Held profiles keep their identities: restore them (as an operator would) rather than
+        # leave every later case without its users.
+        try:
+            held = json.loads(response.content).get("rows", [])
+        except ValueError:
+            held = []
+        for row in held:
+            call("SystemRestoreUserProfile", {"token": row["token"], "tenantid": row["tenantid"], "unlockuuid": live_unlock()})
+        ensure_users()
+        ensure_members()
     elif operation in ("LegalBasisDelete", "ProcessingActivityDelete", "GroupDelete", "RoleDelete", "PolicyDelete"):
         ensure_catalogue()
         ensure_members()
