@@ -150,6 +150,17 @@ fn audit_details(terms: &Terms, source: &str) -> serde_json::Value {
 /// cannot be verified is a start-up error.
 pub async fn preload(app: &AppState, text: &str) -> Result<(), crate::config::ConfigError> {
     use crate::config::ConfigError;
+    // The variable is for the first setup and usually stays set: once a licence is stored (maybe
+    // a renewal installed since), it is not looked at, so its expiry cannot stop a restart.
+    let stored = app
+        .licence
+        .terms(&app.db)
+        .await
+        .map_err(|err| ConfigError::Invalid(format!("cannot read the licence in force: {err}")))?;
+    if stored.is_some() {
+        tracing::info!("a licence is already installed: DATABUNKER_LICENSEKEY is ignored");
+        return Ok(());
+    }
     if app.settings.licence_key.is_none() {
         return Err(ConfigError::Invalid(
             "DATABUNKER_LICENSEKEY is set but BUNKER_LICENSE_PUBLIC_KEY is not: the licence cannot be verified".into(),

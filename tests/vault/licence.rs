@@ -322,6 +322,18 @@ fn keygen_sign_preload_and_replicas_with_the_binary() {
     for log in [&first_log, &second_log] {
         assert!(!log.contains(&small) && !log.contains(&larger), "a licence text was logged");
     }
+    // The variable is for the first setup: with a licence stored, a stale one left set (expired,
+    // or of another key) no longer stops a restart.
+    let stale = [&with_key[..], &[("DATABUNKER_LICENSEKEY", "a-stale-licence-text")]].concat();
+    let mut again = start(dir.path(), "again", &args, &stale);
+    assert!(again.ready(), "restart with a stale DATABUNKER_LICENSEKEY: {:?}", again.output());
+    let (status, body) = create(&again, 99);
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (403, Some(LIMIT)),
+        "the stored licence (3 records, all taken) binds"
+    );
+    again.stop();
 
     let bad_key = [&base[..], &[("BUNKER_LICENSE_PUBLIC_KEY", "not-a-key")]].concat();
     let mut refused = start(dir.path(), "bad-key", &args, &bad_key);
@@ -330,3 +342,19 @@ fn keygen_sign_preload_and_replicas_with_the_binary() {
     let (_, stderr) = refused.output();
     assert!(stderr.contains("BUNKER_LICENSE_PUBLIC_KEY"), "{stderr}");
 }
+
+both!(a_held_profile_takes_a_place_again_when_restored, settings = licensed, |v| {
+    install(v, &signed(&terms(v, 1))).await;
+    let held = create_user(v, 1).await.ok()["token"].as_str().expect("token").to_owned();
+    let uuid = crate::bulk::unlock(v).await;
+    v.call("SystemDeleteUserProfiles", json!({"mode": "token", "identity": held, "tenantid": 1, "unlockuuid": uuid}))
+        .await
+        .ok();
+    // Held, it is not counted: its place is free for another.
+    create_user(v, 2).await.ok();
+    let restore = json!({"token": held, "tenantid": 1, "unlockuuid": uuid});
+    v.call("SystemRestoreUserProfile", restore.clone()).await.error(403, "Record limit reached");
+    // Still held, and restorable once there is room.
+    v.call("UserDelete", json!({"mode": "login", "identity": "licensed2"})).await.ok();
+    v.call("SystemRestoreUserProfile", restore).await.ok();
+});

@@ -153,6 +153,10 @@ pub(super) async fn restore(
         .ok_or_else(|| ApiError::not_found("The tenant record was not found"))?;
     let idx = keys.index(IndexKind::Token, &who.normalised);
     ctx.set_extra(json!({ "tenantid": tenant.get() }));
+    // A held profile is not counted as a record: bringing it back takes a place under a licence.
+    if crate::licence::room(&app).await? == Some(0) {
+        return Err(ApiError::Forbidden(crate::licence::LIMIT_REACHED.into()));
+    }
     let mut opened = None;
     let restored = app
         .db
