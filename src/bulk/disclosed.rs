@@ -24,13 +24,23 @@ use crate::users::LoadedUser;
 /// user in `returned`, atomically; the call's event is then committed (none is written after).
 /// With no user returned, nothing is written here.
 pub async fn record(app: &AppState, ctx: &RequestContext, returned: &[LoadedUser]) -> ApiResult<()> {
-    if returned.is_empty() {
+    record_across(app, ctx, returned.iter().map(|user| (ctx.tenant, &ctx.keys, &user.subject))).await
+}
+
+/// [`record`] for users of any tenant, each told in its own tenant under its tenant's keys (a
+/// vault-wide call).
+pub async fn record_across<'a>(
+    app: &AppState,
+    ctx: &RequestContext,
+    returned: impl ExactSizeIterator<Item = (TenantId, &'a Arc<TenantKeys>, &'a Subject)>,
+) -> ApiResult<()> {
+    if returned.len() == 0 {
         // Nobody to tell: the call's event goes through the group commit like any other.
         return Ok(());
     }
     let own = ctx.change_event(None, None, None, None);
     let extra = json!({ "listing": own.uuid });
-    let mut records = subject_events(ctx, &extra, returned.iter().map(|user| (ctx.tenant, &ctx.keys, &user.subject)));
+    let mut records = subject_events(ctx, &extra, returned);
     // Last: listed newest first, the call's own event heads the events it caused.
     records.push(own);
     insert_batch(&app.db, &records, || true).await?;

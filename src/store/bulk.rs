@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::audit::{self, AuditRow};
 use super::requests::{self, RequestRow};
-use super::users::{INDEX_COLUMNS, USER_COLUMNS, UserRow, decode_user_at, live};
+use super::users::{USER_COLUMNS, UserRow, decode_user_at, index_column, live};
 use super::{ScopedPool, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 
@@ -161,10 +161,7 @@ impl Bulk<'_> {
         now: i64,
     ) -> StoreResult<Vec<(Vec<u8>, UserRow)>> {
         let (db, tenant) = self.0.parts();
-        let column = match kind {
-            IndexKind::Token => "token_idx",
-            other => INDEX_COLUMNS[IndexKind::PROFILE.iter().position(|k| *k == other).unwrap_or(0)],
-        };
+        let column = index_column(kind);
         let mut out = Vec::new();
         for chunk in values.chunks(1000) {
             let sql = format!(
@@ -355,7 +352,7 @@ pub fn events_page_sql(cursor: &Cursor) -> String {
 }
 
 /// `"a, b"` as `"t.a, t.b"`.
-fn prefixed(table: &str, columns: &str) -> String {
+pub(super) fn prefixed(table: &str, columns: &str) -> String {
     columns.split(',').map(|c| format!("{table}.{}", c.trim())).collect::<Vec<_>>().join(", ")
 }
 

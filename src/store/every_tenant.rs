@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
+use super::bulk::prefixed;
 use super::search::short_gram;
-use super::users::{INDEX_COLUMNS, USER_COLUMNS, UserRow, decode_user_at, live};
+use super::users::{USER_COLUMNS, UserRow, decode_user_at, index_column, live};
 use super::{Db, ScopedPool, StoreError, StoreResult, placeholders, with_pool};
 use crate::access::VaultWide;
 use crate::crypto::keyring::WrappedMasterKey;
@@ -50,17 +51,6 @@ impl Db {
 /// Profiles of every tenant.
 #[derive(Debug, Clone, Copy)]
 pub struct EveryTenant<'a>(&'a Db);
-
-fn column(kind: IndexKind) -> &'static str {
-    match kind {
-        IndexKind::Token => "token_idx",
-        other => INDEX_COLUMNS[IndexKind::PROFILE.iter().position(|k| *k == other).unwrap_or(0)],
-    }
-}
-
-fn prefixed(columns: &str) -> String {
-    columns.split(',').map(|c| format!("u.{}", c.trim())).collect::<Vec<_>>().join(", ")
-}
 
 impl EveryTenant<'_> {
     /// Every tenant not deleted, by id.
@@ -124,7 +114,7 @@ impl EveryTenant<'_> {
         now: i64,
     ) -> StoreResult<Vec<TenantUser>> {
         let pairs: Vec<(TenantId, &[u8])> = wanted.iter().map(|(t, v)| (*t, &v[..])).collect();
-        self.by_pairs(column(kind), &pairs, now).await
+        self.by_pairs(index_column(kind), &pairs, now).await
     }
 
     /// Live users by `(tenant, rid)`.
@@ -144,7 +134,7 @@ impl EveryTenant<'_> {
                     "SELECT u.tenant_id, {} FROM users u \
                      JOIN unnest($1::bigint[], $2::bytea[]) AS w(t, v) ON u.tenant_id = w.t AND u.{column} = w.v \
                      WHERE {}",
-                    prefixed(USER_COLUMNS),
+                    prefixed("u", USER_COLUMNS),
                     live("u.", "$3")
                 );
                 let tenants: Vec<i64> = pairs.iter().map(|(t, _)| t.get()).collect();

@@ -145,10 +145,7 @@ impl Users<'_> {
     /// Finds a live (unexpired) user by a blind index.
     pub async fn find(&self, kind: IndexKind, idx: &IndexValue, now: i64) -> StoreResult<Option<UserRow>> {
         let (db, tenant) = self.0.parts();
-        let column = match kind {
-            IndexKind::Token => "token_idx",
-            other => INDEX_COLUMNS[profile_position(other)],
-        };
+        let column = index_column(kind);
         let sql =
             format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {column} = $2 AND {}", live("", "$3"));
         with_pool!(db, pool => {
@@ -424,6 +421,14 @@ impl Users<'_> {
             }
             Ok(SubjectKey::Wrapped(row.try_get(0)?))
         })
+    }
+}
+
+/// The column of a user's blind index of `kind`.
+pub(crate) fn index_column(kind: IndexKind) -> &'static str {
+    match kind {
+        IndexKind::Token => "token_idx",
+        other => INDEX_COLUMNS[profile_position(other)],
     }
 }
 

@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::ProfileRow;
 use crate::access::VaultWide;
 use crate::crypto::{IndexValue, TenantKeys};
@@ -41,7 +39,11 @@ impl Found {
     }
 }
 
-/// The tenants to look in (every live one, or the one named) with their keys.
+/// The answer for a tenant named that is not live.
+pub(super) const TENANT_NOT_FOUND: &str = "The tenant record was not found";
+
+/// The tenants to look in (every live one, or the one named: 404 when it is not live) with their
+/// keys.
 pub(super) async fn tenants(
     app: &AppState,
     proof: &VaultWide,
@@ -67,6 +69,9 @@ pub(super) async fn tenants(
             },
         };
         out.push((tenant, keys));
+    }
+    if only.is_some() && out.is_empty() {
+        return Err(ApiError::not_found(TENANT_NOT_FOUND));
     }
     Ok(out)
 }
@@ -159,15 +164,5 @@ pub(super) fn open(tenant: &LiveTenant, keys: &Arc<TenantKeys>, row: UserRow) ->
 /// with the user as subject, atomically, before the answer leaves (see
 /// [`crate::bulk::disclosed`]).
 pub(super) async fn disclose(app: &AppState, ctx: &RequestContext, found: &[Found]) -> ApiResult<()> {
-    if found.is_empty() {
-        return Ok(());
-    }
-    let own = ctx.change_event(None, None, None, None);
-    let extra = json!({ "listing": own.uuid });
-    let mut records =
-        crate::bulk::disclosed::subject_events(ctx, &extra, found.iter().map(|f| (f.tenant, &f.keys, &f.user.subject)));
-    records.push(own);
-    crate::store::audit::insert_batch(&app.db, &records, || true).await?;
-    ctx.mark_committed();
-    Ok(())
+    crate::bulk::disclosed::record_across(app, ctx, found.iter().map(|f| (f.tenant, &f.keys, &f.user.subject))).await
 }

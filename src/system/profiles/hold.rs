@@ -1,5 +1,7 @@
 //! `SystemDeleteUserProfiles` (hold for a grace period) and `SystemRestoreUserProfile`.
 
+use std::collections::HashSet;
+
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -11,7 +13,6 @@ use crate::crypto::{IndexKind, IndexValue};
 use crate::http::lenient::{Int, Text, int, text};
 use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext};
 use crate::state::AppState;
-use crate::store::every_tenant::LiveTenant;
 use crate::tenants::TenantId;
 use crate::users::Identity;
 
@@ -37,22 +38,17 @@ pub(super) struct DeleteReply {
     rows: Vec<HeldRow>,
 }
 
-/// The live tenant a request names by `tenantid` (first) or `tenantname`; `None` when it names
-/// none; 404 for one that does not exist or was deleted.
-async fn named_tenant(
-    app: &AppState,
-    proof: &VaultWide,
-    id: Option<Int>,
-    name: Option<Text>,
-) -> ApiResult<Option<TenantId>> {
-    let not_found = || ApiError::not_found("The tenant record was not found");
-    let id = match (int(id), text(name).map(|n| n.trim().to_owned()).filter(|n| !n.is_empty())) {
-        (Some(id), _) => TenantId::new(id),
-        (None, Some(name)) => app.tenant_id(&name).await?.ok_or_else(not_found)?,
-        (None, None) => return Ok(None),
-    };
-    let live = app.db.every_tenant(proof).tenants().await?;
-    if live.iter().any(|t: &LiveTenant| t.id == id) { Ok(Some(id)) } else { Err(not_found()) }
+/// The tenant a request names by `tenantid` (first) or `tenantname`; `None` when it names none;
+/// 404 for an unknown name (one that names no live tenant is 404 when it is looked in, see
+/// [`across::tenants`]).
+async fn named_tenant(app: &AppState, id: Option<Int>, name: Option<Text>) -> ApiResult<Option<TenantId>> {
+    match (int(id), text(name).map(|n| n.trim().to_owned()).filter(|n| !n.is_empty())) {
+        (Some(id), _) => Ok(Some(TenantId::new(id))),
+        (None, Some(name)) => {
+            app.tenant_id(&name).await?.map(Some).ok_or_else(|| ApiError::not_found(across::TENANT_NOT_FOUND))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// `SystemDeleteUserProfiles`: holds the profiles carrying the identity in every tenant (or the
@@ -65,7 +61,7 @@ pub(super) async fn delete(
     let proof = VaultWide::of(&ctx)?;
     unlock::require(&app, &ctx, req.unlockuuid).await?;
     let who = Identity::parse(req.mode, req.identity)?;
-    let only = named_tenant(&app, &proof, req.tenantid, req.tenantname).await?;
+    let only = named_tenant(&app, req.tenantid, req.tenantname).await?;
     if who.kind == IndexKind::Token && only.is_none() {
         return Err(ApiError::bad_request("The token mode needs tenantid or tenantname"));
     }
@@ -79,13 +75,13 @@ pub(super) async fn delete(
     let until = ctx.now.saturating_add(app.settings.deleted_retention);
     ctx.set_extra(json!({ "mode": who.kind.name(), "helduntil": until }));
     let wanted: Vec<(TenantId, Vec<u8>)> = found.iter().map(|f| (f.tenant, f.user.row.rid.clone())).collect();
-    let found_keys: Vec<Vec<u8>> = wanted.iter().map(|(_, rid)| rid.clone()).collect();
     let held = app
         .db
         .every_tenant(&proof)
         .hold(&wanted, until, ctx.now_ms, |held| {
+            let held: HashSet<&(TenantId, Vec<u8>)> = held.iter().collect();
             let told: Vec<&across::Found> =
-                found.iter().filter(|f| held.iter().any(|(t, rid)| *t == f.tenant && *rid == f.user.row.rid)).collect();
+                found.iter().zip(&wanted).filter(|(_, key)| held.contains(key)).map(|(f, _)| f).collect();
             let own = ctx.change_event(None, None, None, Some(&json!({ "records": told.len() })));
             let extra = json!({ "listing": own.uuid, "helduntil": until });
             let mut records = crate::bulk::disclosed::subject_events(
@@ -98,18 +94,21 @@ pub(super) async fn delete(
         })
         .await?;
     ctx.mark_committed();
+    let held_set: HashSet<&(TenantId, Vec<u8>)> = held.iter().collect();
+    let kept: Vec<bool> = wanted.iter().map(|key| held_set.contains(key)).collect();
     let rows: Vec<HeldRow> = found
         .into_iter()
-        .filter(|f| held.iter().any(|(t, rid)| *t == f.tenant && *rid == f.user.row.rid))
-        .map(|f| HeldRow { token: f.user.subject.token, tenantid: f.tenant.get(), tenantname: f.tenant_name })
+        .zip(&kept)
+        .filter(|(_, kept)| **kept)
+        .map(|(f, _)| HeldRow { token: f.user.subject.token, tenantid: f.tenant.get(), tenantname: f.tenant_name })
         .collect();
     // Their access tokens went with the hold: this replica forgets them now (the others within
     // the change feed's bound).
     for (tenant, rid) in &held {
         app.caches.forget_users(*tenant, std::slice::from_ref(rid));
     }
-    for ((tenant, names), f) in names.iter().zip(&found_keys) {
-        if held.iter().any(|(t, rid)| t == tenant && *rid == *f) {
+    for ((tenant, names), kept) in names.iter().zip(&kept) {
+        if *kept {
             crate::sessions::service::erase_naming_in(&app, *tenant, names).await;
         }
     }
@@ -143,14 +142,14 @@ pub(super) async fn restore(
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: token"))?;
     let who = Identity::parse(Some(Text("token".into())), Some(Text(token)))?;
-    let tenant = named_tenant(&app, &proof, req.tenantid, req.tenantname)
+    let tenant = named_tenant(&app, req.tenantid, req.tenantname)
         .await?
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: tenantid or tenantname"))?;
     let (live, keys) = across::tenants(&app, &proof, Some(tenant))
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::not_found("The tenant record was not found"))?;
+        .ok_or_else(|| ApiError::not_found(across::TENANT_NOT_FOUND))?;
     let idx = keys.index(IndexKind::Token, &who.normalised);
     ctx.set_extra(json!({ "tenantid": tenant.get() }));
     // A held profile is not counted as a record: bringing it back takes a place under a licence.
