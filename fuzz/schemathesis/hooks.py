@@ -10,8 +10,12 @@ ever answer 404. Before each call, some of the generated values are swapped for 
   group, role and policy that the schema's examples name);
 - `token`, `tokenuuid`, `fileuuid`, `sessionuuid`, `recorduuid`, `requestuuid`,
   `auditeventuuid`, `brief`, `activity`, `appname`, `groupname`, `rolename`, `policyname`,
-  `xtoken`, and the integers `groupid`, `roleid`, `policyid`: a value the vault answered or
-  accepted earlier in the run.
+  `xtoken`, `connectorname`, and the integers `groupid`, `roleid`, `policyid`, `connectorid`: a
+  value the vault answered or accepted earlier in the run.
+
+The connector the schema's examples name (`crm`) is created too, on a host the vault's allow-list
+(BUNKER_CONNECTOR_HOSTS, set by fuzz/schemathesis/run) refuses: connector operations reach it and
+its user's lookup, and are refused before any name lookup or connection.
 
 Which values are swapped, and for which, is decided by a checksum of the generated value, so a
 run is as deterministic as the generated data (one worker). The responses are checked as usual.
@@ -33,9 +37,9 @@ UUID = re.compile(r"^\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 # Request fields naming a record, and the live values seen for each (oldest first, at most 32).
 POOLED = ("token", "tokenuuid", "fileuuid", "sessionuuid", "recorduuid", "requestuuid", "auditeventuuid",
-          "brief", "activity", "appname", "groupname", "rolename", "policyname", "xtoken")
+          "brief", "activity", "appname", "groupname", "rolename", "policyname", "xtoken", "connectorname")
 # Integer fields naming a record, pooled the same way.
-POOLED_IDS = ("groupid", "roleid", "policyid")
+POOLED_IDS = ("groupid", "roleid", "policyid", "connectorid")
 pools = {name: [] for name in POOLED + POOLED_IDS}
 
 # The group, role and policy the schema's examples name (the policy lets the role read names).
@@ -47,6 +51,11 @@ USERS = [
     {"login": "john", "email": "john@example.com", "phone": "+44 7700 900123", "custom": "c-john", "name": "John"},
     {"login": "jane", "email": "jane@example.com", "phone": "+44 7700 900456", "custom": "c-jane", "name": "Jane"},
 ]
+# The connector the schema's examples name; its host is not on the allow-list.
+CONNECTOR = {"connectorname": "crm", "connectortype": "postgresql", "dbhost": "crm-db.internal.example.com",
+             "dbname": "crm", "tablename": "customers", "username": "bunker_reader", "apikey": "s3cret-database-password",
+             "identitycolumns": {"email": "email_address", "login": "username"}, "erasure": True, "reports": True}
+
 tokens = {}  # login -> token of the users above
 unlock = {"uuid": None, "at": 0.0}
 
@@ -97,6 +106,14 @@ def ensure_catalogue():
     remember("groupname", GROUP)
     remember("rolename", ROLE)
     remember("policyname", POLICY)
+
+
+def ensure_connector():
+    """The connector the schema's examples name (again when it was deleted or renamed)."""
+    status, body = call("ConnectorCreate", CONNECTOR)
+    if status == 200:
+        remember("connectorid", body["connectorid"])
+    remember("connectorname", CONNECTOR["connectorname"])
 
 
 def ensure_members():
@@ -162,6 +179,7 @@ def before_call(context, case, kwargs):
         return
     if not tokens:
         ensure_catalogue()
+        ensure_connector()
         ensure_users()
         ensure_members()
     if isinstance(body.get("unlockuuid"), str) and UUID.match(body["unlockuuid"]):
@@ -213,3 +231,5 @@ def after_call(context, case, response):
     elif operation in ("LegalBasisDelete", "ProcessingActivityDelete", "GroupDelete", "RoleDelete", "PolicyDelete"):
         ensure_catalogue()
         ensure_members()
+    elif operation in ("ConnectorDelete", "ConnectorUpdate"):
+        ensure_connector()
