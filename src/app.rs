@@ -35,6 +35,7 @@ pub fn operations() -> Vec<Operation> {
         crate::files::operations(),
         crate::tenants::operations(),
         crate::access::operations(),
+        crate::connectors::operations(),
     ]
     .into_iter()
     .flatten()

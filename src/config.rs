@@ -206,6 +206,16 @@ pub fn settings() -> Result<Settings, ConfigError> {
                 ConfigError::Invalid("BUNKER_TRUSTED_PROXIES must list addresses or networks such as 10.0.0.0/8".into())
             })?;
     }
+    if let Some(hosts) = env("BUNKER_CONNECTOR_HOSTS") {
+        settings.connectors.hosts =
+            crate::connectors::hosts::HostPolicy::parse(&hosts).map_err(ConfigError::Invalid)?;
+    }
+    if let Some(rows) = positive("BUNKER_CONNECTOR_MAX_ROWS")? {
+        settings.connectors.limits.max_rows = rows;
+    }
+    if let Some(ms) = positive("BUNKER_CONNECTOR_ERASURE_INTERVAL_MS")? {
+        settings.connectors.worker.interval = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
+    }
     if let Some(count) = positive("BUNKER_MAX_BULK_RECORDS")? {
         settings.max_bulk_records = count;
     }

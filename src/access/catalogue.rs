@@ -118,9 +118,18 @@ pub fn kind(operation: &str) -> Kind {
         | "SharedRecordCreate"
         | "AuditListUserEvents"
         | "UserRequestListUserRequests"
-        | "UserRequestGet" => record(Part::Profile, false),
-        "UserUpdate" | "UserPatch" | "UserDelete" | "UserDeleteRequest" | "UserUpdateRequest" | "UserPatchRequest"
-        | "UserRequestApprove" | "UserRequestCancel" => record(Part::Profile, true),
+        | "UserRequestGet"
+        | "ConnectorGetUserData"
+        | "ConnectorGetUserExtraData" => record(Part::Profile, false),
+        "UserUpdate"
+        | "UserPatch"
+        | "UserDelete"
+        | "UserDeleteRequest"
+        | "UserUpdateRequest"
+        | "UserPatchRequest"
+        | "UserRequestApprove"
+        | "UserRequestCancel"
+        | "ConnectorDeleteUser" => record(Part::Profile, true),
         "UserCreate" | "UserCreateBulk" | "UserDeleteBulk" => whole(Part::Profile, true),
         "AppdataGet" | "AppdataListUserAppNames" | "AppdataListVersions" => record(Part::Appdata, false),
         "AppdataCreate" | "AppdataUpdate" | "AppdataUpdateRequest" | "AppdataDelete" => record(Part::Appdata, true),

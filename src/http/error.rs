@@ -44,6 +44,10 @@ pub enum ApiError {
     /// 503: the request took longer than the server allows.
     #[error("Request timed out")]
     Timeout,
+    /// 502: a connected database (a connector's) failed; the message names the kind of failure,
+    /// never a value, host or credential.
+    #[error("{0}")]
+    BadGateway(Cow<'static, str>),
     /// 503: the database is away or did not answer in time; answered with `Retry-After`.
     #[error("Database unavailable")]
     Unavailable,
@@ -102,6 +106,7 @@ impl ApiError {
             ApiError::TooLarge | ApiError::ContentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout | ApiError::Overloaded | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -138,6 +138,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     crate::tenants::changes::spawn(state.clone());
     crate::keys::job::spawn(state.clone());
     crate::system::stats::spawn_compaction(state.clone());
+    crate::connectors::erasure::spawn(state.clone());
     if let Some(metrics_listener) = metrics_listener {
         tracing::info!(address = %metrics_listener.local_addr()?, "metrics are served on their own address");
         let app = crate::app::metrics_app(state.clone());
@@ -285,6 +286,7 @@ async fn demo(listen_on: Option<SocketAddr>) -> Result<(), StartError> {
     crate::tenants::changes::spawn(state.clone());
     crate::keys::job::spawn(state.clone());
     crate::system::stats::spawn_compaction(state.clone());
+    crate::connectors::erasure::spawn(state.clone());
     let server = Server::from_listener(listener, state, limits);
     let address = server.local_addr()?;
     println!("==================== BUNKER DEMO ====================");

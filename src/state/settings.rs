@@ -65,6 +65,8 @@ pub struct Settings {
     /// The key licences are verified against (`BUNKER_LICENSE_PUBLIC_KEY`); without one no
     /// licence can be installed.
     pub licence_key: Option<crate::licence::PublicKey>,
+    /// What connectors may reach, their limits, and the erasure worker's pace.
+    pub connectors: crate::connectors::ConnectorSettings,
 }
 
 impl Default for Settings {
@@ -97,6 +99,7 @@ impl Default for Settings {
             metrics_on_api: true,
             card_tokens: crate::tokens::shape::CardShape::default(),
             licence_key: None,
+            connectors: crate::connectors::ConnectorSettings::default(),
         }
     }
 }

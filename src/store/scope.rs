@@ -5,8 +5,8 @@
 //! The handle binds the tenant into each statement itself; callers never pass it again.
 
 use super::{
-    Db, agreements, appdata, audit, audit_chain, bulk, files, groups, legal, requests, roles, search, sessions, shared,
-    tokens, users, vault,
+    Db, agreements, appdata, audit, audit_chain, bulk, connectors, files, groups, legal, requests, roles, search,
+    sessions, shared, tokens, users, vault,
 };
 use crate::tenants::TenantId;
 
@@ -63,6 +63,11 @@ impl<'a> TenantScope<'a> {
     /// Bulk listings and their unlocks.
     pub fn bulk(self) -> bulk::Bulk<'a> {
         bulk::Bulk(self)
+    }
+
+    /// Connectors to the company's own databases.
+    pub fn connectors(self) -> connectors::Connectors<'a> {
+        connectors::Connectors(self)
     }
 
     /// Files.

@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::audit_chain::ChainWrites;
+use super::connectors::{NewErasure, queue_erasures};
 use super::requests::{Resolution, resolve};
 use super::search::{insert_grams, replace_grams};
 use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, placeholders, with_pool};
@@ -321,6 +322,7 @@ impl Users<'_> {
         rids: &[Vec<u8>],
         events: &[AuditRecord],
         resolves: Option<&Resolution>,
+        erasures: &[NewErasure],
         now_ms: i64,
         erased_tag: &(dyn Fn(&str) -> [u8; 32] + Sync),
     ) -> StoreResult<(u64, bool)> {
@@ -330,6 +332,8 @@ impl Users<'_> {
             resolve!(&mut *tx, tenant, resolves);
             // Their deletion events too: nothing in the trail may name them once they are gone.
             insert_audit!(&mut *tx, events);
+            // The users' rows in connected databases are erased after the commit, by the worker.
+            queue_erasures!(tx, tenant, erasures);
             tx.unlink_subjects(tenant, rids, erased_tag).await?;
             let mut deleted = 0;
             let mut tokens = false;

@@ -310,6 +310,7 @@ pub(super) async fn delete_bulk(
     let mut events = Vec::with_capacity(total);
     let mut seen = HashSet::with_capacity(total);
     let mut session_names = Vec::new();
+    let mut erasures = Vec::with_capacity(total);
     for fields in users {
         // An identity that cannot name anyone (an empty value, a phone without digits) is skipped
         // like an unknown one; a malformed mode is still an error.
@@ -325,7 +326,15 @@ pub(super) async fn delete_bulk(
         };
         if seen.insert(user.row.rid.clone()) {
             session_names.extend(crate::sessions::service::names_of(&ctx, &user)?);
-            events.push(ctx.change_event(Some(&user.subject), None, None, None));
+            let event = ctx.change_event(Some(&user.subject), None, None, None);
+            erasures.push(crate::connectors::erasure::queued(
+                &ctx.keys,
+                &event.uuid,
+                &user.subject.token,
+                &user.profile,
+                ctx.now_ms,
+            ));
+            events.push(event);
             rids.push(user.row.rid);
         }
     }
@@ -333,7 +342,7 @@ pub(super) async fn delete_bulk(
         .db
         .tenant(ctx.tenant)
         .users()
-        .delete_many(&rids, &events, None, ctx.now_ms, &service::erased_tag(&ctx))
+        .delete_many(&rids, &events, None, &erasures, ctx.now_ms, &service::erased_tag(&ctx))
         .await?;
     if deleted > 0 {
         crate::sessions::service::erase_naming(&app, &ctx, &session_names).await;

@@ -312,11 +312,14 @@ pub async fn delete(
     let user = load(app, ctx, who).await?;
     let session_names = crate::sessions::service::names_of(ctx, &user)?;
     let event = ctx.change_event(Some(&user.subject), None, None, None);
+    // The user's rows in connected databases are erased after the commit (queued with it).
+    let erasure =
+        crate::connectors::erasure::queued(&ctx.keys, &event.uuid, &user.subject.token, &user.profile, ctx.now_ms);
     let (deleted, tokens) = app
         .db
         .tenant(ctx.tenant)
         .users()
-        .delete_many(std::slice::from_ref(&user.row.rid), &[event], resolves, ctx.now_ms, &erased_tag(ctx))
+        .delete_many(std::slice::from_ref(&user.row.rid), &[event], resolves, &[erasure], ctx.now_ms, &erased_tag(ctx))
         .await?;
     if deleted == 0 {
         return Err(ApiError::user_not_found());

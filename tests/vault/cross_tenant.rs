@@ -27,7 +27,7 @@ const B_NAME: &str = "tenant-bravo";
 const MAIN_NAME: &str = "main";
 
 /// B's values that no handle carries, each unique enough to be searched for in any answer.
-const B_SECRETS: [&str; 15] = [
+const B_SECRETS: [&str; 16] = [
     "Ottoline Vexbridge",
     "profile-secret-marjoram",
     "appdata-secret-tamarind",
@@ -43,6 +43,7 @@ const B_SECRETS: [&str; 15] = [
     "role-secret-chicory",
     "policy-secret-woodruff",
     "statement-secret-tansy",
+    "connector-secret-galangal",
 ];
 const B_PHONE_STORED: &str = "+44 7911 123456";
 const B_CONTENT: &[u8] = b"file-secret-juniper-content";
@@ -83,6 +84,8 @@ struct Target {
     rolename: String,
     policyid: i64,
     policyname: String,
+    connectorid: i64,
+    connectorname: String,
     /// An access token acting as the role, and one acting as the user.
     role_xtoken: String,
     user_xtoken: String,
@@ -121,6 +124,8 @@ impl Target {
             rolename: "herbalist-control".into(),
             policyid: 999_999,
             policyname: "policy-control".into(),
+            connectorid: 999_999,
+            connectorname: "connector-control".into(),
             role_xtoken: random_uuid_string(),
             user_xtoken: random_uuid_string(),
         }
@@ -638,6 +643,31 @@ fn access_rows(t: &Target, me: &Actor) -> Vec<Row> {
             vec![json!({"roleid": t.roleid}), json!({"rolename": t.rolename, "finaltime": "1h"})],
         ),
         aimed("XTokenCreateForUser", each(t, json!({"finaltime": "1h"}))),
+        own("ConnectorListSupportedConnectors", "the vault's own list", vec![json!({})]),
+        aimed(
+            "ConnectorCreate",
+            vec![json!({"connectorname": t.connectorname, "connectortype": "mysql", "dbhost": "127.0.0.1",
+                        "dbname": "probe", "tablename": "probe", "username": "probe", "apikey": "probe"})],
+        )
+        .cleanup("ConnectorDelete", json!({"connectorname": t.connectorname})),
+        aimed(
+            "ConnectorUpdate",
+            vec![json!({"connectorid": t.connectorid, "connectordesc": "probe", "erasure": false})],
+        ),
+        aimed(
+            "ConnectorDelete",
+            vec![
+                json!({"connectorid": t.connectorid}),
+                json!({"connectorid": t.connectorid, "connectorname": t.connectorname}),
+                json!({"connectorname": t.connectorname}),
+            ],
+        ),
+        own("ConnectorListConnectors", own_catalogue, vec![json!({})]),
+        aimed("ConnectorValidateConnectivity", vec![json!({"connectorid": t.connectorid})]),
+        aimed("ConnectorGetTableMetaData", vec![json!({"connectorid": t.connectorid})]),
+        aimed("ConnectorGetUserData", each(t, json!({"connectorid": t.connectorid}))),
+        aimed("ConnectorGetUserExtraData", each(t, json!({"connectorid": t.connectorid}))),
+        aimed("ConnectorDeleteUser", each(t, json!({"connectorid": t.connectorid, "dryrun": true}))),
     ]
 }
 
@@ -725,7 +755,10 @@ impl Reply {
         if let Some(Value::Object(body)) = &self.json {
             for (key, value) in body {
                 let volatile = key.contains("time")
-                    || matches!(key.as_str(), "when" | "expiration" | "groupid" | "roleid" | "policyid");
+                    || matches!(
+                        key.as_str(),
+                        "when" | "expiration" | "groupid" | "roleid" | "policyid" | "connectorid"
+                    );
                 let counted = (value.is_number() || value.is_boolean()) && !volatile;
                 if counted || key == "message" || key == "status" || key == "summary" {
                     out[key] = value.clone();
@@ -806,6 +839,11 @@ async fn seed_b(v: &TestVault) -> (Target, String, Vec<String>) {
     let group = json!({"groupname": groupname, "groupdesc": B_SECRETS[10], "attributes": {"code": B_SECRETS[11]}});
     let groupid = id(call("GroupCreate", group).await, "groupid");
     call("GroupAddUser", me(json!({"groupid": groupid, "roleid": roleid}))).await;
+    let connectorname = "crm-b-cassia";
+    let connector = json!({"connectorname": connectorname, "connectortype": "postgresql", "dbhost": "127.0.0.1",
+                           "dbname": "crm", "tablename": "customers", "username": "crm", "apikey": "pw-b",
+                           "connectordesc": B_SECRETS[15], "erasure": true, "reports": true});
+    let connectorid = id(call("ConnectorCreate", connector).await, "connectorid");
     let xtoken_of = |answer: Value| answer["xtoken"].as_str().expect("xtoken").to_owned();
     let role_xtoken = xtoken_of(call("XTokenCreateForRole", json!({"roleid": roleid, "finaltime": "12h"})).await);
     let user_xtoken = xtoken_of(call("XTokenCreateForUser", me(json!({"finaltime": "12h"}))).await);
@@ -844,6 +882,8 @@ async fn seed_b(v: &TestVault) -> (Target, String, Vec<String>) {
         rolename: rolename.into(),
         policyid,
         policyname: policyname.into(),
+        connectorid,
+        connectorname: connectorname.into(),
         role_xtoken,
         user_xtoken,
     };
@@ -922,6 +962,7 @@ async fn snapshot(v: &TestVault, xtoken: &str, b: &Target) -> BTreeMap<String, V
         ("BulkListGroupUsers", json!({"unlockuuid": b.unlock, "groupid": b.groupid})),
         ("PolicyGet", json!({"policyid": b.policyid})),
         ("PolicyListAllPolicies", json!({})),
+        ("ConnectorListConnectors", json!({})),
         ("PolicyListEffectivePermissions", json!({"xtoken": b.role_xtoken})),
         ("PolicyListEffectivePermissions", json!({"xtoken": b.user_xtoken})),
         (

@@ -274,6 +274,11 @@ pub async fn batch(
                     Phase::Email => {
                         SealedRow { key: RowKey::Id(row.try_get(0)?), record: b"email".to_vec(), blob: row.try_get(1)? }
                     }
+                    Phase::Connectors | Phase::ConnectorErasures => SealedRow {
+                        key: RowKey::Id(row.try_get(0)?),
+                        record: row.try_get(1)?,
+                        blob: row.try_get(2)?,
+                    },
                     Phase::Recovery => {
                         let (owner, version): (TenantId, i64) = (row.try_get(0)?, row.try_get(1)?);
                         let label = main_recovery_label(owner, u32::try_from(version).unwrap_or(0));

@@ -16,6 +16,10 @@ pub enum Phase {
     Sessions,
     /// `tenants.email`.
     Email,
+    /// `connectors.secret`: connectors' passwords.
+    Connectors,
+    /// `connector_erasures.identities`: the identities of queued erasures.
+    ConnectorErasures,
     /// Main tenant only: `tenant_keys.recovery_wrapped` of the other tenants' master keys.
     Recovery,
 }
@@ -24,8 +28,16 @@ impl Phase {
     /// Where a job starts.
     pub const FIRST: Phase = Phase::DataKeys;
     /// Every phase, in order.
-    pub const ALL: [Phase; 6] =
-        [Phase::DataKeys, Phase::Audit, Phase::Tokens, Phase::Sessions, Phase::Email, Phase::Recovery];
+    pub const ALL: [Phase; 8] = [
+        Phase::DataKeys,
+        Phase::Audit,
+        Phase::Tokens,
+        Phase::Sessions,
+        Phase::Email,
+        Phase::Connectors,
+        Phase::ConnectorErasures,
+        Phase::Recovery,
+    ];
 
     /// Its name in the job row, the log and metrics labels.
     pub fn name(self) -> &'static str {
@@ -35,6 +47,8 @@ impl Phase {
             Phase::Tokens => "tokens",
             Phase::Sessions => "sessions",
             Phase::Email => "tenant_email",
+            Phase::Connectors => "connector_secrets",
+            Phase::ConnectorErasures => "connector_erasures",
             Phase::Recovery => "recovery_wraps",
         }
     }
@@ -51,6 +65,8 @@ impl Phase {
             Phase::Tokens => "tokens",
             Phase::Sessions => "sessions",
             Phase::Email => "tenants",
+            Phase::Connectors => "connectors",
+            Phase::ConnectorErasures => "connector_erasures",
             Phase::Recovery => "tenant_keys",
         }
     }
@@ -88,6 +104,14 @@ impl Phase {
                 "SELECT id, email FROM tenants WHERE id = $1 AND id > $2 AND email IS NOT NULL \
                  AND substr(email, 1, 5) <> $3 LIMIT $4"
             }
+            Phase::Connectors => {
+                "SELECT id, seal_id, secret FROM connectors WHERE tenant_id = $1 AND id > $2 \
+                 AND substr(secret, 1, 5) <> $3 ORDER BY id LIMIT $4"
+            }
+            Phase::ConnectorErasures => {
+                "SELECT id, seal_id, identities FROM connector_erasures WHERE tenant_id = $1 AND id > $2 \
+                 AND substr(identities, 1, 5) <> $3 ORDER BY id LIMIT $4"
+            }
             Phase::Recovery => {
                 "SELECT tenant_id, version, recovery_wrapped FROM tenant_keys WHERE tenant_id <> $1 \
                  AND (tenant_id > $2 OR (tenant_id = $2 AND version > $5)) \
@@ -108,6 +132,10 @@ impl Phase {
                 "UPDATE sessions SET data = $1 WHERE tenant_id = $2 AND sid_idx = $3 AND user_rid IS NULL AND data = $4"
             }
             Phase::Email => "UPDATE tenants SET email = $1 WHERE id = $2 AND id = $3 AND email = $4",
+            Phase::Connectors => "UPDATE connectors SET secret = $1 WHERE tenant_id = $2 AND id = $3 AND secret = $4",
+            Phase::ConnectorErasures => {
+                "UPDATE connector_erasures SET identities = $1 WHERE tenant_id = $2 AND id = $3 AND identities = $4"
+            }
             // The row is another tenant's: `$2` (the main tenant) names the sealing tenant only.
             Phase::Recovery => {
                 "UPDATE tenant_keys SET recovery_wrapped = $1 WHERE $2 = 1 AND tenant_id = $3 AND version = $5 \
@@ -130,6 +158,10 @@ impl Phase {
             }
             Phase::Email => {
                 "SELECT COUNT(*) FROM tenants WHERE id = $1 AND email IS NOT NULL AND substr(email, 1, 5) <> $2"
+            }
+            Phase::Connectors => "SELECT COUNT(*) FROM connectors WHERE tenant_id = $1 AND substr(secret, 1, 5) <> $2",
+            Phase::ConnectorErasures => {
+                "SELECT COUNT(*) FROM connector_erasures WHERE tenant_id = $1 AND substr(identities, 1, 5) <> $2"
             }
             Phase::Recovery => {
                 "SELECT COUNT(*) FROM tenant_keys WHERE tenant_id <> $1 AND substr(recovery_wrapped, 1, 5) <> $2"
@@ -154,7 +186,7 @@ impl RowKey {
     pub fn start(phase: Phase) -> RowKey {
         match phase {
             Phase::DataKeys | Phase::Tokens | Phase::Sessions => RowKey::Bytes(Vec::new()),
-            Phase::Audit | Phase::Email => RowKey::Id(0),
+            Phase::Audit | Phase::Email | Phase::Connectors | Phase::ConnectorErasures => RowKey::Id(0),
             Phase::Recovery => RowKey::Pair(0, 0),
         }
     }
@@ -189,7 +221,7 @@ mod tests {
         let order =
             |tenant| std::iter::successors(Some(Phase::FIRST), move |p: &Phase| p.next(tenant)).collect::<Vec<_>>();
         assert_eq!(order(TenantId::MAIN), Phase::ALL);
-        assert_eq!(order(TenantId::new(2)), Phase::ALL[..5]);
+        assert_eq!(order(TenantId::new(2)), Phase::ALL[..7]);
         assert!(Phase::ALL.iter().all(|p| Phase::parse(p.name()) == Some(*p)));
     }
 

@@ -53,6 +53,16 @@ pub fn render(report: &Report) -> String {
                 (records(&report.files))
                 h2 { "Requests" }
                 (records(&report.requests))
+                h2 { "Other systems" }
+                @if report.connectors.is_empty() { (none()) }
+                @for source in &report.connectors {
+                    h3 { (text(&source["connectorname"])) " (" (text(&source["tablename"])) ")" }
+                    @if let Some(error) = source.get("error") {
+                        p { "Could not be read: " (text(error)) }
+                    } @else {
+                        (records(source["rows"].as_array().map_or(&[][..], Vec::as_slice)))
+                    }
+                }
                 h2 { "Activity" }
                 p { (report.audit.total) " recorded operations concerned your record." }
                 (records(&report.audit.operations))

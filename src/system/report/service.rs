@@ -43,6 +43,9 @@ pub struct Report {
     pub files: Vec<Value>,
     /// What was done with the record: counts per operation.
     pub audit: AuditSummary,
+    /// The user's rows in connected databases marked for reports:
+    /// `{connectorid, connectorname, tablename, rows, truncated}` (or `error` instead of rows).
+    pub connectors: Vec<Value>,
 }
 
 /// Per-operation counts of the events concerning the user.
@@ -108,5 +111,6 @@ pub async fn build(app: &AppState, ctx: &RequestContext, user: &LoadedUser) -> A
             .map(|file| serde_json::to_value(file).map_err(ApiError::internal))
             .collect::<ApiResult<_>>()?,
         audit,
+        connectors: crate::connectors::report::for_user(app, ctx, user).await?,
     })
 }
