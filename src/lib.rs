@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connectors;
 pub mod crypto;
 pub mod expiry;
 pub mod files;

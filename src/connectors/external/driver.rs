@@ -1,0 +1,36 @@
+//! What the shared operations need from an engine's session.
+
+use std::future::Future;
+
+use futures::stream::BoxStream;
+
+use super::catalogue::Table;
+use super::sql::{Dialect, Statement};
+use super::{Failure, Limits};
+
+/// One engine's open session: its catalogue, and statements run as written.
+pub(super) trait Driver: Send {
+    /// How this engine spells statements.
+    const DIALECT: Dialect;
+
+    /// The connection's limits.
+    fn limits(&self) -> &Limits;
+
+    /// `table` quoted (and qualified where the engine needs it) for a FROM clause.
+    fn relation(&self, table: &str) -> String;
+
+    /// The catalogue's metadata of the table named exactly `name`, bounded by the limits.
+    fn table(&mut self, name: &str) -> impl Future<Output = Result<Table, Failure>> + Send;
+
+    /// The statement's rows: one text column each. Unbounded: the caller bounds it.
+    fn fetch<'a>(&'a mut self, statement: &'a Statement) -> BoxStream<'a, Result<String, sqlx::Error>>;
+
+    /// Runs the statement and answers the rows it changed. Unbounded: the caller bounds it.
+    fn execute(&mut self, statement: &Statement) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+
+    /// Runs the statement's single `COUNT(*)`. Unbounded: the caller bounds it.
+    fn count(&mut self, statement: &Statement) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+
+    /// Runs fixed SQL (BEGIN, COMMIT, ROLLBACK) without preparing it. Unbounded.
+    fn simple(&mut self, sql: &'static str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}

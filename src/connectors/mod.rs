@@ -1,0 +1,3 @@
+//! Connectors: the company's own databases, searched and erased for a data subject.
+
+pub mod external;
