@@ -20,6 +20,7 @@ mod bulk;
 mod bulk_by_domain;
 mod caches;
 mod connections;
+mod connector_engines;
 mod cross_tenant;
 mod crypto_at_rest;
 mod db_outage;

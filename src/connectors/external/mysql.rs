@@ -23,14 +23,18 @@ pub(super) struct Session {
 /// statement limit (MariaDB `max_statement_time`, else MySQL `max_execution_time`) and lock wait
 /// set from `limits.query`.
 pub(super) async fn connect(target: &Target, limits: &Limits) -> Result<Session, Failure> {
-    let options = MySqlConnectOptions::new()
+    let mut options = MySqlConnectOptions::new()
         .host(&target.ip.to_string())
         .port(target.port)
         .username(&target.username)
-        .password(target.password.expose_secret())
         .database(&target.database)
         .ssl_mode(MySqlSslMode::Preferred)
         .disable_statement_logging();
+    // sqlx scrambles even an empty password, which the server then refuses: none is sent as none.
+    let password = target.password.expose_secret();
+    if !password.is_empty() {
+        options = options.password(password);
+    }
     let seconds = limits.query.as_secs_f64().max(0.001);
     let opening = async {
         let mut conn = MySqlConnection::connect_with(&options).await?;
