@@ -45,6 +45,7 @@ engines!(
     unknown_database,
     unreachable_port,
     black_holed_host,
+    query_timeout,
 );
 
 /// The subject: customer 1 by email, customer 3 by its (integer) customer number given as text.
@@ -319,6 +320,25 @@ async fn black_holed_host(engine: Engine) {
     assert!(started.elapsed() < limits.connect + Duration::from_secs(1), "{:?}", started.elapsed());
     assert_clean(&failure, &["hunter2-secret"]);
     holding.abort();
+}
+
+async fn query_timeout(engine: Engine) {
+    let scratch = Scratch::new(engine).await;
+    let limits = Limits { query: Duration::from_millis(800), ..Limits::default() };
+    let (mut conn, customers) = open(&scratch, &limits).await;
+    let held = scratch.lock(CUSTOMERS).await;
+    let started = Instant::now();
+    let failure = conn.rows(&customers, &subject()).await.expect_err("waits for the lock");
+    assert_eq!(failure, Failure::Timeout);
+    assert!(started.elapsed() < limits.query + Duration::from_secs(1), "{:?}", started.elapsed());
+    drop(held);
+    // The server's own limit, a little shorter, normally cancels the statement first and the
+    // connection stays usable; if the client gave up first, the connection is closed.
+    match conn.rows(&customers, &subject()).await {
+        Ok(found) => assert_eq!(ids(&found), [1, 3]),
+        Err(failure) => assert_eq!(failure, Failure::Unreachable),
+    }
+    conn.close().await;
 }
 
 #[tokio::test]

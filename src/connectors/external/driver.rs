@@ -5,6 +5,7 @@ use std::future::Future;
 use futures::stream::BoxStream;
 
 use super::catalogue::Table;
+use super::deadline::Deadline;
 use super::sql::{Dialect, Statement};
 use super::{Failure, Limits};
 
@@ -15,6 +16,9 @@ pub(super) trait Driver: Send {
 
     /// The connection's limits.
     fn limits(&self) -> &Limits;
+
+    /// The connection's statement limit.
+    fn deadline(&self) -> Deadline;
 
     /// `table` quoted (and qualified where the engine needs it) for a FROM clause.
     fn relation(&self, table: &str) -> String;

@@ -1,9 +1,7 @@
 //! Why an external database operation failed, in words safe to show and log: never a value,
 //! password, host or connection string.
 
-use std::future::Future;
 use std::io::ErrorKind;
-use std::time::Duration;
 
 use sqlx::error::DatabaseError;
 use sqlx::mysql::MySqlDatabaseError;
@@ -48,18 +46,6 @@ impl Failure {
     /// A short English reason, safe to show and log.
     pub fn reason(&self) -> String {
         self.to_string()
-    }
-}
-
-/// Runs `work` within `limit`; a sqlx error becomes a [`Failure`].
-pub(super) async fn bounded<T>(
-    limit: Duration,
-    work: impl Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, Failure> {
-    match tokio::time::timeout(limit, work).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(from_sqlx(&error)),
-        Err(_elapsed) => Err(Failure::Timeout),
     }
 }
 

@@ -12,6 +12,7 @@
 //!   logging is off, and this module logs nothing.
 
 mod catalogue;
+mod deadline;
 mod driver;
 mod failure;
 mod mysql;
@@ -24,6 +25,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use driver::Driver;
 use secrecy::SecretString;
 
 pub use catalogue::{Column, Erase, ForeignKey, Matches, Rows, Table};
@@ -108,6 +110,14 @@ pub struct Limits {
     pub max_bytes: usize,
 }
 
+impl Limits {
+    /// The server's own statement limit: a little under [`Limits::query`], so that the server
+    /// cancels a slow statement (and the connection stays usable) before the client gives up.
+    fn server_query(&self) -> Duration {
+        self.query - (self.query / 10).min(Duration::from_millis(500))
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -121,8 +131,9 @@ impl Default for Limits {
 
 /// One open connection to an external database.
 ///
-/// After a [`Failure::Timeout`] the connection is closed (its state is unknown) and later calls
-/// answer [`Failure::Unreachable`].
+/// A statement the server cancels for its time limit leaves the connection usable; one the client
+/// abandons (the server did not answer in time) closes it, and later calls answer
+/// [`Failure::Unreachable`].
 pub struct Connection {
     session: Option<Session>,
 }
@@ -203,9 +214,15 @@ impl Connection {
         self.settle(result)
     }
 
-    /// Passes `result` on; after a timeout the connection's state is unknown, so it is dropped.
+    /// Passes `result` on; after a statement was abandoned mid-way the connection's state is
+    /// unknown, so it is dropped.
     fn settle<T>(&mut self, result: Result<T, Failure>) -> Result<T, Failure> {
-        if matches!(result, Err(Failure::Timeout)) {
+        let abandoned = match &self.session {
+            Some(Session::Postgres(session)) => session.deadline().ran_out(),
+            Some(Session::MySql(session)) => session.deadline().ran_out(),
+            None => false,
+        };
+        if abandoned {
             self.session = None;
         }
         result

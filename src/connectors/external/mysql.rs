@@ -8,8 +8,9 @@ use sqlx::query::Query;
 use sqlx::{ConnectOptions, Connection, Executor, MySql, MySqlConnection};
 
 use super::catalogue::{Column, ForeignKey, Table, key_of};
+use super::deadline::Deadline;
 use super::driver::Driver;
-use super::failure::{bounded, from_connecting};
+use super::failure::from_connecting;
 use super::sql::{Dialect, Statement};
 use super::{Failure, Limits, Target};
 
@@ -17,6 +18,7 @@ use super::{Failure, Limits, Target};
 pub(super) struct Session {
     conn: MySqlConnection,
     limits: Limits,
+    deadline: Deadline,
 }
 
 /// Connects (TLS if the server offers it) within `limits.connect`, with the server's own
@@ -35,13 +37,14 @@ pub(super) async fn connect(target: &Target, limits: &Limits) -> Result<Session,
     if !password.is_empty() {
         options = options.password(password);
     }
-    let seconds = limits.query.as_secs_f64().max(0.001);
+    let server = limits.server_query();
+    let seconds = server.as_secs_f64().max(0.001);
     let opening = async {
         let mut conn = MySqlConnection::connect_with(&options).await?;
         // Numbers of ours, not input. Which variable exists depends on the server: try both.
         let mariadb = format!("SET SESSION max_statement_time = {seconds:.3}");
         if conn.execute(mariadb.as_str()).await.is_err() {
-            let mysql = format!("SET SESSION max_execution_time = {}", limits.query.as_millis().max(1));
+            let mysql = format!("SET SESSION max_execution_time = {}", server.as_millis().max(1));
             let _ = conn.execute(mysql.as_str()).await;
         }
         let lock_wait = format!("SET SESSION innodb_lock_wait_timeout = {}", limits.query.as_secs().max(1));
@@ -49,7 +52,7 @@ pub(super) async fn connect(target: &Target, limits: &Limits) -> Result<Session,
         Ok::<_, sqlx::Error>(conn)
     };
     match tokio::time::timeout(limits.connect, opening).await {
-        Ok(Ok(conn)) => Ok(Session { conn, limits: limits.clone() }),
+        Ok(Ok(conn)) => Ok(Session { conn, limits: limits.clone(), deadline: Deadline::new(limits.query) }),
         Ok(Err(error)) => Err(from_connecting(&error)),
         Err(_elapsed) => Err(Failure::Timeout),
     }
@@ -102,22 +105,24 @@ impl Driver for Session {
         &self.limits
     }
 
+    fn deadline(&self) -> Deadline {
+        self.deadline.clone()
+    }
+
     fn relation(&self, table: &str) -> String {
         Dialect::MySql.ident(table)
     }
 
     async fn table(&mut self, name: &str) -> Result<Table, Failure> {
-        let limit = self.limits.query;
+        let deadline = self.deadline.clone();
         let found: Option<String> =
-            bounded(limit, sqlx::query_scalar(FIND_TABLE).bind(name).bind(name).fetch_optional(&mut self.conn)).await?;
+            deadline.run(sqlx::query_scalar(FIND_TABLE).bind(name).bind(name).fetch_optional(&mut self.conn)).await?;
         let name = found.ok_or(Failure::NoSuchTable)?;
         let columns: Vec<(String, String, String)> =
-            bounded(limit, sqlx::query_as(COLUMNS).bind(&name).bind(&name).fetch_all(&mut self.conn)).await?;
-        let keys: Vec<KeyColumn> = bounded(
-            limit,
-            sqlx::query_as(CONSTRAINTS).bind(&name).bind(&name).bind(&name).bind(&name).fetch_all(&mut self.conn),
-        )
-        .await?;
+            deadline.run(sqlx::query_as(COLUMNS).bind(&name).bind(&name).fetch_all(&mut self.conn)).await?;
+        let keys: Vec<KeyColumn> = deadline
+            .run(sqlx::query_as(CONSTRAINTS).bind(&name).bind(&name).bind(&name).bind(&name).fetch_all(&mut self.conn))
+            .await?;
         Ok(assemble(name, columns, keys))
     }
 

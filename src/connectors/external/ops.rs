@@ -1,16 +1,15 @@
 //! The operations, the same for every engine: statements built in `sql`, run by a `Driver`.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::Duration;
 
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
 
 use super::Failure;
 use super::catalogue::{Erase, ForeignKey, Matches, Rows, Table};
+use super::deadline::Deadline;
 use super::driver::Driver;
-use super::failure::{bounded, from_sqlx};
+use super::failure::from_sqlx;
 use super::sql::Statement;
 
 /// The table named exactly `name`.
@@ -91,7 +90,7 @@ pub(super) async fn erase<D: Driver>(
         return Ok(counts);
     }
     let parent = driver.relation(&table.name);
-    let limit = driver.limits().query;
+    let deadline = driver.deadline();
     let mut statements = Vec::new();
     for (name, keys) in &children {
         let mut statement = Statement::new(D::DIALECT);
@@ -110,39 +109,39 @@ pub(super) async fn erase<D: Driver>(
 
     if dryrun {
         for (name, statement) in &statements {
-            *counts.entry(name.clone()).or_default() += bounded(limit, driver.count(statement)).await?;
+            *counts.entry(name.clone()).or_default() += deadline.run(driver.count(statement)).await?;
         }
         return Ok(counts);
     }
-    bounded(limit, driver.simple("BEGIN")).await?;
-    let outcome = execute_all(driver, limit, &statements, counts).await;
-    finish(driver, limit, outcome).await
+    deadline.run(driver.simple("BEGIN")).await?;
+    let outcome = execute_all(driver, &deadline, &statements, counts).await;
+    finish(driver, &deadline, outcome).await
 }
 
 /// Runs the statements in order, adding up the rows each changed.
 async fn execute_all<D: Driver>(
     driver: &mut D,
-    limit: Duration,
+    deadline: &Deadline,
     statements: &[(String, Statement)],
     mut counts: BTreeMap<String, u64>,
 ) -> Result<BTreeMap<String, u64>, Failure> {
     for (name, statement) in statements {
-        *counts.entry(name.clone()).or_default() += bounded(limit, driver.execute(statement)).await?;
+        *counts.entry(name.clone()).or_default() += deadline.run(driver.execute(statement)).await?;
     }
     Ok(counts)
 }
 
 /// Ends the transaction: COMMIT after success, ROLLBACK after a failure.
-async fn finish<D: Driver, T>(driver: &mut D, limit: Duration, outcome: Result<T, Failure>) -> Result<T, Failure> {
+async fn finish<D: Driver, T>(driver: &mut D, deadline: &Deadline, outcome: Result<T, Failure>) -> Result<T, Failure> {
     match outcome {
         Ok(value) => {
-            bounded(limit, driver.simple("COMMIT")).await?;
+            deadline.run(driver.simple("COMMIT")).await?;
             Ok(value)
         }
         Err(failure) => {
-            // After a timeout the connection is dropped, which rolls back on the server.
-            if failure != Failure::Timeout {
-                let _ = bounded(limit, driver.simple("ROLLBACK")).await;
+            // A connection abandoned mid-statement is dropped, which rolls back on the server.
+            if !deadline.ran_out() {
+                let _ = deadline.run(driver.simple("ROLLBACK")).await;
             }
             Err(failure)
         }
@@ -174,28 +173,25 @@ fn referencing(table: &Table) -> BTreeMap<&str, Vec<&ForeignKey>> {
 async fn collect<D: Driver>(driver: &mut D, mut statement: Statement) -> Result<Rows, Failure> {
     let limits = driver.limits().clone();
     statement.push(&format!(" LIMIT {}", limits.max_rows.saturating_add(1)));
-    within(limits.query, async {
-        let mut stream = driver.fetch(&statement);
-        let mut rows = Rows::default();
-        let mut bytes = 0usize;
-        while let Some(text) = stream.try_next().await.map_err(|error| from_sqlx(&error))? {
-            bytes = bytes.saturating_add(text.len());
-            if rows.rows.len() == limits.max_rows || bytes > limits.max_bytes {
-                if rows.rows.is_empty() && limits.max_rows > 0 {
-                    return Err(Failure::TooLarge);
+    driver
+        .deadline()
+        .within(async {
+            let mut stream = driver.fetch(&statement);
+            let mut rows = Rows::default();
+            let mut bytes = 0usize;
+            while let Some(text) = stream.try_next().await.map_err(|error| from_sqlx(&error))? {
+                bytes = bytes.saturating_add(text.len());
+                if rows.rows.len() == limits.max_rows || bytes > limits.max_bytes {
+                    if rows.rows.is_empty() && limits.max_rows > 0 {
+                        return Err(Failure::TooLarge);
+                    }
+                    rows.truncated = true;
+                    break;
                 }
-                rows.truncated = true;
-                break;
+                let row: Map<String, Value> = serde_json::from_str(&text).map_err(|_| Failure::Query)?;
+                rows.rows.push(row);
             }
-            let row: Map<String, Value> = serde_json::from_str(&text).map_err(|_| Failure::Query)?;
-            rows.rows.push(row);
-        }
-        Ok(rows)
-    })
-    .await
-}
-
-/// Runs `work` within `limit`.
-async fn within<T>(limit: Duration, work: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
-    tokio::time::timeout(limit, work).await.unwrap_or(Err(Failure::Timeout))
+            Ok(rows)
+        })
+        .await
 }

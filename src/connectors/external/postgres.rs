@@ -9,8 +9,9 @@ use sqlx::query::Query;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection, Postgres};
 
 use super::catalogue::{Column, ForeignKey, Table, key_of};
+use super::deadline::Deadline;
 use super::driver::Driver;
-use super::failure::{bounded, from_connecting};
+use super::failure::from_connecting;
 use super::sql::{Dialect, Statement};
 use super::{Failure, Limits, Target};
 
@@ -19,12 +20,13 @@ pub(super) struct Session {
     conn: PgConnection,
     schema: String,
     limits: Limits,
+    deadline: Deadline,
 }
 
 /// Connects (TLS if the server offers it) within `limits.connect`, with the server's own
-/// `statement_timeout` set to `limits.query`.
+/// `statement_timeout` set from `limits.query`.
 pub(super) async fn connect(target: &Target, limits: &Limits) -> Result<Session, Failure> {
-    let statement_timeout = limits.query.as_millis().max(1).to_string();
+    let statement_timeout = limits.server_query().as_millis().max(1).to_string();
     let options = PgConnectOptions::new_without_pgpass()
         .host(&target.ip.to_string())
         .port(target.port)
@@ -42,7 +44,9 @@ pub(super) async fn connect(target: &Target, limits: &Limits) -> Result<Session,
         Ok::<_, sqlx::Error>((conn, schema))
     };
     match tokio::time::timeout(limits.connect, opening).await {
-        Ok(Ok((conn, schema))) => Ok(Session { conn, schema, limits: limits.clone() }),
+        Ok(Ok((conn, schema))) => {
+            Ok(Session { conn, schema, limits: limits.clone(), deadline: Deadline::new(limits.query) })
+        }
         Ok(Err(error)) => Err(from_connecting(&error)),
         Err(_elapsed) => Err(Failure::Timeout),
     }
@@ -103,21 +107,25 @@ impl Driver for Session {
         &self.limits
     }
 
+    fn deadline(&self) -> Deadline {
+        self.deadline.clone()
+    }
+
     fn relation(&self, table: &str) -> String {
         // Qualified: an unqualified name would find pg_catalog's and pg_temp's tables first.
         format!("{}.{}", Dialect::Postgres.ident(&self.schema), Dialect::Postgres.ident(table))
     }
 
     async fn table(&mut self, name: &str) -> Result<Table, Failure> {
-        let limit = self.limits.query;
-        let found: Option<(Oid, String)> =
-            bounded(limit, sqlx::query_as(FIND_TABLE).bind(&self.schema).bind(name).fetch_optional(&mut self.conn))
-                .await?;
+        let deadline = self.deadline.clone();
+        let found: Option<(Oid, String)> = deadline
+            .run(sqlx::query_as(FIND_TABLE).bind(&self.schema).bind(name).fetch_optional(&mut self.conn))
+            .await?;
         let (oid, name) = found.ok_or(Failure::NoSuchTable)?;
         let columns: Vec<(String, String, bool)> =
-            bounded(limit, sqlx::query_as(COLUMNS).bind(oid).fetch_all(&mut self.conn)).await?;
+            deadline.run(sqlx::query_as(COLUMNS).bind(oid).fetch_all(&mut self.conn)).await?;
         let constraints: Vec<Constraint> =
-            bounded(limit, sqlx::query_as(CONSTRAINTS).bind(oid).bind(&self.schema).fetch_all(&mut self.conn)).await?;
+            deadline.run(sqlx::query_as(CONSTRAINTS).bind(oid).bind(&self.schema).fetch_all(&mut self.conn)).await?;
         Ok(assemble(name, columns, constraints))
     }
 

@@ -194,6 +194,17 @@ impl Scratch {
         ]
     }
 
+    /// Holds an exclusive lock on `table` until the answer is dropped: reading it then waits.
+    pub async fn lock(&self, table: &str) -> Held {
+        let mut admin = Admin::open(self.engine, Some(&self.name)).await;
+        let quoted = self.quoted(table);
+        match self.engine {
+            Engine::Postgres => admin.exec(&format!("BEGIN; LOCK TABLE {quoted} IN ACCESS EXCLUSIVE MODE")).await,
+            Engine::MySql => admin.exec(&format!("LOCK TABLES {quoted} WRITE")).await,
+        }
+        Held { _admin: admin }
+    }
+
     /// A MariaDB user allowed into this database with `password`, dropped with it.
     pub async fn mysql_user(&mut self, password: &str) -> String {
         let user = format!("u_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -206,6 +217,11 @@ impl Scratch {
         self.users.push(user.clone());
         user
     }
+}
+
+/// A lock held by an administrator's connection; dropping it closes the connection.
+pub struct Held {
+    _admin: Admin,
 }
 
 impl Drop for Scratch {
