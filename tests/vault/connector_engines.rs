@@ -46,6 +46,7 @@ engines!(
     unreachable_port,
     black_holed_host,
     query_timeout,
+    composite_keys_and_bytes,
 );
 
 /// The subject: customer 1 by email, customer 3 by its (integer) customer number given as text.
@@ -338,6 +339,49 @@ async fn query_timeout(engine: Engine) {
         Ok(found) => assert_eq!(ids(&found), [1, 3]),
         Err(failure) => assert_eq!(failure, Failure::Unreachable),
     }
+    conn.close().await;
+}
+
+async fn composite_keys_and_bytes(engine: Engine) {
+    let scratch = Scratch::new(engine).await;
+    let ddl = match engine {
+        Engine::Postgres => [
+            "CREATE TABLE accounts (region text, no integer, owner text, avatar bytea, PRIMARY KEY (region, no))",
+            "CREATE TABLE visits (id integer PRIMARY KEY, region text, no integer, \
+             CONSTRAINT visits_account FOREIGN KEY (no, region) REFERENCES accounts (no, region))",
+        ],
+        Engine::MySql => [
+            "CREATE TABLE accounts (region VARCHAR(8), no INT, owner VARCHAR(64), avatar VARBINARY(8), \
+             PRIMARY KEY (region, no), UNIQUE KEY (no, region)) ENGINE=InnoDB",
+            "CREATE TABLE visits (id INT PRIMARY KEY, region VARCHAR(8), no INT, \
+             CONSTRAINT visits_account FOREIGN KEY (no, region) REFERENCES accounts (no, region)) ENGINE=InnoDB",
+        ],
+    };
+    let avatar = if engine == Engine::Postgres { "'\\x01ff'::bytea" } else { "x'01ff'" };
+    let rows = [
+        format!("INSERT INTO accounts VALUES ('eu', 1, 'sub@example.com', {avatar}), ('us', 1, 'other', NULL)"),
+        "INSERT INTO visits VALUES (1, 'eu', 1), (2, 'us', 1), (3, 'eu', 1)".to_owned(),
+    ];
+    for sql in ddl.iter().map(|sql| sql.to_string()).chain(rows) {
+        scratch.exec(&sql).await;
+    }
+    let mut conn = external::connect(&scratch.target(), &Limits::default()).await.expect("connect");
+    let accounts = conn.table("accounts").await.expect("metadata");
+    assert_eq!(accounts.primarykey, ["region", "no"]);
+    let key = &accounts.referencedby[0];
+    assert_eq!(
+        (key.columns.clone(), key.referencescolumns.clone()),
+        (vec!["no".into(), "region".into()], vec!["no".into(), "region".into()])
+    );
+    let subject = Matches(vec![("owner".into(), "sub@example.com".into())]);
+    let found = conn.rows(&accounts, &subject).await.expect("rows");
+    assert_eq!(found.rows.len(), 1);
+    assert_eq!(found.rows[0]["avatar"], "\\x01ff");
+    let referencing = conn.referencing_rows(&accounts, &subject).await.expect("referencing rows");
+    assert_eq!(ids(&referencing["visits"]), [1, 3]);
+    let deleted = conn.erase(&accounts, &subject, &Erase::Delete, false).await.expect("delete");
+    assert_eq!(deleted, counts(&[("accounts", 1), ("visits", 2)]));
+    assert_eq!(scratch.ids("SELECT id FROM visits").await, [2]);
     conn.close().await;
 }
 

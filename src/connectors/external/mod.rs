@@ -153,9 +153,10 @@ pub async fn connect(target: &Target, limits: &Limits) -> Result<Connection, Fai
 }
 
 impl Connection {
-    /// Metadata of `name` (as the user typed it, matched exactly against the catalogue: it may
-    /// contain quotes and spaces, and a dot is no schema separator). PostgreSQL looks in
-    /// `current_schema()`, MySQL in the connection's database. [`Failure::NoSuchTable`] if absent.
+    /// Metadata of the base table `name` (as the user typed it, matched exactly against the
+    /// catalogue: it may contain quotes and spaces, and a dot is no schema separator). PostgreSQL
+    /// looks in `current_schema()`, MySQL in the connection's database; foreign keys pointing at
+    /// it count from tables of that same schema. [`Failure::NoSuchTable`] if absent (or a view).
     pub async fn table(&mut self, name: &str) -> Result<Table, Failure> {
         let result = match self.session.as_mut() {
             Some(Session::Postgres(session)) => ops::table(session, name).await,

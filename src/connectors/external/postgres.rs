@@ -24,7 +24,7 @@ pub(super) struct Session {
 }
 
 /// Connects (TLS if the server offers it) within `limits.connect`, with the server's own
-/// `statement_timeout` set from `limits.query`.
+/// `statement_timeout` set from `limits.query` and no notices sent.
 pub(super) async fn connect(target: &Target, limits: &Limits) -> Result<Session, Failure> {
     let statement_timeout = limits.server_query().as_millis().max(1).to_string();
     let options = PgConnectOptions::new_without_pgpass()
@@ -35,7 +35,8 @@ pub(super) async fn connect(target: &Target, limits: &Limits) -> Result<Session,
         .database(&target.database)
         .ssl_mode(PgSslMode::Prefer)
         .application_name("bunker")
-        .options([("statement_timeout", statement_timeout.as_str())])
+        // Notices (a trigger's RAISE NOTICE, say) may quote values, and sqlx would log them.
+        .options([("statement_timeout", statement_timeout.as_str()), ("client_min_messages", "error")])
         .disable_statement_logging();
     let opening = async {
         let mut conn = PgConnection::connect_with(&options).await?;

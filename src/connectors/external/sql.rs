@@ -93,17 +93,16 @@ impl Statement {
     /// table that reference the matched rows of `parent` (written `relation`).
     pub(super) fn references(&mut self, key: &ForeignKey, relation: &str, matches: &Matches) -> &mut Self {
         self.push("(").idents(&key.columns).push(") IN (");
-        // MySQL refuses a subquery on the table a DELETE changes unless it is materialised.
-        if self.dialect == Dialect::MySql {
-            self.push("SELECT * FROM (");
-        }
-        self.push("SELECT ")
+        // MySQL refuses a subquery on the table a DELETE changes unless it is materialised (a
+        // derived table, which DISTINCT keeps the optimiser from merging back).
+        let mysql = self.dialect == Dialect::MySql;
+        self.push(if mysql { "SELECT * FROM (SELECT DISTINCT " } else { "SELECT " })
             .idents(&key.referencescolumns)
             .push(" FROM ")
             .push(relation)
             .push(" WHERE ")
             .filter(matches);
-        if self.dialect == Dialect::MySql {
+        if mysql {
             self.push(") AS matched");
         }
         self.push(")")
