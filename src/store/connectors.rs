@@ -114,6 +114,28 @@ where
     })
 }
 
+/// Binds a connector's configuration, `name` to `in_reports` in [`COLUMNS`] order, to `$query`.
+macro_rules! bind_configuration {
+    ($query:expr, $row:expr) => {
+        $query
+            .bind(&$row.name)
+            .bind(&$row.engine)
+            .bind(&$row.description)
+            .bind(&$row.host)
+            .bind($row.port)
+            .bind(&$row.dbname)
+            .bind(&$row.tablename)
+            .bind(&$row.username)
+            .bind(&$row.seal_id)
+            .bind(&$row.secret)
+            .bind(&$row.status)
+            .bind(&$row.identity_columns)
+            .bind(&$row.erase_mode)
+            .bind($row.in_erasure)
+            .bind($row.in_reports)
+    };
+}
+
 /// The connectors of one tenant: every query here is bound to its tenant.
 #[derive(Debug, Clone, Copy)]
 pub struct Connectors<'a>(pub(super) TenantScope<'a>);
@@ -133,28 +155,13 @@ impl Connectors<'_> {
             if count >= MAX_PER_TENANT {
                 return Ok(Err(Full));
             }
-            let id: i64 = sqlx::query(
+            let query = sqlx::query(
                 "INSERT INTO connectors (tenant_id, name, engine, description, host, port, dbname, tablename, \
                  username, seal_id, secret, status, identity_columns, erase_mode, in_erasure, in_reports, \
                  created_ms, updated_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING id",
-            )
-            .bind(tenant)
-            .bind(&row.name)
-            .bind(&row.engine)
-            .bind(&row.description)
-            .bind(&row.host)
-            .bind(row.port)
-            .bind(&row.dbname)
-            .bind(&row.tablename)
-            .bind(&row.username)
-            .bind(&row.seal_id)
-            .bind(&row.secret)
-            .bind(&row.status)
-            .bind(&row.identity_columns)
-            .bind(&row.erase_mode)
-            .bind(row.in_erasure)
-            .bind(row.in_reports)
+            );
+            let id: i64 = bind_configuration!(query.bind(tenant), row)
             .bind(now_ms)
             .fetch_one(&mut *tx)
             .await?
@@ -205,29 +212,13 @@ impl Connectors<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
-            let changed = sqlx::query(
+            let query = sqlx::query(
                 "UPDATE connectors SET name = $3, engine = $4, description = $5, host = $6, port = $7, dbname = $8, \
                  tablename = $9, username = $10, seal_id = $11, secret = $12, status = $13, identity_columns = $14, \
                  erase_mode = $15, in_erasure = $16, in_reports = $17, updated_ms = $18 \
                  WHERE tenant_id = $1 AND id = $2 AND secret = $19 AND name = $20",
-            )
-            .bind(tenant)
-            .bind(expected.id)
-            .bind(&row.name)
-            .bind(&row.engine)
-            .bind(&row.description)
-            .bind(&row.host)
-            .bind(row.port)
-            .bind(&row.dbname)
-            .bind(&row.tablename)
-            .bind(&row.username)
-            .bind(&row.seal_id)
-            .bind(&row.secret)
-            .bind(&row.status)
-            .bind(&row.identity_columns)
-            .bind(&row.erase_mode)
-            .bind(row.in_erasure)
-            .bind(row.in_reports)
+            );
+            let changed = bind_configuration!(query.bind(tenant).bind(expected.id), row)
             .bind(now_ms)
             .bind(&expected.secret)
             .bind(&expected.name)

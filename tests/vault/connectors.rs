@@ -399,3 +399,26 @@ both!(the_report_includes_connector_data, settings = settings, |v| {
     let html = html.as_str().expect("html");
     assert!(html.contains("Other systems") && html.contains("Ann Example") && !html.contains("Bob Stranger"), "{html}");
 });
+
+both!(forget_me_and_bulk_deletions_queue_erasures_too, settings = settings, |v| {
+    let db = ExternalDb::with_customers(Engine::Postgres);
+    connector(v, &db, "pg", json!({"erasure": true})).await;
+    connector(v, &db, "off", json!({"erasure": true, "status": "disabled"})).await;
+    // An approved forget-me request.
+    let token = ann(v).await;
+    let asked = v.call("UserDeleteRequest", json!({"mode": "token", "identity": token})).await.ok();
+    let requestuuid = asked["requestuuid"].as_str().expect("requestuuid").to_owned();
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM connector_erasures").await, 0, "nothing before the approval");
+    v.call("UserRequestApprove", json!({"requestuuid": requestuuid})).await.ok();
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM connector_erasures").await, 1, "a disabled connector takes no part");
+    // A bulk deletion: one job per user.
+    let mut users = Vec::new();
+    for n in 0..3 {
+        let token = v.create_user(json!({"login": format!("bulk{n}")})).await;
+        users.push(json!({"mode": "token", "identity": token}));
+    }
+    v.call("UserDeleteBulk", json!({"users": users})).await.ok();
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM connector_erasures").await, 4);
+    assert_eq!(bunker::connectors::erasure::work_once(&v.state).await.expect("work"), 4);
+    assert_eq!((db.customers_with(ANN_EMAIL), db.customers_with(BOB_EMAIL)), (0, 1));
+});

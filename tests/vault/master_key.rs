@@ -45,6 +45,8 @@ pub async fn tenant_blobs(v: &TestVault, tenant: i64) -> Vec<(&'static str, Vec<
         ("tokens", format!("SELECT data FROM tokens WHERE tenant_id = {tenant}")),
         ("sessions", format!("SELECT data FROM sessions WHERE tenant_id = {tenant} AND user_rid IS NULL")),
         ("email", format!("SELECT email FROM tenants WHERE id = {tenant} AND email IS NOT NULL")),
+        ("connectors", format!("SELECT secret FROM connectors WHERE tenant_id = {tenant}")),
+        ("erasures", format!("SELECT identities FROM connector_erasures WHERE tenant_id = {tenant}")),
     ];
     let mut out = Vec::new();
     for (label, sql) in queries {
@@ -65,10 +67,18 @@ pub struct Seeded {
     pub users: Vec<(String, String)>,
     pub tokens: Vec<(String, String)>,
     pub sessions: Vec<(String, i64)>,
+    /// Connectors (their sealed passwords), each with an erasure queued for a deleted user.
+    pub connectors: Vec<i64>,
 }
 
 pub async fn seed(v: &TestVault, prefix: &str, count: usize) -> Seeded {
-    let mut seeded = Seeded { users: Vec::new(), tokens: Vec::new(), sessions: Vec::new() };
+    let mut seeded = Seeded { users: Vec::new(), tokens: Vec::new(), sessions: Vec::new(), connectors: Vec::new() };
+    let connector = json!({"connectorname": format!("{prefix}-crm"), "connectortype": "mysql", "dbhost": "127.0.0.1",
+                           "dbname": "crm", "tablename": "customers", "username": "crm", "apikey": "pw", "erasure": true});
+    let connectorid = v.call("ConnectorCreate", connector).await.ok()["connectorid"].as_i64().expect("connectorid");
+    seeded.connectors.push(connectorid);
+    let gone = v.create_user(json!({"email": format!("{prefix}-gone@rotate.test")})).await;
+    v.call("UserDelete", json!({"mode": "token", "identity": gone})).await.ok();
     for i in 0..count {
         let email = format!("{prefix}{i}@rotate.test");
         let token = v.create_user(json!({"email": email, "login": format!("{prefix}{i}")})).await;
@@ -101,6 +111,11 @@ pub async fn read_all(v: &TestVault, seeded: &Seeded) {
     for (sessionuuid, n) in &seeded.sessions {
         let got = v.call("SessionGet", json!({"sessionuuid": sessionuuid})).await.ok();
         assert_eq!(got["sessiondata"], json!({"n": n}));
+    }
+    for connectorid in &seeded.connectors {
+        // Its password opens (the test vault's allow-list then refuses the host).
+        let answer = v.call("ConnectorValidateConnectivity", json!({"connectorid": connectorid})).await.ok();
+        assert_eq!(answer["reason"], "The connector's host is not allowed", "{answer}");
     }
     let events = texts(v, "SELECT uuid FROM audit_events WHERE tenant_id = 1 AND key_scope = 'tenant'").await;
     assert!(!events.is_empty());

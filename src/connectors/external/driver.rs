@@ -38,3 +38,35 @@ pub(super) trait Driver: Send {
     /// Runs fixed SQL (BEGIN, COMMIT, ROLLBACK) without preparing it. Unbounded.
     fn simple(&mut self, sql: &'static str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
+
+/// The statement methods of [`Driver`], the same text for every engine's session (a `conn`
+/// field, and a `query(&Statement)` of the engine's module that binds every value).
+macro_rules! statement_methods {
+    () => {
+        fn fetch<'a>(&'a mut self, statement: &'a Statement) -> BoxStream<'a, Result<String, sqlx::Error>> {
+            let rows = sqlx::query_scalar(&statement.text);
+            statement.binds.iter().fold(rows, |rows, value| rows.bind(value.as_str())).fetch(&mut self.conn).boxed()
+        }
+
+        async fn execute(&mut self, statement: &Statement) -> Result<u64, sqlx::Error> {
+            Ok(query(statement).execute(&mut self.conn).await?.rows_affected())
+        }
+
+        async fn count(&mut self, statement: &Statement) -> Result<u64, sqlx::Error> {
+            let rows = sqlx::query_scalar(&statement.text);
+            let count: i64 = statement
+                .binds
+                .iter()
+                .fold(rows, |rows, value| rows.bind(value.as_str()))
+                .fetch_one(&mut self.conn)
+                .await?;
+            Ok(u64::try_from(count).unwrap_or_default())
+        }
+
+        async fn simple(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+            // A bare text has no arguments, so sqlx sends it unprepared.
+            self.conn.execute(sql).await.map(drop)
+        }
+    };
+}
+pub(super) use statement_methods;

@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions, Connection, Executor, PgConnection, Postgres};
 
 use super::catalogue::{Column, ForeignKey, Table, key_of};
 use super::deadline::Deadline;
-use super::driver::Driver;
+use super::driver::{Driver, statement_methods};
 use super::failure::from_connecting;
 use super::sql::{Dialect, Statement};
 use super::{Failure, Limits, Target};
@@ -130,30 +130,7 @@ impl Driver for Session {
         Ok(assemble(name, columns, constraints))
     }
 
-    fn fetch<'a>(&'a mut self, statement: &'a Statement) -> BoxStream<'a, Result<String, sqlx::Error>> {
-        let rows = sqlx::query_scalar(&statement.text);
-        statement.binds.iter().fold(rows, |rows, value| rows.bind(value.as_str())).fetch(&mut self.conn).boxed()
-    }
-
-    async fn execute(&mut self, statement: &Statement) -> Result<u64, sqlx::Error> {
-        Ok(query(statement).execute(&mut self.conn).await?.rows_affected())
-    }
-
-    async fn count(&mut self, statement: &Statement) -> Result<u64, sqlx::Error> {
-        let rows = sqlx::query_scalar(&statement.text);
-        let count: i64 = statement
-            .binds
-            .iter()
-            .fold(rows, |rows, value| rows.bind(value.as_str()))
-            .fetch_one(&mut self.conn)
-            .await?;
-        Ok(u64::try_from(count).unwrap_or_default())
-    }
-
-    async fn simple(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
-        // A bare text has no arguments, so sqlx sends it unprepared.
-        self.conn.execute(sql).await.map(drop)
-    }
+    statement_methods!();
 }
 
 /// The table's metadata from its catalogue rows.
