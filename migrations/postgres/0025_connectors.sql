@@ -3,7 +3,7 @@
 -- label `connectors`, record label `seal_id`); host, database and table names are configuration,
 -- not personal data.
 CREATE TABLE connectors (
-    id                BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id                BIGINT  GENERATED ALWAYS AS IDENTITY,
     tenant_id         BIGINT  NOT NULL,
     name              TEXT    NOT NULL,
     engine            TEXT    NOT NULL,
@@ -22,17 +22,17 @@ CREATE TABLE connectors (
     in_reports        BOOLEAN NOT NULL,
     created_ms        BIGINT  NOT NULL,
     updated_ms        BIGINT  NOT NULL,
+    PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, name)
 );
-CREATE INDEX connectors_tenant ON connectors (tenant_id, id);
 
 -- Erasures owed to connectors: queued in the transaction that erases the user in the vault, carried
 -- out afterwards by the connector worker (a lease lets one replica work a job at a time). The
 -- user's identities are sealed under the tenant's key; the row goes when the job ends.
 CREATE TABLE connector_erasures (
-    id            BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id            BIGINT  GENERATED ALWAYS AS IDENTITY,
     tenant_id     BIGINT  NOT NULL,
-    connector_id  BIGINT  NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+    connector_id  BIGINT  NOT NULL,
     origin        TEXT    NOT NULL,
     seal_id       BYTEA   NOT NULL,
     identities    BYTEA   NOT NULL,
@@ -40,7 +40,9 @@ CREATE TABLE connector_erasures (
     due_ms        BIGINT  NOT NULL,
     lease_ms      BIGINT  NOT NULL DEFAULT 0,
     last_failure  TEXT,
-    created_ms    BIGINT  NOT NULL
+    created_ms    BIGINT  NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, connector_id) REFERENCES connectors (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX connector_erasures_due ON connector_erasures (due_ms);
 CREATE INDEX connector_erasures_connector ON connector_erasures (tenant_id, connector_id);

@@ -24,7 +24,6 @@ CREATE TABLE connectors (
     updated_ms        INTEGER NOT NULL,
     UNIQUE (tenant_id, name)
 );
-CREATE INDEX connectors_tenant ON connectors (tenant_id, id);
 
 -- Erasures owed to connectors: queued in the transaction that erases the user in the vault, carried
 -- out afterwards by the connector worker (a lease lets one replica work a job at a time). The

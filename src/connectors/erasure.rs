@@ -30,7 +30,7 @@ const BATCH: i64 = 16;
 pub struct WorkerSettings {
     /// How often it looks for due jobs.
     pub interval: Duration,
-    /// How long a claim holds a job (longer than one attempt can take).
+    /// How long a claim holds a job; an attempt is cut off at four fifths of it.
     pub lease: Duration,
     /// Delay before the first retry; doubled after each failure up to `max_backoff`.
     pub backoff: Duration,
@@ -44,7 +44,7 @@ impl Default for WorkerSettings {
     fn default() -> WorkerSettings {
         WorkerSettings {
             interval: Duration::from_secs(5),
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(300),
             backoff: Duration::from_secs(10),
             max_backoff: Duration::from_secs(3600),
             max_attempts: 12,
@@ -66,53 +66,72 @@ pub fn queued(keys: &TenantKeys, origin: &str, token: &str, profile: &serde_json
     }
 }
 
-/// Runs the due jobs once; returns how many ended (erased or given up).
+/// Runs the due jobs once, one claim at a time (a claim's lease covers the one attempt it is
+/// for); returns how many ended (erased or given up).
 pub async fn work_once(app: &AppState) -> Result<usize, crate::store::StoreError> {
-    let worker = &app.settings.connectors.worker;
-    let now_ms = app.clock.now_ms();
-    let lease = i64::try_from(worker.lease.as_millis()).unwrap_or(i64::MAX);
-    let jobs = connectors::claim_due(&app.db, now_ms, lease, BATCH).await?;
+    let lease = i64::try_from(app.settings.connectors.worker.lease.as_millis()).unwrap_or(i64::MAX);
     let mut ended = 0;
-    for job in jobs {
-        let Ok(keys) = app.tenant_keys(job.tenant).await else { continue };
-        let attempt = job.attempts + 1;
-        match attempt_erasure(app, &keys, &job).await {
-            Ok(changed) => {
-                let total: u64 = changed.values().sum();
-                let extra = json!({"connectorid": job.connector.id, "origin": job.origin, "attempts": attempt,
-                                   "outcome": "erased", "changed": changed, "total": total});
-                if connectors::finish(&app.db, &job, &outcome_event(&keys, &job, &extra, 200, app.clock.now_ms()))
-                    .await?
-                {
-                    ended += 1;
-                }
-            }
-            Err(reason) if attempt >= worker.max_attempts => {
-                tracing::error!(connector = job.connector.id, attempts = attempt, reason = %reason, "connector erasure given up");
-                let extra = json!({"connectorid": job.connector.id, "origin": job.origin, "attempts": attempt,
-                                   "outcome": "failed", "failure": reason});
-                if connectors::finish(&app.db, &job, &outcome_event(&keys, &job, &extra, 502, app.clock.now_ms()))
-                    .await?
-                {
-                    ended += 1;
-                }
-            }
-            Err(reason) => {
-                tracing::warn!(connector = job.connector.id, attempts = attempt, reason = %reason, "connector erasure will be retried");
-                let due = app.clock.now_ms() + backoff(worker, attempt);
-                connectors::retry(&app.db, &job, due, &reason).await?;
-            }
+    // Jobs due when the pass starts: one put back for a later attempt waits for the next pass.
+    let due_by = app.clock.now_ms();
+    for _ in 0..BATCH {
+        let claimed = connectors::claim_due(&app.db, app.clock.now_ms(), due_by, lease, 1).await?;
+        let Some(job) = claimed.into_iter().next() else { break };
+        if work(app, &job).await? {
+            ended += 1;
         }
     }
     Ok(ended)
 }
 
-/// The delay after `attempt` failures: `backoff` doubled each time, at most `max_backoff`.
+/// One attempt at a claimed job; true when the job ended.
+async fn work(app: &AppState, job: &ErasureJob) -> Result<bool, crate::store::StoreError> {
+    let worker = &app.settings.connectors.worker;
+    let Ok(keys) = app.tenant_keys(job.tenant).await else {
+        // Not this replica's to work now: back to the queue, the attempt not counted.
+        tracing::warn!(tenant = job.tenant.get(), "connector erasure postponed: the tenant's keys are not at hand");
+        connectors::retry(&app.db, job, app.clock.now_ms() + backoff(worker, 1), None).await?;
+        return Ok(false);
+    };
+    let attempt = job.attempts + 1;
+    // Well inside the lease, so no other replica takes the job over while this attempt runs.
+    let limit = worker.lease.mul_f64(0.8);
+    let outcome = if job.connector.status != super::spec::ACTIVE {
+        Err("the connector is disabled".to_owned())
+    } else {
+        tokio::time::timeout(limit, attempt_erasure(app, &keys, job))
+            .await
+            .unwrap_or_else(|_| Err("the attempt took too long".to_owned()))
+    };
+    let connectorid = job.connector.id;
+    match outcome {
+        Ok(changed) => {
+            let total: u64 = changed.values().sum();
+            let extra = json!({"connectorid": connectorid, "origin": job.origin, "attempts": attempt,
+                               "outcome": "erased", "changed": changed, "total": total});
+            connectors::finish(&app.db, job, &outcome_event(&keys, job, &extra, 200, app.clock.now_ms())).await
+        }
+        Err(reason) if attempt >= worker.max_attempts => {
+            tracing::error!(connector = connectorid, attempts = attempt, reason = %reason, "connector erasure given up");
+            let extra = json!({"connectorid": connectorid, "origin": job.origin, "attempts": attempt,
+                               "outcome": "failed", "failure": reason});
+            connectors::finish(&app.db, job, &outcome_event(&keys, job, &extra, 502, app.clock.now_ms())).await
+        }
+        Err(reason) => {
+            tracing::warn!(connector = connectorid, attempts = attempt, reason = %reason, "connector erasure will be retried");
+            let due = app.clock.now_ms() + backoff(worker, attempt);
+            connectors::retry(&app.db, job, due, Some(&reason)).await?;
+            Ok(false)
+        }
+    }
+}
+
+/// The delay after `attempt` failures: `backoff` doubled each time, at most `max_backoff`, and
+/// at least a millisecond (a job put back is never claimed again by the same pass).
 fn backoff(worker: &WorkerSettings, attempt: i64) -> i64 {
     let base = i64::try_from(worker.backoff.as_millis()).unwrap_or(i64::MAX);
     let max = i64::try_from(worker.max_backoff.as_millis()).unwrap_or(i64::MAX);
     let shift = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    base.saturating_mul(1_i64 << shift).min(max)
+    base.saturating_mul(1_i64 << shift).min(max).max(1)
 }
 
 /// One attempt: the rows changed per table, or a reason naming no value.
@@ -131,7 +150,7 @@ async fn attempt_erasure(app: &AppState, keys: &TenantKeys, job: &ErasureJob) ->
             return Err(reason_of(&err));
         }
     };
-    let how = super::routes::erase_mode(&job.connector, columns);
+    let how = service::erase_mode(&job.connector, columns);
     let changed = connection.erase(&table, &matches, &how, false).await;
     connection.close().await;
     changed.map_err(|failure| failure.reason())

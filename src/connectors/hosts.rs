@@ -72,7 +72,7 @@ impl HostPolicy {
     /// The address to connect to for `host`, if the policy admits it; a name is resolved within
     /// `within`.
     pub async fn admit(&self, host: &str, within: Duration) -> Result<IpAddr, Refusal> {
-        let host = host.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = normalised(host);
         if let Ok(ip) = host.parse::<IpAddr>() {
             return if self.admits(&host, ip) { Ok(ip) } else { Err(Refusal::NotAllowed) };
         }
@@ -112,6 +112,19 @@ impl HostPolicy {
     }
 }
 
+/// A host as given: an address (IPv6 possibly in brackets) or a host name, any letter case.
+fn normalised(host: &str) -> String {
+    let host = host.trim();
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    host.to_ascii_lowercase()
+}
+
+/// Whether `host` is an address or a host name at all (what a connector may store).
+pub fn well_formed(host: &str) -> bool {
+    let host = normalised(host);
+    host.parse::<IpAddr>().is_ok() || is_host_name(&host)
+}
+
 /// An IPv4 address mapped into IPv6 is judged as the IPv4 address it is.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -140,17 +153,39 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || a == 0
         || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || (a == 192 && b == 88 && ip.octets()[2] == 99)
+        || (a == 198 && (b == 18 || b == 19))
         || a >= 240)
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments()[1] == 0x0db8)
+    let segments = ip.segments();
+    let embedded = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match segments {
+        // NAT64 (64:ff9b::/96) and IPv4-compatible (::/96) addresses reach the IPv4 address they
+        // carry; 6to4 (2002::/16) the one in bits 16 to 48.
+        [0x64, 0xff9b, 0, 0, 0, 0, high, low] | [0, 0, 0, 0, 0, 0, high, low]
+            if !ip.is_unspecified() && !ip.is_loopback() =>
+        {
+            is_public_v4(embedded(high, low))
+        }
+        [0x2002, high, low, ..] => is_public_v4(embedded(high, low)),
+        [first, second, ..] => {
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && second == 0x0db8)
+                // Teredo, local-use NAT64, ORCHID and other special-purpose 2001::/23 blocks.
+                || (first == 0x2001 && second < 0x0200)
+                || (first == 0x64 && second == 0xff9b)
+                || first == 0x0100
+                || first == 0)
+        }
+    }
 }
 
 /// Letters, digits, dots and hyphens, at most 253 characters.
@@ -171,6 +206,9 @@ mod tests {
     async fn without_a_list_only_public_addresses_pass() {
         let policy = HostPolicy::public_only();
         assert_eq!(policy.admit("8.8.8.8", NOW).await, Ok("8.8.8.8".parse().expect("test value")));
+        for public in ["64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111"] {
+            assert!(policy.admit(public, NOW).await.is_ok(), "{public}");
+        }
         for private in [
             "127.0.0.1",
             "10.1.2.3",
@@ -188,6 +226,10 @@ mod tests {
             assert_eq!(policy.admit(private, NOW).await, Err(Refusal::NotAllowed), "{private}");
         }
         assert_eq!(policy.admit("localhost", NOW).await, Err(Refusal::NotAllowed));
+        // Other spellings of loopback are names to the parser: the lookup's answer is judged.
+        for spelled in ["2130706433", "0x7f.1", "localhost.", "LOCALHOST"] {
+            assert!(policy.admit(spelled, NOW).await.is_err(), "{spelled}");
+        }
     }
 
     #[tokio::test]

@@ -6,9 +6,9 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::external::{Engine, Erase};
+use super::external::Engine;
 use super::service::{self, Identities, Unreached};
-use super::spec::{self, ACTIVE, Endpoint, Fields, NULLIFY};
+use super::spec::{self, ACTIVE, Endpoint, Fields};
 use crate::http::lenient::{Int, Text, int, opt_bool, text};
 use crate::http::{ApiError, ApiResult, Body, Operation, Reply, RequestContext, Rule, op};
 use crate::state::AppState;
@@ -33,6 +33,10 @@ pub fn operations() -> Vec<Operation> {
 
 fn not_found() -> ApiError {
     ApiError::not_found("The connector was not found")
+}
+
+fn disabled() -> ApiError {
+    ApiError::conflict("The connector is disabled")
 }
 
 fn duplicate() -> ApiError {
@@ -118,8 +122,17 @@ async fn update(
     let id = int(fields.connectorid).ok_or_else(|| ApiError::bad_request("connectorid is required"))?;
     let before = stored(&app, &ctx, id).await?;
     let mut row = before.clone();
-    if let Some(password) = fields.apply(&mut row)? {
-        service::seal_password(&ctx.keys, &mut row, &password);
+    match fields.apply(&mut row)? {
+        Some(password) => service::seal_password(&ctx.keys, &mut row, &password),
+        // The kept password goes back sealed under the active key version (a rotation's job
+        // may have sealed it again meanwhile).
+        None => {
+            if let Some(resealed) =
+                ctx.keys.reseal(service::SECRET_TABLE, &row.seal_id, &row.secret).map_err(ApiError::internal)?
+            {
+                row.secret = resealed;
+            }
+        }
     }
     let event = ctx.change_event(None, Some(&spec::view(&before)), Some(&spec::view(&row)), None);
     let stored = app.db.tenant(ctx.tenant).connectors().update(&before, &row, &event, ctx.now_ms).await;
@@ -168,6 +181,9 @@ async fn endpoint(app: &AppState, ctx: &RequestContext, fields: &Fields) -> ApiR
     match int(fields.connectorid) {
         Some(id) => {
             let row = stored(app, ctx, id).await?;
+            if row.status != ACTIVE {
+                return Err(disabled());
+            }
             ctx.set_extra(json!({"connectorid": id}));
             service::endpoint_of(&ctx.keys, &row)
         }
@@ -240,7 +256,7 @@ async fn reach_user(app: &AppState, ctx: &RequestContext, req: &UserRequest) -> 
         return Err(not_found());
     }
     if row.status != ACTIVE {
-        return Err(ApiError::conflict("The connector is disabled"));
+        return Err(disabled());
     }
     let user = crate::users::service::load(app, ctx, &who).await?;
     let identities = Identities::of(&user.subject.token, &user.profile);
@@ -289,7 +305,7 @@ async fn delete_user(
 ) -> ApiResult<Reply<Value>> {
     let dryrun = req.dryrun.unwrap_or(false);
     let Reached { row, mut connection, table, matches, columns } = reach_user(&app, &ctx, &req).await?;
-    let how = erase_mode(&row, columns);
+    let how = service::erase_mode(&row, columns);
     let changed = connection.erase(&table, &matches, &how, dryrun).await;
     connection.close().await;
     let changed = changed.map_err(|failure| {
@@ -299,9 +315,4 @@ async fn delete_user(
     let total: u64 = changed.values().sum();
     ctx.set_extra(json!({"connectorid": row.id, "dryrun": dryrun, "changed": changed, "total": total}));
     Ok(Reply(json!({"dryrun": dryrun, "changed": changed, "total": total})))
-}
-
-/// How a connector erases a user's rows: deleted, or its identity columns set to NULL.
-pub fn erase_mode(row: &ConnectorRow, columns: Vec<String>) -> Erase {
-    if row.erase_mode == NULLIFY { Erase::Nullify(columns) } else { Erase::Delete }
 }

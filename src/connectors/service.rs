@@ -7,13 +7,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::external::{self, Connection, Failure, Matches, Table, Target};
+use super::external::{self, Connection, Erase, Failure, Matches, Table, Target};
 use super::spec::{self, Endpoint};
 use crate::crypto::keyring::TenantKeys;
 use crate::crypto::{IndexKind, random};
 use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::connectors::ConnectorRow;
+
+/// Longest a host name's lookup may take (then the connection has its own limit).
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Table label the password is sealed under (record label: the row's `seal_id`).
 pub const SECRET_TABLE: &str = "connectors";
@@ -81,7 +84,7 @@ pub fn endpoint_of(keys: &TenantKeys, row: &ConnectorRow) -> ApiResult<Endpoint>
 /// A connection to `endpoint`'s database and its table's metadata.
 pub async fn open(app: &AppState, endpoint: &Endpoint) -> Result<(Connection, Table), Unreached> {
     let settings = &app.settings.connectors;
-    let ip = settings.hosts.admit(&endpoint.host, settings.limits.connect).await.map_err(Unreached::Host)?;
+    let ip = settings.hosts.admit(&endpoint.host, LOOKUP_TIMEOUT).await.map_err(Unreached::Host)?;
     let target = Target {
         engine: endpoint.engine,
         ip,
@@ -160,4 +163,9 @@ impl Drop for Identities {
             value.zeroize();
         }
     }
+}
+
+/// How a connector erases a user's rows: deleted, or its identity columns set to NULL.
+pub fn erase_mode(row: &ConnectorRow, columns: Vec<String>) -> Erase {
+    if row.erase_mode == spec::NULLIFY { Erase::Nullify(columns) } else { Erase::Delete }
 }

@@ -34,15 +34,25 @@ pub const NULLIFY: &str = "nullify";
 pub struct Fields {
     /// A saved connector (`ConnectorUpdate`; or the one to reach, instead of the fields below).
     pub connectorid: Option<Int>,
+    /// Unique name within the tenant.
     pub connectorname: Option<Text>,
+    /// `postgresql` or `mysql` (and their aliases).
     pub connectortype: Option<Text>,
+    /// Free text.
     pub connectordesc: Option<Text>,
+    /// The database password (sealed, never answered).
     pub apikey: Option<Text>,
+    /// The database user.
     pub username: Option<Text>,
+    /// Host name or address.
     pub dbhost: Option<Text>,
+    /// Port (a number or numeric text).
     pub dbport: Option<Int>,
+    /// Database name.
     pub dbname: Option<Text>,
+    /// The table holding the subjects' rows.
     pub tablename: Option<Text>,
+    /// `active` or `disabled`.
     pub status: Option<Text>,
     /// Identity mode → column of the connector's table holding it.
     pub identitycolumns: Option<Value>,
@@ -83,8 +93,23 @@ impl Fields {
     }
 
     /// Applies the fields given to `row` (a new connector's defaults, or the stored one). The
-    /// password is returned, to be sealed, when one is given.
+    /// password is returned, to be sealed, when one is given. A stored password never follows the
+    /// connector to another server or user: a change of type, host, port or user name needs the
+    /// password again (else whoever may update a connector could point it at a server of theirs
+    /// and have the vault send it there).
     pub fn apply(&self, row: &mut ConnectorRow) -> ApiResult<Option<String>> {
+        let server = |row: &ConnectorRow| (row.engine.clone(), row.host.clone(), row.port, row.username.clone());
+        let before = server(row);
+        let password = self.apply_fields(row)?;
+        if row.id != 0 && password.is_none() && server(row) != before {
+            return Err(ApiError::bad_request(
+                "apikey is required when the connector's type, host, port or user name changes",
+            ));
+        }
+        Ok(password)
+    }
+
+    fn apply_fields(&self, row: &mut ConnectorRow) -> ApiResult<Option<String>> {
         if let Some(value) = name("connectorname", self.connectorname.as_ref())? {
             row.name = value;
         }
@@ -188,6 +213,7 @@ pub fn blank() -> ConnectorRow {
         erase_mode: DELETE.to_owned(),
         in_erasure: false,
         in_reports: false,
+        updated_ms: 0,
     }
 }
 
@@ -225,10 +251,7 @@ fn engine(value: Option<&Text>) -> ApiResult<Option<Engine>> {
 
 fn host(value: Option<&Text>) -> ApiResult<Option<String>> {
     let Some(value) = value.map(|t| t.0.trim()) else { return Ok(None) };
-    let shaped = !value.is_empty()
-        && value.len() <= 253
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-    if !shaped {
+    if !super::hosts::well_formed(value) {
         return Err(ApiError::bad_request(super::hosts::Refusal::Malformed.message()));
     }
     Ok(Some(value.to_owned()))

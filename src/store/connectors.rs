@@ -46,6 +46,9 @@ pub struct ConnectorRow {
     pub in_erasure: bool,
     /// Whether the user's report includes the user's rows here.
     pub in_reports: bool,
+    /// When its configuration last changed (unix milliseconds): an update applies only to the
+    /// configuration it was made from.
+    pub updated_ms: i64,
 }
 
 /// An erasure to queue for every active connector taking part in erasure, in the transaction
@@ -84,7 +87,7 @@ pub struct ErasureJob {
 }
 
 const COLUMNS: &str = "id, name, engine, description, host, port, dbname, tablename, username, seal_id, secret, \
-     status, identity_columns, erase_mode, in_erasure, in_reports";
+     status, identity_columns, erase_mode, in_erasure, in_reports, updated_ms";
 
 fn decode<R: Row>(row: &R, at: usize) -> Result<ConnectorRow, sqlx::Error>
 where
@@ -111,6 +114,7 @@ where
         erase_mode: row.try_get(at + 13)?,
         in_erasure: row.try_get(at + 14)?,
         in_reports: row.try_get(at + 15)?,
+        updated_ms: row.try_get(at + 16)?,
     })
 }
 
@@ -145,8 +149,14 @@ impl Connectors<'_> {
     /// [`MAX_PER_TENANT`]. Returns its id.
     pub async fn insert(&self, row: &ConnectorRow, event: &AuditRecord, now_ms: i64) -> StoreResult<Result<i64, Full>> {
         let (db, tenant) = self.0.parts();
+        let postgres = matches!(db, Db::Postgres(_));
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
+            // Creates of one tenant one at a time, so the count below holds (SQLite's write
+            // transactions are serial already).
+            if postgres {
+                sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE").bind(tenant).execute(&mut *tx).await?;
+            }
             let count: i64 = sqlx::query("SELECT COUNT(*) FROM connectors WHERE tenant_id = $1")
                 .bind(tenant)
                 .fetch_one(&mut *tx)
@@ -200,8 +210,9 @@ impl Connectors<'_> {
         })
     }
 
-    /// Replaces a connector's configuration (not its id) if it is still `expected`, with its
-    /// event; `NotFound` when it is gone or changed meanwhile, `Conflict` for a name taken.
+    /// Replaces a connector's configuration (not its id) if it is still `expected` (unchanged
+    /// since it was read), with its event; `NotFound` when it is gone, `Busy` when it changed
+    /// meanwhile, `Conflict` for a name taken.
     pub async fn update(
         &self,
         expected: &ConnectorRow,
@@ -210,23 +221,31 @@ impl Connectors<'_> {
         now_ms: i64,
     ) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
+        let updated_ms = now_ms.max(expected.updated_ms + 1);
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
             let query = sqlx::query(
                 "UPDATE connectors SET name = $3, engine = $4, description = $5, host = $6, port = $7, dbname = $8, \
                  tablename = $9, username = $10, seal_id = $11, secret = $12, status = $13, identity_columns = $14, \
                  erase_mode = $15, in_erasure = $16, in_reports = $17, updated_ms = $18 \
-                 WHERE tenant_id = $1 AND id = $2 AND secret = $19 AND name = $20",
+                 WHERE tenant_id = $1 AND id = $2 AND updated_ms = $19",
             );
             let changed = bind_configuration!(query.bind(tenant).bind(expected.id), row)
-            .bind(now_ms)
-            .bind(&expected.secret)
-            .bind(&expected.name)
+            .bind(updated_ms)
+            .bind(expected.updated_ms)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if changed == 0 {
-                return Err(StoreError::NotFound);
+                let exists = sqlx::query("SELECT 1 FROM connectors WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(expected.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match exists {
+                    Some(_) => StoreError::Busy("The connector changed meanwhile: read it again and retry"),
+                    None => StoreError::NotFound,
+                });
             }
             insert_audit!(&mut *tx, std::slice::from_ref(event));
             tx.commit().await?;
@@ -317,40 +336,47 @@ macro_rules! queue_erasures {
 }
 pub(crate) use queue_erasures;
 
-/// Claims up to `limit` erasures due at `now_ms` for `lease` milliseconds. A job another replica
-/// holds a live lease on is left to it; a lease that ran out (its holder stopped) is taken over.
-pub async fn claim_due(db: &Db, now_ms: i64, lease: i64, limit: i64) -> StoreResult<Vec<ErasureJob>> {
+/// Claims up to `limit` erasures due by `due_by_ms` for `lease` milliseconds from `now_ms`. A
+/// job another replica holds a live lease on is left to it; a lease that ran out (its holder
+/// stopped) is taken over.
+pub async fn claim_due(db: &Db, now_ms: i64, due_by_ms: i64, lease: i64, limit: i64) -> StoreResult<Vec<ErasureJob>> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_all().await?;
-        let ids: Vec<i64> = sqlx::query(
-            "SELECT id FROM connector_erasures WHERE due_ms <= $1 AND lease_ms <= $1 ORDER BY due_ms, id LIMIT $2",
+        let keys: Vec<(TenantId, i64)> = sqlx::query(
+            "SELECT tenant_id, id FROM connector_erasures WHERE due_ms <= $1 AND lease_ms <= $2 \
+             ORDER BY due_ms, id LIMIT $3",
         )
+        .bind(due_by_ms)
         .bind(now_ms)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?;
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
         let lease_ms = now_ms + lease;
         let mut claimed = Vec::new();
-        for id in ids {
-            let taken = sqlx::query("UPDATE connector_erasures SET lease_ms = $1 WHERE id = $2 AND lease_ms <= $3")
-                .bind(lease_ms)
-                .bind(id)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        for (tenant, id) in keys {
+            let taken = sqlx::query(
+                "UPDATE connector_erasures SET lease_ms = $1 WHERE tenant_id = $2 AND id = $3 AND lease_ms <= $4",
+            )
+            .bind(lease_ms)
+            .bind(tenant)
+            .bind(id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if taken == 0 {
                 continue;
             }
             let row = sqlx::query(&format!(
                 "SELECT e.id, e.tenant_id, e.origin, e.seal_id, e.identities, e.attempts, {} \
                  FROM connector_erasures e JOIN connectors c ON c.tenant_id = e.tenant_id AND c.id = e.connector_id \
-                 WHERE e.id = $1",
+                 WHERE e.tenant_id = $1 AND e.id = $2",
                 COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ")
             ))
+            .bind(tenant)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -392,20 +418,22 @@ pub async fn finish(db: &Db, job: &ErasureJob, event: &AuditRecord) -> StoreResu
     })
 }
 
-/// Puts a failed job back for another attempt at `due_ms`, with the failure's reason (never a
-/// value), if this claim still holds it.
-pub async fn retry(db: &Db, job: &ErasureJob, due_ms: i64, failure: &str) -> StoreResult<bool> {
+/// Puts a job back for another attempt at `due_ms`, if this claim still holds it: a failed
+/// attempt (counted, with its reason, never a value), or one not made (`failure` `None`: the
+/// job's tenant keys were not at hand on this replica).
+pub async fn retry(db: &Db, job: &ErasureJob, due_ms: i64, failure: Option<&str>) -> StoreResult<bool> {
     with_pool!(db, pool => {
         let mut conn = pool.conn_for(job.tenant).await?;
         let kept = sqlx::query(
-            "UPDATE connector_erasures SET attempts = attempts + 1, due_ms = $1, lease_ms = 0, last_failure = $2 \
-             WHERE tenant_id = $3 AND id = $4 AND lease_ms = $5",
+            "UPDATE connector_erasures SET attempts = attempts + $6, due_ms = $1, lease_ms = 0, \
+             last_failure = COALESCE($2, last_failure) WHERE tenant_id = $3 AND id = $4 AND lease_ms = $5",
         )
         .bind(due_ms)
         .bind(failure)
         .bind(job.tenant)
         .bind(job.id)
         .bind(job.lease_ms)
+        .bind(i64::from(failure.is_some()))
         .execute(&mut *conn)
         .await?
         .rows_affected();

@@ -93,10 +93,23 @@ both!(supported_connectors_and_their_configuration, settings = settings, |v| {
     assert!(!listed.to_string().contains("a-Secret-pw-4471"), "a listing never shows the password");
     assert_absent(&v.dump().await, &["a-Secret-pw-4471"]);
 
+    // The stored password never follows the connector to another server: moving it needs it again.
+    for moved in [
+        json!({"dbhost": "db.example.com"}),
+        json!({"dbport": 3307}),
+        json!({"username": "other"}),
+        json!({"connectortype": "postgresql"}),
+    ] {
+        let mut body = moved.clone();
+        body["connectorid"] = json!(id);
+        v.call("ConnectorUpdate", body)
+            .await
+            .error(400, "apikey is required when the connector's type, host, port or user name changes");
+    }
     v.call(
         "ConnectorUpdate",
-        json!({"connectorid": id.to_string(), "status": "disabled", "dbport": "3307",
-                                     "connectorname": "crm2", "erasure": true, "reports": "true"}),
+        json!({"connectorid": id.to_string(), "status": "disabled", "dbport": "3307", "apikey": "a-Secret-pw-4471",
+               "connectorname": "crm2", "erasure": true, "reports": "true"}),
     )
     .await
     .ok();
@@ -109,6 +122,7 @@ both!(supported_connectors_and_their_configuration, settings = settings, |v| {
     v.call("ConnectorGetUserData", json!({"mode": "login", "identity": "x", "connectorid": id}))
         .await
         .error(409, "The connector is disabled");
+    v.call("ConnectorValidateConnectivity", json!({"connectorid": id})).await.error(409, "The connector is disabled");
 
     for (body, message) in [
         (
@@ -349,7 +363,7 @@ both!(a_failing_erasure_is_retried_then_recorded_as_failed, settings = settings,
     let db = ExternalDb::with_customers(Engine::MariaDb);
     let id = connector(v, &db, "down", json!({"erasure": true})).await;
     let closed = crate::process::free_addr().port();
-    v.call("ConnectorUpdate", json!({"connectorid": id, "dbport": closed})).await.ok();
+    v.call("ConnectorUpdate", json!({"connectorid": id, "dbport": closed, "apikey": ""})).await.ok();
     let token = ann(v).await;
     v.call("UserDelete", json!({"mode": "token", "identity": token})).await.ok();
 
@@ -372,11 +386,12 @@ both!(a_claimed_erasure_is_one_workers, settings = settings, |v| {
     let token = ann(v).await;
     v.call("UserDelete", json!({"mode": "token", "identity": token})).await.ok();
     let now = v.state.clock.now_ms();
-    let first = bunker::store::connectors::claim_due(v.db(), now, 60_000, 10).await.expect("claim");
-    let second = bunker::store::connectors::claim_due(v.db(), now, 60_000, 10).await.expect("claim");
+    let first = bunker::store::connectors::claim_due(v.db(), now, now, 60_000, 10).await.expect("claim");
+    let second = bunker::store::connectors::claim_due(v.db(), now, now, 60_000, 10).await.expect("claim");
     assert_eq!((first.len(), second.len()), (1, 0), "a leased job is not claimed twice");
     // Its lease ran out (its worker stopped): another takes it over.
-    let later = bunker::store::connectors::claim_due(v.db(), now + 60_001, 60_000, 10).await.expect("claim");
+    let later =
+        bunker::store::connectors::claim_due(v.db(), now + 60_001, now + 60_001, 60_000, 10).await.expect("claim");
     assert_eq!(later.len(), 1);
 });
 

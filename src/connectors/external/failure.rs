@@ -34,6 +34,9 @@ pub enum Failure {
     /// A constraint of the database (a foreign key, most often) forbids the change.
     #[error("a constraint of the database forbids the change")]
     Constraint,
+    /// More tables reference the table than one call may read or erase.
+    #[error("more tables reference the table than one call may read or erase")]
+    TooManyReferences,
     /// A single row is larger than the size limit.
     #[error("a row is larger than the size limit")]
     TooLarge,

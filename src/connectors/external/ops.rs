@@ -27,15 +27,21 @@ pub(super) async fn rows<D: Driver>(driver: &mut D, table: &Table, matches: &Mat
     if matches.is_empty() {
         return Ok(Rows::default());
     }
+    let budget = driver.limits().max_bytes;
     let mut statement = Statement::new(D::DIALECT);
-    statement
-        .push("SELECT ")
-        .json_row(table)
-        .push(" FROM ")
-        .push(&driver.relation(&table.name))
-        .push(" AS t WHERE ")
-        .filter(matches);
-    collect(driver, statement).await
+    statement.push("SELECT ");
+    capped_row(&mut statement, table, budget);
+    statement.push(" FROM ").push(&driver.relation(&table.name)).push(" AS t WHERE ").filter(matches);
+    Ok(collect(driver, statement, budget).await?.0)
+}
+
+/// Most tables whose rows one call reads or erases through their foreign keys.
+pub(super) const MAX_REFERENCING: usize = 32;
+
+/// A row as JSON text, cut by the server past `budget` bytes: a huge row is never sent whole
+/// (the cut text is over the budget, so `collect` stops there).
+fn capped_row(statement: &mut Statement, table: &Table, budget: usize) {
+    statement.push("LEFT(").json_row(table).push(&format!(", {})", budget.saturating_add(1)));
 }
 
 /// The rows of other tables that reference the matched rows of `table`, by table.
@@ -47,7 +53,9 @@ pub(super) async fn referencing_rows<D: Driver>(
     matches.check(table)?;
     let mut found = BTreeMap::new();
     let parent = driver.relation(&table.name);
-    for (name, keys) in referencing(table) {
+    // One budget of bytes for every table's rows together.
+    let mut budget = driver.limits().max_bytes;
+    for (name, keys) in referencing(table)? {
         if matches.is_empty() {
             found.insert(name.to_owned(), Rows::default());
             continue;
@@ -55,14 +63,16 @@ pub(super) async fn referencing_rows<D: Driver>(
         // Its columns, for engines that build the JSON object column by column.
         let child = driver.table(name).await?;
         let mut statement = Statement::new(D::DIALECT);
+        statement.push("SELECT ");
+        capped_row(&mut statement, &child, budget);
         statement
-            .push("SELECT ")
-            .json_row(&child)
             .push(" FROM ")
             .push(&driver.relation(name))
             .push(" AS t WHERE ")
             .any_reference(&keys, &parent, matches);
-        found.insert(name.to_owned(), collect(driver, statement).await?);
+        let (rows, used) = collect(driver, statement, budget).await?;
+        budget = budget.saturating_sub(used);
+        found.insert(name.to_owned(), rows);
     }
     Ok(found)
 }
@@ -77,7 +87,7 @@ pub(super) async fn erase<D: Driver>(
 ) -> Result<BTreeMap<String, u64>, Failure> {
     matches.check(table)?;
     let children = match how {
-        Erase::Delete => referencing(table),
+        Erase::Delete => referencing(table)?,
         Erase::Nullify(columns) => {
             nullable(table, columns)?;
             BTreeMap::new()
@@ -159,18 +169,23 @@ fn nullable(table: &Table, columns: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The foreign keys pointing at `table`, by referencing table.
-fn referencing(table: &Table) -> BTreeMap<&str, Vec<&ForeignKey>> {
+/// The foreign keys pointing at `table`, by referencing table; at most [`MAX_REFERENCING`]
+/// tables.
+fn referencing(table: &Table) -> Result<BTreeMap<&str, Vec<&ForeignKey>>, Failure> {
     let mut by_table: BTreeMap<&str, Vec<&ForeignKey>> = BTreeMap::new();
     for key in &table.referencedby {
         by_table.entry(key.table.as_str()).or_default().push(key);
     }
-    by_table
+    if by_table.len() > MAX_REFERENCING {
+        return Err(Failure::TooManyReferences);
+    }
+    Ok(by_table)
 }
 
-/// The statement's JSON rows within the limits: `max_rows` (one more is fetched, to know), and
-/// `max_bytes` of JSON text, a row that would pass it stops the rows (or, alone, is too large).
-async fn collect<D: Driver>(driver: &mut D, mut statement: Statement) -> Result<Rows, Failure> {
+/// The statement's JSON rows within the limits, and the bytes they took: `max_rows` (one more
+/// is fetched, to know), and `budget` bytes of JSON text, a row that would pass it stops the
+/// rows (or, alone, is too large).
+async fn collect<D: Driver>(driver: &mut D, mut statement: Statement, budget: usize) -> Result<(Rows, usize), Failure> {
     let limits = driver.limits().clone();
     statement.push(&format!(" LIMIT {}", limits.max_rows.saturating_add(1)));
     driver
@@ -180,18 +195,18 @@ async fn collect<D: Driver>(driver: &mut D, mut statement: Statement) -> Result<
             let mut rows = Rows::default();
             let mut bytes = 0usize;
             while let Some(text) = stream.try_next().await.map_err(|error| from_sqlx(&error))? {
-                bytes = bytes.saturating_add(text.len());
-                if rows.rows.len() == limits.max_rows || bytes > limits.max_bytes {
+                if rows.rows.len() == limits.max_rows || bytes.saturating_add(text.len()) > budget {
                     if rows.rows.is_empty() && limits.max_rows > 0 {
                         return Err(Failure::TooLarge);
                     }
                     rows.truncated = true;
                     break;
                 }
+                bytes = bytes.saturating_add(text.len());
                 let row: Map<String, Value> = serde_json::from_str(&text).map_err(|_| Failure::Query)?;
                 rows.rows.push(row);
             }
-            Ok(rows)
+            Ok((rows, bytes))
         })
         .await
 }
