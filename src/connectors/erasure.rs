@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::metrics::Outcome;
 use super::service::{self, Identities};
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::crypto::keyring::TenantKeys;
@@ -89,6 +90,7 @@ async fn work(app: &AppState, job: &ErasureJob) -> Result<bool, crate::store::St
     let Ok(keys) = app.tenant_keys(job.tenant).await else {
         // Not this replica's to work now: back to the queue, the attempt not counted.
         tracing::warn!(tenant = job.tenant.get(), "connector erasure postponed: the tenant's keys are not at hand");
+        app.erasure_metrics.count(Outcome::Postponed);
         connectors::retry(&app.db, job, app.clock.now_ms() + backoff(worker, 1), None).await?;
         return Ok(false);
     };
@@ -108,16 +110,19 @@ async fn work(app: &AppState, job: &ErasureJob) -> Result<bool, crate::store::St
             let total: u64 = changed.values().sum();
             let extra = json!({"connectorid": connectorid, "origin": job.origin, "attempts": attempt,
                                "outcome": "erased", "changed": changed, "total": total});
+            app.erasure_metrics.count(Outcome::Erased);
             connectors::finish(&app.db, job, &outcome_event(&keys, job, &extra, 200, app.clock.now_ms())).await
         }
         Err(reason) if attempt >= worker.max_attempts => {
             tracing::error!(connector = connectorid, attempts = attempt, reason = %reason, "connector erasure given up");
             let extra = json!({"connectorid": connectorid, "origin": job.origin, "attempts": attempt,
                                "outcome": "failed", "failure": reason});
+            app.erasure_metrics.count(Outcome::Failed);
             connectors::finish(&app.db, job, &outcome_event(&keys, job, &extra, 502, app.clock.now_ms())).await
         }
         Err(reason) => {
             tracing::warn!(connector = connectorid, attempts = attempt, reason = %reason, "connector erasure will be retried");
+            app.erasure_metrics.count(Outcome::Retried);
             let due = app.clock.now_ms() + backoff(worker, attempt);
             connectors::retry(&app.db, job, due, Some(&reason)).await?;
             Ok(false)

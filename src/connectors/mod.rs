@@ -11,6 +11,7 @@
 pub mod erasure;
 pub mod external;
 pub mod hosts;
+pub mod metrics;
 pub mod report;
 mod routes;
 pub mod service;

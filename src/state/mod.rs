@@ -50,6 +50,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// The master-key rotation job's instruments (registered on [`Inner::metrics`]).
     pub key_job_metrics: crate::keys::metrics::JobMetrics,
+    /// The connector erasure worker's instruments (registered on [`Inner::metrics`]).
+    pub erasure_metrics: crate::connectors::metrics::ErasureMetrics,
     /// Rate limits per client address.
     pub rates: RateLimits,
     /// Verified principals and resolved tenant names.
@@ -103,6 +105,7 @@ impl AppState {
         let rates = RateLimits::new(settings.rate.clone());
         let metrics = Metrics::new();
         let key_job_metrics = crate::keys::metrics::JobMetrics::register(&metrics);
+        let erasure_metrics = crate::connectors::metrics::ErasureMetrics::register(&metrics);
         AppState(Arc::new(Inner {
             audit: AuditWriter::spawn(db.clone()),
             user_inserts: UserInserts::spawn(db.clone()),
@@ -114,6 +117,7 @@ impl AppState {
             clock,
             metrics,
             key_job_metrics,
+            erasure_metrics,
             rates,
             caches: Caches::new(),
             licence: crate::licence::InForce::default(),

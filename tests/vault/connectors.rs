@@ -347,6 +347,8 @@ both!(user_delete_erases_the_users_rows_through_the_queue, settings = settings, 
         assert_eq!((db.customers_with(ANN_EMAIL), db.orders_of(1)), (0, 0), "{:?}", db.engine);
         assert_eq!((db.customers_with(BOB_EMAIL), db.orders_of(2)), (1, 1), "{:?}", db.engine);
     }
+    let (_, metrics) = v.get_text("/metrics").await;
+    assert!(metrics.contains("bunker_connector_erasures_total{outcome=\"erased\"} 2"), "{metrics}");
     let events = events_of(v, "ConnectorErasure").await;
     assert_eq!(events.len(), 2);
     let mut ids: Vec<i64> = events.iter().map(|e| e["extra"]["connectorid"].as_i64().expect("test value")).collect();
@@ -377,6 +379,10 @@ both!(a_failing_erasure_is_retried_then_recorded_as_failed, settings = settings,
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["extra"]["outcome"], "failed", "{}", events[0]);
     assert_eq!(events[0]["extra"]["attempts"], 2);
+    let (_, metrics) = v.get_text("/metrics").await;
+    for outcome in ["retried", "failed"] {
+        assert!(metrics.contains(&format!("bunker_connector_erasures_total{{outcome=\"{outcome}\"}} 1")), "{metrics}");
+    }
     assert_eq!(db.customers_with(ANN_EMAIL), 1);
 });
 
