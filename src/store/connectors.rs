@@ -145,9 +145,14 @@ macro_rules! bind_configuration {
 pub struct Connectors<'a>(pub(super) TenantScope<'a>);
 
 impl Connectors<'_> {
-    /// Inserts a connector with its audit event; `Conflict` for a name taken, `Full` past
-    /// [`MAX_PER_TENANT`]. Returns its id.
-    pub async fn insert(&self, row: &ConnectorRow, event: &AuditRecord, now_ms: i64) -> StoreResult<Result<i64, Full>> {
+    /// Inserts a connector with its audit event (`event` builds it from the new id); `Conflict`
+    /// for a name taken, `Busy` past [`MAX_PER_TENANT`]. Returns its id.
+    pub async fn insert(
+        &self,
+        row: &ConnectorRow,
+        event: impl FnOnce(i64) -> AuditRecord,
+        now_ms: i64,
+    ) -> StoreResult<i64> {
         let (db, tenant) = self.0.parts();
         let postgres = matches!(db, Db::Postgres(_));
         with_pool!(db, pool => {
@@ -163,7 +168,7 @@ impl Connectors<'_> {
                 .await?
                 .try_get(0)?;
             if count >= MAX_PER_TENANT {
-                return Ok(Err(Full));
+                return Err(StoreError::Busy("This tenant has the most connectors it may have"));
             }
             let query = sqlx::query(
                 "INSERT INTO connectors (tenant_id, name, engine, description, host, port, dbname, tablename, \
@@ -176,9 +181,9 @@ impl Connectors<'_> {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-            insert_audit!(&mut *tx, std::slice::from_ref(event));
+            insert_audit!(&mut *tx, &[event(id)]);
             tx.commit().await?;
-            Ok(Ok(id))
+            Ok(id)
         })
     }
 
@@ -295,10 +300,6 @@ impl Connectors<'_> {
         })
     }
 }
-
-/// A tenant already holds [`MAX_PER_TENANT`] connectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
 
 /// The statement that queues `NewErasure`s inside a deletion's transaction: one job per active
 /// connector of the tenant taking part in erasure (`$1` tenant, then the erasure's fields).
