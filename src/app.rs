@@ -93,8 +93,11 @@ pub fn router(state: AppState) -> Router {
         .concurrency_limit(state.settings.max_in_flight.max(1));
     let v2 = Router::new().merge(api).merge(public).layer(shed);
     let timeout = state.settings.request_timeout;
-    let mut router =
-        Router::new().merge(v2).route("/status", get(status::status)).route("/status/", get(status::status));
+    let mut router = Router::new()
+        .merge(v2)
+        .route("/status", get(status::status))
+        .route("/status/", get(status::status))
+        .route("/openapi.yaml", get(crate::http::openapi::document));
     if state.settings.metrics_on_api {
         router = router.route("/metrics", get(metrics::handler));
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod lenient;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod operation;
 pub mod paging;
 pub mod rate;

@@ -68,3 +68,11 @@ fn the_line_scan_reads_paths_only() {
     let names: Vec<_> = documented_operations(spec).into_iter().collect();
     assert_eq!(names, ["A", "B"]);
 }
+
+crate::both!(the_vault_serves_its_openapi_document, |v| {
+    let (status, text) = v.get_text("/openapi.yaml").await;
+    assert_eq!(status.as_u16(), 200);
+    let spec = std::fs::read_to_string(SPEC_PATH).expect("read openapi.yaml");
+    assert_eq!(text, spec, "the served document is the repository's openapi.yaml");
+    assert!(documented_operations(&text).contains("ConnectorDeleteUser"));
+});
