@@ -35,6 +35,10 @@ pub enum Command {
     /// master key under a new wrapping key (DATABUNKER_WRAPPINGKEY / _FILE, or one generated and
     /// shown once), which is then the only one that opens the vault.
     Recover(RecoverArgs),
+    /// Load users from a JSON Lines or CSV file through UserCreateBulk, in batches, into an
+    /// initialised vault opened as `serve` opens it (no server needed); resumes after an
+    /// interruption.
+    Import(ImportArgs),
     /// Licences for resold vaults: make a signing key pair, sign a licence (the vault verifies
     /// it against BUNKER_LICENSE_PUBLIC_KEY).
     #[command(visible_alias = "licence", subcommand)]
@@ -153,6 +157,63 @@ pub struct RecoverArgs {
     /// input, one a line.
     #[arg(long = "share-file", value_name = "FILE")]
     pub share_files: Vec<PathBuf>,
+    /// Storage options.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// The format of an import file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    /// One JSON object a line: a profile, or `{"profile": {...}, "slidingtime": ..., ...}`.
+    Jsonl,
+    /// A header row naming the profile fields, then one user a row.
+    Csv,
+}
+
+/// Options of `import`.
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    /// The file to load (`.jsonl`/`.ndjson` or `.csv`, or see --format).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The file's format, when its extension does not tell.
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// The access token the calls are made with: the root token or one a policy grants
+    /// UserCreateBulk. Prefer BUNKER_TOKEN or --token-file (the process list shows arguments).
+    #[arg(long, env = "BUNKER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A file holding the access token.
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// The tenant to load into (X-Bunker-Tenant); default: the token's own.
+    #[arg(long, value_name = "NAME")]
+    pub tenant: Option<String>,
+    /// Records per UserCreateBulk call (at most the vault's BUNKER_MAX_BULK_RECORDS).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub batch: usize,
+    /// Sliding lifetime of every record that gives none (e.g. `30d`).
+    #[arg(long)]
+    pub slidingtime: Option<String>,
+    /// Final lifetime of every record that gives none (e.g. `1y` or `2030-01-01`).
+    #[arg(long)]
+    pub finaltime: Option<String>,
+    /// Where progress is kept for resumption (default: FILE.import-state).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Ignore the state file and import from the first line.
+    #[arg(long)]
+    pub restart: bool,
+    /// Write every refusal to this file as JSON Lines `{"line": N, "reason": "..."}`.
+    #[arg(long, value_name = "PATH")]
+    pub refusals: Option<PathBuf>,
+    /// Write the token of every user created to this file as JSON Lines `{"line": N, "token": "..."}`.
+    #[arg(long, value_name = "PATH")]
+    pub tokens: Option<PathBuf>,
+    /// Development mode, as for `serve`: use the development wrapping key kept beside the data.
+    #[arg(long, env = "BUNKER_DEV", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub dev: bool,
     /// Storage options.
     #[command(flatten)]
     pub database: DatabaseArgs,

@@ -17,6 +17,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod group_commit;
 pub mod http;
+pub mod import;
 pub mod integrity;
 pub mod keys;
 pub mod legal;

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 
-use crate::cli::{Cli, Command, ServeArgs};
+use crate::cli::{Cli, Command, DatabaseArgs, ServeArgs};
 use crate::clock::Clock;
 use crate::config::{self, ConfigError};
 use crate::crypto::WrappingKey;
@@ -65,6 +65,12 @@ pub enum StartError {
     /// `bunker recover` failed.
     #[error(transparent)]
     Recover(#[from] RecoverError),
+    /// `bunker import` on a vault that holds no data yet.
+    #[error("the vault is not initialised: start it once with `bunker serve` or run `bunker init` before importing")]
+    NotInitialised,
+    /// `bunker import` failed.
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     /// Recovery shares were missing or malformed.
     #[error("{0}")]
     Shares(String),
@@ -78,6 +84,13 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
         Some(Command::Demo(args)) => demo(args.listen).await,
         Some(Command::Init(args)) => init::run(args).await,
         Some(Command::Recover(args)) => recover::run(args).await,
+        Some(Command::Import(args)) => {
+            let state = open_initialised(&args.database, args.dev).await?;
+            let db = state.db.clone();
+            let outcome = crate::import::run(state, args).await;
+            db.close().await;
+            Ok(outcome?)
+        }
         Some(Command::License(command)) => Ok(crate::licence::cli::run(command)?),
         Some(Command::Migrate(args)) => {
             let (location, embedded_default) = config::location(args.database_url.as_deref())?;
@@ -159,6 +172,30 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     server.run(shutdown_signal()).await?;
     db.close().await;
     Ok(())
+}
+
+/// Opens an initialised vault as `serve` does (same database settings and wrapping key), without
+/// listening, migrating, initialising or background jobs: for commands that call the router
+/// in-process, such as `import`.
+async fn open_initialised(database: &DatabaseArgs, dev: bool) -> Result<AppState, StartError> {
+    let (location, embedded_default) = config::location(database.database_url.as_deref())?;
+    if let Location::SqliteFile(path) = &location
+        && !path.exists()
+    {
+        return Err(StartError::NotInitialised);
+    }
+    let settings = config::settings()?;
+    let key = key_source(&location, dev)?;
+    files::secure(&location, embedded_default)?;
+    let db = store::connect_migrated(&location, &config::pool_settings()?).await?;
+    if !store::vault::is_initialised(&db).await? {
+        db.close().await;
+        return Err(StartError::NotInitialised);
+    }
+    let wrapping = resolve_wrapping_key(key, &db, embedded_default).await?;
+    let clock = Clock::default();
+    let (keys, _) = vault::open(&db, &wrapping.key, None, clock.now()).await?;
+    Ok(AppState::new(db, keys, settings, clock))
 }
 
 /// Binds the listen address, before anything else is opened.

@@ -1,0 +1,88 @@
+//! The resumption state: which file, and how many of its lines are done. Written atomically
+//! (a temporary file renamed over the old one) after every committed batch, so that a kill at
+//! any moment leaves either the previous state or the new one.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ImportError;
+
+/// How much of the file's head identifies it, with its size.
+const HEAD: u64 = 64 * 1024;
+
+/// What identifies the file a state belongs to: its size and a digest of its first 64 KiB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    size: u64,
+    head_sha256: String,
+}
+
+impl Identity {
+    /// The identity of the file at `path`.
+    pub fn of(path: &Path) -> Result<Identity, ImportError> {
+        let io = |source| ImportError::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        let mut head = Vec::new();
+        file.take(HEAD).read_to_end(&mut head).map_err(io)?;
+        Ok(Identity { size, head_sha256: hex::encode(Sha256::digest(&head)) })
+    }
+}
+
+/// Progress as saved: lines 1..=`lines_done` are handled (created, refused or blank).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    pub file: Identity,
+    pub lines_done: u64,
+    /// Users created by every run so far.
+    pub created: u64,
+    /// Lines refused by every run so far.
+    pub refused: u64,
+}
+
+/// The state file of one import.
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    /// The state kept at `path`.
+    pub fn new(path: PathBuf) -> StateFile {
+        StateFile { path }
+    }
+
+    /// Where the state is kept.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved state, if there is one.
+    pub fn load(&self) -> Result<Option<Saved>, ImportError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+                ImportError::State(format!(
+                    "{} is not an import state file: remove it or give --restart",
+                    self.path.display()
+                ))
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ImportError::Io { path: self.path.clone(), source }),
+        }
+    }
+
+    /// Replaces the saved state, atomically and durably.
+    pub fn save(&self, saved: &Saved) -> Result<(), ImportError> {
+        let io = |source| ImportError::Io { path: self.path.clone(), source };
+        let mut temp = self.path.clone().into_os_string();
+        temp.push(".tmp");
+        let temp = PathBuf::from(temp);
+        let mut file = std::fs::File::create(&temp).map_err(io)?;
+        let text = serde_json::to_vec(saved).map_err(|err| ImportError::State(err.to_string()))?;
+        file.write_all(&text).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&temp, &self.path).map_err(io)
+    }
+}
