@@ -33,6 +33,7 @@ mod external_db;
 mod faults;
 mod file_storage;
 mod files;
+mod import;
 mod index_integrity;
 mod key_ceremony;
 mod kill_during_creates;
