@@ -185,7 +185,8 @@ async fn scenario(v: &TestVault, proxy: &PgProxy, mode: Mode) {
     let mut in_doubt = 0;
     for (login, _, _) in &refused {
         let who = json!({"mode": "login", "identity": login});
-        let agrees = time_until(Duration::from_secs(5), "the trail to agree", || async {
+        // A bound for the poll, not a latency claim: a loaded CI machine may take a few seconds.
+        let agrees = time_until(Duration::from_secs(20), "the trail to agree", || async {
             let found = v.call("UserGet", who.clone()).await;
             if found.status == StatusCode::NOT_FOUND {
                 return true;
@@ -197,7 +198,7 @@ async fn scenario(v: &TestVault, proxy: &PgProxy, mode: Mode) {
             rows.iter().any(|row| row["title"] == "UserCreate" && row["httpstatus"] == 503)
         })
         .await;
-        assert!(agrees < Duration::from_secs(5));
+        assert!(agrees < Duration::from_secs(20));
         if v.call("UserGet", who).await.status == StatusCode::OK {
             in_doubt += 1;
         }
