@@ -210,6 +210,11 @@ impl RequestContext {
         self.draft().subject = Some(subject.clone());
     }
 
+    /// Forgets the subject recorded: the request certainly left no record of that user.
+    pub fn clear_subject(&self) {
+        self.draft().subject = None;
+    }
+
     /// Adds non-identifying details (counts and the like) to the request's event.
     pub fn set_extra(&self, extra: Value) {
         self.draft().extra = Some(extra);

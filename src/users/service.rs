@@ -223,14 +223,18 @@ pub async fn create(app: &AppState, ctx: &RequestContext, profile: &Value, lifet
     let Prepared { new, subject } = prepare(ctx, profile, lifetime);
     let event = ctx.change_event(Some(&subject), None, Some(profile), None);
     let indexes = new.indexes;
+    // The new user is the request's subject from before its insertion: a request cut short
+    // while the insertion's outcome is in doubt (the database went away during its COMMIT)
+    // writes its 503 event with the subject, so that a user created after all has that event
+    // in its trail (and one never created reads as an erased user's event).
+    ctx.set_subject(&subject);
     let inserted = app.user_inserts.insert(PendingUser { tenant: ctx.tenant, user: new, event }).await;
-    // Only a user that exists is the request's subject: the event of a refused creation is
-    // sealed under the tenant key without one, not under a key thrown away at once (which would
-    // make it read as the event of an erased user).
+    // A refused creation is certain: its event is sealed under the tenant key without a
+    // subject, not under a key thrown away at once.
     if !inserted? {
+        ctx.clear_subject();
         return Err(ApiError::conflict(clash_message(app, ctx, &indexes).await?));
     }
-    ctx.set_subject(&subject);
     ctx.mark_committed();
     Ok(subject)
 }
