@@ -206,6 +206,18 @@ pub fn settings() -> Result<Settings, ConfigError> {
                 ConfigError::Invalid("BUNKER_TRUSTED_PROXIES must list addresses or networks such as 10.0.0.0/8".into())
             })?;
     }
+    if let Some(value) = env("BUNKER_ACCOUNT_SESSION") {
+        settings.accounts.session = seconds(&value).filter(|d| !d.is_zero()).ok_or_else(|| {
+            ConfigError::Invalid("BUNKER_ACCOUNT_SESSION must be a positive number of seconds".into())
+        })?;
+    }
+    if let Some(url) = env("BUNKER_SMTP_URL") {
+        settings.accounts.mail = Some(crate::accounts::MailSettings {
+            url,
+            from: env("BUNKER_SMTP_FROM").unwrap_or_else(|| "bunker@localhost".into()),
+            console_url: env("BUNKER_CONSOLE_URL").unwrap_or_else(|| "http://localhost:3000".into()),
+        });
+    }
     if let Some(hosts) = env("BUNKER_CONNECTOR_HOSTS") {
         settings.connectors.hosts =
             crate::connectors::hosts::HostPolicy::parse(&hosts).map_err(ConfigError::Invalid)?;

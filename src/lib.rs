@@ -1,6 +1,7 @@
 //! Bunker: a personal-data vault speaking the Databunker Pro v2 API.
 
 pub mod access;
+pub mod accounts;
 pub mod agreements;
 pub mod app;
 pub mod appdata;

@@ -65,6 +65,13 @@ pub const ADMIN_ONLY: &[&str] = &[
     "AuditVerify",
     "PolicySimulate",
     "PolicyListEffectivePermissions",
+    // Administrator accounts act as roles or as the tenant's administrator: managing them is
+    // handing out rights.
+    "AccountCreate",
+    "AccountGet",
+    "AccountList",
+    "AccountUpdate",
+    "AccountDelete",
 ];
 
 /// What a user's own token may do on its own record without any policy: read it and ask for

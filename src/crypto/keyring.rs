@@ -89,6 +89,7 @@ pub struct TenantKeys {
     file_tag_index_key: IndexKey,
     search_gram_key: IndexKey,
     bulk_unlock_key: IndexKey,
+    account_index_key: IndexKey,
     audit_chain_key: IndexKey,
 }
 
@@ -142,6 +143,9 @@ impl TenantKeys {
         let search_gram_key = IndexKey::new(&first.derive(format!("search-gram/tenant/{tenant}").as_bytes()));
         let bulk_unlock_key =
             IndexKey::new(&first.derive(format!("blind-index/bulk-unlock/tenant/{tenant}").as_bytes()));
+        // Administrator accounts' usernames and e-mail addresses (the field is part of the digest).
+        let account_index_key =
+            IndexKey::new(&first.derive(format!("blind-index/account/tenant/{tenant}").as_bytes()));
         // From the first master key too: the chain must verify across rotations.
         let audit_chain_key = IndexKey::new(&first.derive(format!("audit-chain/tenant/{tenant}").as_bytes()));
         Some(TenantKeys {
@@ -160,6 +164,7 @@ impl TenantKeys {
             file_tag_index_key,
             search_gram_key,
             bulk_unlock_key,
+            account_index_key,
             audit_chain_key,
         })
     }
@@ -252,6 +257,12 @@ impl TenantKeys {
     /// Blind index of a bulk unlock uuid (already normalised to lower case).
     pub fn bulk_unlock_index(&self, normalised: &str) -> IndexValue {
         self.bulk_unlock_key.digest(normalised)
+    }
+
+    /// Blind index of an administrator account's `field` (`username`, `email`), already
+    /// normalised to lower case.
+    pub fn account_index(&self, field: &str, normalised: &str) -> IndexValue {
+        self.account_index_key.digest_parts(&[field.as_bytes(), normalised.as_bytes()])
     }
 
     /// The MAC key of the tenant's audit chain (see [`crate::audit::chain`]).

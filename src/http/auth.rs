@@ -180,6 +180,7 @@ async fn principal(
         tenant: row.tenant,
         role: row.role_id,
         user: row.user_rid,
+        account: row.account_id,
         expires_at: row.expires_at,
     });
     app.rates.auth_succeeded(digest);

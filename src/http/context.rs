@@ -62,6 +62,8 @@ pub struct Principal {
     pub role: Option<i64>,
     /// The record id of a user token's user.
     pub user: Option<Vec<u8>>,
+    /// The administrator account whose login session this is: its events name the account.
+    pub account: Option<String>,
     /// When the credential stops working (unix seconds), if ever.
     pub expires_at: Option<i64>,
 }
@@ -69,7 +71,7 @@ pub struct Principal {
 impl Principal {
     /// An administrator's principal (root or tenant admin), which never expires.
     pub fn admin(id: String, kind: PrincipalKind, tenant: TenantId) -> Principal {
-        Principal { id, kind, tenant, role: None, user: None, expires_at: None }
+        Principal { id, kind, tenant, role: None, user: None, account: None, expires_at: None }
     }
 }
 
@@ -300,8 +302,8 @@ impl RequestContext {
     fn header(&self) -> EventHeader<'_> {
         EventHeader {
             tenant: self.tenant,
-            principal_kind: self.principal.kind.as_str(),
-            principal_id: &self.principal.id,
+            principal_kind: if self.principal.account.is_some() { "account" } else { self.principal.kind.as_str() },
+            principal_id: self.principal.account.as_deref().unwrap_or(&self.principal.id),
             operation: self.operation,
             created_ms: self.now_ms,
         }

@@ -151,6 +151,11 @@ impl RateLimits {
         blocked && !self.0.known_good.contains_key(digest)
     }
 
+    /// True while `client` has spent its allowance of failed authentications.
+    pub fn is_blocked(&self, client: Option<ClientAddr>) -> bool {
+        client.and_then(|c| self.0.blocked.get(&c.bucket())).is_some_and(|until| until > Instant::now())
+    }
+
     /// Remembers a token digest the vault has just verified.
     pub fn auth_succeeded(&self, digest: [u8; 32]) {
         self.0.known_good.insert(digest, ());

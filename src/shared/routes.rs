@@ -68,7 +68,7 @@ struct GetReply {
 }
 
 /// The tenant named by `X-Bunker-Tenant`, else the main tenant.
-async fn tenant(app: &AppState, headers: &HeaderMap) -> ApiResult<TenantId> {
+pub(crate) async fn tenant(app: &AppState, headers: &HeaderMap) -> ApiResult<TenantId> {
     let name = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|n| !n.is_empty());
     match name {
         None => Ok(TenantId::MAIN),

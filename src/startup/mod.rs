@@ -142,6 +142,12 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
              --root-token-file FILE` is the safer ceremony (see the README)"
         );
     }
+    if settings.accounts.mail.is_none() {
+        tracing::info!(
+            "no mail server (BUNKER_SMTP_URL): administrator account invitations and password resets are answered \
+             to the administrator, who hands them over"
+        );
+    }
     let state = AppState::new(db.clone(), keys, settings, clock);
     if let Some(licence) = licence {
         crate::licence::preload(&state, &licence).await?;

@@ -67,6 +67,8 @@ pub struct Settings {
     pub licence_key: Option<crate::licence::PublicKey>,
     /// What connectors may reach, their limits, and the erasure worker's pace.
     pub connectors: crate::connectors::ConnectorSettings,
+    /// Administrator accounts: their sessions' lifetime and the mail server.
+    pub accounts: crate::accounts::AccountSettings,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             card_tokens: crate::tokens::shape::CardShape::default(),
             licence_key: None,
             connectors: crate::connectors::ConnectorSettings::default(),
+            accounts: crate::accounts::AccountSettings::default(),
         }
     }
 }

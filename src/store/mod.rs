@@ -10,6 +10,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod bulk;
 pub mod checkpoint;
+pub mod accounts;
 pub mod connectors;
 pub mod counts;
 pub mod every_tenant;

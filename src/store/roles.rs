@@ -250,6 +250,9 @@ impl Roles<'_> {
                 .bind(tenant).bind(role_id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM access_tokens WHERE tenant_id = $1 AND role_id = $2")
                 .bind(tenant).bind(role_id).execute(&mut *tx).await?;
+            // Its accounts keep their place without a role: they cannot log in until given one.
+            sqlx::query("UPDATE accounts SET role_id = NULL WHERE tenant_id = $1 AND role_id = $2")
+                .bind(tenant).bind(role_id).execute(&mut *tx).await?;
             let done = sqlx::query("DELETE FROM access_roles WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant).bind(role_id).execute(&mut *tx).await?;
             if done.rows_affected() == 0 {

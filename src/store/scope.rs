@@ -5,7 +5,7 @@
 //! The handle binds the tenant into each statement itself; callers never pass it again.
 
 use super::{
-    Db, agreements, appdata, audit, audit_chain, bulk, connectors, files, groups, legal, requests, roles, search,
+    Db, accounts, agreements, appdata, audit, audit_chain, bulk, connectors, files, groups, legal, requests, roles, search,
     sessions, shared, tokens, users, vault,
 };
 use crate::tenants::TenantId;
@@ -63,6 +63,11 @@ impl<'a> TenantScope<'a> {
     /// Bulk listings and their unlocks.
     pub fn bulk(self) -> bulk::Bulk<'a> {
         bulk::Bulk(self)
+    }
+
+    /// Administrator accounts.
+    pub fn accounts(self) -> accounts::Accounts<'a> {
+        accounts::Accounts(self)
     }
 
     /// Connectors to the company's own databases.

@@ -39,6 +39,8 @@ pub struct TokenRow {
     pub role_id: Option<i64>,
     /// The user record a user token belongs to.
     pub user_rid: Option<Vec<u8>>,
+    /// The administrator account whose login session this is.
+    pub account_id: Option<String>,
 }
 
 /// A master key with both of its wrappings, for re-wrapping.
@@ -450,7 +452,8 @@ pub async fn rotate_recovery_key(
 pub async fn find_token(db: &Db, digest: &[u8; 32]) -> StoreResult<Option<TokenRow>> {
     with_pool!(db, pool => {
         let row = sqlx::query(
-            "SELECT id, tenant_id, kind, expires_at, digest, role_id, user_rid FROM access_tokens WHERE digest = $1",
+            "SELECT id, tenant_id, kind, expires_at, digest, role_id, user_rid, account_id FROM access_tokens \
+             WHERE digest = $1",
         )
             .bind(&digest[..])
             .fetch_optional(pool)
@@ -464,6 +467,7 @@ pub async fn find_token(db: &Db, digest: &[u8; 32]) -> StoreResult<Option<TokenR
                 digest: row.try_get(4)?,
                 role_id: row.try_get(5)?,
                 user_rid: row.try_get(6)?,
+                account_id: row.try_get(7)?,
             })
         })
         .transpose()

@@ -279,6 +279,10 @@ pub async fn batch(
                         record: row.try_get(1)?,
                         blob: row.try_get(2)?,
                     },
+                    Phase::Accounts => {
+                        let key: Vec<u8> = row.try_get(0)?;
+                        SealedRow { key: RowKey::Bytes(key), record: row.try_get::<String, _>(1)?.into_bytes(), blob: row.try_get(2)? }
+                    }
                     Phase::Recovery => {
                         let (owner, version): (TenantId, i64) = (row.try_get(0)?, row.try_get(1)?);
                         let label = main_recovery_label(owner, u32::try_from(version).unwrap_or(0));

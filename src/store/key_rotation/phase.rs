@@ -20,6 +20,8 @@ pub enum Phase {
     Connectors,
     /// `connector_erasures.identities`: the identities of queued erasures.
     ConnectorErasures,
+    /// `accounts.details`: administrator accounts' names, addresses and TOTP secrets.
+    Accounts,
     /// Main tenant only: `tenant_keys.recovery_wrapped` of the other tenants' master keys.
     Recovery,
 }
@@ -28,7 +30,7 @@ impl Phase {
     /// Where a job starts.
     pub const FIRST: Phase = Phase::DataKeys;
     /// Every phase, in order.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::DataKeys,
         Phase::Audit,
         Phase::Tokens,
@@ -36,6 +38,7 @@ impl Phase {
         Phase::Email,
         Phase::Connectors,
         Phase::ConnectorErasures,
+        Phase::Accounts,
         Phase::Recovery,
     ];
 
@@ -49,6 +52,7 @@ impl Phase {
             Phase::Email => "tenant_email",
             Phase::Connectors => "connector_secrets",
             Phase::ConnectorErasures => "connector_erasures",
+            Phase::Accounts => "accounts",
             Phase::Recovery => "recovery_wraps",
         }
     }
@@ -67,6 +71,7 @@ impl Phase {
             Phase::Email => "tenants",
             Phase::Connectors => "connectors",
             Phase::ConnectorErasures => "connector_erasures",
+            Phase::Accounts => "accounts",
             Phase::Recovery => "tenant_keys",
         }
     }
@@ -112,6 +117,10 @@ impl Phase {
                 "SELECT id, seal_id, identities FROM connector_erasures WHERE tenant_id = $1 AND id > $2 \
                  AND substr(identities, 1, 5) <> $3 ORDER BY id LIMIT $4"
             }
+            Phase::Accounts => {
+                "SELECT username_idx, id, details FROM accounts WHERE tenant_id = $1 AND username_idx > $2 \
+                 AND substr(details, 1, 5) <> $3 ORDER BY username_idx LIMIT $4"
+            }
             Phase::Recovery => {
                 "SELECT tenant_id, version, recovery_wrapped FROM tenant_keys WHERE tenant_id <> $1 \
                  AND (tenant_id > $2 OR (tenant_id = $2 AND version > $5)) \
@@ -132,6 +141,9 @@ impl Phase {
                 "UPDATE sessions SET data = $1 WHERE tenant_id = $2 AND sid_idx = $3 AND user_rid IS NULL AND data = $4"
             }
             Phase::Email => "UPDATE tenants SET email = $1 WHERE id = $2 AND id = $3 AND email = $4",
+            Phase::Accounts => {
+                "UPDATE accounts SET details = $1 WHERE tenant_id = $2 AND username_idx = $3 AND details = $4"
+            }
             Phase::Connectors => "UPDATE connectors SET secret = $1 WHERE tenant_id = $2 AND id = $3 AND secret = $4",
             Phase::ConnectorErasures => {
                 "UPDATE connector_erasures SET identities = $1 WHERE tenant_id = $2 AND id = $3 AND identities = $4"
@@ -163,6 +175,7 @@ impl Phase {
             Phase::ConnectorErasures => {
                 "SELECT COUNT(*) FROM connector_erasures WHERE tenant_id = $1 AND substr(identities, 1, 5) <> $2"
             }
+            Phase::Accounts => "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND substr(details, 1, 5) <> $2",
             Phase::Recovery => {
                 "SELECT COUNT(*) FROM tenant_keys WHERE tenant_id <> $1 AND substr(recovery_wrapped, 1, 5) <> $2"
             }
@@ -185,7 +198,7 @@ impl RowKey {
     /// The cursor before a phase's first row.
     pub fn start(phase: Phase) -> RowKey {
         match phase {
-            Phase::DataKeys | Phase::Tokens | Phase::Sessions => RowKey::Bytes(Vec::new()),
+            Phase::DataKeys | Phase::Tokens | Phase::Sessions | Phase::Accounts => RowKey::Bytes(Vec::new()),
             Phase::Audit | Phase::Email | Phase::Connectors | Phase::ConnectorErasures => RowKey::Id(0),
             Phase::Recovery => RowKey::Pair(0, 0),
         }

@@ -1,0 +1,446 @@
+//! The account owners' operations, routed without the authentication middleware:
+//! `AccountActivate`, `AccountLogin`, `AccountRequestPasswordReset` and `AccountResetPassword`
+//! need no token (the tenant is `X-Bunker-Tenant`, else the main tenant); `AccountLogout`,
+//! `AccountTotpEnroll` and `AccountTotpConfirm` take the account's own session token. Each
+//! writes its event here: a change with its event in one transaction, a refusal after it.
+//! Failures count against the client's address (429 past its allowance).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::details::{self, Details};
+use super::{LOCK_SECS, MAX_FAILURES, OneTimeToken, RESET_SECS, mail, password, totp};
+use crate::audit::event::{self, EventBody, EventHeader};
+use crate::crypto::TenantKeys;
+use crate::crypto::secrets::{digests_match, random_uuid_string, token_digest};
+use crate::http::auth::TOKEN_HEADER;
+use crate::http::error::ErrorMessage;
+use crate::http::lenient::{Text, text};
+use crate::http::rate::ClientAddr;
+use crate::http::{ApiError, ApiResult, Body, Operation, Reply, op};
+use crate::state::AppState;
+use crate::store::accounts::AccountRow;
+use crate::store::roles::NewXToken;
+use crate::store::{self, StoreError};
+use crate::tenants::TenantId;
+
+/// The owners' operations.
+pub fn operations() -> Vec<Operation> {
+    vec![
+        op("AccountActivate", activate),
+        op("AccountLogin", login),
+        op("AccountLogout", logout),
+        op("AccountRequestPasswordReset", request_reset),
+        op("AccountResetPassword", reset_password),
+        op("AccountTotpEnroll", totp_enroll),
+        op("AccountTotpConfirm", totp_confirm),
+    ]
+}
+
+const INVALID_LOGIN: &str = "Invalid username or password";
+const INVALID_TOKEN: &str = "The token is not valid or has expired";
+const NEED_CODE: &str = "A valid one-time code is required";
+
+fn invalid_login() -> ApiError {
+    ApiError::Forbidden(INVALID_LOGIN.into())
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::bad_request(INVALID_TOKEN)
+}
+
+/// One call of a public operation: where it acts, who it turned out to be, and whether its
+/// event went in with its change.
+struct Call {
+    app: AppState,
+    operation: &'static str,
+    tenant: TenantId,
+    keys: Arc<TenantKeys>,
+    client: Option<ClientAddr>,
+    now_ms: i64,
+    /// `public`, or `account` once the account is known.
+    actor: (&'static str, String),
+    committed: bool,
+}
+
+impl Call {
+    async fn in_tenant(app: &AppState, operation: &'static str, headers: &HeaderMap, client: Option<ClientAddr>) -> ApiResult<Call> {
+        let tenant = crate::shared::routes::tenant(app, headers).await?;
+        Call::new(app, operation, tenant, client).await
+    }
+
+    async fn new(app: &AppState, operation: &'static str, tenant: TenantId, client: Option<ClientAddr>) -> ApiResult<Call> {
+        let keys = app.tenant_keys(tenant).await?;
+        Ok(Call {
+            app: app.clone(),
+            operation,
+            tenant,
+            keys,
+            client,
+            now_ms: app.clock.now_ms(),
+            actor: ("public", "-".into()),
+            committed: false,
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.now_ms.div_euclid(1000)
+    }
+
+    fn is_account(&mut self, account: &str) {
+        self.actor = ("account", account.to_owned());
+    }
+
+    fn event(&self, status: u16, message: Option<&str>, extra: Option<&Value>) -> store::audit::AuditRecord {
+        let header = EventHeader {
+            tenant: self.tenant,
+            principal_kind: self.actor.0,
+            principal_id: &self.actor.1,
+            operation: self.operation,
+            created_ms: self.now_ms,
+        };
+        let body = EventBody { extra, message, ..EventBody::default() };
+        event::seal(&header, &body, status, &self.keys)
+    }
+
+    /// Counts a failure against the client's address: 429 once it has spent its allowance.
+    fn failed(&self, err: ApiError) -> ApiError {
+        if self.app.rates.auth_failed(self.client) { ApiError::TooManyRequests } else { err }
+    }
+
+    fn refuse_if_blocked(&self) -> ApiResult<()> {
+        if self.app.rates.is_blocked(self.client) { Err(ApiError::TooManyRequests) } else { Ok(()) }
+    }
+}
+
+/// Answers `result`, after writing the call's event when its change did not carry it.
+async fn finish(call: Option<Call>, result: ApiResult<Value>) -> Response {
+    let response = match result {
+        Ok(value) => Reply(value).into_response(),
+        Err(err) => err.into_response(),
+    };
+    let Some(call) = call.filter(|call| !call.committed) else { return response };
+    let message = response.extensions().get::<ErrorMessage>().map(|m| m.0.clone());
+    let event = call.event(response.status().as_u16(), message.as_deref(), None);
+    match call.app.audit.submit(event).await {
+        Ok(()) => response,
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+/// The account of the session token in `X-Bunker-Token`, and the session's id.
+async fn session(app: &AppState, headers: &HeaderMap, call: &mut Option<Call>, operation: &'static str, client: Option<ClientAddr>) -> ApiResult<(AccountRow, String)> {
+    let token = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default();
+    let denied = || if app.rates.auth_failed(client) { ApiError::TooManyRequests } else { ApiError::access_denied() };
+    if token.is_empty() {
+        return Err(denied());
+    }
+    let digest = token_digest(token);
+    let row = store::vault::find_token(&app.db, &digest).await?.ok_or_else(denied)?;
+    let live = digests_match(&row.digest, &digest) && row.expires_at.is_none_or(|at| at > app.clock.now());
+    let Some(account) = row.account_id.filter(|_| live) else { return Err(denied()) };
+    let mut this = Call::new(app, operation, row.tenant, client).await?;
+    this.is_account(&account);
+    let found = app.db.tenant(row.tenant).accounts().get(&account).await?;
+    *call = Some(this);
+    let found = found.filter(|a| a.status == "active").ok_or_else(ApiError::access_denied)?;
+    Ok((found, row.id))
+}
+
+#[derive(Debug, Deserialize)]
+struct SetPasswordRequest {
+    token: Option<Text>,
+    password: Option<Text>,
+}
+
+async fn activate(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    body: Result<Body<SetPasswordRequest>, ApiError>,
+) -> Response {
+    set_password(app, headers, client.map(|c| c.0), body, "AccountActivate", "activate").await
+}
+
+async fn reset_password(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    body: Result<Body<SetPasswordRequest>, ApiError>,
+) -> Response {
+    set_password(app, headers, client.map(|c| c.0), body, "AccountResetPassword", "reset").await
+}
+
+/// Redeems an activation or reset token for a new password.
+async fn set_password(
+    app: AppState,
+    headers: HeaderMap,
+    client: Option<ClientAddr>,
+    body: Result<Body<SetPasswordRequest>, ApiError>,
+    operation: &'static str,
+    purpose: &'static str,
+) -> Response {
+    let mut call = None;
+    let result = async {
+        let this = call.insert(Call::in_tenant(&app, operation, &headers, client).await?);
+        this.refuse_if_blocked()?;
+        let Body(req) = body?;
+        let token = text(req.token).map(|t| t.trim().to_owned()).unwrap_or_default();
+        let new_password = text(req.password).unwrap_or_default();
+        if token.is_empty() || token.len() > 128 {
+            return Err(this.failed(invalid_token()));
+        }
+        let digest = token_digest(&token);
+        let accounts = app.db.tenant(this.tenant).accounts();
+        let row = accounts.token_owner(&digest, purpose, this.now()).await?.ok_or_else(|| this.failed(invalid_token()))?;
+        this.is_account(&row.id);
+        let details = Details::open(&this.keys, &row.id, &row.details)?;
+        password::acceptable(&new_password, &details.username)?;
+        let hash = password::hash(new_password).await?;
+        let event = this.event(200, None, None);
+        match accounts.redeem(&digest, purpose, &row.id, &hash, &event, this.now_ms).await {
+            Ok(()) => this.committed = true,
+            Err(StoreError::NotFound) => return Err(invalid_token()),
+            Err(err) => return Err(err.into()),
+        }
+        app.caches.invalidate_tenant_principals(this.tenant);
+        Ok(json!({"accountid": row.id}))
+    }
+    .await;
+    finish(call, result).await
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginRequest {
+    username: Option<Text>,
+    password: Option<Text>,
+    code: Option<Text>,
+}
+
+async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    body: Result<Body<LoginRequest>, ApiError>,
+) -> Response {
+    let client = client.map(|c| c.0);
+    let mut call = None;
+    let result = async {
+        let this = call.insert(Call::in_tenant(&app, "AccountLogin", &headers, client).await?);
+        this.refuse_if_blocked()?;
+        let Body(req) = body?;
+        let username = text(req.username).map(|u| u.trim().to_owned()).unwrap_or_default();
+        let given = text(req.password).unwrap_or_default();
+        if username.is_empty() || username.len() > 64 || given.is_empty() || given.chars().count() > password::MAX_CHARS {
+            return Err(this.failed(invalid_login()));
+        }
+        let accounts = app.db.tenant(this.tenant).accounts();
+        let found = accounts.by_username(&details::username_index(&this.keys, &username)).await?;
+        let now = this.now();
+        let usable = found.filter(|a| a.status == "active" && a.locked_until.is_none_or(|until| until <= now));
+        let hash = usable.as_ref().and_then(|a| a.password.clone());
+        let matches = password::verify(given, hash).await?;
+        let Some(account) = usable else { return Err(this.failed(invalid_login())) };
+        this.is_account(&account.id);
+        let refused = |this: &mut Call, message: &'static str| {
+            let event = this.event(403, Some(message), None);
+            (event, this.failed(ApiError::Forbidden(message.into())))
+        };
+        if !matches {
+            let (event, err) = refused(this, INVALID_LOGIN);
+            accounts.login_failed(&account.id, MAX_FAILURES, now + LOCK_SECS, &event).await?;
+            this.committed = true;
+            return Err(err);
+        }
+        if account.totp {
+            let details = Details::open(&this.keys, &account.id, &account.details)?;
+            let code = text(req.code).unwrap_or_default();
+            let secret = details.totp.unwrap_or_default();
+            if !totp::accepts(&secret, &code, now) {
+                let (event, err) = refused(this, NEED_CODE);
+                accounts.login_failed(&account.id, MAX_FAILURES, now + LOCK_SECS, &event).await?;
+                this.committed = true;
+                return Err(err);
+            }
+        }
+        if !account.admin && account.role_id.is_none() {
+            return Err(ApiError::Forbidden("The account has no role".into()));
+        }
+        let xtoken = random_uuid_string();
+        let digest = token_digest(&xtoken);
+        let id = random_uuid_string();
+        let lifetime = i64::try_from(app.settings.accounts.session.as_secs()).unwrap_or(i64::MAX);
+        let expiration = now.saturating_add(lifetime.max(1));
+        let session = NewXToken {
+            id: &id,
+            digest: &digest,
+            kind: if account.admin { "tenant" } else { "role" },
+            role_id: account.role_id,
+            user_rid: None,
+            created_at: now,
+            expires_at: expiration,
+        };
+        let event = this.event(200, None, Some(&json!({"sessionid": id})));
+        match accounts.logged_in(&account, &session, &event).await {
+            Ok(()) => this.committed = true,
+            Err(StoreError::NotFound) => return Err(invalid_login()),
+            Err(err) => return Err(err.into()),
+        }
+        Ok(json!({"xtoken": xtoken, "expiration": expiration, "accountid": account.id, "admin": account.admin,
+            "roleid": account.role_id}))
+    }
+    .await;
+    finish(call, result).await
+}
+
+#[derive(Debug, Deserialize)]
+struct NoParameters {}
+
+async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    body: Result<Body<NoParameters>, ApiError>,
+) -> Response {
+    let client = client.map(|c| c.0);
+    let mut call = None;
+    let result = async {
+        let (account, session_id) = session(&app, &headers, &mut call, "AccountLogout", client).await?;
+        let Body(NoParameters {}) = body?;
+        let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
+        let event = this.event(200, None, Some(&json!({"sessionid": session_id})));
+        match app.db.tenant(this.tenant).accounts().logout(&account.id, &session_id, &event, this.now_ms).await {
+            Ok(()) => this.committed = true,
+            Err(StoreError::NotFound) => return Err(ApiError::access_denied()),
+            Err(err) => return Err(err.into()),
+        }
+        app.caches.invalidate_tenant_principals(this.tenant);
+        Ok(json!({}))
+    }
+    .await;
+    finish(call, result).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetRequest {
+    email: Option<Text>,
+}
+
+async fn request_reset(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    body: Result<Body<ResetRequest>, ApiError>,
+) -> Response {
+    let client = client.map(|c| c.0);
+    let mut call = None;
+    let result = async {
+        let this = call.insert(Call::in_tenant(&app, "AccountRequestPasswordReset", &headers, client).await?);
+        let Body(req) = body?;
+        let email = details::email(text(req.email))?;
+        let Some(settings) = app.settings.accounts.mail.clone() else {
+            // Nothing can be sent: the administrator resets passwords (AccountUpdate).
+            return Ok(json!({}));
+        };
+        let accounts = app.db.tenant(this.tenant).accounts();
+        let found = accounts.by_email(&details::email_index(&this.keys, &email)).await?;
+        let Some(account) = found.filter(|a| a.status == "active") else { return Ok(json!({})) };
+        let details = Details::open(&this.keys, &account.id, &account.details)?;
+        let token = OneTimeToken::new();
+        let event = this.event(200, None, None);
+        accounts.issue(&account.id, &token.stored("reset", this.now() + RESET_SECS), &event).await?;
+        this.committed = true;
+        let tenant = crate::store::tenants::get(&app.db, this.tenant).await?.map(|t| t.name).unwrap_or_default();
+        // Sent in the background: the answer takes as long whether or not the address has an
+        // account.
+        tokio::spawn(async move {
+            let letter = mail::reset(&settings, &details.username, &token.secret, &tenant);
+            let _ = mail::send(&settings, &details.email, letter).await;
+        });
+        Ok(json!({}))
+    }
+    .await;
+    finish(call, result).await
+}
+
+#[derive(Debug, Deserialize)]
+struct EnrollRequest {
+    password: Option<Text>,
+}
+
+async fn totp_enroll(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    body: Result<Body<EnrollRequest>, ApiError>,
+) -> Response {
+    let client = client.map(|c| c.0);
+    let mut call = None;
+    let result = async {
+        let (account, _) = session(&app, &headers, &mut call, "AccountTotpEnroll", client).await?;
+        let Body(req) = body?;
+        let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
+        let given = text(req.password).unwrap_or_default();
+        if given.chars().count() > password::MAX_CHARS || !password::verify(given, account.password.clone()).await? {
+            return Err(this.failed(invalid_login()));
+        }
+        let mut details = Details::open(&this.keys, &account.id, &account.details)?;
+        let secret = totp::new_secret();
+        details.totp_pending = Some(secret.clone());
+        let event = this.event(200, None, None);
+        let sealed = details.seal(&this.keys, &account.id);
+        match app.db.tenant(this.tenant).accounts().set_details(&account.id, &sealed, account.totp, &event).await {
+            Ok(()) => this.committed = true,
+            Err(StoreError::NotFound) => return Err(ApiError::access_denied()),
+            Err(err) => return Err(err.into()),
+        }
+        let tenant = crate::store::tenants::get(&app.db, this.tenant).await?.map(|t| t.name).unwrap_or_default();
+        let address = totp::address(&secret, &details.username, &tenant);
+        Ok(json!({"secret": secret, "otpauthurl": address}))
+    }
+    .await;
+    finish(call, result).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfirmRequest {
+    code: Option<Text>,
+}
+
+async fn totp_confirm(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    body: Result<Body<ConfirmRequest>, ApiError>,
+) -> Response {
+    let client = client.map(|c| c.0);
+    let mut call = None;
+    let result = async {
+        let (account, _) = session(&app, &headers, &mut call, "AccountTotpConfirm", client).await?;
+        let Body(req) = body?;
+        let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
+        let mut details = Details::open(&this.keys, &account.id, &account.details)?;
+        let code = text(req.code).unwrap_or_default();
+        let pending = details.totp_pending.take().ok_or_else(|| ApiError::bad_request("No second factor is being enrolled"))?;
+        if !totp::accepts(&pending, &code, this.now()) {
+            return Err(this.failed(ApiError::bad_request("The code is not valid")));
+        }
+        details.totp = Some(pending);
+        let event = this.event(200, None, None);
+        let sealed = details.seal(&this.keys, &account.id);
+        match app.db.tenant(this.tenant).accounts().set_details(&account.id, &sealed, true, &event).await {
+            Ok(()) => this.committed = true,
+            Err(StoreError::NotFound) => return Err(ApiError::access_denied()),
+            Err(err) => return Err(err.into()),
+        }
+        Ok(json!({}))
+    }
+    .await;
+    finish(call, result).await
+}
