@@ -10,6 +10,7 @@ mod access_masking;
 mod access_semantics;
 mod access_support;
 mod access_tokens;
+mod accounts;
 mod agreements;
 mod appdata;
 mod audit;
