@@ -46,6 +46,7 @@ struct World {
     tokenuuid: String,
     activity: String,
     connectorid: i64,
+    accountid: String,
 }
 
 /// Seeds the victim V, the caller U and the catalogue, every name ending in `tag`; both users
@@ -75,6 +76,9 @@ async fn world(v: &TestVault, tag: &str) -> (World, Seeded, Seeded) {
             v.call("ConnectorCreate", connector).await.ok()["connectorid"].as_i64().expect("connectorid")
         }
     };
+    let account =
+        json!({"username": format!("clerk{tag}"), "email": format!("clerk{tag}@access.test"), "roleid": roleid});
+    let account = crate::accounts::invited(v.call("AccountCreate", account).await);
     let world = World {
         unlock,
         groupid,
@@ -83,6 +87,7 @@ async fn world(v: &TestVault, tag: &str) -> (World, Seeded, Seeded) {
         tokenuuid: created["tokenuuid"].as_str().expect("tokenuuid").to_owned(),
         activity,
         connectorid,
+        accountid: account["accountid"].as_str().expect("accountid").to_owned(),
     };
     (world, victim, caller)
 }
@@ -220,6 +225,11 @@ fn table(w: &World, t: &Seeded) -> Vec<(&'static str, Vec<Value>)> {
         ("ConnectorGetUserData", each(json!({"connectorid": w.connectorid}))),
         ("ConnectorGetUserExtraData", each(json!({"connectorid": w.connectorid}))),
         ("ConnectorDeleteUser", each(json!({"connectorid": w.connectorid, "dryrun": true}))),
+        ("AccountCreate", one(json!({"username": "probe-account", "email": "probe@account.test", "roleid": w.roleid}))),
+        ("AccountGet", one(json!({"accountid": w.accountid}))),
+        ("AccountList", one(json!({}))),
+        ("AccountUpdate", one(json!({"accountid": w.accountid, "status": "disabled"}))),
+        ("AccountDelete", one(json!({"accountid": w.accountid}))),
     ]
 }
 
@@ -252,6 +262,7 @@ fn every_routed_operation_is_in_the_access_table() {
         tokenuuid: String::new(),
         activity: String::new(),
         connectorid: 1,
+        accountid: String::new(),
     };
     let nobody = Seeded {
         token: String::new(),
@@ -307,6 +318,24 @@ both!(a_role_without_policies_is_refused_everything_and_changes_nothing, |v| {
     let failures = expect_all_refused(v, &xtoken, &rows).await;
     let changed = changed_tables(&before, &tenant_rows(v, 1, &["audit_events"]).await);
     assert!(failures.is_empty(), "{} requests of a powerless role:\n{}", failures.len(), failures.join("\n"));
+    assert!(changed.is_empty(), "refused requests changed {changed:?}");
+});
+
+both!(an_account_session_of_a_role_without_policies_is_refused_everything_and_changes_nothing, |v| {
+    let (w, victim, _) = world(v, "").await;
+    let rows = table(&w, &victim);
+    let roleid = role(v, "powerless").await;
+    let account = json!({"username": "powerless", "email": "powerless@access.test", "roleid": roleid});
+    let token = crate::accounts::invited(v.call("AccountCreate", account).await)["activationtoken"].clone();
+    let password = "a quiet account's secret";
+    v.call_as("AccountActivate", None, None, json!({"token": token, "password": password})).await.ok();
+    let login = json!({"username": "powerless", "password": password});
+    let session = v.call_as("AccountLogin", None, None, login).await.ok();
+    let xtoken = session["xtoken"].as_str().expect("xtoken").to_owned();
+    let before = tenant_rows(v, 1, &["audit_events"]).await;
+    let failures = expect_all_refused(v, &xtoken, &rows).await;
+    let changed = changed_tables(&before, &tenant_rows(v, 1, &["audit_events"]).await);
+    assert!(failures.is_empty(), "{} requests of a powerless account:\n{}", failures.len(), failures.join("\n"));
     assert!(changed.is_empty(), "refused requests changed {changed:?}");
 });
 
