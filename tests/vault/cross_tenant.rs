@@ -5,7 +5,8 @@
 //!
 //! Each request aimed at B is also sent with look-alike handles that exist nowhere (the
 //! control): both must end the same way, so not even an existence oracle is left. B's access
-//! tokens (a role's, a user's), sent by the callers with their own tenant's header, are refused.
+//! tokens (a role's, a user's, an account's login session), sent by the callers with their own
+//! tenant's header, are refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +46,8 @@ const B_SECRETS: [&str; 16] = [
     "statement-secret-tansy",
     "connector-secret-galangal",
 ];
+/// The first name of B's account.
+const B_ACCOUNT_NAME: &str = "account-secret-caraway";
 const B_PHONE_STORED: &str = "+44 7911 123456";
 const B_CONTENT: &[u8] = b"file-secret-juniper-content";
 
@@ -86,6 +89,16 @@ struct Target {
     policyname: String,
     connectorid: i64,
     connectorname: String,
+    /// An administrator account (acting as the role), its password, a password reset token of it
+    /// not used yet, and a session of it.
+    accountid: String,
+    accountname: String,
+    accountemail: String,
+    accountpassword: String,
+    resettoken: String,
+    account_xtoken: String,
+    /// The activation token of an account invited and not activated yet.
+    activation: String,
     /// An access token acting as the role, and one acting as the user.
     role_xtoken: String,
     user_xtoken: String,
@@ -126,6 +139,13 @@ impl Target {
             policyname: "policy-control".into(),
             connectorid: 999_999,
             connectorname: "connector-control".into(),
+            accountid: random_uuid_string(),
+            accountname: "control-account".into(),
+            accountemail: "control.account@c-tenant.test".into(),
+            accountpassword: "control account password".into(),
+            resettoken: random_uuid_string().replace('-', ""),
+            account_xtoken: random_uuid_string(),
+            activation: random_uuid_string().replace('-', ""),
             role_xtoken: random_uuid_string(),
             user_xtoken: random_uuid_string(),
         }
@@ -158,6 +178,13 @@ impl Target {
             &self.groupname,
             &self.rolename,
             &self.policyname,
+            &self.accountid,
+            &self.accountname,
+            &self.accountemail,
+            &self.accountpassword,
+            &self.resettoken,
+            &self.account_xtoken,
+            &self.activation,
             &self.role_xtoken,
             &self.user_xtoken,
         ];
@@ -668,6 +695,45 @@ fn access_rows(t: &Target, me: &Actor) -> Vec<Row> {
         aimed("ConnectorGetUserData", each(t, json!({"connectorid": t.connectorid}))),
         aimed("ConnectorGetUserExtraData", each(t, json!({"connectorid": t.connectorid}))),
         aimed("ConnectorDeleteUser", each(t, json!({"connectorid": t.connectorid, "dryrun": true}))),
+        // B's username and address are free in every other tenant: a conflict would tell that B holds them.
+        aimed(
+            "AccountCreate",
+            vec![
+                json!({"username": t.accountname, "email": t.accountemail, "admin": true}),
+                json!({"username": "probe-account", "email": "probe@own.test", "roleid": t.roleid}),
+                json!({"username": "probe-account", "email": "probe@own.test", "rolename": t.rolename}),
+            ],
+        )
+        .cleanup("AccountDelete", json!({"username": t.accountname})),
+        aimed("AccountGet", vec![json!({"accountid": t.accountid}), json!({"username": t.accountname})]),
+        aimed(
+            "AccountUpdate",
+            vec![
+                json!({"accountid": t.accountid, "firstname": "probe"}),
+                json!({"username": t.accountname, "status": "disabled"}),
+                json!({"accountid": t.accountid, "resetpassword": true}),
+                json!({"accountid": t.accountid, "totp": false}),
+                json!({"accountid": t.accountid, "roleid": t.roleid}),
+            ],
+        ),
+        aimed("AccountDelete", vec![json!({"accountid": t.accountid}), json!({"username": t.accountname})]),
+        own("AccountList", own_catalogue, vec![json!({})]),
+        // The public operations act in the tenant of the header (none: the main tenant).
+        aimed("AccountActivate", vec![json!({"token": t.activation, "password": "probe account password"})]),
+        aimed("AccountResetPassword", vec![json!({"token": t.resettoken, "password": "probe account password"})]),
+        aimed("AccountLogin", vec![json!({"username": t.accountname, "password": t.accountpassword})]),
+        aimed("AccountRequestPasswordReset", vec![json!({"email": t.accountemail})]),
+        own("AccountLogout", "ends the caller's own session (the callers have none)", vec![json!({})]),
+        own(
+            "AccountTotpEnroll",
+            "enrolls the account of the caller's own session (the callers have none)",
+            vec![json!({"password": t.accountpassword})],
+        ),
+        own(
+            "AccountTotpConfirm",
+            "confirms the account of the caller's own session (the callers have none)",
+            vec![json!({"code": "123456"})],
+        ),
     ]
 }
 
@@ -845,6 +911,21 @@ async fn seed_b(v: &TestVault) -> (Target, String, Vec<String>) {
                            "connectordesc": B_SECRETS[15], "erasure": true, "reports": true});
     let connectorid = id(call("ConnectorCreate", connector).await, "connectorid");
     let xtoken_of = |answer: Value| answer["xtoken"].as_str().expect("xtoken").to_owned();
+    // An account acting as the role, logged in, with a reset pending; another one invited.
+    let (accountname, accountemail, accountpassword) =
+        ("clove-b-account", "clove.account@b-tenant.test", "account-password-b-pimento");
+    let account = json!({"username": accountname, "email": accountemail, "firstname": B_ACCOUNT_NAME,
+                         "roleid": roleid});
+    let invited = call("AccountCreate", account).await;
+    let accountid = invited["accountid"].as_str().expect("accountid").to_owned();
+    let activation = json!({"token": invited["activationtoken"], "password": accountpassword});
+    send(v, "AccountActivate", None, Some(B_NAME), &activation).await.ok();
+    let credentials = json!({"username": accountname, "password": accountpassword});
+    let account_xtoken = xtoken_of(send(v, "AccountLogin", None, Some(B_NAME), &credentials).await.ok());
+    let reset = call("AccountUpdate", json!({"accountid": accountid, "resetpassword": true})).await;
+    let resettoken = reset["resettoken"].as_str().expect("resettoken").to_owned();
+    let invitee = json!({"username": "anise-b-invitee", "email": "anise.invitee@b-tenant.test", "admin": true});
+    let activation = call("AccountCreate", invitee).await["activationtoken"].as_str().expect("token").to_owned();
     let role_xtoken = xtoken_of(call("XTokenCreateForRole", json!({"roleid": roleid, "finaltime": "12h"})).await);
     let user_xtoken = xtoken_of(call("XTokenCreateForUser", me(json!({"finaltime": "12h"}))).await);
     let events = call("AuditListUserEvents", me(json!({"limit": 100}))).await;
@@ -884,6 +965,13 @@ async fn seed_b(v: &TestVault) -> (Target, String, Vec<String>) {
         policyname: policyname.into(),
         connectorid,
         connectorname: connectorname.into(),
+        accountid,
+        accountname: accountname.into(),
+        accountemail: accountemail.into(),
+        accountpassword: accountpassword.into(),
+        resettoken,
+        account_xtoken,
+        activation,
         role_xtoken,
         user_xtoken,
     };
@@ -891,6 +979,7 @@ async fn seed_b(v: &TestVault) -> (Target, String, Vec<String>) {
     // of its profile and file), every audit event of the tenant, and B's admin token.
     let mut needles = b.values();
     needles.extend(B_SECRETS.iter().map(|s| (*s).to_owned()));
+    needles.push(B_ACCOUNT_NAME.to_owned());
     needles.extend([B_PHONE_STORED.to_owned(), "447911123456".to_owned(), xtoken.clone()]);
     needles.push(String::from_utf8_lossy(B_CONTENT).into_owned());
     let report = call("SystemGetUserReport", me(json!({}))).await;
@@ -963,6 +1052,8 @@ async fn snapshot(v: &TestVault, xtoken: &str, b: &Target) -> BTreeMap<String, V
         ("PolicyGet", json!({"policyid": b.policyid})),
         ("PolicyListAllPolicies", json!({})),
         ("ConnectorListConnectors", json!({})),
+        ("AccountList", json!({})),
+        ("AccountGet", json!({"accountid": b.accountid})),
         ("PolicyListEffectivePermissions", json!({"xtoken": b.role_xtoken})),
         ("PolicyListEffectivePermissions", json!({"xtoken": b.user_xtoken})),
         (
@@ -985,7 +1076,7 @@ async fn snapshot(v: &TestVault, xtoken: &str, b: &Target) -> BTreeMap<String, V
     let shared = send(v, "SharedRecordGet", None, Some(B_NAME), &json!({"recorduuid": b.recorduuid})).await;
     state.insert("SharedRecordGet".into(), shared.ok());
     // B's access tokens still act in B, as before.
-    for (token, kind) in [(&b.role_xtoken, "role"), (&b.user_xtoken, "user")] {
+    for (token, kind) in [(&b.role_xtoken, "role"), (&b.user_xtoken, "user"), (&b.account_xtoken, "account")] {
         let answer = send(v, "UserGet", Some(token), None, &me(json!({}))).await;
         state.insert(format!("UserGet as B's {kind} token"), answer.ok());
     }
@@ -1042,7 +1133,11 @@ async fn round(v: &TestVault, me: &Actor, b: &Target, control: &Target, needles:
         for (body, control_body) in row.bodies.iter().zip(&look_alike.bodies) {
             // B's access tokens, in the caller's hands, do not act in the caller's tenant.
             let tenant = me.own.unwrap_or(MAIN_NAME);
-            let stolen = if is_public { vec![] } else { vec![("role", &b.role_xtoken), ("user", &b.user_xtoken)] };
+            let stolen = if is_public {
+                vec![]
+            } else {
+                vec![("role", &b.role_xtoken), ("user", &b.user_xtoken), ("account", &b.account_xtoken)]
+            };
             for (kind, token) in stolen {
                 let answer = send(v, row.op, Some(token), Some(tenant), body).await;
                 if (answer.status, answer.message()) != (403, Some("Access denied")) {
