@@ -985,3 +985,78 @@ mod mailed {
         run(Backend::Postgres).await;
     }
 }
+
+both!(a_deleted_role_ends_its_accounts_sessions_until_it_gets_another, |v| {
+    let (roleid, alice) = reader(v).await;
+    let id = account(v, "orphan", json!({"roleid": roleid})).await;
+    let xtoken = session(v, "orphan").await;
+    assert!(acts(v, &xtoken, &alice).await);
+    v.call("RoleDelete", json!({"roleid": roleid})).await.ok();
+    assert!(!acts(v, &xtoken, &alice).await, "a session outlived its role");
+    let row = get(v, &id).await;
+    assert_eq!(
+        (row["roleid"].clone(), row["rolename"].clone(), row["admin"].clone()),
+        (Value::Null, Value::Null, json!(false))
+    );
+    assert_eq!(login(v, "orphan", PASSWORD).await.status.as_u16(), 403);
+    let (other, _) = role_with(v, "other-reader", &[allow(&["UserGet"], &["*"])]).await;
+    v.call("AccountUpdate", json!({"accountid": id, "roleid": other})).await.ok();
+    let xtoken = session(v, "orphan").await;
+    assert!(acts(v, &xtoken, &alice).await);
+});
+
+both!(another_replica_ends_the_sessions_too, |v| {
+    use std::collections::HashMap;
+    let (roleid, alice) = reader(v).await;
+    let id = account(v, "roamer", json!({"roleid": roleid})).await;
+    let replica = v.reopen(&v.wrapping).await.expect("second replica");
+    let mut applied = HashMap::new();
+    // Each way a session ends, made through this replica, holds on the other once it reads the
+    // change feed (every 250 ms in a server), although it had just verified the session.
+    for way in ["disabled", "reset", "logout", "deleted"] {
+        let password = if way == "disabled" || way == "reset" { PASSWORD.to_owned() } else { PASSWORD.to_uppercase() };
+        let xtoken = login(v, "roamer", &password).await.ok()["xtoken"].as_str().expect("xtoken").to_owned();
+        assert!(acts(&replica, &xtoken, &alice).await, "{way}: the replica does not see a new session");
+        match way {
+            "disabled" => {
+                v.call("AccountUpdate", json!({"accountid": id, "status": "disabled"})).await.ok();
+            }
+            "reset" => {
+                let updated = v.call("AccountUpdate", json!({"accountid": id, "resetpassword": true})).await.ok();
+                let body = json!({"token": updated["resettoken"], "password": PASSWORD.to_uppercase()});
+                public(v, "AccountResetPassword", None, body).await.ok();
+            }
+            "logout" => {
+                call_with(v, &xtoken, "AccountLogout", json!({})).await.ok();
+            }
+            _ => {
+                v.call("AccountDelete", json!({"accountid": id})).await.ok();
+            }
+        }
+        bunker::tenants::changes::apply_new(&replica.state, &mut applied).await.expect("feed");
+        assert!(!acts(&replica, &xtoken, &alice).await, "{way}: the other replica still serves the session");
+        if way == "disabled" {
+            v.call("AccountUpdate", json!({"accountid": id, "status": "active"})).await.ok();
+        }
+    }
+    replica.close().await;
+});
+
+/// Login sessions of an hour.
+fn hour_sessions(_: &std::path::Path) -> bunker::state::Settings {
+    let mut settings = bunker::state::Settings::default();
+    settings.accounts.session = std::time::Duration::from_secs(3_600);
+    settings
+}
+
+both!(the_session_lifetime_is_configured, settings = hour_sessions, |v| {
+    let (roleid, alice) = reader(v).await;
+    account(v, "hourly", json!({"roleid": roleid})).await;
+    let logged = login(v, "hourly", PASSWORD).await.ok();
+    assert_in(v, &logged["expiration"], 3_600);
+    let xtoken = logged["xtoken"].as_str().expect("xtoken").to_owned();
+    v.clock().advance(3_540);
+    assert!(acts(v, &xtoken, &alice).await);
+    v.clock().advance(120);
+    assert!(!acts(v, &xtoken, &alice).await, "a session outlived its configured hour");
+});
