@@ -37,7 +37,7 @@ fn refused(answer: Answer, status: u16) {
 }
 
 /// The body of an `AccountCreate` that succeeded: HTTP 200 with an `accountid`. Its envelope's
-/// `status` is not checked here (the vault answers `"invited"` there instead of `"ok"`: see
+/// `status` is not checked here (the vault's answer holds a second `"status": "invited"`: see
 /// [`an_invitation_answers_the_ok_envelope`]), so the other tests still run.
 #[track_caller]
 pub fn invited(answer: Answer) -> Value {
@@ -204,13 +204,13 @@ mod an_invitation_answers_the_ok_envelope {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: AccountCreate answers \"status\": \"invited\" in place of the envelope's \"ok\""]
+    #[ignore = "bug: AccountCreate's answer holds two status keys, \"ok\" then \"invited\" (JSON readers keep the last)"]
     async fn sqlite() {
         crate::common::run(Backend::Sqlite, body).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: AccountCreate answers \"status\": \"invited\" in place of the envelope's \"ok\""]
+    #[ignore = "bug: AccountCreate's answer holds two status keys, \"ok\" then \"invited\" (JSON readers keep the last)"]
     async fn postgres() {
         crate::common::run(Backend::Postgres, body).await;
     }
@@ -956,6 +956,53 @@ mod mailed {
         use_token(v, &mails[2], "AccountResetPassword", "the third password").await;
         login(v, "mailed", "the third password").await.ok();
         login(v, "mailed", "the second password").await.error(403, BAD_LOGIN);
+    }
+
+    /// A mail server that cannot be reached: the token is answered for the administrator to
+    /// hand over, as without a mail server.
+    async fn unreachable(v: &TestVault) {
+        let created = v
+            .call("AccountCreate", json!({"username": "unmailed", "email": "unmailed@accounts.test", "admin": true}))
+            .await;
+        let created = super::invited(created);
+        assert_eq!(created["mailed"], false, "{created}");
+        let token = created["activationtoken"].as_str().expect("activationtoken").to_owned();
+        public(v, "AccountActivate", None, json!({"token": token, "password": PASSWORD})).await.ok();
+        let id = created["accountid"].as_str().expect("accountid");
+        let updated = v.call("AccountUpdate", json!({"accountid": id, "resetpassword": true})).await.ok();
+        assert_eq!(updated["mailed"], false, "{updated}");
+        assert!(updated["resettoken"].is_string(), "{updated}");
+        // Asked for by the owner, nothing can be handed over: the same answer all the same.
+        let body = json!({"email": "unmailed@accounts.test"});
+        assert_eq!(public(v, "AccountRequestPasswordReset", None, body).await.ok(), json!({"status": "ok"}));
+    }
+
+    async fn run_unreachable(backend: Backend) {
+        use futures::FutureExt;
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut settings = Settings::default();
+        settings.accounts.mail = Some(bunker::accounts::MailSettings {
+            url: format!("smtp://127.0.0.1:{port}"),
+            from: "bunker@vault.test".to_owned(),
+            console_url: "https://console.vault.test".to_owned(),
+        });
+        let vault = TestVault::with_settings(backend, settings).await;
+        let outcome = std::panic::AssertUnwindSafe(unreachable(&vault)).catch_unwind().await;
+        vault.cleanup().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unreachable_sqlite() {
+        run_unreachable(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unreachable_postgres() {
+        run_unreachable(Backend::Postgres).await;
     }
 
     async fn run(backend: Backend) {
