@@ -25,11 +25,12 @@ CREATE TABLE accounts (
 );
 
 CREATE TABLE account_tokens (
-    digest      BYTEA   PRIMARY KEY,
+    digest      BYTEA   NOT NULL,
     tenant_id   BIGINT  NOT NULL,
     account_id  TEXT    NOT NULL,
     purpose     TEXT    NOT NULL,
     expires_at  BIGINT  NOT NULL,
+    PRIMARY KEY (tenant_id, digest),
     FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX account_tokens_account ON account_tokens (tenant_id, account_id);

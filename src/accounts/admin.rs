@@ -224,7 +224,11 @@ struct FindRequest {
     username: Option<Text>,
 }
 
-async fn get(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<FindRequest>) -> ApiResult<Reply<Value>> {
+async fn get(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<FindRequest>,
+) -> ApiResult<Reply<Value>> {
     ctx.require(Rule::TenantAdmin)?;
     let row = find(&app, &ctx, req.accountid, req.username).await?;
     let account = view(&mut names(&app, &ctx), &row).await?;
@@ -237,7 +241,11 @@ struct ListRequest {
     limit: Option<Int>,
 }
 
-async fn list(State(app): State<AppState>, ctx: RequestContext, Body(req): Body<ListRequest>) -> ApiResult<Reply<Value>> {
+async fn list(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Body(req): Body<ListRequest>,
+) -> ApiResult<Reply<Value>> {
     ctx.require(Rule::TenantAdmin)?;
     let (offset, limit) = page(req.offset, req.limit);
     let (total, rows) = app.db.tenant(ctx.tenant).accounts().list(offset, limit).await?;

@@ -70,12 +70,22 @@ struct Call {
 }
 
 impl Call {
-    async fn in_tenant(app: &AppState, operation: &'static str, headers: &HeaderMap, client: Option<ClientAddr>) -> ApiResult<Call> {
+    async fn in_tenant(
+        app: &AppState,
+        operation: &'static str,
+        headers: &HeaderMap,
+        client: Option<ClientAddr>,
+    ) -> ApiResult<Call> {
         let tenant = crate::shared::routes::tenant(app, headers).await?;
         Call::new(app, operation, tenant, client).await
     }
 
-    async fn new(app: &AppState, operation: &'static str, tenant: TenantId, client: Option<ClientAddr>) -> ApiResult<Call> {
+    async fn new(
+        app: &AppState,
+        operation: &'static str,
+        tenant: TenantId,
+        client: Option<ClientAddr>,
+    ) -> ApiResult<Call> {
         let keys = app.tenant_keys(tenant).await?;
         Ok(Call {
             app: app.clone(),
@@ -135,7 +145,13 @@ async fn finish(call: Option<Call>, result: ApiResult<Value>) -> Response {
 }
 
 /// The account of the session token in `X-Bunker-Token`, and the session's id.
-async fn session(app: &AppState, headers: &HeaderMap, call: &mut Option<Call>, operation: &'static str, client: Option<ClientAddr>) -> ApiResult<(AccountRow, String)> {
+async fn session(
+    app: &AppState,
+    headers: &HeaderMap,
+    call: &mut Option<Call>,
+    operation: &'static str,
+    client: Option<ClientAddr>,
+) -> ApiResult<(AccountRow, String)> {
     let token = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default();
     let denied = || if app.rates.auth_failed(client) { ApiError::TooManyRequests } else { ApiError::access_denied() };
     if token.is_empty() {
@@ -198,7 +214,8 @@ async fn set_password(
         }
         let digest = token_digest(&token);
         let accounts = app.db.tenant(this.tenant).accounts();
-        let row = accounts.token_owner(&digest, purpose, this.now()).await?.ok_or_else(|| this.failed(invalid_token()))?;
+        let row =
+            accounts.token_owner(&digest, purpose, this.now()).await?.ok_or_else(|| this.failed(invalid_token()))?;
         this.is_account(&row.id);
         let details = Details::open(&this.keys, &row.id, &row.details)?;
         password::acceptable(&new_password, &details.username)?;
@@ -237,7 +254,8 @@ async fn login(
         let Body(req) = body?;
         let username = text(req.username).map(|u| u.trim().to_owned()).unwrap_or_default();
         let given = text(req.password).unwrap_or_default();
-        if username.is_empty() || username.len() > 64 || given.is_empty() || given.chars().count() > password::MAX_CHARS {
+        if username.is_empty() || username.len() > 64 || given.is_empty() || given.chars().count() > password::MAX_CHARS
+        {
             return Err(this.failed(invalid_login()));
         }
         let accounts = app.db.tenant(this.tenant).accounts();
@@ -427,7 +445,8 @@ async fn totp_confirm(
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
         let mut details = Details::open(&this.keys, &account.id, &account.details)?;
         let code = text(req.code).unwrap_or_default();
-        let pending = details.totp_pending.take().ok_or_else(|| ApiError::bad_request("No second factor is being enrolled"))?;
+        let pending =
+            details.totp_pending.take().ok_or_else(|| ApiError::bad_request("No second factor is being enrolled"))?;
         if !totp::accepts(&pending, &code, this.now()) {
             return Err(this.failed(ApiError::bad_request("The code is not valid")));
         }

@@ -144,8 +144,7 @@ impl TenantKeys {
         let bulk_unlock_key =
             IndexKey::new(&first.derive(format!("blind-index/bulk-unlock/tenant/{tenant}").as_bytes()));
         // Administrator accounts' usernames and e-mail addresses (the field is part of the digest).
-        let account_index_key =
-            IndexKey::new(&first.derive(format!("blind-index/account/tenant/{tenant}").as_bytes()));
+        let account_index_key = IndexKey::new(&first.derive(format!("blind-index/account/tenant/{tenant}").as_bytes()));
         // From the first master key too: the chain must verify across rotations.
         let audit_chain_key = IndexKey::new(&first.derive(format!("audit-chain/tenant/{tenant}").as_bytes()));
         Some(TenantKeys {

@@ -91,7 +91,12 @@ pub struct Accounts<'a>(pub(super) TenantScope<'a>);
 impl Accounts<'_> {
     /// Which of the two indexes another account of the tenant already holds (`username` first),
     /// other than account `except`.
-    pub async fn taken(&self, username_idx: &[u8], email_idx: &[u8], except: &str) -> StoreResult<Option<&'static str>> {
+    pub async fn taken(
+        &self,
+        username_idx: &[u8],
+        email_idx: &[u8],
+        except: &str,
+    ) -> StoreResult<Option<&'static str>> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
@@ -198,7 +203,8 @@ impl Accounts<'_> {
     /// How many accounts the tenant has, and a page of them (oldest first).
     pub async fn list(&self, offset: i64, limit: i64) -> StoreResult<(i64, Vec<AccountRow>)> {
         let (db, tenant) = self.0.parts();
-        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE tenant_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3");
+        let sql =
+            format!("SELECT {COLUMNS} FROM accounts WHERE tenant_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3");
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
             let total: i64 = sqlx::query("SELECT COUNT(*) FROM accounts WHERE tenant_id = $1")

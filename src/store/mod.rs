@@ -4,13 +4,13 @@
 //! sqlx accepts for SQLite too) and [`with_pool!`] compiles each store function for both pool
 //! types. DDL differs and lives in one migrations folder per backend.
 
+pub mod accounts;
 pub mod agreements;
 pub mod appdata;
 pub mod audit;
 pub mod audit_chain;
 pub mod bulk;
 pub mod checkpoint;
-pub mod accounts;
 pub mod connectors;
 pub mod counts;
 pub mod every_tenant;
