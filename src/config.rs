@@ -206,10 +206,11 @@ pub fn settings() -> Result<Settings, ConfigError> {
                 ConfigError::Invalid("BUNKER_TRUSTED_PROXIES must list addresses or networks such as 10.0.0.0/8".into())
             })?;
     }
-    if let Some(value) = env("BUNKER_ACCOUNT_SESSION") {
-        settings.accounts.session = seconds(&value).filter(|d| !d.is_zero()).ok_or_else(|| {
-            ConfigError::Invalid("BUNKER_ACCOUNT_SESSION must be a positive number of seconds".into())
+    if let Some(period) = env("BUNKER_ACCOUNT_SESSION") {
+        let secs = crate::expiry::parse_max(&period).ok().filter(|secs| *secs > 0).ok_or_else(|| {
+            ConfigError::Invalid("BUNKER_ACCOUNT_SESSION must be a period such as 8h or 90min".into())
         })?;
+        settings.accounts.session = std::time::Duration::from_secs(secs.unsigned_abs());
     }
     if let Some(url) = env("BUNKER_SMTP_URL") {
         settings.accounts.mail = Some(crate::accounts::MailSettings {

@@ -211,7 +211,7 @@ async fn create(
     let tenant = tenant_name(&app, &ctx).await?;
     let sent =
         mailed(&app, &details.email, |mail| mail::invitation(mail, &details.username, &token.secret, &tenant)).await;
-    let mut answer = json!({"accountid": row.id, "status": "invited", "mailed": sent, "expiration": expiration});
+    let mut answer = json!({"accountid": row.id, "mailed": sent, "expiration": expiration});
     if !sent {
         answer["activationtoken"] = json!(token.secret);
     }
