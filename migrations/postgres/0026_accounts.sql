@@ -14,6 +14,7 @@ CREATE TABLE accounts (
     status        TEXT    NOT NULL,
     password      TEXT,
     totp          BOOLEAN NOT NULL,
+    totp_step     BIGINT,
     failures      BIGINT  NOT NULL DEFAULT 0,
     locked_until  BIGINT,
     last_login    BIGINT,

@@ -14,6 +14,7 @@ CREATE TABLE accounts (
     status        TEXT    NOT NULL,
     password      TEXT,
     totp          INTEGER NOT NULL,
+    totp_step     INTEGER,
     failures      INTEGER NOT NULL DEFAULT 0,
     locked_until  INTEGER,
     last_login    INTEGER,

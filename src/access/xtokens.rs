@@ -26,6 +26,12 @@ pub fn operations() -> Vec<Operation> {
     vec![op("XTokenCreateForRole", for_role), op("XTokenCreateForUser", for_user)]
 }
 
+/// An administrator account's session mints no token: a token would outlive the account's
+/// disabling or deletion, which end its sessions.
+fn refuse_account_sessions(ctx: &RequestContext) -> ApiResult<()> {
+    if ctx.principal.account.is_some() { Err(ApiError::access_denied()) } else { Ok(()) }
+}
+
 /// When a token asked for now expires.
 fn expiry(app: &AppState, ctx: &RequestContext, sliding: Option<&Value>, finaltime: Option<&Value>) -> ApiResult<i64> {
     let max = app.settings.max_xtoken_retention;
@@ -62,6 +68,7 @@ async fn for_role(
     Body(req): Body<RoleRequest>,
 ) -> ApiResult<Reply<RoleReply>> {
     ctx.require(Rule::TenantAdmin)?;
+    refuse_account_sessions(&ctx)?;
     let role = roles::find(&app, &ctx, &refs::required(req.roleid, req.rolename, "roleid or rolename")?).await?;
     let expires_at = expiry(&app, &ctx, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
     let xtoken = random_uuid_string();
@@ -105,6 +112,7 @@ async fn for_user(
     Body(req): Body<UserRequest>,
 ) -> ApiResult<Reply<UserReply>> {
     ctx.require(Rule::TenantAdmin)?;
+    refuse_account_sessions(&ctx)?;
     let who = Identity::parse(req.mode, req.identity)?;
     let expires_at = expiry(&app, &ctx, req.slidingtime.as_ref(), req.finaltime.as_ref())?;
     let user = users::service::load(&app, &ctx, &who).await?;

@@ -137,7 +137,9 @@ fn duplicate(field: Option<&'static str>) -> ApiError {
     ApiError::conflict(format!("Duplicate index: {}", field.unwrap_or("username")))
 }
 
-/// Mails `letter` to `to` when the vault has a mail server: whether it went.
+/// Mails `letter` to `to` when the vault has a mail server: whether it went. When it did not
+/// (no server, or the server did not take it), the token is answered to the administrator, who
+/// hands it over: an invitation is never lost to a mail failure.
 async fn mailed(app: &AppState, to: &str, letter: impl FnOnce(&mail::MailSettings) -> mail::Letter) -> bool {
     let Some(settings) = &app.settings.accounts.mail else { return false };
     mail::send(settings, to, letter(settings)).await.is_ok()
@@ -201,6 +203,7 @@ async fn create(
     let expiration = ctx.now + INVITATION_SECS;
     let summary = json!({"accountid": row.id, "roleid": role_id, "admin": admin});
     let event = ctx.change_event(None, None, Some(&summary), None);
+    let tenant = tenant_name(&app, &ctx).await?;
     match accounts.insert(&row, &token.stored("activate", expiration), &event).await {
         Ok(()) => ctx.mark_committed(),
         Err(StoreError::Conflict) => {
@@ -208,7 +211,6 @@ async fn create(
         }
         Err(err) => return Err(err.into()),
     }
-    let tenant = tenant_name(&app, &ctx).await?;
     let sent =
         mailed(&app, &details.email, |mail| mail::invitation(mail, &details.username, &token.secret, &tenant)).await;
     let mut answer = json!({"accountid": row.id, "mailed": sent, "expiration": expiration});
@@ -281,7 +283,8 @@ async fn update(
     Body(req): Body<UpdateRequest>,
 ) -> ApiResult<Reply<Value>> {
     ctx.require(Rule::TenantAdmin)?;
-    let mut row = find(&app, &ctx, req.accountid, req.username).await?;
+    let before = find(&app, &ctx, req.accountid, req.username).await?;
+    let mut row = before.clone();
     let mut details = Details::open(&ctx.keys, &row.id, &row.details)?;
     let mut end_sessions = false;
     if let Some(email) = text(req.email) {
@@ -336,7 +339,8 @@ async fn update(
         "totp": row.totp, "resetpassword": reset});
     let event = ctx.change_event(None, None, Some(&summary), None);
     let stored = token.as_ref().map(|t| t.stored("reset", expiration));
-    match accounts.update(&row, end_sessions, stored.as_ref(), &event, ctx.now_ms).await {
+    let tenant = tenant_name(&app, &ctx).await?;
+    match accounts.update(&before, &row, end_sessions, stored.as_ref(), &event, ctx.now_ms).await {
         Ok(()) => ctx.mark_committed(),
         Err(StoreError::NotFound) => return Err(not_found()),
         Err(StoreError::Conflict) => return Err(duplicate(Some("email"))),
@@ -348,7 +352,6 @@ async fn update(
     let account = view(&mut names(&app, &ctx), &row).await?;
     let mut answer = json!({"account": account});
     if let Some(token) = token {
-        let tenant = tenant_name(&app, &ctx).await?;
         let sent =
             mailed(&app, &details.email, |mail| mail::reset(mail, &details.username, &token.secret, &tenant)).await;
         answer["mailed"] = json!(sent);

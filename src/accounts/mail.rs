@@ -10,7 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where mail goes out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct MailSettings {
     /// The SMTP server, as a lettre URL: `smtp://host:25`, `smtps://user:password@host`,
     /// `smtp://host:587?tls=required`.
@@ -19,6 +19,17 @@ pub struct MailSettings {
     pub from: String,
     /// The console's address, for the links in messages.
     pub console_url: String,
+}
+
+impl std::fmt::Debug for MailSettings {
+    // The URL may carry the server's password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("url", &"[redacted]")
+            .field("from", &self.from)
+            .field("console_url", &self.console_url)
+            .finish()
+    }
 }
 
 /// Why a message was not sent (never the address or the token).

@@ -57,6 +57,7 @@ fn invalid_token() -> ApiError {
 
 /// One call of a public operation: where it acts, who it turned out to be, and whether its
 /// event went in with its change.
+#[derive(Clone)]
 struct Call {
     app: AppState,
     operation: &'static str,
@@ -152,6 +153,22 @@ async fn session(
     operation: &'static str,
     client: Option<ClientAddr>,
 ) -> ApiResult<(AccountRow, String)> {
+    let found = account_of_session(app, headers, call, operation, client).await;
+    if found.is_err() && call.is_none() {
+        // Refused before the session's tenant was known: the event goes to the tenant named,
+        // else the main tenant.
+        *call = Call::in_tenant(app, operation, headers, client).await.ok();
+    }
+    found
+}
+
+async fn account_of_session(
+    app: &AppState,
+    headers: &HeaderMap,
+    call: &mut Option<Call>,
+    operation: &'static str,
+    client: Option<ClientAddr>,
+) -> ApiResult<(AccountRow, String)> {
     let token = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default();
     let denied = || if app.rates.auth_failed(client) { ApiError::TooManyRequests } else { ApiError::access_denied() };
     if token.is_empty() {
@@ -233,6 +250,21 @@ async fn set_password(
     finish(call, result).await
 }
 
+/// A refused attempt of an account that took one: recorded (locking the account at the
+/// maximum) with its event, and counted against the client's address.
+async fn refuse(call: &mut Call, account: &str, message: &'static str) -> ApiError {
+    let event = call.event(403, Some(message), None);
+    let now = call.now();
+    match call.app.db.tenant(call.tenant).accounts().login_refused(account, MAX_FAILURES, now + LOCK_SECS, &event).await
+    {
+        Ok(()) => {
+            call.committed = true;
+            call.failed(ApiError::Forbidden(message.into()))
+        }
+        Err(err) => err.into(),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct LoginRequest {
     username: Option<Text>,
@@ -261,35 +293,33 @@ async fn login(
         let accounts = app.db.tenant(this.tenant).accounts();
         let found = accounts.by_username(&details::username_index(&this.keys, &username)).await?;
         let now = this.now();
-        let usable = found.filter(|a| a.status == "active" && a.locked_until.is_none_or(|until| until <= now));
+        // The attempt is counted before the password is checked, so that attempts sent together
+        // cannot outrun the lockout; a locked or inactive account takes none (and the decoy
+        // hash is checked, so that the answer takes as long).
+        let attempt = match &found {
+            Some(account) if account.password.is_some() => {
+                accounts.take_attempt(&account.id, now, MAX_FAILURES).await?
+            }
+            _ => false,
+        };
+        let usable = found.filter(|_| attempt);
         let hash = usable.as_ref().and_then(|a| a.password.clone());
         let matches = password::verify(given, hash).await?;
         let Some(account) = usable else { return Err(this.failed(invalid_login())) };
         this.is_account(&account.id);
-        let refused = |this: &mut Call, message: &'static str| {
-            let event = this.event(403, Some(message), None);
-            (event, this.failed(ApiError::Forbidden(message.into())))
-        };
-        if !matches {
-            let (event, err) = refused(this, INVALID_LOGIN);
-            accounts.login_failed(&account.id, MAX_FAILURES, now + LOCK_SECS, &event).await?;
-            this.committed = true;
-            return Err(err);
+        if !matches || (!account.admin && account.role_id.is_none()) {
+            return Err(refuse(this, &account.id, INVALID_LOGIN).await);
         }
-        if account.totp {
+        let step = if account.totp {
             let details = Details::open(&this.keys, &account.id, &account.details)?;
             let code = text(req.code).unwrap_or_default();
-            let secret = details.totp.unwrap_or_default();
-            if !totp::accepts(&secret, &code, now) {
-                let (event, err) = refused(this, NEED_CODE);
-                accounts.login_failed(&account.id, MAX_FAILURES, now + LOCK_SECS, &event).await?;
-                this.committed = true;
-                return Err(err);
+            match totp::step_of(details.totp.as_deref().unwrap_or_default(), &code, now) {
+                Some(step) => Some(step),
+                None => return Err(refuse(this, &account.id, NEED_CODE).await),
             }
-        }
-        if !account.admin && account.role_id.is_none() {
-            return Err(ApiError::Forbidden("The account has no role".into()));
-        }
+        } else {
+            None
+        };
         let xtoken = random_uuid_string();
         let digest = token_digest(&xtoken);
         let id = random_uuid_string();
@@ -305,9 +335,11 @@ async fn login(
             expires_at: expiration,
         };
         let event = this.event(200, None, Some(&json!({"sessionid": id})));
-        match accounts.logged_in(&account, &session, &event).await {
+        match accounts.logged_in(&account, &session, step, &event).await {
             Ok(()) => this.committed = true,
-            Err(StoreError::NotFound) => return Err(invalid_login()),
+            // Changed meanwhile (disabled, locked, another password or role), or a one-time code
+            // used already: the attempt stays counted.
+            Err(StoreError::NotFound) => return Err(this.failed(invalid_login())),
             Err(err) => return Err(err.into()),
         }
         Ok(json!({"xtoken": xtoken, "expiration": expiration, "accountid": account.id, "admin": account.admin,
@@ -362,29 +394,51 @@ async fn request_reset(
         let this = call.insert(Call::in_tenant(&app, "AccountRequestPasswordReset", &headers, client).await?);
         let Body(req) = body?;
         let email = details::email(text(req.email))?;
-        let Some(settings) = app.settings.accounts.mail.clone() else {
-            // Nothing can be sent: the administrator resets passwords (AccountUpdate).
-            return Ok(json!({}));
-        };
-        let accounts = app.db.tenant(this.tenant).accounts();
-        let found = accounts.by_email(&details::email_index(&this.keys, &email)).await?;
-        let Some(account) = found.filter(|a| a.status == "active") else { return Ok(json!({})) };
-        let details = Details::open(&this.keys, &account.id, &account.details)?;
-        let token = OneTimeToken::new();
-        let event = this.event(200, None, None);
-        accounts.issue(&account.id, &token.stored("reset", this.now() + RESET_SECS), &event).await?;
-        this.committed = true;
-        let tenant = crate::store::tenants::get(&app.db, this.tenant).await?.map(|t| t.name).unwrap_or_default();
-        // Sent in the background: the answer takes as long whether or not the address has an
-        // account.
-        tokio::spawn(async move {
-            let letter = mail::reset(&settings, &details.username, &token.secret, &tenant);
-            let _ = mail::send(&settings, &details.email, letter).await;
-        });
+        // The answer does not wait for the lookup: it is the same, and as quick, whether or not
+        // an account has the address. The reset itself is made in the background, a few at a
+        // time (beyond them a request is dropped, and logged).
+        if let Some(settings) = app.settings.accounts.mail.clone() {
+            match MAIL_JOBS.clone().try_acquire_owned() {
+                Ok(turn) => {
+                    let job = this.clone();
+                    tokio::spawn(async move {
+                        let _turn = turn;
+                        if let Err(err) = send_reset(job, settings, email).await {
+                            tracing::warn!(error = %err, "a password reset could not be made");
+                        }
+                    });
+                }
+                Err(_) => tracing::warn!("password resets are asked for faster than they are sent: one dropped"),
+            }
+        }
         Ok(json!({}))
     }
     .await;
     finish(call, result).await
+}
+
+/// Resets made at once in the background.
+static MAIL_JOBS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(4)));
+
+/// Issues a reset token for the active account with `email`, if there is one, and mails it;
+/// at most one a minute per account (a mailbox is not flooded).
+async fn send_reset(mut call: Call, settings: mail::MailSettings, email: String) -> ApiResult<()> {
+    let app = call.app.clone();
+    let accounts = app.db.tenant(call.tenant).accounts();
+    let found = accounts.by_email(&details::email_index(&call.keys, &email)).await?;
+    let Some(account) = found.filter(|a| a.status == "active") else { return Ok(()) };
+    call.is_account(&account.id);
+    let details = Details::open(&call.keys, &account.id, &account.details)?;
+    let token = OneTimeToken::new();
+    let event = call.event(200, None, Some(&json!({"resettoken": "issued"})));
+    let expires_at = call.now() + RESET_SECS;
+    if !accounts.issue(&account.id, &token.stored("reset", expires_at), Some(expires_at - 60), &event).await? {
+        return Ok(());
+    }
+    let tenant = crate::store::tenants::get(&app.db, call.tenant).await?.map(|t| t.name).unwrap_or_default();
+    let letter = mail::reset(&settings, &details.username, &token.secret, &tenant);
+    mail::send(&settings, &details.email, letter).await.map_err(|err| ApiError::BadGateway(err.to_string().into()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,16 +458,28 @@ async fn totp_enroll(
         let (account, _) = session(&app, &headers, &mut call, "AccountTotpEnroll", client).await?;
         let Body(req) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
-        let given = text(req.password).unwrap_or_default();
-        if given.chars().count() > password::MAX_CHARS || !password::verify(given, account.password.clone()).await? {
-            return Err(this.failed(invalid_login()));
+        if account.totp {
+            return Err(ApiError::conflict("A second factor is on: an administrator removes it first"));
         }
+        // The password again, as at login: the attempt counts towards the lockout.
+        let given = text(req.password).unwrap_or_default();
+        let accounts = app.db.tenant(this.tenant).accounts();
+        let attempt = given.chars().count() <= password::MAX_CHARS
+            && accounts.take_attempt(&account.id, this.now(), MAX_FAILURES).await?;
+        let hash = account.password.clone().filter(|_| attempt);
+        if !password::verify(given, hash).await? {
+            if !attempt {
+                return Err(this.failed(invalid_login()));
+            }
+            return Err(refuse(this, &account.id, INVALID_LOGIN).await);
+        }
+        accounts.clear_failures(&account.id).await?;
         let mut details = Details::open(&this.keys, &account.id, &account.details)?;
         let secret = totp::new_secret();
         details.totp_pending = Some(secret.clone());
         let event = this.event(200, None, None);
         let sealed = details.seal(&this.keys, &account.id);
-        match app.db.tenant(this.tenant).accounts().set_details(&account.id, &sealed, account.totp, &event).await {
+        match accounts.set_details(&account.id, &account.details, &sealed, false, &event).await {
             Ok(()) => this.committed = true,
             Err(StoreError::NotFound) => return Err(ApiError::access_denied()),
             Err(err) => return Err(err.into()),
@@ -447,13 +513,19 @@ async fn totp_confirm(
         let code = text(req.code).unwrap_or_default();
         let pending =
             details.totp_pending.take().ok_or_else(|| ApiError::bad_request("No second factor is being enrolled"))?;
-        if !totp::accepts(&pending, &code, this.now()) {
+        if totp::step_of(&pending, &code, this.now()).is_none() {
             return Err(this.failed(ApiError::bad_request("The code is not valid")));
         }
         details.totp = Some(pending);
         let event = this.event(200, None, None);
         let sealed = details.seal(&this.keys, &account.id);
-        match app.db.tenant(this.tenant).accounts().set_details(&account.id, &sealed, true, &event).await {
+        match app
+            .db
+            .tenant(this.tenant)
+            .accounts()
+            .set_details(&account.id, &account.details, &sealed, true, &event)
+            .await
+        {
             Ok(()) => this.committed = true,
             Err(StoreError::NotFound) => return Err(ApiError::access_denied()),
             Err(err) => return Err(err.into()),

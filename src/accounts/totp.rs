@@ -37,15 +37,25 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-/// True when `code` is the secret's code at `now` (unix seconds), or one step either side.
-pub fn accepts(secret: &str, code: &str, now: i64) -> bool {
+/// The time step (unix seconds / 30) whose code `code` is, if it is the secret's code at `now`
+/// or one step either side. A login records the step, so that a code is used once.
+pub fn step_of(secret: &str, code: &str, now: i64) -> Option<i64> {
     let code = code.trim();
     if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
-    let Ok(bytes) = Secret::Encoded(secret.to_owned()).to_bytes() else { return false };
-    let Ok(totp) = TOTP::new(Algorithm::SHA1, DIGITS, SKEW, STEP, bytes) else { return false };
-    totp.check(code, u64::try_from(now).unwrap_or(0))
+    let bytes = Secret::Encoded(secret.to_owned()).to_bytes().ok()?;
+    let totp = TOTP::new(Algorithm::SHA1, DIGITS, SKEW, STEP, bytes).ok()?;
+    let now = u64::try_from(now).ok()?;
+    let step = now / STEP;
+    let mut found = None;
+    for candidate in [step.saturating_sub(1), step, step + 1] {
+        let expected = totp.generate(candidate * STEP);
+        if bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), code.as_bytes())) {
+            found = i64::try_from(candidate).ok();
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -53,17 +63,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_of_now_and_the_next_step_pass_others_do_not() {
+    fn codes_of_now_and_the_steps_beside_pass_with_their_step_others_do_not() {
         let secret = new_secret();
         assert_eq!(secret.len(), 32);
         let bytes = Secret::Encoded(secret.clone()).to_bytes().expect("base32");
         let totp = TOTP::new(Algorithm::SHA1, DIGITS, SKEW, STEP, bytes).expect("totp");
         let now = 1_800_000_000;
-        assert!(accepts(&secret, &totp.generate(now as u64), now));
-        assert!(accepts(&secret, &totp.generate(now as u64 + 30), now));
-        assert!(!accepts(&secret, &totp.generate(now as u64 + 90), now));
-        assert!(!accepts(&secret, "12345", now));
-        assert!(!accepts(&secret, "abcdef", now));
+        assert_eq!(step_of(&secret, &totp.generate(now as u64), now), Some(now / 30));
+        assert_eq!(step_of(&secret, &totp.generate(now as u64 + 30), now), Some(now / 30 + 1));
+        assert_eq!(step_of(&secret, &totp.generate(now as u64 - 30), now), Some(now / 30 - 1));
+        assert_eq!(step_of(&secret, &totp.generate(now as u64 + 90), now), None);
+        assert_eq!(step_of(&secret, "12345", now), None);
+        assert_eq!(step_of(&secret, "abcdef", now), None);
     }
 
     #[test]

@@ -69,6 +69,13 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The vault's root token: the only credential with powers over other tenants and the
+    /// vault as a whole (an administrator account of the main tenant administers that tenant
+    /// only).
+    pub fn is_vault_admin(&self) -> bool {
+        self.kind == PrincipalKind::Root && self.tenant.is_main()
+    }
+
     /// An administrator's principal (root or tenant admin), which never expires.
     pub fn admin(id: String, kind: PrincipalKind, tenant: TenantId) -> Principal {
         Principal { id, kind, tenant, role: None, user: None, account: None, expires_at: None }
@@ -81,7 +88,7 @@ pub enum Rule {
     /// An administrator of the request's tenant: its own admin, or the main tenant's root acting
     /// in it (authentication has already refused any other tenant's credential).
     TenantAdmin,
-    /// An administrator of the main tenant acting in the main tenant (vault-wide operations).
+    /// The vault's root acting in the main tenant (vault-wide operations).
     MainTenantAdmin,
     /// An administrator of the request's tenant, or a role or user token of that tenant whose
     /// grants allow the operation. A caller bound by policies is judged here for the operation;
@@ -158,7 +165,7 @@ impl RequestContext {
         };
         let allowed = match rule {
             Rule::TenantAdmin => admin,
-            Rule::MainTenantAdmin => principal.kind.is_admin() && principal.tenant.is_main() && self.tenant.is_main(),
+            Rule::MainTenantAdmin => principal.is_vault_admin() && self.tenant.is_main(),
             Rule::Granted if admin => true,
             Rule::Granted => {
                 return match &self.grants {

@@ -223,6 +223,7 @@ impl Accounts<'_> {
     /// when the address is taken.
     pub async fn update(
         &self,
+        before: &AccountRow,
         row: &AccountRow,
         end_sessions: bool,
         token: Option<&NewAccountToken<'_>>,
@@ -232,9 +233,12 @@ impl Accounts<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
+            // Only over the account as read: every write of the details seals them afresh, and
+            // the status moves only here and on activation, so a change made meanwhile (a
+            // disable, an activation, a second factor confirmed) is never written over.
             let done = sqlx::query(
                 "UPDATE accounts SET email_idx = $3, details = $4, role_id = $5, admin = $6, status = $7, totp = $8, \
-                 updated_at = $9 WHERE tenant_id = $1 AND id = $2",
+                 updated_at = $9 WHERE tenant_id = $1 AND id = $2 AND details = $10 AND status = $11",
             )
             .bind(tenant)
             .bind(&row.id)
@@ -245,10 +249,19 @@ impl Accounts<'_> {
             .bind(&row.status)
             .bind(row.totp)
             .bind(now_ms.div_euclid(1000))
+            .bind(&before.details)
+            .bind(&before.status)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
+                let exists = sqlx::query("SELECT 1 FROM accounts WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant).bind(&row.id).fetch_optional(&mut *tx).await?;
+                return Err(if exists.is_some() { StoreError::Busy("The account changed meanwhile: try again") } else { StoreError::NotFound });
+            }
+            // A reset mailed to a former address dies with it.
+            if row.email_idx != before.email_idx {
+                sqlx::query("DELETE FROM account_tokens WHERE tenant_id = $1 AND account_id = $2 AND purpose = 'reset'")
+                    .bind(tenant).bind(&row.id).execute(&mut *tx).await?;
             }
             if let Some(token) = token {
                 sqlx::query("DELETE FROM account_tokens WHERE tenant_id = $1 AND account_id = $2 AND purpose = $3")
@@ -272,11 +285,29 @@ impl Accounts<'_> {
     }
 
     /// Stores a single-use token for an account (replacing any unused one of its purpose) with
-    /// the event of the request that issued it.
-    pub async fn issue(&self, account: &str, token: &NewAccountToken<'_>, event: &AuditRecord) -> StoreResult<()> {
+    /// the event of the request that issued it; not when one of its purpose expiring after
+    /// `unless_after` is there already (false: one was issued moments ago).
+    pub async fn issue(
+        &self,
+        account: &str,
+        token: &NewAccountToken<'_>,
+        unless_after: Option<i64>,
+        event: &AuditRecord,
+    ) -> StoreResult<bool> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
+            if let Some(after) = unless_after {
+                let recent = sqlx::query(
+                    "SELECT 1 FROM account_tokens WHERE tenant_id = $1 AND account_id = $2 AND purpose = $3 \
+                     AND expires_at > $4",
+                )
+                .bind(tenant).bind(account).bind(token.purpose).bind(after)
+                .fetch_optional(&mut *tx).await?;
+                if recent.is_some() {
+                    return Ok(false);
+                }
+            }
             sqlx::query("DELETE FROM account_tokens WHERE tenant_id = $1 AND account_id = $2 AND purpose = $3")
                 .bind(tenant).bind(account).bind(token.purpose).execute(&mut *tx).await?;
             sqlx::query(
@@ -286,7 +317,7 @@ impl Accounts<'_> {
             .execute(&mut *tx).await?;
             insert_audit!(&mut *tx, std::slice::from_ref(event));
             tx.commit().await?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -351,9 +382,41 @@ impl Accounts<'_> {
         })
     }
 
-    /// Counts a failed login with its event; past `max_failures` in a row the account is locked
-    /// until `lock_until`.
-    pub async fn login_failed(
+    /// Takes one login attempt of an active account, before its password is checked: counted
+    /// at once, so that attempts in flight together cannot outrun the lockout. False (nothing
+    /// counted) when the account is locked, not active, or already has `max_failures` attempts
+    /// counted; an expired lock starts the count again.
+    pub async fn take_attempt(&self, account: &str, now: i64, max_failures: i64) -> StoreResult<bool> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
+            let taken = sqlx::query(
+                "UPDATE accounts SET \
+                 failures = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN 1 ELSE failures + 1 END, \
+                 locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN NULL ELSE locked_until END \
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'active' \
+                 AND ((locked_until IS NULL AND failures < $4) OR locked_until <= $3)",
+            )
+            .bind(tenant).bind(account).bind(now).bind(max_failures)
+            .execute(&mut *conn).await?;
+            Ok(taken.rows_affected() == 1)
+        })
+    }
+
+    /// Forgets the attempts counted: the password was right.
+    pub async fn clear_failures(&self, account: &str) -> StoreResult<()> {
+        let (db, tenant) = self.0.parts();
+        with_pool!(db, pool => {
+            let mut conn = pool.conn_for(tenant).await?;
+            sqlx::query("UPDATE accounts SET failures = 0 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant).bind(account).execute(&mut *conn).await?;
+            Ok(())
+        })
+    }
+
+    /// A refused login attempt, with its event: the attempt stays counted, and once
+    /// `max_failures` are the account is locked until `lock_until`.
+    pub async fn login_refused(
         &self,
         account: &str,
         max_failures: i64,
@@ -364,8 +427,7 @@ impl Accounts<'_> {
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
             sqlx::query(
-                "UPDATE accounts SET failures = failures + 1, \
-                 locked_until = CASE WHEN failures + 1 >= $3 THEN $4 ELSE locked_until END \
+                "UPDATE accounts SET locked_until = CASE WHEN failures >= $3 THEN $4 ELSE locked_until END \
                  WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant).bind(account).bind(max_failures).bind(lock_until)
@@ -383,19 +445,23 @@ impl Accounts<'_> {
         &self,
         account: &AccountRow,
         session: &NewXToken<'_>,
+        totp_step: Option<i64>,
         event: &AuditRecord,
     ) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
+            // A one-time code's step is used once: a later login needs a later code.
             let done = sqlx::query(
-                "UPDATE accounts SET failures = 0, locked_until = NULL, last_login = $3 \
+                "UPDATE accounts SET failures = 0, locked_until = NULL, last_login = $3, \
+                 totp_step = COALESCE($7, totp_step) \
                  WHERE tenant_id = $1 AND id = $2 AND status = 'active' AND password = $4 \
                  AND (locked_until IS NULL OR locked_until <= $3) \
-                 AND admin = $5 AND (role_id = $6 OR (role_id IS NULL AND $6 IS NULL))",
+                 AND admin = $5 AND (role_id = $6 OR (role_id IS NULL AND $6 IS NULL)) \
+                 AND ($7 IS NULL OR totp_step IS NULL OR totp_step < $7)",
             )
             .bind(tenant).bind(&account.id).bind(session.created_at).bind(&account.password)
-            .bind(account.admin).bind(account.role_id)
+            .bind(account.admin).bind(account.role_id).bind(totp_step)
             .execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
@@ -431,16 +497,24 @@ impl Accounts<'_> {
         })
     }
 
-    /// Replaces the sealed details and the second-factor flag of an active account, with the
-    /// event. `NotFound` when it is gone or no longer active.
-    pub async fn set_details(&self, account: &str, details: &[u8], totp: bool, event: &AuditRecord) -> StoreResult<()> {
+    /// Replaces the sealed details (as read: `before`) and the second-factor flag of an active
+    /// account, with the event. `NotFound` when it is gone, no longer active, or changed since.
+    pub async fn set_details(
+        &self,
+        account: &str,
+        before: &[u8],
+        details: &[u8],
+        totp: bool,
+        event: &AuditRecord,
+    ) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
             let done = sqlx::query(
-                "UPDATE accounts SET details = $3, totp = $4 WHERE tenant_id = $1 AND id = $2 AND status = 'active'",
+                "UPDATE accounts SET details = $3, totp = $4 WHERE tenant_id = $1 AND id = $2 AND status = 'active' \
+                 AND details = $5",
             )
-            .bind(tenant).bind(account).bind(details).bind(totp)
+            .bind(tenant).bind(account).bind(details).bind(totp).bind(before)
             .execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);

@@ -122,8 +122,8 @@ struct Target {
     tenantname: Option<Text>,
 }
 
-/// The tenant a call is about: the one named, else the request's own. A caller outside the main
-/// tenant may only name its own: another is 403, whether or not it exists.
+/// The tenant a call is about: the one named, else the request's own. A caller other than the
+/// vault's root may only name its own: another is 403, whether or not it exists.
 pub(crate) async fn target(
     app: &AppState,
     ctx: &RequestContext,
@@ -131,7 +131,7 @@ pub(crate) async fn target(
     name: Option<String>,
 ) -> ApiResult<TenantId> {
     let named = named(app, id, name).await;
-    if !ctx.principal.tenant.is_main() {
+    if !ctx.principal.is_vault_admin() {
         return match named {
             Ok(None) => Ok(ctx.tenant),
             Ok(Some(id)) if id == ctx.principal.tenant => Ok(id),
