@@ -339,7 +339,11 @@ async fn login(
             Ok(()) => this.committed = true,
             // Changed meanwhile (disabled, locked, another password or role), or a one-time code
             // used already: the attempt stays counted.
-            Err(StoreError::NotFound) => return Err(this.failed(invalid_login())),
+            Err(StoreError::NotFound) => {
+                // With the right password, a refusal here is most likely a code used already.
+                let message = if step.is_some() { NEED_CODE } else { INVALID_LOGIN };
+                return Err(refuse(this, &account.id, message).await);
+            }
             Err(err) => return Err(err.into()),
         }
         Ok(json!({"xtoken": xtoken, "expiration": expiration, "accountid": account.id, "admin": account.admin,
