@@ -250,13 +250,11 @@ async fn set_password(
     finish(call, result).await
 }
 
-/// A refused attempt of an account that took one: recorded (locking the account at the
-/// maximum) with its event, and counted against the client's address.
-async fn refuse(call: &mut Call, account: &str, message: &'static str) -> ApiError {
+/// A refused attempt of an account that took one (counted, and locking the account at the
+/// maximum, when it was taken): its event, and a failure counted against the client's address.
+async fn refuse(call: &mut Call, message: &'static str) -> ApiError {
     let event = call.event(403, Some(message), None);
-    let now = call.now();
-    match call.app.db.tenant(call.tenant).accounts().login_refused(account, MAX_FAILURES, now + LOCK_SECS, &event).await
-    {
+    match call.app.db.tenant(call.tenant).accounts().login_refused(&event).await {
         Ok(()) => {
             call.committed = true;
             call.failed(ApiError::Forbidden(message.into()))
@@ -298,7 +296,7 @@ async fn login(
         // hash is checked, so that the answer takes as long).
         let attempt = match &found {
             Some(account) if account.password.is_some() => {
-                accounts.take_attempt(&account.id, now, MAX_FAILURES).await?
+                accounts.take_attempt(&account.id, now, MAX_FAILURES, now + LOCK_SECS).await?
             }
             _ => false,
         };
@@ -308,14 +306,14 @@ async fn login(
         let Some(account) = usable else { return Err(this.failed(invalid_login())) };
         this.is_account(&account.id);
         if !matches || (!account.admin && account.role_id.is_none()) {
-            return Err(refuse(this, &account.id, INVALID_LOGIN).await);
+            return Err(refuse(this, INVALID_LOGIN).await);
         }
         let step = if account.totp {
             let details = Details::open(&this.keys, &account.id, &account.details)?;
             let code = text(req.code).unwrap_or_default();
             match totp::step_of(details.totp.as_deref().unwrap_or_default(), &code, now) {
                 Some(step) => Some(step),
-                None => return Err(refuse(this, &account.id, NEED_CODE).await),
+                None => return Err(refuse(this, NEED_CODE).await),
             }
         } else {
             None
@@ -342,7 +340,7 @@ async fn login(
             Err(StoreError::NotFound) => {
                 // With the right password, a refusal here is most likely a code used already.
                 let message = if step.is_some() { NEED_CODE } else { INVALID_LOGIN };
-                return Err(refuse(this, &account.id, message).await);
+                return Err(refuse(this, message).await);
             }
             Err(err) => return Err(err.into()),
         }
@@ -469,13 +467,13 @@ async fn totp_enroll(
         let given = text(req.password).unwrap_or_default();
         let accounts = app.db.tenant(this.tenant).accounts();
         let attempt = given.chars().count() <= password::MAX_CHARS
-            && accounts.take_attempt(&account.id, this.now(), MAX_FAILURES).await?;
+            && accounts.take_attempt(&account.id, this.now(), MAX_FAILURES, this.now() + LOCK_SECS).await?;
         let hash = account.password.clone().filter(|_| attempt);
         if !password::verify(given, hash).await? {
             if !attempt {
                 return Err(this.failed(invalid_login()));
             }
-            return Err(refuse(this, &account.id, INVALID_LOGIN).await);
+            return Err(refuse(this, INVALID_LOGIN).await);
         }
         accounts.clear_failures(&account.id).await?;
         let mut details = Details::open(&this.keys, &account.id, &account.details)?;

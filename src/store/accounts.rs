@@ -383,21 +383,26 @@ impl Accounts<'_> {
     }
 
     /// Takes one login attempt of an active account, before its password is checked: counted
-    /// at once, so that attempts in flight together cannot outrun the lockout. False (nothing
-    /// counted) when the account is locked, not active, or already has `max_failures` attempts
-    /// counted; an expired lock starts the count again.
-    pub async fn take_attempt(&self, account: &str, now: i64, max_failures: i64) -> StoreResult<bool> {
+    /// at once, so that attempts in flight together cannot outrun the lockout, and the one that
+    /// reaches `max_failures` locks the account until `lock_until`. False (nothing counted) when
+    /// the account is locked or not active; an expired lock starts the count again.
+    pub async fn take_attempt(&self, account: &str, now: i64, max_failures: i64, lock_until: i64) -> StoreResult<bool> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
+            // The attempt that reaches the maximum locks the account at once (an attempt that
+            // never finishes, cancelled or refused for load, still counts and can never leave it
+            // locked for good); if its password is right, the login unlocks it.
             let taken = sqlx::query(
                 "UPDATE accounts SET \
                  failures = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN 1 ELSE failures + 1 END, \
-                 locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN NULL ELSE locked_until END \
+                 locked_until = CASE \
+                     WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN CASE WHEN 1 >= $4 THEN $5 ELSE NULL END \
+                     WHEN failures + 1 >= $4 THEN $5 ELSE locked_until END \
                  WHERE tenant_id = $1 AND id = $2 AND status = 'active' \
                  AND ((locked_until IS NULL AND failures < $4) OR locked_until <= $3)",
             )
-            .bind(tenant).bind(account).bind(now).bind(max_failures)
+            .bind(tenant).bind(account).bind(now).bind(max_failures).bind(lock_until)
             .execute(&mut *conn).await?;
             Ok(taken.rows_affected() == 1)
         })
@@ -408,39 +413,27 @@ impl Accounts<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            sqlx::query("UPDATE accounts SET failures = 0 WHERE tenant_id = $1 AND id = $2")
+            sqlx::query("UPDATE accounts SET failures = 0, locked_until = NULL WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant).bind(account).execute(&mut *conn).await?;
             Ok(())
         })
     }
 
-    /// A refused login attempt, with its event: the attempt stays counted, and once
-    /// `max_failures` are the account is locked until `lock_until`.
-    pub async fn login_refused(
-        &self,
-        account: &str,
-        max_failures: i64,
-        lock_until: i64,
-        event: &AuditRecord,
-    ) -> StoreResult<()> {
+    /// A refused login attempt's event (the attempt stays counted: [`Self::take_attempt`]).
+    pub async fn login_refused(&self, event: &AuditRecord) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut tx = pool.begin_for(tenant).await?;
-            sqlx::query(
-                "UPDATE accounts SET locked_until = CASE WHEN failures >= $3 THEN $4 ELSE locked_until END \
-                 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant).bind(account).bind(max_failures).bind(lock_until)
-            .execute(&mut *tx).await?;
             insert_audit!(&mut *tx, std::slice::from_ref(event));
             tx.commit().await?;
             Ok(())
         })
     }
 
-    /// A successful login: the session token is stored, the failures forgotten and the time
-    /// recorded, with the event. `NotFound` when the account changed meanwhile (no longer
-    /// active, locked, or its role or password replaced).
+    /// A successful login: the session token is stored, the failures (and a lock its own
+    /// attempt set) forgotten and the time recorded, with the event. `NotFound` when the
+    /// account changed meanwhile (no longer active, its role or password replaced) or the
+    /// one-time code's step was used already.
     pub async fn logged_in(
         &self,
         account: &AccountRow,
@@ -456,7 +449,6 @@ impl Accounts<'_> {
                 "UPDATE accounts SET failures = 0, locked_until = NULL, last_login = $3, \
                  totp_step = COALESCE($7, totp_step) \
                  WHERE tenant_id = $1 AND id = $2 AND status = 'active' AND password = $4 \
-                 AND (locked_until IS NULL OR locked_until <= $3) \
                  AND admin = $5 AND (role_id = $6 OR (role_id IS NULL AND $6 IS NULL)) \
                  AND ($7 IS NULL OR totp_step IS NULL OR totp_step < $7)",
             )

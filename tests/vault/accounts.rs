@@ -451,6 +451,24 @@ both!(five_wrong_passwords_lock_an_account_for_15_minutes, |v| {
     login(v, "nobody-at-all", PASSWORD).await.error(403, BAD_LOGIN);
 });
 
+// Attempts are counted before their password is checked: attempts that never finish (the
+// client went away, the vault shed them for load) still count, and the one reaching the
+// maximum locks the account for 15 minutes, never for good.
+both!(attempts_that_never_finish_lock_for_15_minutes_only, |v| {
+    let id = account(v, "abandoned", json!({"admin": true})).await;
+    let accounts = v.db().tenant(bunker::tenants::TenantId::MAIN).accounts();
+    let now = v.clock().now();
+    for attempt in 1..=5 {
+        assert!(accounts.take_attempt(&id, now, 5, now + 900).await.expect("store"), "attempt {attempt}");
+    }
+    assert!(!accounts.take_attempt(&id, now, 5, now + 900).await.expect("store"), "a sixth attempt in flight");
+    login(v, "abandoned", PASSWORD).await.error(403, BAD_LOGIN);
+    assert_eq!(get(v, &id).await["locked"], true);
+    v.clock().advance(15 * 60 + 5);
+    login(v, "abandoned", PASSWORD).await.ok();
+    assert_eq!(get(v, &id).await["locked"], false);
+});
+
 both!(a_disabled_account_cannot_log_in_and_its_sessions_end, |v| {
     let (roleid, alice) = reader(v).await;
     let id = account(v, "temp", json!({"roleid": roleid})).await;
