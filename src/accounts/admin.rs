@@ -137,18 +137,19 @@ fn duplicate(field: Option<&'static str>) -> ApiError {
     ApiError::conflict(format!("Duplicate index: {}", field.unwrap_or("username")))
 }
 
-/// Mails `letter` to `to` when the vault has a mail server: whether it went. When it did not
-/// (no server, or the server did not take it), the token is answered to the administrator, who
-/// hands it over: an invitation is never lost to a mail failure.
-async fn mailed(app: &AppState, to: &str, letter: impl FnOnce(&mail::MailSettings) -> mail::Letter) -> bool {
+/// Mails `letter` (given the mail settings and the tenant's name) to `to` when the vault has a
+/// mail server: whether it went. When it did not (no server, the tenant's name unreadable, or
+/// the server did not take it), the token is answered to the administrator, who hands it over:
+/// an invitation is never lost to a mail failure.
+async fn mailed(
+    app: &AppState,
+    ctx: &RequestContext,
+    to: &str,
+    letter: impl FnOnce(&mail::MailSettings, &str) -> mail::Letter,
+) -> bool {
     let Some(settings) = &app.settings.accounts.mail else { return false };
-    mail::send(settings, to, letter(settings)).await.is_ok()
-}
-
-/// The tenant's name, for messages.
-async fn tenant_name(app: &AppState, ctx: &RequestContext) -> ApiResult<String> {
-    let row = crate::store::tenants::get(&app.db, ctx.tenant).await?;
-    Ok(row.map(|t| t.name).unwrap_or_default())
+    let Ok(tenant) = super::tenant_name(app, ctx.tenant).await else { return false };
+    mail::send(settings, to, letter(settings, &tenant)).await.is_ok()
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,7 +204,6 @@ async fn create(
     let expiration = ctx.now + INVITATION_SECS;
     let summary = json!({"accountid": row.id, "roleid": role_id, "admin": admin});
     let event = ctx.change_event(None, None, Some(&summary), None);
-    let tenant = tenant_name(&app, &ctx).await?;
     match accounts.insert(&row, &token.stored("activate", expiration), &event).await {
         Ok(()) => ctx.mark_committed(),
         Err(StoreError::Conflict) => {
@@ -211,8 +211,10 @@ async fn create(
         }
         Err(err) => return Err(err.into()),
     }
-    let sent =
-        mailed(&app, &details.email, |mail| mail::invitation(mail, &details.username, &token.secret, &tenant)).await;
+    let sent = mailed(&app, &ctx, &details.email, |mail, tenant| {
+        mail::invitation(mail, &details.username, &token.secret, tenant)
+    })
+    .await;
     let mut answer = json!({"accountid": row.id, "mailed": sent, "expiration": expiration});
     if !sent {
         answer["activationtoken"] = json!(token.secret);
@@ -339,7 +341,6 @@ async fn update(
         "totp": row.totp, "resetpassword": reset});
     let event = ctx.change_event(None, None, Some(&summary), None);
     let stored = token.as_ref().map(|t| t.stored("reset", expiration));
-    let tenant = tenant_name(&app, &ctx).await?;
     match accounts.update(&before, &row, end_sessions, stored.as_ref(), &event, ctx.now_ms).await {
         Ok(()) => ctx.mark_committed(),
         Err(StoreError::NotFound) => return Err(not_found()),
@@ -352,8 +353,10 @@ async fn update(
     let account = view(&mut names(&app, &ctx), &row).await?;
     let mut answer = json!({"account": account});
     if let Some(token) = token {
-        let sent =
-            mailed(&app, &details.email, |mail| mail::reset(mail, &details.username, &token.secret, &tenant)).await;
+        let sent = mailed(&app, &ctx, &details.email, |mail, tenant| {
+            mail::reset(mail, &details.username, &token.secret, tenant)
+        })
+        .await;
         answer["mailed"] = json!(sent);
         if !sent {
             answer["resettoken"] = json!(token.secret);

@@ -16,9 +16,11 @@ pub mod totp;
 
 use std::time::Duration;
 
-use crate::crypto::secrets::{random_uuid_string, token_digest};
-use crate::http::Operation;
+use crate::crypto::secrets::token_digest;
+use crate::http::{ApiResult, Operation};
+use crate::state::AppState;
 use crate::store::accounts::NewAccountToken;
+use crate::tenants::TenantId;
 
 pub use mail::MailSettings;
 
@@ -56,6 +58,12 @@ pub fn public_operations() -> Vec<Operation> {
     public::operations()
 }
 
+/// A tenant's name, for the messages and authenticator labels that name it.
+pub(crate) async fn tenant_name(app: &AppState, tenant: TenantId) -> ApiResult<String> {
+    let row = crate::store::tenants::get(&app.db, tenant).await?;
+    Ok(row.map(|t| t.name).unwrap_or_default())
+}
+
 /// A fresh single-use token: the secret to hand over, and what is stored of it.
 pub(crate) struct OneTimeToken {
     /// The secret (shown or mailed once).
@@ -66,7 +74,9 @@ pub(crate) struct OneTimeToken {
 
 impl OneTimeToken {
     pub(crate) fn new() -> OneTimeToken {
-        let secret = format!("{}{}", random_uuid_string().replace('-', ""), random_uuid_string().replace('-', ""));
+        let mut bytes = [0u8; 32];
+        crate::crypto::random::fill(&mut bytes);
+        let secret = hex::encode(bytes);
         let digest = token_digest(&secret);
         OneTimeToken { secret, digest }
     }

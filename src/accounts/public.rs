@@ -438,7 +438,7 @@ async fn send_reset(mut call: Call, settings: mail::MailSettings, email: String)
     if !accounts.issue(&account.id, &token.stored("reset", expires_at), Some(expires_at - 60), &event).await? {
         return Ok(());
     }
-    let tenant = crate::store::tenants::get(&app.db, call.tenant).await?.map(|t| t.name).unwrap_or_default();
+    let tenant = super::tenant_name(&app, call.tenant).await?;
     let letter = mail::reset(&settings, &details.username, &token.secret, &tenant);
     mail::send(&settings, &details.email, letter).await.map_err(|err| ApiError::BadGateway(err.to_string().into()))
 }
@@ -486,7 +486,7 @@ async fn totp_enroll(
             Err(StoreError::NotFound) => return Err(ApiError::access_denied()),
             Err(err) => return Err(err.into()),
         }
-        let tenant = crate::store::tenants::get(&app.db, this.tenant).await?.map(|t| t.name).unwrap_or_default();
+        let tenant = super::tenant_name(&app, this.tenant).await?;
         let address = totp::address(&secret, &details.username, &tenant);
         Ok(json!({"secret": secret, "otpauthurl": address}))
     }

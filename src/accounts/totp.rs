@@ -1,7 +1,6 @@
 //! The optional second factor: RFC 6238 one-time codes (SHA-1, six digits, 30-second steps, one
 //! step of clock skew either way), as authenticator apps make them.
 
-use rand::RngCore;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 const DIGITS: usize = 6;
@@ -11,7 +10,7 @@ const STEP: u64 = 30;
 /// A new random secret (160 bits), base32 as authenticator apps take it.
 pub fn new_secret() -> String {
     let mut bytes = [0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    crate::crypto::random::fill(&mut bytes);
     match Secret::Raw(bytes.to_vec()).to_encoded() {
         Secret::Encoded(text) => text,
         Secret::Raw(_) => String::new(),

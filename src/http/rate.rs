@@ -147,8 +147,7 @@ impl RateLimits {
     /// True when the token with `digest` may not be looked up for `client`: the address has
     /// spent its failures and the token is not one the vault verified recently.
     pub fn auth_blocked(&self, client: Option<ClientAddr>, digest: &[u8; 32]) -> bool {
-        let blocked = client.and_then(|c| self.0.blocked.get(&c.bucket())).is_some_and(|until| until > Instant::now());
-        blocked && !self.0.known_good.contains_key(digest)
+        self.is_blocked(client) && !self.0.known_good.contains_key(digest)
     }
 
     /// True while `client` has spent its allowance of failed authentications.
