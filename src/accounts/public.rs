@@ -369,7 +369,8 @@ async fn logout(
     let client = client.map(|c| c.0);
     let mut call = None;
     let result = async {
-        let (account, session_id) = session(&app, &headers, &mut call, "AccountLogout", client, console.is_some()).await?;
+        let (account, session_id) =
+            session(&app, &headers, &mut call, "AccountLogout", client, console.is_some()).await?;
         let Body(NoParameters {}) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
         let event = this.event(200, None, Some(&json!({"sessionid": session_id})));

@@ -59,11 +59,17 @@ pub fn check(headers: &HeaderMap, expected: Option<&str>, given: Option<&str>) -
 /// False when the browser says the request came from another site, or its `Origin` is not the
 /// host it was sent to.
 fn same_origin(headers: &HeaderMap) -> bool {
-    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|site| site == "cross-site") {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site == Some("cross-site") {
         return false;
     }
     let Some(origin) = headers.get(header::ORIGIN) else { return true };
     let origin = origin.to_str().unwrap_or_default();
+    // A browser hides the origin ("null") under some referrer policies; then only its own word
+    // that the request came from this very origin will do.
+    if origin == "null" {
+        return site == Some("same-origin");
+    }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let bare = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
     !host.is_empty() && bare == Some(host)
@@ -92,6 +98,10 @@ mod tests {
         assert!(check(&here, None, Some("")).is_some());
         let elsewhere = headers(&[("host", "vault:3000"), ("origin", "http://evil.example")]);
         assert!(check(&elsewhere, Some(&token), Some(&token)).is_some());
+        let hidden = headers(&[("host", "vault:3000"), ("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert!(check(&hidden, Some(&token), Some(&token)).is_none());
+        let hidden_elsewhere = headers(&[("host", "vault:3000"), ("origin", "null")]);
+        assert!(check(&hidden_elsewhere, Some(&token), Some(&token)).is_some());
         let cross = headers(&[("host", "vault:3000"), ("sec-fetch-site", "cross-site")]);
         assert!(check(&cross, Some(&token), Some(&token)).is_some());
         assert!(check(&headers(&[("host", "vault:3000")]), Some(&token), Some(&token)).is_none());

@@ -47,6 +47,7 @@ pub fn page(title: &str, session: Option<&Session>, notice: &Notice, body: Marku
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true}"#;
                 title { (title) " · Bunker console" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/console/assets/console.css";
                 script src="/console/assets/htmx.min.js" defer {}
             }
