@@ -60,7 +60,11 @@ pub fn page(title: &str, session: Option<&Session>, notice: &Notice, body: Marku
                             ul { @for (name, href) in SECTIONS { li { a href=(href) { (name) } } } }
                         }
                         div.who {
-                            span { (who(session)) }
+                            @if session.account.is_some() {
+                                a href="/console/account" { (who(session)) }
+                            } @else {
+                                span { (who(session)) }
+                            }
                             form method="post" action="/console/logout" {
                                 (csrf_field(&session.csrf))
                                 button.secondary type="submit" { "Log out" }

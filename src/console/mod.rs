@@ -9,6 +9,7 @@
 //! after `BUNKER_CONSOLE_IDLE` unused or at its absolute lifetime (`BUNKER_ACCOUNT_SESSION`).
 
 mod access;
+mod account;
 mod api;
 mod assets;
 mod chart;
@@ -49,6 +50,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/", get(|| async { Redirect::to("/console/users") }))
         .route("/assets/{name}", get(assets::serve))
         .merge(login::routes())
+        .merge(account::routes())
         .merge(users::routes())
         .merge(requests::routes())
         .merge(access::routes())
