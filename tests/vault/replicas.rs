@@ -171,3 +171,79 @@ fn two_replicas_chain_one_audit_trail_that_verifies() {
     first.stop();
     second.stop();
 }
+
+/// One raw HTTP/1.1 exchange with extra header lines: the status, the head and the body.
+fn exchange(addr: std::net::SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("head");
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// The value a `Set-Cookie` line of `head` gives `name`.
+fn set_cookie(head: &str, name: &str) -> Option<String> {
+    head.lines()
+        .filter_map(|line| line.strip_prefix("set-cookie: ").or_else(|| line.strip_prefix("Set-Cookie: ")))
+        .filter_map(|cookie| cookie.split(';').next()?.split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The first form token of a console page.
+fn csrf_of(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a form token") + r#"name="csrf" value=""#.len();
+    html[start..start + 64].to_owned()
+}
+
+#[test]
+fn a_console_session_opened_on_one_replica_works_on_the_other_and_ends_on_both_at_logout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = PgDatabase::create();
+    let key = bunker::crypto::WrappingKey::generate().to_hex();
+    let root = "replicas-root-token-for-the-console-test";
+    let env = [("DATABUNKER_WRAPPINGKEY", key.as_str()), ("DATABUNKER_ROOTTOKEN", root)];
+    let args = ["serve", "--database-url", db.url.as_str()];
+    let mut first = start(dir.path(), "first", &args, &env);
+    assert!(first.ready(), "first replica: {:?}", first.output());
+    let mut second = start(dir.path(), "second", &args, &env);
+    assert!(second.ready(), "second replica: {:?}", second.output());
+
+    // Log in on the first replica with the root token.
+    let (status, head, page) = exchange(first.addr, "GET", "/console/login", "", "");
+    assert_eq!(status, 200, "{head}");
+    let form = set_cookie(&head, "bunker_console_form").expect("the login form's cookie");
+    let cookie = format!("Cookie: bunker_console_form={form}\r\n");
+    let body = format!("csrf={}&token={root}", csrf_of(&page));
+    let (status, head, _) = exchange(first.addr, "POST", "/console/login/token", &cookie, &body);
+    assert_eq!(status, 303, "{head}");
+    let session = set_cookie(&head, "bunker_console").expect("a session cookie");
+    let cookie = format!("Cookie: bunker_console={session}\r\n");
+
+    // The second replica serves the session.
+    let (status, head, page) = exchange(second.addr, "GET", "/console/users", &cookie, "");
+    assert_eq!(status, 200, "{head}");
+    assert!(page.contains("Find a user"), "{page}");
+    let token = csrf_of(&page);
+
+    // Logging out on the second replica ends it on the first at once (the sessions are in the
+    // database, not in either process).
+    let (status, head, _) = exchange(second.addr, "POST", "/console/logout", &cookie, &format!("csrf={token}"));
+    assert_eq!(status, 303, "{head}");
+    for replica in [&first, &second] {
+        let (status, head, _) = exchange(replica.addr, "GET", "/console/users", &cookie, "");
+        assert_eq!(status, 303, "{head}");
+        assert!(head.contains("location: /console/login"), "{head}");
+    }
+    first.stop();
+    second.stop();
+}
