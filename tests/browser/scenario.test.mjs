@@ -110,7 +110,7 @@ describe('console scenario', () => {
 
   step('the support account logs out', async () => {
     await page.getByRole('button', { name: 'Log out', exact: true }).click();
-    await page.waitForURL('**/console/login');
+    await page.waitForURL('**/console/login**');
   });
 
   step('an administrator account approves the request in /console/requests', async () => {
@@ -174,7 +174,7 @@ describe('console scenario', () => {
 
   step('it logs out, and /console/users then redirects to the login page', async () => {
     await page.getByRole('button', { name: 'Log out', exact: true }).click();
-    await page.waitForURL('**/console/login');
+    await page.waitForURL('**/console/login**');
     await page.goto('/console/users');
     assert.match(new URL(page.url()).pathname, /^\/console\/login$/);
     await page.getByLabel('Username', { exact: true }).waitFor();
