@@ -212,6 +212,13 @@ pub fn settings() -> Result<Settings, ConfigError> {
         })?;
         settings.accounts.session = std::time::Duration::from_secs(secs.unsigned_abs());
     }
+    if let Some(period) = env("BUNKER_CONSOLE_IDLE") {
+        let secs = crate::expiry::parse_max(&period)
+            .ok()
+            .filter(|secs| *secs > 0)
+            .ok_or_else(|| ConfigError::Invalid("BUNKER_CONSOLE_IDLE must be a period such as 15min or 1h".into()))?;
+        settings.accounts.console_idle = std::time::Duration::from_secs(secs.unsigned_abs());
+    }
     if let Some(url) = env("BUNKER_SMTP_URL") {
         settings.accounts.mail = Some(crate::accounts::MailSettings {
             url,

@@ -59,7 +59,7 @@ pub fn invitation(settings: &MailSettings, username: &str, token: &str, tenant: 
         subject: "Your Bunker administrator account".into(),
         text: format!(
             "An administrator account was created for you ({username}, tenant {tenant}).\r\n\r\n\
-             Activate it within 72 hours and choose your password at:\r\n{base}/console/activate?token={token}\r\n\r\n\
+             Activate it within 72 hours and choose your password at:\r\n{base}/console/activate?token={token}&tenant={tenant}\r\n\r\n\
              Activation token: {token}\r\n"
         ),
     }
@@ -72,7 +72,7 @@ pub fn reset(settings: &MailSettings, username: &str, token: &str, tenant: &str)
         subject: "Reset your Bunker password".into(),
         text: format!(
             "A password reset was asked for your administrator account ({username}, tenant {tenant}).\r\n\r\n\
-             Choose a new password within an hour at:\r\n{base}/console/reset?token={token}\r\n\r\n\
+             Choose a new password within an hour at:\r\n{base}/console/reset?token={token}&tenant={tenant}\r\n\r\n\
              Reset token: {token}\r\n\r\nIf you did not ask for it, ignore this message.\r\n"
         ),
     }

@@ -40,11 +40,17 @@ pub struct AccountSettings {
     pub session: Duration,
     /// Where invitations and resets are mailed from (`BUNKER_SMTP_URL`); none: handed over.
     pub mail: Option<MailSettings>,
+    /// How long a web console session may sit unused before it ends (`BUNKER_CONSOLE_IDLE`).
+    pub console_idle: Duration,
 }
 
 impl Default for AccountSettings {
     fn default() -> AccountSettings {
-        AccountSettings { session: Duration::from_secs(8 * 3600), mail: None }
+        AccountSettings {
+            session: Duration::from_secs(8 * 3600),
+            mail: None,
+            console_idle: Duration::from_secs(15 * 60),
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use super::{LOCK_SECS, MAX_FAILURES, OneTimeToken, RESET_SECS, mail, password, t
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::crypto::TenantKeys;
 use crate::crypto::secrets::{digests_match, random_uuid_string, token_digest};
-use crate::http::auth::TOKEN_HEADER;
+use crate::http::auth::{ConsoleCall, TOKEN_HEADER};
 use crate::http::error::ErrorMessage;
 use crate::http::lenient::{Text, text};
 use crate::http::rate::ClientAddr;
@@ -152,8 +152,9 @@ async fn session(
     call: &mut Option<Call>,
     operation: &'static str,
     client: Option<ClientAddr>,
+    console: bool,
 ) -> ApiResult<(AccountRow, String)> {
-    let found = account_of_session(app, headers, call, operation, client).await;
+    let found = account_of_session(app, headers, call, operation, client, console).await;
     if found.is_err() && call.is_none() {
         // Refused before the session's tenant was known: the event goes to the tenant named,
         // else the main tenant.
@@ -168,6 +169,7 @@ async fn account_of_session(
     call: &mut Option<Call>,
     operation: &'static str,
     client: Option<ClientAddr>,
+    console: bool,
 ) -> ApiResult<(AccountRow, String)> {
     let token = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default();
     let denied = || if app.rates.auth_failed(client) { ApiError::TooManyRequests } else { ApiError::access_denied() };
@@ -176,7 +178,10 @@ async fn account_of_session(
     }
     let digest = token_digest(token);
     let row = store::vault::find_token(&app.db, &digest).await?.ok_or_else(denied)?;
-    let live = digests_match(&row.digest, &digest) && row.expires_at.is_none_or(|at| at > app.clock.now());
+    // A console session is the console's alone: presented by anyone else, it is refused.
+    let live = digests_match(&row.digest, &digest)
+        && row.expires_at.is_none_or(|at| at > app.clock.now())
+        && (row.console_seen_at.is_none() || console);
     let Some(account) = row.account_id.filter(|_| live) else { return Err(denied()) };
     let mut this = Call::new(app, operation, row.tenant, client).await?;
     this.is_account(&account);
@@ -358,12 +363,13 @@ async fn logout(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
+    console: Option<Extension<ConsoleCall>>,
     body: Result<Body<NoParameters>, ApiError>,
 ) -> Response {
     let client = client.map(|c| c.0);
     let mut call = None;
     let result = async {
-        let (account, session_id) = session(&app, &headers, &mut call, "AccountLogout", client).await?;
+        let (account, session_id) = session(&app, &headers, &mut call, "AccountLogout", client, console.is_some()).await?;
         let Body(NoParameters {}) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
         let event = this.event(200, None, Some(&json!({"sessionid": session_id})));
@@ -452,12 +458,13 @@ async fn totp_enroll(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
+    console: Option<Extension<ConsoleCall>>,
     body: Result<Body<EnrollRequest>, ApiError>,
 ) -> Response {
     let client = client.map(|c| c.0);
     let mut call = None;
     let result = async {
-        let (account, _) = session(&app, &headers, &mut call, "AccountTotpEnroll", client).await?;
+        let (account, _) = session(&app, &headers, &mut call, "AccountTotpEnroll", client, console.is_some()).await?;
         let Body(req) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
         if account.totp {
@@ -503,12 +510,13 @@ async fn totp_confirm(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
+    console: Option<Extension<ConsoleCall>>,
     body: Result<Body<ConfirmRequest>, ApiError>,
 ) -> Response {
     let client = client.map(|c| c.0);
     let mut call = None;
     let result = async {
-        let (account, _) = session(&app, &headers, &mut call, "AccountTotpConfirm", client).await?;
+        let (account, _) = session(&app, &headers, &mut call, "AccountTotpConfirm", client, console.is_some()).await?;
         let Body(req) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
         let mut details = Details::open(&this.keys, &account.id, &account.details)?;

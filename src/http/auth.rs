@@ -25,6 +25,11 @@ pub const TOKEN_HEADER: &str = "x-bunker-token";
 /// Header naming the tenant.
 pub const TENANT_HEADER: &str = "x-bunker-tenant";
 
+/// Marks a call the web console makes in-process on a session's behalf (an extension: it
+/// cannot come from the network).
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleCall;
+
 /// The state of [`authenticate`]: the vault and the operations it guards, by route path.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -57,6 +62,10 @@ pub async fn authenticate(State(guard): State<Authenticator>, mut req: Request, 
     let deadlines = Deadlines::start(app.settings.request_timeout);
     let resolving = resolve(&app, req.headers(), operation, client);
     let context = match cutoff::within(&app.health, deadlines.handler, resolving).await {
+        // A console session is the console's alone: presented by anyone else, it is refused.
+        Ok(Ok(context)) if context.principal.console && req.extensions().get::<ConsoleCall>().is_none() => {
+            return ApiError::access_denied().into_response();
+        }
         Ok(Ok(context)) => context,
         Ok(Err(err)) => return err.into_response(),
         Err(cut) => return cut.error().into_response(),
@@ -182,6 +191,7 @@ async fn principal(
         user: row.user_rid,
         account: row.account_id,
         expires_at: row.expires_at,
+        console: row.console_seen_at.is_some(),
     });
     app.rates.auth_succeeded(digest);
     app.caches.insert_principal(digest, principal.clone());

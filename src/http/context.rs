@@ -66,6 +66,8 @@ pub struct Principal {
     pub account: Option<String>,
     /// When the credential stops working (unix seconds), if ever.
     pub expires_at: Option<i64>,
+    /// A web console session: only the console may present it.
+    pub console: bool,
 }
 
 impl Principal {
@@ -78,7 +80,7 @@ impl Principal {
 
     /// An administrator's principal (root or tenant admin), which never expires.
     pub fn admin(id: String, kind: PrincipalKind, tenant: TenantId) -> Principal {
-        Principal { id, kind, tenant, role: None, user: None, account: None, expires_at: None }
+        Principal { id, kind, tenant, role: None, user: None, account: None, expires_at: None, console: false }
     }
 }
 

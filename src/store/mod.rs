@@ -12,6 +12,7 @@ pub mod audit_chain;
 pub mod bulk;
 pub mod checkpoint;
 pub mod connectors;
+pub mod console;
 pub mod counts;
 pub mod every_tenant;
 pub mod files;

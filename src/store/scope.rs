@@ -5,8 +5,8 @@
 //! The handle binds the tenant into each statement itself; callers never pass it again.
 
 use super::{
-    Db, accounts, agreements, appdata, audit, audit_chain, bulk, connectors, files, groups, legal, requests, roles,
-    search, sessions, shared, tokens, users, vault,
+    Db, accounts, agreements, appdata, audit, audit_chain, bulk, connectors, console, files, groups, legal, requests,
+    roles, search, sessions, shared, tokens, users, vault,
 };
 use crate::tenants::TenantId;
 
@@ -68,6 +68,11 @@ impl<'a> TenantScope<'a> {
     /// Administrator accounts.
     pub fn accounts(self) -> accounts::Accounts<'a> {
         accounts::Accounts(self)
+    }
+
+    /// The web console's sessions.
+    pub fn console(self) -> console::Console<'a> {
+        console::Console(self)
     }
 
     /// Connectors to the company's own databases.

@@ -41,6 +41,8 @@ pub struct TokenRow {
     pub user_rid: Option<Vec<u8>>,
     /// The administrator account whose login session this is.
     pub account_id: Option<String>,
+    /// For a console session: when the console last used it (unix seconds).
+    pub console_seen_at: Option<i64>,
 }
 
 /// A master key with both of its wrappings, for re-wrapping.
@@ -452,7 +454,8 @@ pub async fn rotate_recovery_key(
 pub async fn find_token(db: &Db, digest: &[u8; 32]) -> StoreResult<Option<TokenRow>> {
     with_pool!(db, pool => {
         let row = sqlx::query(
-            "SELECT id, tenant_id, kind, expires_at, digest, role_id, user_rid, account_id FROM access_tokens \
+            "SELECT id, tenant_id, kind, expires_at, digest, role_id, user_rid, account_id, console_seen_at \
+             FROM access_tokens \
              WHERE digest = $1",
         )
             .bind(&digest[..])
@@ -468,6 +471,7 @@ pub async fn find_token(db: &Db, digest: &[u8; 32]) -> StoreResult<Option<TokenR
                 role_id: row.try_get(5)?,
                 user_rid: row.try_get(6)?,
                 account_id: row.try_get(7)?,
+                console_seen_at: row.try_get(8)?,
             })
         })
         .transpose()

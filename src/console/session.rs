@@ -1,0 +1,162 @@
+//! Console sessions: the cookie, the session it names, and the idle and absolute timeouts.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::api::{Caller, Refusal};
+use super::layout::{self, Notice};
+use super::{Console, csrf};
+use crate::crypto::secrets::{digests_match, token_digest};
+use crate::http::rate::ClientAddr;
+use crate::store;
+use crate::tenants::TenantId;
+
+/// The session cookie.
+pub const COOKIE: &str = "bunker_console";
+/// A session's last use is written at most this often (seconds): the idle timeout is that much
+/// less exact, and a page view costs no write.
+const TOUCH_EVERY: i64 = 30;
+
+/// The session of a request, and the browser it came from.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The session's secret (its access token).
+    pub secret: String,
+    /// The session's token id (in events).
+    pub id: String,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// `root`, `tenant` (an administrator's) or `role` (an account acting as a role).
+    pub kind: String,
+    /// The account whose session this is.
+    pub account: Option<String>,
+    /// Its forms' token.
+    pub csrf: String,
+    /// The browser's address.
+    pub client: Option<ClientAddr>,
+}
+
+impl Session {
+    /// How the session calls the vault.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller { token: Some(&self.secret), tenant: None, client: self.client }
+    }
+
+    /// Administers the vault or a tenant (not bound by a role's policies).
+    pub fn is_admin(&self) -> bool {
+        self.kind != "role"
+    }
+
+    /// Checks a form's token and origin: the refusal to answer, if any.
+    pub fn check(&self, headers: &HeaderMap, given: Option<&str>) -> Option<Response> {
+        csrf::check(headers, Some(&self.csrf), given)
+    }
+}
+
+impl FromRequestParts<Console> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Session, Response> {
+        let client = parts.extensions.get::<ClientAddr>().copied();
+        let Some(secret) = cookie(&parts.headers, COOKIE) else { return Err(to_login(false)) };
+        match load(console, secret, client).await {
+            Ok(Some(session)) => Ok(session),
+            Ok(None) => Err(to_login(true)),
+            Err(refusal) => Err(layout::refused(None, &refusal)),
+        }
+    }
+}
+
+/// The session named by `secret`, if it is live; ends it when it sat unused too long.
+async fn load(console: &Console, secret: &str, client: Option<ClientAddr>) -> Result<Option<Session>, Refusal> {
+    let app = &console.app;
+    let digest = token_digest(secret);
+    let row = store::vault::find_token(&app.db, &digest).await.map_err(|_| unavailable())?;
+    let Some(row) = row.filter(|row| digests_match(&row.digest, &digest)) else { return Ok(None) };
+    let Some(seen) = row.console_seen_at else { return Ok(None) };
+    let now = app.clock.now();
+    let console_store = app.db.tenant(row.tenant).console();
+    let idle = i64::try_from(app.settings.accounts.console_idle.as_secs()).unwrap_or(i64::MAX);
+    if row.expires_at.is_some_and(|at| at <= now) || now.saturating_sub(seen) > idle {
+        console_store.end(&row.id, None, app.clock.now_ms()).await.map_err(|_| unavailable())?;
+        return Ok(None);
+    }
+    if now - seen >= TOUCH_EVERY && console_store.touch(&row.id, now).await.is_err() {
+        return Ok(None);
+    }
+    let kind = match (row.kind.as_str(), row.account_id.is_some()) {
+        ("role", true) => "role",
+        ("tenant", _) => "tenant",
+        ("root", false) => "root",
+        _ => return Ok(None),
+    };
+    Ok(Some(Session {
+        secret: secret.to_owned(),
+        id: row.id,
+        tenant: row.tenant,
+        kind: kind.into(),
+        account: row.account_id,
+        csrf: csrf::of_session(secret),
+        client,
+    }))
+}
+
+fn unavailable() -> Refusal {
+    Refusal {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "The vault is unavailable: try again in a moment".into(),
+    }
+}
+
+/// The value of cookie `name`.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// A `Set-Cookie` for the console: HttpOnly, SameSite=Strict, Secure when the browser reached the
+/// vault over TLS (through a proxy that says so); `None` clears it.
+pub fn set_cookie(headers: &HeaderMap, name: &str, value: Option<&str>, max_age: i64) -> HeaderValue {
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = match value {
+        Some(value) => format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
+        None => format!("{name}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&cookie).expect("cookie values are hex")
+}
+
+/// To the login page; `clear` drops the dead session's cookie.
+fn to_login(clear: bool) -> Response {
+    let mut response = Redirect::to("/console/login").into_response();
+    if clear {
+        let cleared = HeaderValue::from_static("bunker_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
+        response.headers_mut().insert(header::SET_COOKIE, cleared);
+    }
+    response
+}
+
+/// The refusal of a page that needs an administrator, not a role.
+pub fn admins_only(session: &Session) -> Response {
+    layout::respond(
+        StatusCode::FORBIDDEN,
+        layout::page(
+            "Refused",
+            Some(session),
+            &Notice::Error("Only an administrator may use this page".into()),
+            maud::html! {},
+        ),
+    )
+}
