@@ -1,7 +1,7 @@
 // The login page's two forms (the contract's fields), and a session opened with an access token.
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
-import { launch, pageTest } from './lib.mjs';
+import { CSRF_REFUSED, launch, pageTest } from './lib.mjs';
 
 let browser;
 before(async () => {
@@ -49,6 +49,8 @@ pageTest('a wrong access token is refused on the login page', () => browser, asy
   await page.goto('/console/login');
   await page.getByLabel('Access token', { exact: true }).fill('00000000-0000-4000-8000-000000000000');
   await page.getByRole('button', { name: 'Log in with token', exact: true }).click();
-  await page.getByRole('alert').waitFor();
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  assert.notEqual((await alert.innerText()).trim(), CSRF_REFUSED, 'the form itself was refused');
   assert.match(new URL(page.url()).pathname, /^\/console\/login/);
 });
