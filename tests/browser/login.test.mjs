@@ -24,7 +24,7 @@ pageTest('the login page offers the account form and the access token form', () 
   }
   await account.getByRole('button', { name: 'Log in', exact: true }).waitFor();
   const token = form(page, 'Log in with an access token');
-  for (const label of ['Access token', 'Tenant']) {
+  for (const label of ['Access token']) {
     await token.getByLabel(label, { exact: true }).waitFor();
   }
   await token.getByRole('button', { name: 'Log in with token', exact: true }).waitFor();
