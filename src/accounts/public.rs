@@ -1,8 +1,9 @@
 //! The account owners' operations, routed without the authentication middleware:
 //! `AccountActivate`, `AccountLogin`, `AccountRequestPasswordReset` and `AccountResetPassword`
 //! need no token (the tenant is `X-Bunker-Tenant`, else the main tenant); `AccountLogout`,
-//! `AccountTotpEnroll` and `AccountTotpConfirm` take the account's own session token. Each
-//! writes its event here: a change with its event in one transaction, a refusal after it.
+//! `AccountTotpEnroll` and `AccountTotpConfirm` take the account's own session token (a console
+//! session's from the console only). Each writes its event here: a change with its event in one
+//! transaction, a refusal after it.
 //! Failures count against the client's address (429 past its allowance).
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use super::{LOCK_SECS, MAX_FAILURES, OneTimeToken, RESET_SECS, mail, password, t
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::crypto::TenantKeys;
 use crate::crypto::secrets::{digests_match, random_uuid_string, token_digest};
-use crate::http::auth::TOKEN_HEADER;
+use crate::http::auth::{ConsoleCall, TOKEN_HEADER};
 use crate::http::error::ErrorMessage;
 use crate::http::lenient::{Text, text};
 use crate::http::rate::ClientAddr;
@@ -149,11 +150,12 @@ async fn finish(call: Option<Call>, result: ApiResult<Value>) -> Response {
 async fn session(
     app: &AppState,
     headers: &HeaderMap,
+    by_console: bool,
     call: &mut Option<Call>,
     operation: &'static str,
     client: Option<ClientAddr>,
 ) -> ApiResult<(AccountRow, String)> {
-    let found = account_of_session(app, headers, call, operation, client).await;
+    let found = account_of_session(app, headers, by_console, call, operation, client).await;
     if found.is_err() && call.is_none() {
         // Refused before the session's tenant was known: the event goes to the tenant named,
         // else the main tenant.
@@ -165,6 +167,7 @@ async fn session(
 async fn account_of_session(
     app: &AppState,
     headers: &HeaderMap,
+    by_console: bool,
     call: &mut Option<Call>,
     operation: &'static str,
     client: Option<ClientAddr>,
@@ -177,6 +180,8 @@ async fn account_of_session(
     let digest = token_digest(token);
     let row = store::vault::find_token(&app.db, &digest).await?.ok_or_else(denied)?;
     let live = digests_match(&row.digest, &digest) && row.expires_at.is_none_or(|at| at > app.clock.now());
+    // A console session is the console's alone, here as in the authentication middleware.
+    let live = live && (by_console || row.console_seen_at.is_none());
     let Some(account) = row.account_id.filter(|_| live) else { return Err(denied()) };
     let mut this = Call::new(app, operation, row.tenant, client).await?;
     this.is_account(&account);
@@ -358,12 +363,14 @@ async fn logout(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
+    console: Option<Extension<ConsoleCall>>,
     body: Result<Body<NoParameters>, ApiError>,
 ) -> Response {
     let client = client.map(|c| c.0);
     let mut call = None;
     let result = async {
-        let (account, session_id) = session(&app, &headers, &mut call, "AccountLogout", client).await?;
+        let (account, session_id) =
+            session(&app, &headers, console.is_some(), &mut call, "AccountLogout", client).await?;
         let Body(NoParameters {}) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
         let event = this.event(200, None, Some(&json!({"sessionid": session_id})));
@@ -452,12 +459,13 @@ async fn totp_enroll(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
+    console: Option<Extension<ConsoleCall>>,
     body: Result<Body<EnrollRequest>, ApiError>,
 ) -> Response {
     let client = client.map(|c| c.0);
     let mut call = None;
     let result = async {
-        let (account, _) = session(&app, &headers, &mut call, "AccountTotpEnroll", client).await?;
+        let (account, _) = session(&app, &headers, console.is_some(), &mut call, "AccountTotpEnroll", client).await?;
         let Body(req) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
         if account.totp {
@@ -503,12 +511,13 @@ async fn totp_confirm(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
+    console: Option<Extension<ConsoleCall>>,
     body: Result<Body<ConfirmRequest>, ApiError>,
 ) -> Response {
     let client = client.map(|c| c.0);
     let mut call = None;
     let result = async {
-        let (account, _) = session(&app, &headers, &mut call, "AccountTotpConfirm", client).await?;
+        let (account, _) = session(&app, &headers, console.is_some(), &mut call, "AccountTotpConfirm", client).await?;
         let Body(req) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
         let mut details = Details::open(&this.keys, &account.id, &account.details)?;
