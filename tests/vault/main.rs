@@ -24,6 +24,7 @@ mod connections;
 mod connector_engines;
 mod connector_restart;
 mod connectors;
+mod console;
 mod cross_tenant;
 mod crypto_at_rest;
 mod db_outage;
