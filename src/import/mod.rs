@@ -12,7 +12,7 @@ mod formats;
 mod progress;
 mod state;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -280,15 +280,9 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Opens an output file, owner-only: the tokens of the users created are not for everyone.
 fn append_or_create(path: &Path, append: bool) -> Result<BufWriter<File>, ImportError> {
-    let mut options = OpenOptions::new();
-    options.create(true);
-    if append {
-        options.append(true);
-    } else {
-        options.write(true).truncate(true);
-    }
-    options.open(path).map(BufWriter::new).map_err(|source| io(path, source))
+    state::private_file(path, append).map(BufWriter::new).map_err(|source| io(path, source))
 }
 
 fn io(path: &Path, source: std::io::Error) -> ImportError {
