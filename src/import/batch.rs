@@ -2,18 +2,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use tower::ServiceExt;
 
 use super::ImportError;
+use super::client::{Client, message};
 use super::formats::Record;
-use crate::app::App;
 
 /// Records gathered for one call: all with the same lifetimes and each with a profile text of
 /// its own, so that the answer (which echoes each profile, in order, without its position) maps
@@ -62,7 +59,7 @@ impl Batch {
     }
 
     /// Sends the call and returns each line's outcome, in line order.
-    pub async fn send(self, app: &App, token: &str, tenant: Option<&str>) -> Result<Vec<Outcome>, ImportError> {
+    pub async fn send(self, client: &Client) -> Result<Vec<Outcome>, ImportError> {
         let mut body = format!("{{\"records\":[{}]", self.body);
         for (name, value) in ["slidingtime", "finaltime"].iter().zip(&self.lifetime) {
             if let Some(value) = value {
@@ -70,23 +67,9 @@ impl Batch {
             }
         }
         body.push('}');
-        let mut request = Request::builder()
-            .method("POST")
-            .uri("/v2/UserCreateBulk")
-            .header("content-type", "application/json")
-            .header("x-bunker-token", token);
-        if let Some(tenant) = tenant {
-            request = request.header("x-bunker-tenant", tenant);
-        }
-        let request = request.body(Body::from(body)).map_err(|err| ImportError::Vault(err.to_string()))?;
-        let response = app.clone().oneshot(request).await.map_err(|err| ImportError::Vault(err.to_string()))?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await.map_err(|err| ImportError::Vault(err.to_string()))?.to_bytes();
+        let (status, bytes) = client.call("UserCreateBulk", body).await?;
         if status != StatusCode::OK {
-            let message = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|answer| answer["message"].as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let message = message(&bytes);
             return Err(ImportError::Vault(format!("UserCreateBulk answered {status}: {message}")));
         }
         let answer: Answer = serde_json::from_slice(&bytes)

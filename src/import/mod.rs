@@ -8,6 +8,7 @@
 //! Refusals are reported by line number and reason, never by value.
 
 mod batch;
+mod client;
 mod formats;
 mod progress;
 mod state;
@@ -20,10 +21,10 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use self::batch::{Batch, Outcome};
+use self::client::Client;
 use self::formats::{Line, Parsed, Parser};
 use self::progress::Counts;
 use self::state::{Identity, Saved, StateFile};
-use crate::app::App;
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::expiry::Expiry;
 use crate::state::AppState;
@@ -95,9 +96,7 @@ pub async fn run(state: AppState, args: ImportArgs) -> Result<(), ImportError> {
         pending: Vec::new(),
     };
     let mut run = Run {
-        app: crate::app::app(state.clone()),
-        token,
-        tenant: args.tenant.clone(),
+        client: Client::new(crate::app::app(state.clone()), token, args.tenant.clone()),
         state_file,
         saved: resumed.unwrap_or(Saved { file: identity, lines_done: 0, created: 0, refused: 0 }),
         counts: Counts { skipped: skip, ..Counts::default() },
@@ -160,9 +159,7 @@ pub async fn run(state: AppState, args: ImportArgs) -> Result<(), ImportError> {
 
 /// The import's connection to the vault and its progress.
 struct Run {
-    app: App,
-    token: String,
-    tenant: Option<String>,
+    client: Client,
     state_file: StateFile,
     saved: Saved,
     counts: Counts,
@@ -186,7 +183,7 @@ impl Run {
         let mut refusals = std::mem::take(&mut out.pending);
         let created_before = self.counts.created;
         if !batch.is_empty() {
-            for outcome in batch.send(&self.app, &self.token, self.tenant.as_deref()).await? {
+            for outcome in batch.send(&self.client).await? {
                 match outcome {
                     Outcome::Created(line, token) => {
                         self.counts.created += 1;
