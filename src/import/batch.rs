@@ -10,21 +10,24 @@ use sha2::{Digest, Sha256};
 
 use super::ImportError;
 use super::client::{Client, message};
-use super::formats::Record;
+use super::formats::{App, Record};
 
 /// Records gathered for one call: all with the same lifetimes and each with a profile text of
 /// its own, so that the answer (which echoes each profile, in order, without its position) maps
-/// back to lines exactly.
+/// back to lines exactly. Their app records wait beside them, for when their users exist.
 #[derive(Default)]
 pub struct Batch {
     lifetime: [Option<Value>; 2],
     lines: HashMap<[u8; 32], u64>,
     body: String,
+    apps: HashMap<u64, Vec<App>>,
+    app_bytes: usize,
 }
 
 /// What became of one line sent.
 pub enum Outcome {
-    Created(u64, String),
+    /// Its user was created: the token UserCreateBulk answered, and the line's app records.
+    Created(u64, String, Vec<App>),
     Refused(u64, String),
 }
 
@@ -37,9 +40,9 @@ impl Batch {
         self.lines.is_empty()
     }
 
-    /// Bytes the call's body will take.
+    /// Bytes the batch holds: the call's body and the app records.
     pub fn bytes(&self) -> usize {
-        self.body.len()
+        self.body.len() + self.app_bytes
     }
 
     /// Whether `record`, with these lifetimes, can join this call.
@@ -48,7 +51,7 @@ impl Batch {
     }
 
     /// Adds a record read at `line`, with its lifetimes (checked by [`Batch::fits`]).
-    pub fn push(&mut self, line: u64, lifetime: [Option<Value>; 2], record: &Record) {
+    pub fn push(&mut self, line: u64, lifetime: [Option<Value>; 2], record: Record) {
         if self.is_empty() {
             self.lifetime = lifetime;
         } else {
@@ -56,6 +59,10 @@ impl Batch {
         }
         self.body.push_str(&record.json);
         self.lines.insert(digest(&record.profile), line);
+        if !record.apps.is_empty() {
+            self.app_bytes += record.bytes() - record.json.len();
+            self.apps.insert(line, record.apps);
+        }
     }
 
     /// Sends the call and returns each line's outcome, in line order.
@@ -87,7 +94,8 @@ impl Batch {
         };
         let mut outcomes = Vec::with_capacity(answer.created.len() + answer.errors.len());
         for created in answer.created {
-            outcomes.push(Outcome::Created(line_of(created.profile.as_deref())?, created.token));
+            let line = line_of(created.profile.as_deref())?;
+            outcomes.push(Outcome::Created(line, created.token, self.apps.remove(&line).unwrap_or_default()));
         }
         for refused in answer.errors {
             outcomes.push(Outcome::Refused(line_of(refused.profile.as_deref())?, refused.reason));
@@ -103,7 +111,7 @@ impl Batch {
 impl Outcome {
     pub fn line(&self) -> u64 {
         match self {
-            Outcome::Created(line, _) | Outcome::Refused(line, _) => *line,
+            Outcome::Created(line, ..) | Outcome::Refused(line, _) => *line,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The resumption state: which file, and how many of its lines are done. Written atomically
+//! The resumption state: which file, how many of its lines are done, and the batch whose users
+//! are created but whose app records may not all be written yet. Written atomically
 //! (a temporary file renamed over the old one) after every committed batch, so that a kill at
 //! any moment leaves either the previous state or the new one. The state names no value, but it
 //! holds the tokens of users created in a batch not yet finished: it is written owner-only.
@@ -42,6 +43,36 @@ pub struct Saved {
     pub created: u64,
     /// Lines refused by every run so far.
     pub refused: u64,
+    /// A batch whose users were created and whose app records may not all be written: a resumed
+    /// import writes them before it reads on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<Unfinished>,
+}
+
+/// A batch between the creation of its users and the end of their app records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unfinished {
+    /// The last line the batch covers (the lines after `lines_done` up to it).
+    pub through: u64,
+    /// The batch's users that have app records: their lines and the tokens UserCreateBulk
+    /// answered (the records themselves are read from the file again, never kept here).
+    pub users: Vec<CreatedUser>,
+    /// The batch's refusals so far, reported when it is finished (reasons never hold values).
+    pub refusals: Vec<Refusal>,
+}
+
+/// A user created from a line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedUser {
+    pub line: u64,
+    pub token: String,
+}
+
+/// A line refused, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refusal {
+    pub line: u64,
+    pub reason: String,
 }
 
 /// The state file of one import.
@@ -132,7 +163,7 @@ mod tests {
         .expect("chmod");
         let state = StateFile::new(path.clone());
         let identity = Identity { size: 1, head_sha256: String::new() };
-        state.save(&Saved { file: identity, lines_done: 1, created: 1, refused: 0 }).expect("save");
+        state.save(&Saved { file: identity, lines_done: 1, created: 1, refused: 0, unfinished: None }).expect("save");
         assert_eq!(mode(&path), 0o600);
         assert_eq!(state.load().expect("load").map(|saved| saved.lines_done), Some(1));
     }
