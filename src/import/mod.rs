@@ -1,10 +1,12 @@
 //! `bunker import FILE`: users from JSON Lines or CSV, loaded through `UserCreateBulk` on the
 //! vault's own router (in-process, no network), so that authentication, policies, licence
-//! limits, checks and audit events are that operation's own.
+//! limits, checks and audit events are that operation's own; the app records a line carries
+//! follow through `AppdataCreate`, addressed by the token each user was created with.
 //!
 //! The file is read one bounded line at a time; memory holds one batch. After each batch
 //! commits (UserCreateBulk writes its users and their events in one transaction), the state
-//! file records the lines done, so an interrupted import resumes after the last committed batch.
+//! file records the lines done, so an interrupted import resumes after the last committed batch;
+//! a batch with app records is recorded as unfinished until they are written (`run.rs`).
 //! Refusals are reported by line number and reason, never by value.
 
 mod apps;
