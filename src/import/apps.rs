@@ -12,8 +12,11 @@ use super::formats::App;
 
 /// A created user and the app records of its line.
 pub struct User {
+    /// The line it was created from.
     pub line: u64,
+    /// The token UserCreateBulk answered for it.
     pub token: String,
+    /// The line's app records.
     pub apps: Vec<App>,
 }
 

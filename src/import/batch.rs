@@ -60,7 +60,7 @@ impl Batch {
         self.body.push_str(&record.json);
         self.lines.insert(digest(&record.profile), line);
         if !record.apps.is_empty() {
-            self.app_bytes += record.bytes() - record.json.len();
+            self.app_bytes += record.app_bytes();
             self.apps.insert(line, record.apps);
         }
     }

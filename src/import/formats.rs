@@ -86,7 +86,12 @@ pub struct Record {
 impl Record {
     /// Bytes the record holds while it waits in a batch.
     pub fn bytes(&self) -> usize {
-        self.json.len() + self.apps.iter().map(|app| app.data.len()).sum::<usize>()
+        self.json.len() + self.app_bytes()
+    }
+
+    /// Bytes its app records hold.
+    pub fn app_bytes(&self) -> usize {
+        self.apps.iter().map(|app| app.data.len()).sum()
     }
 }
 

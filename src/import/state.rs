@@ -64,14 +64,18 @@ pub struct Unfinished {
 /// A user created from a line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedUser {
+    /// The line.
     pub line: u64,
+    /// The token UserCreateBulk answered for the user.
     pub token: String,
 }
 
 /// A line refused, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Refusal {
+    /// The line.
     pub line: u64,
+    /// Why, without any value of the line.
     pub reason: String,
 }
 
