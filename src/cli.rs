@@ -35,9 +35,9 @@ pub enum Command {
     /// master key under a new wrapping key (DATABUNKER_WRAPPINGKEY / _FILE, or one generated and
     /// shown once), which is then the only one that opens the vault.
     Recover(RecoverArgs),
-    /// Load users from a JSON Lines or CSV file through UserCreateBulk, in batches, into an
-    /// initialised vault opened as `serve` opens it (no server needed); resumes after an
-    /// interruption.
+    /// Load users from a JSON Lines or CSV file through UserCreateBulk, in batches, and their app
+    /// records through AppdataCreate, into an initialised vault opened as `serve` opens it (no
+    /// server needed); resumes after an interruption.
     Import(ImportArgs),
     /// Licences for resold vaults: make a signing key pair, sign a licence (the vault verifies
     /// it against BUNKER_LICENSE_PUBLIC_KEY).
@@ -165,9 +165,11 @@ pub struct RecoverArgs {
 /// The format of an import file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImportFormat {
-    /// One JSON object a line: a profile, or `{"profile": {...}, "slidingtime": ..., ...}`.
+    /// One JSON object a line: a profile, or `{"profile": {...}, "slidingtime": ..., "appdata":
+    /// {"<appname>": {...}}, ...}`.
     Jsonl,
-    /// A header row naming the profile fields, then one user a row.
+    /// A header row naming the profile fields (`appdata.<appname>` columns hold that app's data,
+    /// a JSON object), then one user a row.
     Csv,
 }
 
@@ -181,7 +183,8 @@ pub struct ImportArgs {
     #[arg(long, value_enum)]
     pub format: Option<ImportFormat>,
     /// The access token the calls are made with: the root token or one a policy grants
-    /// UserCreateBulk. Prefer BUNKER_TOKEN or --token-file (the process list shows arguments).
+    /// UserCreateBulk (and AppdataCreate and AppdataGet for app records). Prefer BUNKER_TOKEN or
+    /// --token-file (the process list shows arguments).
     #[arg(long, env = "BUNKER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// A file holding the access token.
@@ -199,7 +202,8 @@ pub struct ImportArgs {
     /// Final lifetime of every record that gives none (e.g. `1y` or `2030-01-01`).
     #[arg(long)]
     pub finaltime: Option<String>,
-    /// Where progress is kept for resumption (default: FILE.import-state).
+    /// Where progress is kept for resumption (default: FILE.import-state; owner-only: it holds
+    /// the tokens of users whose app records are being written).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Ignore the state file and import from the first line.

@@ -2,32 +2,32 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use tower::ServiceExt;
 
 use super::ImportError;
-use super::formats::Record;
-use crate::app::App;
+use super::client::{Client, message};
+use super::formats::{App, Record};
 
 /// Records gathered for one call: all with the same lifetimes and each with a profile text of
 /// its own, so that the answer (which echoes each profile, in order, without its position) maps
-/// back to lines exactly.
+/// back to lines exactly. Their app records wait beside them, for when their users exist.
 #[derive(Default)]
 pub struct Batch {
     lifetime: [Option<Value>; 2],
     lines: HashMap<[u8; 32], u64>,
     body: String,
+    apps: HashMap<u64, Vec<App>>,
+    app_bytes: usize,
 }
 
 /// What became of one line sent.
 pub enum Outcome {
-    Created(u64, String),
+    /// Its user was created: the token UserCreateBulk answered, and the line's app records.
+    Created(u64, String, Vec<App>),
     Refused(u64, String),
 }
 
@@ -40,9 +40,9 @@ impl Batch {
         self.lines.is_empty()
     }
 
-    /// Bytes the call's body will take.
+    /// Bytes the batch holds: the call's body and the app records.
     pub fn bytes(&self) -> usize {
-        self.body.len()
+        self.body.len() + self.app_bytes
     }
 
     /// Whether `record`, with these lifetimes, can join this call.
@@ -51,7 +51,7 @@ impl Batch {
     }
 
     /// Adds a record read at `line`, with its lifetimes (checked by [`Batch::fits`]).
-    pub fn push(&mut self, line: u64, lifetime: [Option<Value>; 2], record: &Record) {
+    pub fn push(&mut self, line: u64, lifetime: [Option<Value>; 2], record: Record) {
         if self.is_empty() {
             self.lifetime = lifetime;
         } else {
@@ -59,10 +59,14 @@ impl Batch {
         }
         self.body.push_str(&record.json);
         self.lines.insert(digest(&record.profile), line);
+        if !record.apps.is_empty() {
+            self.app_bytes += record.app_bytes();
+            self.apps.insert(line, record.apps);
+        }
     }
 
     /// Sends the call and returns each line's outcome, in line order.
-    pub async fn send(self, app: &App, token: &str, tenant: Option<&str>) -> Result<Vec<Outcome>, ImportError> {
+    pub async fn send(self, client: &Client) -> Result<Vec<Outcome>, ImportError> {
         let mut body = format!("{{\"records\":[{}]", self.body);
         for (name, value) in ["slidingtime", "finaltime"].iter().zip(&self.lifetime) {
             if let Some(value) = value {
@@ -70,23 +74,9 @@ impl Batch {
             }
         }
         body.push('}');
-        let mut request = Request::builder()
-            .method("POST")
-            .uri("/v2/UserCreateBulk")
-            .header("content-type", "application/json")
-            .header("x-bunker-token", token);
-        if let Some(tenant) = tenant {
-            request = request.header("x-bunker-tenant", tenant);
-        }
-        let request = request.body(Body::from(body)).map_err(|err| ImportError::Vault(err.to_string()))?;
-        let response = app.clone().oneshot(request).await.map_err(|err| ImportError::Vault(err.to_string()))?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await.map_err(|err| ImportError::Vault(err.to_string()))?.to_bytes();
+        let (status, bytes) = client.call("UserCreateBulk", body).await?;
         if status != StatusCode::OK {
-            let message = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|answer| answer["message"].as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let message = message(&bytes);
             return Err(ImportError::Vault(format!("UserCreateBulk answered {status}: {message}")));
         }
         let answer: Answer = serde_json::from_slice(&bytes)
@@ -104,7 +94,8 @@ impl Batch {
         };
         let mut outcomes = Vec::with_capacity(answer.created.len() + answer.errors.len());
         for created in answer.created {
-            outcomes.push(Outcome::Created(line_of(created.profile.as_deref())?, created.token));
+            let line = line_of(created.profile.as_deref())?;
+            outcomes.push(Outcome::Created(line, created.token, self.apps.remove(&line).unwrap_or_default()));
         }
         for refused in answer.errors {
             outcomes.push(Outcome::Refused(line_of(refused.profile.as_deref())?, refused.reason));
@@ -120,7 +111,7 @@ impl Batch {
 impl Outcome {
     pub fn line(&self) -> u64 {
         match self {
-            Outcome::Created(line, _) | Outcome::Refused(line, _) => *line,
+            Outcome::Created(line, ..) | Outcome::Refused(line, _) => *line,
         }
     }
 }

@@ -1,35 +1,38 @@
 //! `bunker import FILE`: users from JSON Lines or CSV, loaded through `UserCreateBulk` on the
 //! vault's own router (in-process, no network), so that authentication, policies, licence
-//! limits, checks and audit events are that operation's own.
+//! limits, checks and audit events are that operation's own; the app records a line carries
+//! follow through `AppdataCreate`, addressed by the token each user was created with.
 //!
 //! The file is read one bounded line at a time; memory holds one batch. After each batch
 //! commits (UserCreateBulk writes its users and their events in one transaction), the state
-//! file records the lines done, so an interrupted import resumes after the last committed batch.
+//! file records the lines done, so an interrupted import resumes after the last committed batch;
+//! a batch with app records is recorded as unfinished until they are written (`run.rs`).
 //! Refusals are reported by line number and reason, never by value.
 
+mod apps;
 mod batch;
+mod client;
 mod formats;
 mod progress;
+mod run;
 mod state;
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Seek, Write};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use self::batch::{Batch, Outcome};
-use self::formats::{Line, Parsed, Parser};
+use self::batch::Batch;
+use self::client::Client;
+use self::formats::{Line, MAX_APPS, Parsed, Parser};
 use self::progress::Counts;
+use self::run::{Outputs, Resumption, Run};
 use self::state::{Identity, Saved, StateFile};
-use crate::app::App;
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::expiry::Expiry;
 use crate::state::AppState;
-
-/// Refusals listed in the summary; the rest are counted (and all go to `--refusals`).
-const LISTED: usize = 100;
 
 /// Why an import stopped before the end of its file.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +62,9 @@ pub async fn run(state: AppState, args: ImportArgs) -> Result<(), ImportError> {
     let token = token_of(&args)?;
     let settings = &state.settings;
     let batch_size = args.batch.clamp(1, settings.max_bulk_records.max(1));
-    // A profile may take twice the record limit as sent (escapes); the rest is the record's keys.
-    let line_cap = settings.max_record_size.saturating_mul(2).saturating_add(64 * 1024);
+    // A profile, and each app record, may take twice the record limit as sent (escapes); the rest
+    // is the record's keys.
+    let line_cap = settings.max_record_size.saturating_mul(2).saturating_mul(1 + MAX_APPS).saturating_add(64 * 1024);
     let body_cap = (settings.large_body_limit / 2).max(line_cap);
     let defaults = [args.slidingtime.clone().map(Value::String), args.finaltime.clone().map(Value::String)];
     if let Err(err) = Expiry::from_request(defaults[0].as_ref(), defaults[1].as_ref(), now(), i64::MAX / 4) {
@@ -79,10 +83,16 @@ pub async fn run(state: AppState, args: ImportArgs) -> Result<(), ImportError> {
             args.file.display()
         )));
     }
-    let skip = resumed.as_ref().map_or(0, |saved| saved.lines_done);
+    // Lines up to `skip` are done, but for the app records of an unfinished batch's users.
+    let unfinished = resumed.as_ref().and_then(|saved| saved.unfinished.clone());
+    let skip = resumed.as_ref().map_or(0, |saved| saved.lines_done).max(unfinished.as_ref().map_or(0, |u| u.through));
     if skip > 0 {
         eprintln!("resuming after line {skip} (from {})", state_file.path().display());
     }
+    if let Some(batch) = &unfinished {
+        eprintln!("first writing the app records of the users created from lines up to {}", batch.through);
+    }
+    let mut unfinished = unfinished.map(Resumption::new);
 
     let open = |path: &Path| File::open(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source });
     let mut reader = BufReader::with_capacity(64 * 1024, open(&args.file)?);
@@ -95,28 +105,37 @@ pub async fn run(state: AppState, args: ImportArgs) -> Result<(), ImportError> {
         pending: Vec::new(),
     };
     let mut run = Run {
-        app: crate::app::app(state.clone()),
-        token,
-        tenant: args.tenant.clone(),
+        client: Client::new(crate::app::app(state.clone()), token, args.tenant.clone()),
         state_file,
-        saved: resumed.unwrap_or(Saved { file: identity, lines_done: 0, created: 0, refused: 0 }),
+        saved: resumed.unwrap_or(Saved { file: identity, lines_done: 0, created: 0, refused: 0, unfinished: None }),
         counts: Counts { skipped: skip, ..Counts::default() },
         bar: progress::bar(total, skip),
     };
     let started = Instant::now();
-    let mut parser = Parser::new(format);
+    let mut parser = Parser::new(format, settings.max_record_size);
     let mut batch = Batch::default();
     let mut line_no = 0;
     loop {
         let line = formats::next_line(&mut reader, line_cap).map_err(|source| io(&args.file, source))?;
         let Some(line) = line else { break };
         line_no += 1;
+        if line_no > skip
+            && let Some(resumption) = unfinished.take()
+        {
+            run.resume(resumption, &mut out).await?;
+        }
         let parsed = match line {
             Line::TooLong if parser.wants_header() => {
                 return Err(ImportError::Usage("the CSV header row is longer than a record may be".into()));
             }
             Line::Text(text) if parser.wants_header() => {
                 parser.header(&text).map_err(ImportError::Usage)?;
+                continue;
+            }
+            Line::Text(text) if unfinished.as_ref().is_some_and(|u| u.wants(line_no)) => {
+                if let Some(resumption) = &mut unfinished {
+                    resumption.found(line_no, parser.parse(&text));
+                }
                 continue;
             }
             _ if line_no <= skip => continue,
@@ -138,10 +157,10 @@ pub async fn run(state: AppState, args: ImportArgs) -> Result<(), ImportError> {
                     out.pending.push((line_no, err.to_string()));
                     continue;
                 }
-                if !batch.fits(&lifetime, &record) || batch.bytes() + record.json.len() > body_cap {
+                if !batch.fits(&lifetime, &record) || batch.bytes() + record.bytes() > body_cap {
                     run.checkpoint(std::mem::take(&mut batch), line_no - 1, &mut out).await?;
                 }
-                batch.push(line_no, lifetime, &record);
+                batch.push(line_no, lifetime, record);
                 if batch.len() >= batch_size {
                     run.checkpoint(std::mem::take(&mut batch), line_no, &mut out).await?;
                 }
@@ -151,98 +170,14 @@ pub async fn run(state: AppState, args: ImportArgs) -> Result<(), ImportError> {
     if parser.wants_header() && line_no > 0 {
         return Err(ImportError::Usage("the CSV file has no header row".into()));
     }
+    if let Some(resumption) = unfinished.take() {
+        run.resume(resumption, &mut out).await?;
+    }
     run.checkpoint(batch, line_no.max(skip), &mut out).await?;
     run.bar.finish_and_clear();
     out.report(&run.counts);
     println!("{}", run.counts.summary(started));
     Ok(())
-}
-
-/// The import's connection to the vault and its progress.
-struct Run {
-    app: App,
-    token: String,
-    tenant: Option<String>,
-    state_file: StateFile,
-    saved: Saved,
-    counts: Counts,
-    bar: indicatif::ProgressBar,
-}
-
-/// Where refusals and tokens go.
-struct Outputs {
-    refusals: Option<BufWriter<File>>,
-    tokens: Option<BufWriter<File>>,
-    /// The first refusals, for the summary.
-    listed: Vec<(u64, String)>,
-    /// Refusals of lines not yet covered by the state file.
-    pending: Vec<(u64, String)>,
-}
-
-impl Run {
-    /// Sends `batch`, records its outcomes and the refusals pending, then saves the state:
-    /// lines up to `done` are handled.
-    async fn checkpoint(&mut self, batch: Batch, done: u64, out: &mut Outputs) -> Result<(), ImportError> {
-        let mut refusals = std::mem::take(&mut out.pending);
-        let created_before = self.counts.created;
-        if !batch.is_empty() {
-            for outcome in batch.send(&self.app, &self.token, self.tenant.as_deref()).await? {
-                match outcome {
-                    Outcome::Created(line, token) => {
-                        self.counts.created += 1;
-                        if let Some(tokens) = &mut out.tokens {
-                            writeln!(tokens, "{}", json!({"line": line, "token": token})).map_err(write_failed)?;
-                        }
-                    }
-                    Outcome::Refused(line, reason) => refusals.push((line, reason)),
-                }
-            }
-        }
-        refusals.sort_by_key(|(line, _)| *line);
-        self.saved.created += self.counts.created - created_before;
-        self.saved.refused += refusals.len() as u64;
-        for (line, reason) in refusals {
-            self.counts.refused += 1;
-            if reason.starts_with("Duplicate ") {
-                self.counts.duplicates += 1;
-            }
-            if let Some(file) = &mut out.refusals {
-                writeln!(file, "{}", json!({"line": line, "reason": reason})).map_err(write_failed)?;
-            }
-            if out.listed.len() < LISTED {
-                out.listed.push((line, reason));
-            }
-        }
-        for file in [&mut out.refusals, &mut out.tokens].into_iter().flatten() {
-            file.flush().map_err(write_failed)?;
-            file.get_ref().sync_data().map_err(write_failed)?;
-        }
-        if done > self.saved.lines_done {
-            self.saved.lines_done = done;
-            self.state_file.save(&self.saved)?;
-        }
-        self.bar.set_position(done);
-        Ok(())
-    }
-}
-
-impl Outputs {
-    /// Lists the first refusals on standard output, then how many more there were.
-    fn report(&self, counts: &Counts) {
-        for (line, reason) in &self.listed {
-            println!("line {line}: {reason}");
-        }
-        let more = counts.refused.saturating_sub(self.listed.len() as u64);
-        if more > 0 {
-            println!("... and {more} more refusals (--refusals FILE lists them all)");
-        }
-        if counts.skipped > 0 && counts.duplicates > 0 {
-            println!(
-                "note: after an interruption, the records of a batch that committed just before it are refused \
-                 as duplicates: they were created by the interrupted run"
-            );
-        }
-    }
 }
 
 fn format_of(args: &ImportArgs) -> Result<ImportFormat, ImportError> {
@@ -280,23 +215,13 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Opens an output file, owner-only: the tokens of the users created are not for everyone.
 fn append_or_create(path: &Path, append: bool) -> Result<BufWriter<File>, ImportError> {
-    let mut options = OpenOptions::new();
-    options.create(true);
-    if append {
-        options.append(true);
-    } else {
-        options.write(true).truncate(true);
-    }
-    options.open(path).map(BufWriter::new).map_err(|source| io(path, source))
+    state::private_file(path, append).map(BufWriter::new).map_err(|source| io(path, source))
 }
 
 fn io(path: &Path, source: std::io::Error) -> ImportError {
     ImportError::Io { path: path.to_path_buf(), source }
-}
-
-fn write_failed(source: std::io::Error) -> ImportError {
-    ImportError::Io { path: PathBuf::from("output"), source }
 }
 
 fn now() -> i64 {

@@ -45,6 +45,10 @@ pub struct Counts {
     pub refused: u64,
     pub duplicates: u64,
     pub skipped: u64,
+    /// App records created.
+    pub apps: u64,
+    /// App records found written already (by an interrupted run), with the same data.
+    pub apps_existing: u64,
 }
 
 impl Counts {
@@ -52,7 +56,7 @@ impl Counts {
     pub fn summary(&self, started: Instant) -> String {
         let elapsed = started.elapsed().max(Duration::from_millis(1));
         let rate = (self.created + self.refused) as f64 / elapsed.as_secs_f64();
-        format!(
+        let mut summary = format!(
             "created {}, refused {} ({} as duplicates), skipped {} lines (done before), in {:.1}s, {:.0} records/s",
             self.created,
             self.refused,
@@ -60,6 +64,10 @@ impl Counts {
             self.skipped,
             elapsed.as_secs_f64(),
             rate
-        )
+        );
+        if self.apps + self.apps_existing > 0 {
+            summary.push_str(&format!("; app records: {} written, {} there already", self.apps, self.apps_existing));
+        }
+        summary
     }
 }

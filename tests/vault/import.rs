@@ -1,6 +1,7 @@
 //! `bunker import FILE` as a real process: users from JSON Lines and CSV land in the vault
-//! through UserCreateBulk, refusals are reported by line number without their values, and an
-//! interrupted import resumes from its state file without creating anyone twice.
+//! through UserCreateBulk and their app records through AppdataCreate, refusals are reported by
+//! line number without their values, and an interrupted import resumes from its state file
+//! without creating anyone twice, finishing the app records of a batch it was writing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,6 +39,12 @@ impl Vault {
 
     /// Runs `bunker import` with the root token: (success, stdout, stderr).
     fn import(&self, file: &Path, args: &[&str]) -> (bool, String, String) {
+        self.import_with(file, args, &[])
+    }
+
+    /// Runs `bunker import` with the root token and `env` (the vault's settings): (success,
+    /// stdout, stderr).
+    fn import_with(&self, file: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         let output = Command::new(bunker_bin())
             .arg("import")
             .arg(file)
@@ -50,6 +57,7 @@ impl Vault {
             .env_remove("PGSQL_HOST")
             .env("DATABUNKER_WRAPPINGKEY", &self.key)
             .env("BUNKER_TOKEN", ROOT)
+            .envs(env.iter().copied())
             .output()
             .expect("run bunker import");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -59,6 +67,11 @@ impl Vault {
 
     fn user(&self, login: &str) -> (u16, Value) {
         self.server.call("UserGet", ROOT, json!({"mode": "login", "identity": login}))
+    }
+
+    /// AppdataGet of a user's app record.
+    fn app(&self, login: &str, app: &str) -> (u16, Value) {
+        self.server.call("AppdataGet", ROOT, json!({"mode": "login", "identity": login, "appname": app}))
     }
 }
 
@@ -191,6 +204,161 @@ fn resumes_after_an_interruption(dir: &Path, url: String) {
     vault.server.stop();
 }
 
+fn jsonl_app_data_is_written_and_refused_by_line(dir: &Path, url: String) {
+    let vault = Vault::start(dir, url);
+    // AppdataCreate takes bodies of at most 1 KiB here: line 3's shop record passes the record
+    // size check, and the vault itself refuses it once its user is created.
+    let big = format!("s3cr3t-{}", "x".repeat(2048));
+    let file = vault.file(
+        "apps.jsonl",
+        &[
+            r#"{"profile":{"login":"amy"},"appdata":{"shop":{"cart":[1,2],"note":"s3cr3t-cart"},"Blog":{"posts":3}}}"#
+                .to_owned(),
+            r#"{"profile":{"login":"ben"},"appdata":{"shop":"s3cr3t-not-an-object"}}"#.to_owned(),
+            format!(r#"{{"profile":{{"login":"cat"}},"appdata":{{"shop":{{"big":"{big}"}},"blog":{{"posts":1}}}}}}"#),
+            r#"{"profile":{"login":"dan"},"appdata":{"s3cr3t name":{}}}"#.to_owned(),
+            r#"{"login":"eve","appdata":{"shop":{}}}"#.to_owned(),
+        ]
+        .join("\n"),
+    );
+    let refusals = dir.join("refusals.jsonl");
+    let args = ["--batch", "2", "--refusals", refusals.to_str().expect("path")];
+    let (ok, stdout, stderr) = vault.import_with(&file, &args, &[("BUNKER_BODY_LIMIT_KB", "1")]);
+    assert!(ok, "import failed: {stdout} {stderr}");
+    assert!(stdout.contains("line 2: the app data of shop is not a JSON object"), "{stdout}");
+    assert!(stdout.contains("line 3: app shop: Request body is too large"), "{stdout}");
+    assert!(stdout.contains("line 4: the appdata names an app with an incorrect name"), "{stdout}");
+    assert!(stdout.contains("created 3, refused 3 (0 as duplicates), skipped 0 lines"), "{stdout}");
+    assert!(stdout.contains("; app records: 3 written, 0 there already"), "{stdout}");
+    for output in [&stdout, &stderr, &std::fs::read_to_string(&refusals).expect("refusals")] {
+        assert!(!output.contains("s3cr3t"), "a value leaked: {output}");
+    }
+    let lines: Vec<u64> = std::fs::read_to_string(&refusals)
+        .expect("refusals")
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON line")["line"].as_u64().expect("line"))
+        .collect();
+    assert_eq!(lines, [2, 3, 4]);
+
+    let (status, shop) = vault.app("amy", "shop");
+    assert_eq!(status, 200, "{shop}");
+    assert_eq!(shop["appdata"], json!({"cart": [1, 2], "note": "s3cr3t-cart"}));
+    assert_eq!(shop["version"], 1);
+    assert_eq!(vault.app("amy", "blog").1["appdata"], json!({"posts": 3}), "the app name is lower-cased");
+    // Cat's user and blog record are created; the shop record the vault refused is not.
+    assert_eq!(vault.user("cat").0, 200);
+    assert_eq!(vault.app("cat", "blog").1["appdata"], json!({"posts": 1}));
+    assert_eq!(vault.app("cat", "shop").0, 404);
+    // A line refused for its app data creates no user.
+    assert_eq!(vault.user("ben").0, 404);
+    assert_eq!(vault.user("dan").0, 404);
+    // A bare profile's `appdata` is a profile field, not an app record.
+    assert_eq!(vault.user("eve").1["profile"]["appdata"], json!({"shop": {}}));
+    assert_eq!(vault.app("eve", "shop").0, 404);
+    vault.server.stop();
+}
+
+fn csv_app_data_columns(dir: &Path, url: String) {
+    let vault = Vault::start(dir, url);
+    let file = vault.file(
+        "apps.csv",
+        "login,appdata.shop,appdata.Blog,finaltime\n\
+         fay,\"{\"\"cart\"\": [3]}\",,1y\n\
+         gus,,\"{\"\"posts\"\": 2}\",\n\
+         hal,\"[\"\"s3cr3t\"\"]\",,\n\
+         ivy,,,\n",
+    );
+    let (ok, stdout, stderr) = vault.import(&file, &[]);
+    assert!(ok, "import failed: {stdout} {stderr}");
+    assert!(stdout.contains("line 4: the app data of shop is not a JSON object"), "{stdout}");
+    assert!(stdout.contains("created 3, refused 1 (0 as duplicates)"), "{stdout}");
+    assert!(stdout.contains("; app records: 2 written, 0 there already"), "{stdout}");
+    assert!(!stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"), "a value leaked: {stdout} {stderr}");
+    assert_eq!(vault.app("fay", "shop").1["appdata"], json!({"cart": [3]}));
+    assert_eq!(vault.app("fay", "blog").0, 404, "an empty cell is no record");
+    assert_eq!(vault.app("gus", "blog").1["appdata"], json!({"posts": 2}));
+    assert_eq!(vault.user("hal").0, 404);
+    assert_eq!(vault.user("ivy").0, 200);
+    assert_eq!(vault.app("ivy", "shop").0, 404);
+    // The row's lifetime is the user's; the app records go with it.
+    let now = chrono::Utc::now().timestamp();
+    let expires = vault.user("fay").1["expirationtime"].as_i64().expect("expirationtime") - now;
+    assert!((365 * 86_400 - 60..=365 * 86_400 + 5).contains(&expires), "{expires}");
+    vault.server.stop();
+}
+
+fn resumption_finishes_the_app_records_of_an_interrupted_batch(dir: &Path, url: String) {
+    let vault = Vault::start(dir, url);
+    let big = format!("s3cr3t-{}", "x".repeat(40 * 1024));
+    let file = vault.file(
+        "resume-apps.jsonl",
+        &[
+            r#"{"profile":{"login":"r1"},"appdata":{"shop":{"n":1,"v":"s3cr3t-1"}}}"#.to_owned(),
+            format!(r#"{{"profile":{{"login":"r2"}},"appdata":{{"blog":{{"big":"{big}"}},"shop":{{"n":2}}}}}}"#),
+            r#"{"profile":{"login":"r3"},"appdata":{"shop":{"n":3}}}"#.to_owned(),
+            r#"{"login":"r4"}"#.to_owned(),
+        ]
+        .join("\n"),
+    );
+    let mut state_path = file.as_os_str().to_owned();
+    state_path.push(".import-state");
+    // With 1 MiB of request memory the vault turns r2's blog record away as busy (503): the import
+    // stops after r1 and r2 were created and r1's shop record written, before the rest.
+    let (ok, stdout, stderr) = vault.import_with(&file, &["--batch", "2"], &[("BUNKER_REQUEST_MEMORY_MB", "1")]);
+    assert!(!ok, "{stdout} {stderr}");
+    assert!(stderr.contains("AppdataCreate answered 503"), "{stderr}");
+    let state = std::fs::read_to_string(&state_path).expect("state");
+    assert!(!state.contains("s3cr3t") && !state.contains("r1"), "the state holds no value: {state}");
+    let saved: Value = serde_json::from_str(&state).expect("state JSON");
+    assert_eq!(saved["lines_done"], 0, "{saved}");
+    assert_eq!(saved["unfinished"]["through"], 2, "{saved}");
+    let users = saved["unfinished"]["users"].as_array().expect("users");
+    assert_eq!(users.iter().map(|u| u["line"].as_u64().expect("line")).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(users[0]["token"], vault.user("r1").1["token"], "{saved}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&state_path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the state file is owner-only");
+    }
+    assert_eq!(vault.app("r1", "shop").1["version"], 1);
+    assert_eq!(vault.app("r2", "blog").0, 404);
+    assert_eq!(vault.user("r3").0, 404);
+    // Meanwhile r2's shop record is written with other data: the import leaves it as it is.
+    let (status, body) = vault.server.call(
+        "AppdataCreate",
+        ROOT,
+        json!({"mode": "login", "identity": "r2", "appname": "shop", "appdata": {"n": 99}}),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let (ok, stdout, stderr) = vault.import(&file, &["--batch", "2"]);
+    assert!(ok, "{stdout} {stderr}");
+    assert!(stderr.contains("resuming after line 2"), "{stderr}");
+    // r1 and r2 are not created again; r1's shop record is there already, r2's blog and r3's
+    // shop records are written; r2's shop record with other data refuses line 2.
+    assert!(stdout.contains("created 2, refused 1 (0 as duplicates), skipped 2 lines"), "{stdout}");
+    assert!(stdout.contains("; app records: 2 written, 1 there already"), "{stdout}");
+    assert!(stdout.contains("line 2: app shop: an app record with other data exists (left as it is)"), "{stdout}");
+    assert!(!stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"), "a value leaked: {stdout} {stderr}");
+    let (status, shop) = vault.app("r1", "shop");
+    assert_eq!(status, 200, "{shop}");
+    assert_eq!((shop["version"].clone(), shop["appdata"].clone()), (json!(1), json!({"n": 1, "v": "s3cr3t-1"})));
+    assert_eq!(vault.app("r2", "blog").1["appdata"]["big"], json!(big));
+    assert_eq!(vault.app("r2", "shop").1["appdata"], json!({"n": 99}));
+    assert_eq!(vault.app("r3", "shop").1["appdata"], json!({"n": 3}));
+    assert_eq!(vault.user("r4").0, 200);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state_path).expect("state")).expect("JSON");
+    assert_eq!((saved["lines_done"].clone(), saved.get("unfinished")), (json!(4), None), "{saved}");
+
+    // Done: a third run writes nothing.
+    let (ok, stdout, _) = vault.import(&file, &["--batch", "2"]);
+    assert!(ok && stdout.contains("created 0, refused 0 (0 as duplicates), skipped 4 lines"), "{stdout}");
+    assert!(!stdout.contains("app records"), "{stdout}");
+    assert_eq!(vault.app("r1", "shop").1["version"], 1);
+    vault.server.stop();
+}
+
 fn refuses_an_uninitialised_vault_and_a_bad_token(dir: &Path, url: String) {
     std::fs::write(dir.join("one.jsonl"), "{\"login\":\"x\"}\n").expect("write");
     let run = |url: &str, key: &str, token: &str| {
@@ -244,3 +412,6 @@ per_backend!(jsonl_creates_users_and_reports_refusals_by_line);
 per_backend!(csv_with_lifetimes);
 per_backend!(resumes_after_an_interruption);
 per_backend!(refuses_an_uninitialised_vault_and_a_bad_token);
+per_backend!(jsonl_app_data_is_written_and_refused_by_line);
+per_backend!(csv_app_data_columns);
+per_backend!(resumption_finishes_the_app_records_of_an_interrupted_batch);
