@@ -26,7 +26,7 @@ pub fn routes() -> Router<Console> {
 }
 
 /// Roles listed on the page.
-const MAX_ROLES: i64 = 500;
+const MAX_ROLES: i64 = 200;
 
 async fn overview(State(console): State<Console>, session: Session) -> Response {
     overview_page(&console, &session, StatusCode::OK, &Notice::None).await
@@ -47,13 +47,18 @@ async fn overview_page(console: &Console, session: &Session, status: StatusCode,
         Ok(lists) => lists,
         Err(refusal) => return layout::refused(Some(session), &refusal),
     };
-    let roles_store = console.app.db.tenant(session.tenant).roles();
-    let mut roles = Vec::new();
-    for role in roles_store.roles(MAX_ROLES).await.unwrap_or_default() {
-        let linked = roles_store.linked_policies(role.id).await.unwrap_or_default();
-        let names: Vec<String> = linked.into_iter().map(|p| p.name).collect();
-        roles.push(json!({"roleid": role.id, "rolename": role.name, "roledesc": role.descr, "policies": names}));
-    }
+    // No operation lists roles: the vault's answer to PolicyListAllPolicies above (administrators
+    // only, and audited) is what lets this session see the tenant's access design.
+    let roles = match roles_of(console, session).await {
+        Ok(roles) => roles,
+        Err(_) => {
+            let refusal = Refusal {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "The vault is unavailable: try again in a moment".into(),
+            };
+            return layout::refused(Some(session), &refusal);
+        }
+    };
     let policies = policies["rows"].as_array().cloned().unwrap_or_default();
     let groups = groups["rows"].as_array().cloned().unwrap_or_default();
     let body = html! {
@@ -101,6 +106,17 @@ async fn overview_page(console: &Console, session: &Session, status: StatusCode,
         }
     };
     layout::respond(status, layout::page("Groups, roles and policies", Some(session), notice, body))
+}
+
+/// The tenant's roles with the names of their policies.
+async fn roles_of(console: &Console, session: &Session) -> Result<Vec<Value>, crate::store::StoreError> {
+    let roles_store = console.app.db.tenant(session.tenant).roles();
+    let mut roles = Vec::new();
+    for role in roles_store.roles(MAX_ROLES).await? {
+        let names: Vec<String> = roles_store.linked_policies(role.id).await?.into_iter().map(|p| p.name).collect();
+        roles.push(json!({"roleid": role.id, "rolename": role.name, "roledesc": role.descr, "policies": names}));
+    }
+    Ok(roles)
 }
 
 #[derive(Debug, Default, Deserialize)]

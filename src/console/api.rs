@@ -11,7 +11,7 @@ use crate::http::auth::{ConsoleCall, TENANT_HEADER, TOKEN_HEADER};
 use crate::http::rate::ClientAddr;
 
 /// The most of an answer the console reads.
-const MAX_ANSWER: usize = 16 * 1024 * 1024;
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 /// A call the vault refused: its status and message, shown to the person as they are.
 #[derive(Debug, Clone)]
@@ -51,9 +51,10 @@ impl Console {
         }
         let response = self.api.clone().oneshot(request).await.map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE))?;
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER)
-            .await
-            .map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE))?;
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER).await.map_err(|_| Refusal {
+            status: StatusCode::BAD_GATEWAY,
+            message: "The answer is too large to show in the console: use the API".into(),
+        })?;
         let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() && answer.get("status").and_then(Value::as_str) == Some("ok") {
             return Ok(answer);

@@ -70,9 +70,15 @@ fn same_origin(headers: &HeaderMap) -> bool {
     if origin == "null" {
         return site == Some("same-origin");
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    // The host the browser addressed: `Host`, or behind a proxy that rewrites it, the
+    // `X-Forwarded-Host` it passes on (a page of another site cannot set either on a form post).
     let bare = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-    !host.is_empty() && bare == Some(host)
+    [header::HOST.as_str(), "x-forwarded-host"]
+        .iter()
+        .filter_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|host| !host.is_empty() && bare == Some(host))
 }
 
 #[cfg(test)]
@@ -102,6 +108,12 @@ mod tests {
         assert!(check(&hidden, Some(&token), Some(&token)).is_none());
         let hidden_elsewhere = headers(&[("host", "vault:3000"), ("origin", "null")]);
         assert!(check(&hidden_elsewhere, Some(&token), Some(&token)).is_some());
+        let proxied = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("x-forwarded-host", "vault.example.com"),
+            ("origin", "https://vault.example.com"),
+        ]);
+        assert!(check(&proxied, Some(&token), Some(&token)).is_none());
         let cross = headers(&[("host", "vault:3000"), ("sec-fetch-site", "cross-site")]);
         assert!(check(&cross, Some(&token), Some(&token)).is_some());
         assert!(check(&headers(&[("host", "vault:3000")]), Some(&token), Some(&token)).is_none());

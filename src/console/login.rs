@@ -51,7 +51,9 @@ fn with_cookie(mut response: Response, cookie: Option<axum::http::HeaderValue>) 
 }
 
 fn check_form(headers: &HeaderMap, given: Option<&str>) -> Option<Response> {
-    csrf::check(headers, session::cookie(headers, csrf::FORM_COOKIE), given)
+    // Any of the form cookies sent (a sibling site may have planted one with a narrower path).
+    let planted = session::cookies(headers, csrf::FORM_COOKIE).take(4).find(|value| Some(*value) == given);
+    csrf::check(headers, planted.or_else(|| session::cookie(headers, csrf::FORM_COOKIE)), given)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -459,5 +461,8 @@ fn password_form(
             button type="submit" { (page.button) }
         }
     };
-    with_cookie(layout::respond(status, layout::page(page.title, None, notice, body)), cookie)
+    let mut response = with_cookie(layout::respond(status, layout::page(page.title, None, notice, body)), cookie);
+    // The page's address holds the one-time token: it goes nowhere else, not even as a referrer.
+    response.headers_mut().insert(header::REFERRER_POLICY, axum::http::HeaderValue::from_static("no-referrer"));
+    response
 }

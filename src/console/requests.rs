@@ -54,7 +54,7 @@ fn decision(session: &Session, uuid: &str) -> Markup {
 }
 
 async fn queue(State(console): State<Console>, session: Session, Query(query): Query<QueueQuery>) -> Response {
-    let offset = query.offset.unwrap_or(0).max(0);
+    let offset = query.offset.unwrap_or(0).clamp(0, super::users::MAX_OFFSET);
     let caller = session.caller();
     let listed = async {
         let unlock = console.call(&caller, "BulkListUnlock", json!({})).await?;

@@ -60,12 +60,20 @@ impl FromRequestParts<Console> for Session {
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Session, Response> {
         let client = parts.extensions.get::<ClientAddr>().copied();
-        let Some(secret) = cookie(&parts.headers, COOKIE) else { return Err(to_login(false)) };
-        match load(console, secret, client).await {
-            Ok(Some(session)) => Ok(session),
-            Ok(None) => Err(to_login(true)),
-            Err(refusal) => Err(layout::refused(None, &refusal)),
+        // Every cookie of that name is tried: another site of the same domain may have planted one
+        // with a narrower path, which the browser sends first.
+        let secrets: Vec<&str> = cookies(&parts.headers, COOKIE).take(4).collect();
+        if secrets.is_empty() {
+            return Err(to_login(false));
         }
+        for secret in secrets {
+            match load(console, secret, client).await {
+                Ok(Some(session)) => return Ok(session),
+                Ok(None) => {}
+                Err(refusal) => return Err(layout::refused(None, &refusal)),
+            }
+        }
+        Err(to_login(true))
     }
 }
 
@@ -83,8 +91,12 @@ async fn load(console: &Console, secret: &str, client: Option<ClientAddr>) -> Re
         console_store.end(&row.id, None, app.clock.now_ms()).await.map_err(|_| unavailable())?;
         return Ok(None);
     }
-    if now - seen >= TOUCH_EVERY && console_store.touch(&row.id, now).await.is_err() {
-        return Ok(None);
+    if now - seen >= TOUCH_EVERY.min(idle / 2) {
+        match console_store.touch(&row.id, now).await {
+            Ok(()) => {}
+            Err(store::StoreError::NotFound) => return Ok(None),
+            Err(_) => return Err(unavailable()),
+        }
     }
     let kind = match (row.kind.as_str(), row.account_id.is_some()) {
         ("role", true) => "role",
@@ -110,15 +122,21 @@ fn unavailable() -> Refusal {
     }
 }
 
-/// The value of cookie `name`.
+/// The (first) value of cookie `name`.
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    cookies(headers, name).next()
+}
+
+/// Every value the request gives cookie `name`, in the order sent.
+pub fn cookies<'h>(headers: &'h HeaderMap, name: &str) -> impl Iterator<Item = &'h str> {
+    let name = name.to_owned();
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
+        .filter(move |(key, _)| *key == name)
         .map(|(_, value)| value.trim())
         .filter(|value| !value.is_empty())
 }

@@ -366,34 +366,55 @@ async fn consents(State(console): State<Console>, session: Session, Path(token):
         let answer = console.call(&caller, "AgreementListUserAgreements", user(&token)).await?;
         let rows = answer["rows"].as_array().cloned().unwrap_or_default();
         let mut details = Vec::new();
-        for row in rows.iter().take(50) {
+        for row in rows.iter().take(MAX_CONSENTS) {
             let brief = render::text(&row["brief"]);
-            if let Ok(found) = console.call(&caller, "AgreementGet", with(user(&token), json!({"brief": brief}))).await {
-                details.push((brief, found["agreement"].clone()));
-            }
+            let found = console.call(&caller, "AgreementGet", with(user(&token), json!({"brief": brief}))).await?;
+            details.push((brief, found["agreement"].clone()));
         }
+        // The history: the consent events among the user's latest events (a refusal is shown as
+        // such, never as an empty history).
         let history = console
-            .call(&caller, "AuditListUserEvents", with(user(&token), json!({"offset": 0, "limit": 100})))
+            .call(&caller, "AuditListUserEvents", with(user(&token), json!({"offset": 0, "limit": HISTORY_EVENTS})))
             .await
-            .map(|a| a["rows"].as_array().cloned().unwrap_or_default())
-            .unwrap_or_default();
-        let history: Vec<Value> = history
-            .into_iter()
-            .filter(|e| render::text(&e["title"]).starts_with("Agreement") || render::text(&e["operation"]).starts_with("Agreement"))
-            .map(event_row)
-            .collect();
+            .map(|a| {
+                let total = a["total"].as_i64().unwrap_or(0);
+                let rows: Vec<Value> = a["rows"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| render::text(&e["title"]).starts_with("Agreement"))
+                    .map(event_row)
+                    .collect();
+                (rows, total)
+            });
         Ok(html! {
             (render::rows("Consents", &rows, &[("brief", "Legal basis"), ("status", "Status")], None))
+            @if rows.len() > MAX_CONSENTS { p.muted { "The first " (MAX_CONSENTS) " consents are shown in full." } }
             @for (brief, agreement) in &details {
                 (render::fields(&format!("Consent {brief}"), agreement.as_object()))
             }
-            (render::rows("History", &history, &[("title", "What"), ("when", "When"), ("auditeventuuid", "Event")],
-                Some(("auditeventuuid", &|e: &Value| format!("/console/audit/{}", render::text(&e["auditeventuuid"]))))))
+            @match &history {
+                Ok((events, total)) => {
+                    (render::rows("History", events, &[("title", "What"), ("when", "When"), ("auditeventuuid", "Event")],
+                        Some(("auditeventuuid", &|e: &Value| format!("/console/audit/{}", render::text(&e["auditeventuuid"]))))))
+                    @if *total > HISTORY_EVENTS {
+                        p.muted { "From the user's latest " (HISTORY_EVENTS) " of " (total) " events; "
+                            a href=(format!("/console/users/{token}/audit")) { "the whole audit trail" } " has the rest." }
+                    }
+                }
+                Err(refusal) => p role="alert" { "The history could not be read: " (refusal.message) },
+            }
         })
     }
     .await;
     user_page(&session, "Consents", &token, "consents", result)
 }
+
+/// Consents shown in full on the page.
+const MAX_CONSENTS: usize = 50;
+/// The latest events of a user searched for consent history.
+const HISTORY_EVENTS: i64 = 500;
 
 fn event_row(mut e: Value) -> Value {
     e["when"] = json!(render::time(&e["timestamp"]));
@@ -428,6 +449,8 @@ pub struct PageQuery {
 }
 
 const PAGE: i64 = 50;
+/// The furthest a list is paged (an address cannot ask for more).
+pub const MAX_OFFSET: i64 = 1_000_000_000;
 
 async fn audit(
     State(console): State<Console>,
@@ -435,7 +458,7 @@ async fn audit(
     Path(token): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let offset = query.offset.unwrap_or(0).max(0);
+    let offset = query.offset.unwrap_or(0).clamp(0, MAX_OFFSET);
     let body = with(user(&token), json!({"offset": offset, "limit": PAGE}));
     let result = console.call(&session.caller(), "AuditListUserEvents", body).await.map(|answer| {
         let rows: Vec<Value> = answer["rows"].as_array().cloned().unwrap_or_default().into_iter().map(event_row).collect();
@@ -451,6 +474,7 @@ async fn audit(
 
 /// Links to the previous and next pages of a list.
 pub fn pager(base: &str, offset: i64, total: i64) -> Markup {
+    let offset = offset.clamp(0, MAX_OFFSET);
     html! {
         nav aria-label="Pages" {
             p {

@@ -109,7 +109,7 @@ async fn tenants_page(State(console): State<Console>, session: Session, Query(qu
 }
 
 async fn tenants(console: &Console, session: &Session, offset: i64, status: StatusCode, notice: &Notice) -> Response {
-    let offset = offset.max(0);
+    let offset = offset.clamp(0, super::users::MAX_OFFSET);
     let answer =
         match console.call(&session.caller(), "TenantListTenants", json!({"offset": offset, "limit": 50})).await {
             Ok(answer) => answer,
@@ -175,7 +175,7 @@ async fn accounts(console: &Console, session: &Session, offset: i64, status: Sta
     if !session.is_admin() {
         return admins_only(session);
     }
-    let offset = offset.max(0);
+    let offset = offset.clamp(0, super::users::MAX_OFFSET);
     let answer = match console.call(&session.caller(), "AccountList", json!({"offset": offset, "limit": 50})).await {
         Ok(answer) => answer,
         Err(refusal) => return layout::refused(Some(session), &refusal),
