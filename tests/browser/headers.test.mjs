@@ -14,7 +14,7 @@ test('the login page is served with the console\'s security headers', async () =
   assert.match(response.headers.get('content-type'), /^text\/html/);
   assert.equal(response.headers.get('content-security-policy'), CSP);
   assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
-  assert.equal(response.headers.get('referrer-policy'), 'no-referrer');
+  assert.equal(response.headers.get('referrer-policy'), 'same-origin');
   assert.equal(response.headers.get('cache-control'), 'no-store');
   const html = await response.text();
   assert.match(html, /<html lang="en"/);
