@@ -2,8 +2,8 @@
 //! policy simulator beside it.
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::api::Refusal;
 use super::layout::{self, Notice, csrf_field};
-use super::session::{Session, admins_only};
+use super::session::{Posted, Session, admins_only};
 use super::{Console, render, see_other};
 
 pub fn routes() -> Router<Console> {
@@ -121,7 +121,6 @@ async fn roles_of(console: &Console, session: &Session) -> Result<Vec<Value>, cr
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AccessForm {
-    csrf: Option<String>,
     policyname: Option<String>,
     policydesc: Option<String>,
     policy: Option<String>,
@@ -155,41 +154,17 @@ async fn act(
     }
 }
 
-async fn create_policy(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<AccessForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn create_policy(State(console): State<Console>, Posted { session, form, .. }: Posted<AccessForm>) -> Response {
     let body = document(form.policy.as_deref()).map(|policy| json!({"policyname": form.policyname, "policy": policy}));
     act(&console, &session, "PolicyCreate", body, "Policy created").await
 }
 
-async fn create_role(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<AccessForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn create_role(State(console): State<Console>, Posted { session, form, .. }: Posted<AccessForm>) -> Response {
     let body = Ok(json!({"rolename": form.rolename, "roledesc": form.roledesc.unwrap_or_default()}));
     act(&console, &session, "RoleCreate", body, "Role created").await
 }
 
-async fn link(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<AccessForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn link(State(console): State<Console>, Posted { session, form, .. }: Posted<AccessForm>) -> Response {
     let unlink = form.unlink.as_deref() == Some("true");
     let body = Ok(json!({"rolename": form.rolename, "policyname": form.policyname, "unlink": unlink}));
     act(&console, &session, "RoleLinkPolicy", body, if unlink { "Policy unlinked" } else { "Policy linked" }).await
@@ -261,14 +236,9 @@ async fn policy_page(
 
 async fn save_policy(
     State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(form): Form<AccessForm>,
+    Posted { session, form, .. }: Posted<AccessForm>,
 ) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
     let text = form.policy.as_deref().unwrap_or_default();
     let desc = form.policydesc.as_deref().unwrap_or_default();
     let saved = match document(Some(text)) {
@@ -290,7 +260,6 @@ async fn save_policy(
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SimulateForm {
-    csrf: Option<String>,
     policyid: Option<i64>,
     rolename: Option<String>,
     operation: Option<String>,
@@ -299,15 +268,7 @@ pub struct SimulateForm {
 }
 
 /// The simulator: the fragment alone for htmx, else the policy page with it.
-async fn simulate(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<SimulateForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn simulate(State(console): State<Console>, Posted { session, form, headers }: Posted<SimulateForm>) -> Response {
     let mut body = json!({"rolename": form.rolename, "operation": form.operation});
     if let Some(mode) = form.targetmode.as_deref().filter(|m| !m.is_empty()) {
         body["targetmode"] = json!(mode);

@@ -1,8 +1,8 @@
 //! The logged-in account's own page: its second factor (TOTP), enrolled and confirmed here.
 
 use axum::Router;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::Console;
 use super::layout::{self, Notice, csrf_field};
-use super::session::Session;
+use super::session::{Posted, Session};
 
 pub fn routes() -> Router<Console> {
     Router::new()
@@ -49,21 +49,12 @@ async fn page(session: Session) -> Response {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TotpForm {
-    csrf: Option<String>,
     password: Option<String>,
     code: Option<String>,
 }
 
 /// Shows the new secret once, with the form that confirms it with a first code.
-async fn enroll(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<TotpForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn enroll(State(console): State<Console>, Posted { session, form, .. }: Posted<TotpForm>) -> Response {
     let body = json!({"password": form.password.unwrap_or_default()});
     match console.call(&session.caller(), "AccountTotpEnroll", body).await {
         Ok(answer) => {
@@ -86,15 +77,7 @@ async fn enroll(
     }
 }
 
-async fn confirm(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<TotpForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn confirm(State(console): State<Console>, Posted { session, form, .. }: Posted<TotpForm>) -> Response {
     let body = json!({"code": form.code.unwrap_or_default().trim()});
     match console.call(&session.caller(), "AccountTotpConfirm", body).await {
         Ok(_) => {

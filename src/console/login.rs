@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::api::{Caller, Refusal};
 use super::layout::{self, Notice, csrf_field};
-use super::session::{self, COOKIE, Session};
+use super::session::{self, COOKIE, Posted};
 use super::{Console, csrf, see_other};
 use crate::audit::event::{self, EventBody, EventHeader};
 use crate::crypto::secrets::{digests_match, random_uuid_string, token_digest};
@@ -276,22 +276,16 @@ async fn login_token(
     logged_in(&headers, &secret, session_secs(&console))
 }
 
+/// A form with no fields of its own (its token is checked by [`Posted`]).
 #[derive(Debug, Default, Deserialize)]
-pub struct Posted {
-    csrf: Option<String>,
-}
+pub struct NoFields {}
 
 /// `POST /console/logout`: the session ends at once on every replica (an account's login
 /// session too), and the cookie goes.
 pub async fn logout(
     State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<Posted>,
+    Posted { session, form: _, headers }: Posted<NoFields>,
 ) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
     let app = &console.app;
     let ended = if session.account.is_some() {
         console.call(&session.caller(), "AccountLogout", json!({})).await.map(|_| ())

@@ -2,8 +2,8 @@
 //! cancelled with a reason.
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::layout::{self, Notice, csrf_field};
-use super::session::Session;
+use super::session::{Posted, Session};
 use super::users::pager;
 use super::{Console, render, see_other};
 
@@ -114,21 +114,15 @@ async fn request(State(console): State<Console>, session: Session, Path(uuid): P
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Decision {
-    csrf: Option<String>,
     reason: Option<String>,
     decision: Option<String>,
 }
 
 async fn decide(
     State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
-    Form(form): Form<Decision>,
+    Posted { session, form, .. }: Posted<Decision>,
 ) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
     let (operation, done) = match form.decision.as_deref() {
         Some("approve") => ("UserRequestApprove", "approved"),
         Some("cancel") => ("UserRequestCancel", "cancelled"),

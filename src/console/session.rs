@@ -178,3 +178,44 @@ pub fn admins_only(session: &Session) -> Response {
         ),
     )
 }
+
+/// The most of a form the console reads.
+const MAX_FORM: usize = 256 * 1024;
+
+/// A form posted within a session, its token and origin checked first: a handler that changes
+/// anything gets its form only through this, so none can forget the check.
+pub struct Posted<T> {
+    /// The session.
+    pub session: Session,
+    /// The form's fields.
+    pub form: T,
+    /// The request's headers.
+    pub headers: HeaderMap,
+}
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, console: &Console) -> Result<Posted<T>, Response> {
+        #[derive(serde::Deserialize)]
+        struct Token {
+            csrf: Option<String>,
+        }
+        let (mut parts, body) = req.into_parts();
+        let session = Session::from_request_parts(&mut parts, console).await?;
+        let bad = |status: StatusCode, message: &str| {
+            let notice = Notice::Error(message.into());
+            layout::respond(status, layout::page("Refused", Some(&session), &notice, maud::html! {}))
+        };
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
+            return Err(bad(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large"));
+        };
+        let token: Option<Token> = serde_urlencoded::from_bytes(&bytes).ok();
+        if let Some(refused) = session.check(&parts.headers, token.and_then(|t| t.csrf).as_deref()) {
+            return Err(refused);
+        }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| bad(StatusCode::BAD_REQUEST, "The form's fields are not what this page sends"))?;
+        Ok(Posted { session, form, headers: parts.headers })
+    }
+}

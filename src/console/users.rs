@@ -3,8 +3,7 @@
 //! their history, sessions, requests and the audit trail.
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::layout::{self, Notice, csrf_field};
 use super::render;
-use super::session::Session;
+use super::session::{Posted, Session};
 use super::{Console, see_other};
 
 pub fn routes() -> Router<Console> {
@@ -72,22 +71,13 @@ async fn find_page(session: Session) -> Response {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct FindForm {
-    csrf: Option<String>,
     mode: Option<String>,
     identity: Option<String>,
     q: Option<String>,
 }
 
 /// Identities go in the form's body, never in an address (they would land in histories and logs).
-async fn find(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<FindForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn find(State(console): State<Console>, Posted { session, form, .. }: Posted<FindForm>) -> Response {
     let mode = form.mode.as_deref().unwrap_or("email");
     let identity = form.identity.as_deref().map(str::trim).unwrap_or_default();
     match console.call(&session.caller(), "UserGet", json!({"mode": mode, "identity": identity})).await {
@@ -99,15 +89,7 @@ async fn find(
     }
 }
 
-async fn search(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<FindForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn search(State(console): State<Console>, Posted { session, form, .. }: Posted<FindForm>) -> Response {
     let query = form.q.as_deref().map(str::trim).unwrap_or_default();
     let caller = session.caller();
     let found = match console.call(&caller, "BulkListUnlock", json!({})).await {

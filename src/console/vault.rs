@@ -1,8 +1,8 @@
 //! The vault's own pages: tokens, tenants, administrator accounts, keys and statistics.
 
 use axum::Router;
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::api::Refusal;
 use super::layout::{self, Notice, csrf_field};
-use super::session::{Session, admins_only};
+use super::session::{Posted, Session, admins_only};
 use super::users::pager;
 use super::{Console, chart, render};
 
@@ -40,7 +40,6 @@ fn outcome<T>(result: Result<T, Refusal>, done: &str) -> (StatusCode, Notice) {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TokenForm {
-    csrf: Option<String>,
     token: Option<String>,
     action: Option<String>,
 }
@@ -62,15 +61,7 @@ async fn tokens_page(session: Session) -> Response {
 }
 
 /// Looking a token up or deleting it: by POST, so that the value never sits in an address.
-async fn token_action(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<TokenForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn token_action(State(console): State<Console>, Posted { session, form, .. }: Posted<TokenForm>) -> Response {
     let token = form.token.as_deref().map(str::trim).unwrap_or_default();
     if form.action.as_deref() == Some("delete") {
         let (status, notice) =
@@ -137,21 +128,12 @@ async fn tenants(console: &Console, session: &Session, offset: i64, status: Stat
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TenantForm {
-    csrf: Option<String>,
     tenantname: Option<String>,
     tenantorg: Option<String>,
 }
 
 /// A new tenant: its administrator token is shown once, here.
-async fn create_tenant(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<TenantForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn create_tenant(State(console): State<Console>, Posted { session, form, .. }: Posted<TenantForm>) -> Response {
     let body = json!({"tenantname": form.tenantname, "tenantorg": form.tenantorg.unwrap_or_default()});
     match console.call(&session.caller(), "TenantCreate", body).await {
         Ok(answer) => {
@@ -251,7 +233,6 @@ async fn accounts(console: &Console, session: &Session, offset: i64, status: Sta
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AccountForm {
-    csrf: Option<String>,
     action: Option<String>,
     accountid: Option<String>,
     username: Option<String>,
@@ -262,15 +243,7 @@ pub struct AccountForm {
     admin: Option<String>,
 }
 
-async fn account_action(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<AccountForm>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn account_action(State(console): State<Console>, Posted { session, form, .. }: Posted<AccountForm>) -> Response {
     let caller = session.caller();
     let id = form.accountid.as_deref().unwrap_or_default();
     let (status, notice) = match form.action.as_deref().unwrap_or_default() {
@@ -350,20 +323,11 @@ async fn keys(console: &Console, session: &Session, status: StatusCode, notice: 
     page(session, "Keys", status, notice, body)
 }
 
+/// A form with no fields of its own (its token is checked by [`Posted`]).
 #[derive(Debug, Default, Deserialize)]
-pub struct Posted {
-    csrf: Option<String>,
-}
+pub struct NoFields {}
 
-async fn rotate(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<Posted>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn rotate(State(console): State<Console>, Posted { session, .. }: Posted<NoFields>) -> Response {
     let (status, notice) =
         outcome(console.call(&session.caller(), "SystemRotateMasterKey", json!({})).await, "Rotation started");
     keys(&console, &session, status, &notice).await
@@ -426,15 +390,7 @@ async fn stats(
     page(session, "Statistics", status, notice, body)
 }
 
-async fn verify(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<Posted>,
-) -> Response {
-    if let Some(refused) = session.check(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn verify(State(console): State<Console>, Posted { session, .. }: Posted<NoFields>) -> Response {
     match console.call(&session.caller(), "AuditVerify", json!({})).await {
         Ok(mut answer) => {
             if let Some(map) = answer.as_object_mut() {
