@@ -70,6 +70,10 @@ pub async fn sweep_once(app: &AppState) -> Result<Option<BTreeMap<TenantId, Eras
     if let Err(err) = crate::store::roles::sweep_expired_tokens(&app.db, now_ms.div_euclid(1000)).await {
         tracing::warn!(error = %err, "cannot remove expired access tokens");
     }
+    // Portal captchas and codes past their expiry are refused already; the same.
+    if let Err(err) = crate::store::portal::sweep_expired(&app.db, now_ms.div_euclid(1000)).await {
+        tracing::warn!(error = %err, "cannot remove expired portal captchas and codes");
+    }
     // Blobs of erased files (and any a failed removal left queued) go after the commit.
     crate::files::blobs::purge(app).await;
     swept

@@ -21,6 +21,7 @@ pub mod health;
 pub mod key_rotation;
 pub mod legal;
 pub mod licence;
+pub mod portal;
 pub mod requests;
 pub mod retention;
 pub mod roles;

@@ -5,7 +5,7 @@
 //! The handle binds the tenant into each statement itself; callers never pass it again.
 
 use super::{
-    Db, accounts, agreements, appdata, audit, audit_chain, bulk, connectors, console, files, groups, legal, requests,
+    Db, accounts, agreements, appdata, audit, audit_chain, bulk, connectors, console, files, groups, legal, portal, requests,
     roles, search, sessions, shared, tokens, users, vault,
 };
 use crate::tenants::TenantId;
@@ -68,6 +68,11 @@ impl<'a> TenantScope<'a> {
     /// Administrator accounts.
     pub fn accounts(self) -> accounts::Accounts<'a> {
         accounts::Accounts(self)
+    }
+
+    /// The data subject portal's captchas and login codes.
+    pub fn portal(self) -> portal::Portal<'a> {
+        portal::Portal(self)
     }
 
     /// The web console's sessions.

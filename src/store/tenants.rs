@@ -234,7 +234,9 @@ pub async fn delete(db: &Db, id: TenantId, now_ms: i64, event: &AuditRecord) -> 
 
 /// Every table that holds a tenant's rows, children before their parents (and the backend's search
 /// index table first).
-const TENANT_TABLES: [&str; 29] = [
+const TENANT_TABLES: [&str; 31] = [
+    "portal_codes",
+    "portal_captchas",
     "account_tokens",
     "accounts",
     "connector_erasures",
