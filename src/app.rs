@@ -46,10 +46,15 @@ pub fn operations() -> Vec<Operation> {
 /// Every public operation: routed without authentication (the handler resolves the tenant
 /// and writes its own audit event).
 pub fn public_operations() -> Vec<Operation> {
-    [crate::shared::public_operations(), crate::tenants::public_operations(), crate::accounts::public_operations()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        crate::shared::public_operations(),
+        crate::tenants::public_operations(),
+        crate::accounts::public_operations(),
+        crate::portal::public_operations(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Operations whose one call carries up to thousands of records to seal or open.

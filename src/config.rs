@@ -226,6 +226,18 @@ pub fn settings() -> Result<Settings, ConfigError> {
             console_url: env("BUNKER_CONSOLE_URL").unwrap_or_else(|| "http://localhost:3000".into()),
         });
     }
+    if let Some(url) = env("BUNKER_SMS_WEBHOOK_URL") {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError::Invalid("BUNKER_SMS_WEBHOOK_URL must be an http:// or https:// URL".into()));
+        }
+        settings.portal.sms_webhook = Some(url);
+    }
+    if let Some(count) = per_minute("BUNKER_PORTAL_REQUESTS_PER_MINUTE")? {
+        settings.portal.per_address_per_minute = count;
+    }
+    if let Some(count) = per_minute("BUNKER_PORTAL_CODES_PER_HOUR")? {
+        settings.portal.codes_per_hour = count;
+    }
     if let Some(hosts) = env("BUNKER_CONNECTOR_HOSTS") {
         settings.connectors.hosts =
             crate::connectors::hosts::HostPolicy::parse(&hosts).map_err(ConfigError::Invalid)?;

@@ -24,6 +24,7 @@ pub mod integrity;
 pub mod keys;
 pub mod legal;
 pub mod licence;
+pub mod portal;
 pub mod requests;
 pub mod retention;
 pub mod search;

@@ -104,3 +104,15 @@ pub async fn send(settings: &MailSettings, to: &str, letter: Letter) -> Result<(
         }
     }
 }
+
+/// A data subject's one-time portal login code (short lines: the code stays readable as is).
+pub fn login_code(code: &str, tenant: &str) -> Letter {
+    Letter {
+        subject: "Your login code".into(),
+        text: format!(
+            "Your one-time code to see your personal data\r\n(tenant {tenant}):\r\n\r\n{code}\r\n\r\n\
+             It can be used once, within 5 minutes.\r\n\
+             If you did not ask for it, ignore this message.\r\n"
+        ),
+    }
+}

@@ -32,7 +32,7 @@ pub struct ClientAddr(pub IpAddr);
 
 impl ClientAddr {
     /// The bucket of this address: itself for IPv4, its /64 for IPv6.
-    fn bucket(self) -> IpAddr {
+    pub(crate) fn bucket(self) -> IpAddr {
         match self.0 {
             IpAddr::V4(v4) => IpAddr::V4(v4),
             IpAddr::V6(v6) => {

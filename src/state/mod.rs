@@ -54,6 +54,8 @@ pub struct Inner {
     pub erasure_metrics: crate::connectors::metrics::ErasureMetrics,
     /// Rate limits per client address.
     pub rates: RateLimits,
+    /// The portal login's rate limits, per client address and per identity.
+    pub portal: crate::portal::PortalLimits,
     /// Verified principals and resolved tenant names.
     pub caches: Caches,
     /// Checkpoints of the SQLite write-ahead log after erasures.
@@ -103,6 +105,7 @@ impl AppState {
     /// Builds the state around an unlocked key ring; starts the group-commit writers.
     pub fn new(db: Db, keys: Arc<KeyRing>, settings: Settings, clock: Clock) -> AppState {
         let rates = RateLimits::new(settings.rate.clone());
+        let portal = crate::portal::PortalLimits::new(&settings.portal);
         let metrics = Metrics::new();
         let key_job_metrics = crate::keys::metrics::JobMetrics::register(&metrics);
         let erasure_metrics = crate::connectors::metrics::ErasureMetrics::register(&metrics);
@@ -119,6 +122,7 @@ impl AppState {
             key_job_metrics,
             erasure_metrics,
             rates,
+            portal,
             caches: Caches::new(),
             licence: crate::licence::InForce::default(),
         }))

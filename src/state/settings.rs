@@ -69,6 +69,8 @@ pub struct Settings {
     pub connectors: crate::connectors::ConnectorSettings,
     /// Administrator accounts: their sessions' lifetime and the mail server.
     pub accounts: crate::accounts::AccountSettings,
+    /// The data subject portal's login: the SMS webhook and its rate limits.
+    pub portal: crate::portal::PortalSettings,
 }
 
 impl Default for Settings {
@@ -103,6 +105,7 @@ impl Default for Settings {
             licence_key: None,
             connectors: crate::connectors::ConnectorSettings::default(),
             accounts: crate::accounts::AccountSettings::default(),
+            portal: crate::portal::PortalSettings::default(),
         }
     }
 }
