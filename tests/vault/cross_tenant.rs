@@ -723,6 +723,21 @@ fn access_rows(t: &Target, me: &Actor) -> Vec<Row> {
         aimed("AccountResetPassword", vec![json!({"token": t.resettoken, "password": "probe account password"})]),
         aimed("AccountLogin", vec![json!({"username": t.accountname, "password": t.accountpassword})]),
         aimed("AccountRequestPasswordReset", vec![json!({"email": t.accountemail})]),
+        own("CaptchaCreate", "makes a captcha in the tenant of the header and names nothing", vec![json!({})]),
+        aimed(
+            "UserPrelogin",
+            vec![
+                json!({"mode": "email", "identity": t.email, "code": "probe", "captchacode": t.token}),
+                json!({"mode": "phone", "identity": t.phone, "code": "probe", "captchacode": t.token}),
+            ],
+        ),
+        aimed(
+            "UserLogin",
+            vec![
+                json!({"mode": "email", "identity": t.email, "smscode": "123456"}),
+                json!({"mode": "phone", "identity": t.phone, "smscode": "123456"}),
+            ],
+        ),
         own("AccountLogout", "ends the caller's own session (the callers have none)", vec![json!({})]),
         own(
             "AccountTotpEnroll",

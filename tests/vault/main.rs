@@ -47,6 +47,7 @@ mod limits;
 mod master_key;
 mod openapi;
 mod pg_proxy;
+mod portal_login;
 mod process;
 mod rates;
 mod recovery;
