@@ -176,7 +176,7 @@ pub(super) struct PreloginRequest {
 }
 
 /// `UserPrelogin {mode, identity, code, captchacode}`.
-pub async fn prelogin(
+pub(super) async fn prelogin(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
@@ -305,7 +305,7 @@ pub(super) struct LoginRequest {
 }
 
 /// `UserLogin {mode, identity, smscode}` → `{xtoken, token, expiration}`.
-pub async fn login(
+pub(super) async fn login(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,

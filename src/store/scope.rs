@@ -5,8 +5,8 @@
 //! The handle binds the tenant into each statement itself; callers never pass it again.
 
 use super::{
-    Db, accounts, agreements, appdata, audit, audit_chain, bulk, connectors, console, files, groups, legal, portal, requests,
-    roles, search, sessions, shared, tokens, users, vault,
+    Db, accounts, agreements, appdata, audit, audit_chain, bulk, connectors, console, files, groups, legal, portal,
+    requests, roles, search, sessions, shared, tokens, users, vault,
 };
 use crate::tenants::TenantId;
 
