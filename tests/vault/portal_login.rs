@@ -132,6 +132,36 @@ async fn wait_codes(email: &str, count: usize) -> Vec<String> {
     panic!("{count} codes expected for {email}, got {:?}", codes_to(email));
 }
 
+/// A fake SMS webhook shared by the tests of this process: every JSON body posted to it kept.
+fn sms_sink() -> &'static (u16, Arc<Mutex<Vec<Value>>>) {
+    static SINK: OnceLock<(u16, Arc<Mutex<Vec<Value>>>)> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let posted = Arc::new(Mutex::new(Vec::new()));
+        let kept = posted.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let app = axum::Router::new().route(
+                    "/sms",
+                    axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                        let kept = kept.clone();
+                        async move {
+                            kept.lock().expect("posted").push(body);
+                            "queued"
+                        }
+                    }),
+                );
+                axum::serve(listener, app).await.expect("serve");
+            });
+        });
+        (port, posted)
+    })
+}
+
 fn settings(_: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.accounts.mail = Some(bunker::accounts::MailSettings {
@@ -139,6 +169,7 @@ fn settings(_: &std::path::Path) -> Settings {
         from: "portal@vault.test".to_owned(),
         console_url: "https://vault.test".to_owned(),
     });
+    settings.portal.sms_webhook = Some(format!("http://127.0.0.1:{}/sms", sms_sink().0));
     settings.portal.per_address_per_minute = 20;
     settings.portal.codes_per_hour = 3;
     settings
@@ -350,4 +381,37 @@ both!(nothing_is_stored_in_clear, settings = settings, |v| {
     v.clock().advance(301);
     bunker::store::portal::sweep_expired(v.db(), v.clock().now()).await.expect("sweep");
     assert_eq!(v.scalar("SELECT COUNT(*) FROM portal_captchas").await, 0);
+});
+
+both!(a_code_goes_to_a_phone_through_the_sms_webhook, settings = settings, |v| {
+    let digits: String = uuid::Uuid::new_v4().as_u128().to_string().chars().take(9).collect();
+    let phone = format!("+447{digits}");
+    let token = v.create_user(json!({"phone": phone})).await;
+    let id = captcha_in(v, TenantId::MAIN).await;
+    prelogin(v, None, "phone", &phone, &id, ANSWER).await.ok();
+    let mut text = None;
+    for _ in 0..100 {
+        let posted = sms_sink().1.lock().expect("posted").clone();
+        text = posted.iter().find(|p| p["to"] == phone.as_str()).and_then(|p| p["text"].as_str().map(str::to_owned));
+        if text.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = text.expect("an SMS for the phone");
+    let code = text.split(|c: char| !c.is_ascii_digit()).find(|w| is_code(w)).expect("a code").to_owned();
+    let body = json!({"mode": "phone", "identity": phone, "smscode": code});
+    assert_eq!(v.call_as("UserLogin", None, None, body.clone()).await.ok()["token"], token.as_str());
+    v.call_as("UserLogin", None, None, body).await.error(403, INVALID_CODE);
+});
+
+both!(a_code_sent_twice_at_once_logs_in_once, settings = settings, |v| {
+    let email = new_email();
+    v.create_user(json!({"email": email})).await;
+    ask_code(v, &email).await;
+    let code = wait_codes(&email, 1).await.remove(0);
+    let answers = futures::future::join_all((0..4).map(|_| login(v, None, &email, &code))).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 403), "{statuses:?}");
 });
