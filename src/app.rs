@@ -103,10 +103,12 @@ pub fn router(state: AppState) -> Router {
     let v2 = Router::new().merge(api).merge(public).layer(shed);
     // The console calls the operations in-process, through the same layers as any client.
     let console = crate::console::router(state.clone(), v2.clone().with_state(state.clone()));
+    let portal = crate::portal::web::router(state.clone(), v2.clone().with_state(state.clone()));
     let timeout = state.settings.request_timeout;
     let mut router = Router::new()
         .merge(v2)
         .nest_service("/console", console)
+        .nest_service("/portal", portal)
         .route("/status", get(status::status))
         .route("/status/", get(status::status))
         .route("/openapi.yaml", get(crate::http::openapi::document));

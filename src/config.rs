@@ -238,6 +238,13 @@ pub fn settings() -> Result<Settings, ConfigError> {
     if let Some(count) = per_minute("BUNKER_PORTAL_CODES_PER_HOUR")? {
         settings.portal.codes_per_hour = count;
     }
+    if let Some(captcha) = env("BUNKER_PORTAL_CAPTCHA") {
+        settings.portal.captcha = match captcha.trim() {
+            "on" => true,
+            "off" => false,
+            _ => return Err(ConfigError::Invalid("BUNKER_PORTAL_CAPTCHA must be on or off".into())),
+        };
+    }
     if let Some(hosts) = env("BUNKER_CONNECTOR_HOSTS") {
         settings.connectors.hosts =
             crate::connectors::hosts::HostPolicy::parse(&hosts).map_err(ConfigError::Invalid)?;

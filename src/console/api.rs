@@ -3,6 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use axum::response::Response;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -36,7 +37,41 @@ pub struct Caller<'a> {
 
 impl Console {
     /// Calls `operation` with `body`: the answer's JSON when its status is `ok`.
-    pub(super) async fn call(&self, caller: &Caller<'_>, operation: &str, body: Value) -> Result<Value, Refusal> {
+    pub(crate) async fn call(&self, caller: &Caller<'_>, operation: &str, body: Value) -> Result<Value, Refusal> {
+        let response = self.send(caller, operation, body).await?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER).await.map_err(|_| Refusal {
+            status: StatusCode::BAD_GATEWAY,
+            message: "The answer is too large to show here: use the API".into(),
+        })?;
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() && answer.get("status").and_then(Value::as_str) == Some("ok") {
+            return Ok(answer);
+        }
+        let message = answer.get("message").and_then(Value::as_str).map(str::to_owned);
+        Err(Refusal { status, message: message.unwrap_or_else(|| refusal(status).message) })
+    }
+
+    /// Calls `operation` for an answer that is not JSON (a file's content): the answer as it
+    /// is, streamed, when it succeeded; the refusal otherwise.
+    pub(crate) async fn call_raw(
+        &self,
+        caller: &Caller<'_>,
+        operation: &str,
+        body: Value,
+    ) -> Result<Response, Refusal> {
+        let response = self.send(caller, operation, body).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER).await.unwrap_or_default();
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let message = answer.get("message").and_then(Value::as_str).map(str::to_owned);
+        Err(Refusal { status, message: message.unwrap_or_else(|| refusal(status).message) })
+    }
+
+    async fn send(&self, caller: &Caller<'_>, operation: &str, body: Value) -> Result<Response, Refusal> {
         let mut request = Request::post(format!("/v2/{operation}")).header("content-type", "application/json");
         if let Some(token) = caller.token {
             request = request.header(TOKEN_HEADER, token);
@@ -49,18 +84,7 @@ impl Console {
         if let Some(client) = caller.client {
             request.extensions_mut().insert(client);
         }
-        let response = self.api.clone().oneshot(request).await.map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE))?;
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER).await.map_err(|_| Refusal {
-            status: StatusCode::BAD_GATEWAY,
-            message: "The answer is too large to show in the console: use the API".into(),
-        })?;
-        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status.is_success() && answer.get("status").and_then(Value::as_str) == Some("ok") {
-            return Ok(answer);
-        }
-        let message = answer.get("message").and_then(Value::as_str).map(str::to_owned);
-        Err(Refusal { status, message: message.unwrap_or_else(|| refusal(status).message) })
+        self.api.clone().oneshot(request).await.map_err(|_| refusal(StatusCode::SERVICE_UNAVAILABLE))
     }
 }
 

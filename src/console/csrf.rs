@@ -34,12 +34,7 @@ pub fn fresh() -> String {
 
 /// Checks a POST: its origin, then its token against `expected`; the refusal to answer if any.
 pub fn check(headers: &HeaderMap, expected: Option<&str>, given: Option<&str>) -> Option<Response> {
-    let same_origin = same_origin(headers);
-    let matches = match (expected, given) {
-        (Some(expected), Some(given)) => !expected.is_empty() && digests_match(expected.as_bytes(), given.as_bytes()),
-        _ => false,
-    };
-    if same_origin && matches {
+    if passes(headers, expected, given) {
         None
     } else {
         Some(layout::respond(
@@ -54,6 +49,15 @@ pub fn check(headers: &HeaderMap, expected: Option<&str>, given: Option<&str>) -
             ),
         ))
     }
+}
+
+/// Whether a POST came from a page of this origin and carries the token `expected`.
+pub fn passes(headers: &HeaderMap, expected: Option<&str>, given: Option<&str>) -> bool {
+    let matches = match (expected, given) {
+        (Some(expected), Some(given)) => !expected.is_empty() && digests_match(expected.as_bytes(), given.as_bytes()),
+        _ => false,
+    };
+    same_origin(headers) && matches
 }
 
 /// False when the browser says the request came from another site, or its `Origin` is not the

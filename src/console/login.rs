@@ -33,14 +33,7 @@ const INVALID_TOKEN: &str = "This access token is not one that can open the cons
 
 /// The forms shown before a session carry a value also set in a cookie (double submit).
 fn form_token(headers: &HeaderMap) -> (String, Option<axum::http::HeaderValue>) {
-    match session::cookie(headers, csrf::FORM_COOKIE) {
-        Some(value) if value.len() == 64 => (value.to_owned(), None),
-        _ => {
-            let value = csrf::fresh();
-            let cookie = session::set_cookie(headers, csrf::FORM_COOKIE, Some(&value), 3600);
-            (value, Some(cookie))
-        }
-    }
+    session::form_token(headers, "/console", csrf::FORM_COOKIE)
 }
 
 fn with_cookie(mut response: Response, cookie: Option<axum::http::HeaderValue>) -> Response {
@@ -51,9 +44,8 @@ fn with_cookie(mut response: Response, cookie: Option<axum::http::HeaderValue>) 
 }
 
 fn check_form(headers: &HeaderMap, given: Option<&str>) -> Option<Response> {
-    // Any of the form cookies sent (a sibling site may have planted one with a narrower path).
-    let planted = session::cookies(headers, csrf::FORM_COOKIE).take(4).find(|value| Some(*value) == given);
-    csrf::check(headers, planted.or_else(|| session::cookie(headers, csrf::FORM_COOKIE)), given)
+    let planted = session::form_cookie(headers, csrf::FORM_COOKIE, given);
+    csrf::check(headers, planted, given)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,15 +10,15 @@
 
 mod access;
 mod account;
-mod api;
-mod assets;
+pub(crate) mod api;
+pub(crate) mod assets;
 mod chart;
-mod csrf;
-mod layout;
+pub(crate) mod csrf;
+pub(crate) mod layout;
 mod login;
-mod render;
+pub(crate) mod render;
 mod requests;
-mod session;
+pub(crate) mod session;
 mod users;
 mod vault;
 
@@ -31,16 +31,24 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
-/// What every console page needs: the vault, and its API router to call in-process.
+/// What every console page needs: the vault, and its API router to call in-process. The
+/// portal's pages are built on it too.
 #[derive(Clone)]
 pub struct Console {
-    app: AppState,
+    pub(crate) app: AppState,
     api: Router,
+}
+
+impl Console {
+    /// The pages' state over the vault `app` and its `/v2` router `api`.
+    pub(crate) fn new(app: AppState, api: Router) -> Console {
+        Console { app, api }
+    }
 }
 
 /// The strict policy of every console answer: scripts and styles from the console alone, no
 /// inline script, no framing, forms posting to the console only.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'";
 
 /// The console's routes, to be nested at `/console`; `api` is the vault's `/v2` router.
@@ -62,7 +70,7 @@ pub fn router(app: AppState, api: Router) -> Router {
 }
 
 /// Headers on every console answer.
-async fn secure_headers(req: Request, next: Next) -> Response {
+pub(crate) async fn secure_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -78,6 +86,6 @@ async fn secure_headers(req: Request, next: Next) -> Response {
 }
 
 /// A redirect after a form (303: the browser follows it with GET).
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }

@@ -48,11 +48,6 @@ impl Session {
     pub fn is_admin(&self) -> bool {
         self.kind != "role"
     }
-
-    /// Checks a form's token and origin: the refusal to answer, if any.
-    pub fn check(&self, headers: &HeaderMap, given: Option<&str>) -> Option<Response> {
-        csrf::check(headers, Some(&self.csrf), given)
-    }
 }
 
 impl FromRequestParts<Console> for Session {
@@ -79,6 +74,28 @@ impl FromRequestParts<Console> for Session {
 
 /// The session named by `secret`, if it is live; ends it when it sat unused too long.
 async fn load(console: &Console, secret: &str, client: Option<ClientAddr>) -> Result<Option<Session>, Refusal> {
+    let Some(row) = live_token(console, secret).await? else { return Ok(None) };
+    let kind = match (row.kind.as_str(), row.account_id.is_some()) {
+        ("role", true) => "role",
+        ("tenant", _) => "tenant",
+        ("root", false) => "root",
+        _ => return Ok(None),
+    };
+    Ok(Some(Session {
+        secret: secret.to_owned(),
+        id: row.id,
+        tenant: row.tenant,
+        kind: kind.into(),
+        account: row.account_id,
+        csrf: csrf::of_session(secret),
+        client,
+    }))
+}
+
+/// The token of a live session (the console's or the portal's: an access token only they may
+/// present) named by `secret`. Ends it when it sat unused longer than `BUNKER_CONSOLE_IDLE` or
+/// is past its lifetime; records its use every so often.
+pub(crate) async fn live_token(console: &Console, secret: &str) -> Result<Option<store::vault::TokenRow>, Refusal> {
     let app = &console.app;
     let digest = token_digest(secret);
     let row = store::vault::find_token(&app.db, &digest).await.map_err(|_| unavailable())?;
@@ -98,24 +115,10 @@ async fn load(console: &Console, secret: &str, client: Option<ClientAddr>) -> Re
             Err(_) => return Err(unavailable()),
         }
     }
-    let kind = match (row.kind.as_str(), row.account_id.is_some()) {
-        ("role", true) => "role",
-        ("tenant", _) => "tenant",
-        ("root", false) => "root",
-        _ => return Ok(None),
-    };
-    Ok(Some(Session {
-        secret: secret.to_owned(),
-        id: row.id,
-        tenant: row.tenant,
-        kind: kind.into(),
-        account: row.account_id,
-        csrf: csrf::of_session(secret),
-        client,
-    }))
+    Ok(Some(row))
 }
 
-fn unavailable() -> Refusal {
+pub(crate) fn unavailable() -> Refusal {
     Refusal {
         status: StatusCode::SERVICE_UNAVAILABLE,
         message: "The vault is unavailable: try again in a moment".into(),
@@ -144,16 +147,41 @@ pub fn cookies<'h>(headers: &'h HeaderMap, name: &str) -> impl Iterator<Item = &
 /// A `Set-Cookie` for the console: HttpOnly, SameSite=Strict, Secure when the browser reached the
 /// vault over TLS (through a proxy that says so); `None` clears it.
 pub fn set_cookie(headers: &HeaderMap, name: &str, value: Option<&str>, max_age: i64) -> HeaderValue {
+    set_cookie_at(headers, "/console", name, value, max_age)
+}
+
+/// A `Set-Cookie` as [`set_cookie`], for the pages under `path` (the console's or the portal's).
+pub fn set_cookie_at(headers: &HeaderMap, path: &str, name: &str, value: Option<&str>, max_age: i64) -> HeaderValue {
     let secure = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
     let secure = if secure { "; Secure" } else { "" };
     let cookie = match value {
-        Some(value) => format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
-        None => format!("{name}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+        Some(value) => format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
+        None => format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
     };
     HeaderValue::from_str(&cookie).expect("cookie values are hex")
+}
+
+/// The token of the forms shown before a session (login and the like), with the cookie to set
+/// when the browser has none yet (double submit): on the pages under `path`, in cookie `name`.
+pub fn form_token(headers: &HeaderMap, path: &str, name: &str) -> (String, Option<HeaderValue>) {
+    match cookie(headers, name) {
+        Some(value) if value.len() == 64 => (value.to_owned(), None),
+        _ => {
+            let value = csrf::fresh();
+            let cookie = set_cookie_at(headers, path, name, Some(&value), 3600);
+            (value, Some(cookie))
+        }
+    }
+}
+
+/// The value of form cookie `name` a form's `given` token is to match: any of those sent (a
+/// sibling site may have planted one with a narrower path).
+pub fn form_cookie<'h>(headers: &'h HeaderMap, name: &str, given: Option<&str>) -> Option<&'h str> {
+    let planted = cookies(headers, name).take(4).find(|value| Some(*value) == given);
+    planted.or_else(|| cookie(headers, name))
 }
 
 /// To the login page; `clear` drops the dead session's cookie.
@@ -182,40 +210,55 @@ pub fn admins_only(session: &Session) -> Response {
 /// The most of a form the console reads.
 const MAX_FORM: usize = 256 * 1024;
 
-/// A form posted within a session, its token and origin checked first: a handler that changes
-/// anything gets its form only through this, so none can forget the check.
-pub struct Posted<T> {
+/// Who may post forms: a session whose forms carry its own token, and how its pages refuse.
+pub trait FormOwner: FromRequestParts<Console, Rejection = Response> + Send + Sized {
+    /// The token its forms carry.
+    fn csrf(&self) -> &str;
+    /// A page refusing the form with `status` and `message`.
+    fn refuse(&self, status: StatusCode, message: &str) -> Response;
+}
+
+impl FormOwner for Session {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    fn refuse(&self, status: StatusCode, message: &str) -> Response {
+        let notice = Notice::Error(message.into());
+        layout::respond(status, layout::page("Refused", Some(self), &notice, maud::html! {}))
+    }
+}
+
+/// A form posted within a session (the console's, or `S`), its token and origin checked first:
+/// a handler that changes anything gets its form only through this, so none can forget the check.
+pub struct Posted<T, S = Session> {
     /// The session.
-    pub session: Session,
+    pub session: S,
     /// The form's fields.
     pub form: T,
     /// The request's headers.
     pub headers: HeaderMap,
 }
 
-impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Console> for Posted<T> {
+impl<T: serde::de::DeserializeOwned, S: FormOwner> axum::extract::FromRequest<Console> for Posted<T, S> {
     type Rejection = Response;
 
-    async fn from_request(req: axum::extract::Request, console: &Console) -> Result<Posted<T>, Response> {
+    async fn from_request(req: axum::extract::Request, console: &Console) -> Result<Posted<T, S>, Response> {
         #[derive(serde::Deserialize)]
         struct Token {
             csrf: Option<String>,
         }
         let (mut parts, body) = req.into_parts();
-        let session = Session::from_request_parts(&mut parts, console).await?;
-        let bad = |status: StatusCode, message: &str| {
-            let notice = Notice::Error(message.into());
-            layout::respond(status, layout::page("Refused", Some(&session), &notice, maud::html! {}))
-        };
+        let session = S::from_request_parts(&mut parts, console).await?;
         let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
-            return Err(bad(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large"));
+            return Err(session.refuse(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large"));
         };
         let token: Option<Token> = serde_urlencoded::from_bytes(&bytes).ok();
-        if let Some(refused) = session.check(&parts.headers, token.and_then(|t| t.csrf).as_deref()) {
-            return Err(refused);
+        if !csrf::passes(&parts.headers, Some(session.csrf()), token.and_then(|t| t.csrf).as_deref()) {
+            return Err(session.refuse(StatusCode::FORBIDDEN, csrf::REFUSED));
         }
         let form = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| bad(StatusCode::BAD_REQUEST, "The form's fields are not what this page sends"))?;
+            .map_err(|_| session.refuse(StatusCode::BAD_REQUEST, "The form's fields are not what this page sends"))?;
         Ok(Posted { session, form, headers: parts.headers })
     }
 }

@@ -194,7 +194,7 @@ pub(super) async fn prelogin(
         let who = PortalIdentity::parse(req.mode, req.identity)?;
         let answer = text(req.code).unwrap_or_default();
         let captcha_id = text(req.captchacode).map(|c| c.trim().to_owned()).unwrap_or_default();
-        if !captcha::check(&app, &this.keys, &captcha_id, &answer).await? {
+        if app.settings.portal.captcha && !captcha::check(&app, &this.keys, &captcha_id, &answer).await? {
             // A wrong captcha counts as a failed authentication of the address.
             if app.rates.auth_failed(client) {
                 return Err(ApiError::TooManyRequests);

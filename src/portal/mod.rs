@@ -11,6 +11,7 @@
 pub mod captcha;
 pub mod login;
 pub mod sms;
+pub mod web;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -46,11 +47,15 @@ pub struct PortalSettings {
     pub per_address_per_minute: u32,
     /// Codes one identity may be sent per hour (`BUNKER_PORTAL_CODES_PER_HOUR`).
     pub codes_per_hour: u32,
+    /// Whether `UserPrelogin` asks for a captcha (`BUNKER_PORTAL_CAPTCHA`, `on` unless `off`):
+    /// off only where the portal sits behind bot protection of its own. The limits per address
+    /// and per identity hold either way.
+    pub captcha: bool,
 }
 
 impl Default for PortalSettings {
     fn default() -> PortalSettings {
-        PortalSettings { sms_webhook: None, per_address_per_minute: 30, codes_per_hour: 10 }
+        PortalSettings { sms_webhook: None, per_address_per_minute: 30, codes_per_hour: 10, captcha: true }
     }
 }
 
@@ -61,6 +66,7 @@ impl std::fmt::Debug for PortalSettings {
             .field("sms_webhook", &self.sms_webhook.as_ref().map(|_| "[redacted]"))
             .field("per_address_per_minute", &self.per_address_per_minute)
             .field("codes_per_hour", &self.codes_per_hour)
+            .field("captcha", &self.captcha)
             .finish()
     }
 }

@@ -37,13 +37,14 @@ impl Console<'_> {
         })
     }
 
-    /// Makes an account's login session the console's own. `NotFound` when it is gone.
+    /// Makes a login session the console's own (an account's) or the portal's (a user's).
+    /// `NotFound` when it is gone.
     pub async fn adopt(&self, digest: &[u8; 32], now: i64) -> StoreResult<()> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let done = sqlx::query(
                 "UPDATE access_tokens SET console_seen_at = $3 \
-                 WHERE tenant_id = $1 AND digest = $2 AND account_id IS NOT NULL",
+                 WHERE tenant_id = $1 AND digest = $2 AND (account_id IS NOT NULL OR kind = 'user')",
             )
             .bind(tenant)
             .bind(&digest[..])

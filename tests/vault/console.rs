@@ -19,7 +19,7 @@ use crate::common::TestVault;
 /// The host the browser reaches the vault at.
 const HOST: &str = "vault.test";
 /// The console's own origin.
-const ORIGIN: &str = "http://vault.test";
+pub(crate) const ORIGIN: &str = "http://vault.test";
 /// The session cookie.
 const COOKIE: &str = "bunker_console";
 /// The content security policy of every console answer.
@@ -37,16 +37,16 @@ const SESSION_SECS: i64 = 8 * 3_600;
 
 /// One answer of the console.
 #[derive(Debug)]
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    html: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) html: String,
 }
 
 impl Page {
     /// Where a redirect points.
     #[track_caller]
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -55,27 +55,27 @@ impl Page {
 
     /// Asserts a 303 to `to`.
     #[track_caller]
-    fn redirects_to(&self, to: &str) {
+    pub(crate) fn redirects_to(&self, to: &str) {
         assert_eq!(self.status, 303, "{}", self.html);
         assert_eq!(self.location(), to);
     }
 
     /// The value of the first `csrf` field of the page's forms.
-    fn csrf(&self) -> Option<String> {
+    pub(crate) fn csrf(&self) -> Option<String> {
         let start = self.html.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
         let end = self.html[start..].find('"')?;
         Some(self.html[start..start + end].to_owned())
     }
 
     /// The text of the page's `role="alert"` element.
-    fn alert(&self) -> Option<&str> {
+    pub(crate) fn alert(&self) -> Option<&str> {
         let start = self.html.find(r#"role="alert">"#)? + r#"role="alert">"#.len();
         let end = self.html[start..].find('<')?;
         Some(&self.html[start..start + end])
     }
 
     /// The text of the page's `role="status"` element.
-    fn notice(&self) -> Option<&str> {
+    pub(crate) fn notice(&self) -> Option<&str> {
         let start = self.html.find(r#"role="status">"#)? + r#"role="status">"#.len();
         let end = self.html[start..].find('<')?;
         Some(&self.html[start..start + end])
@@ -83,13 +83,13 @@ impl Page {
 
     /// Asserts the refusal of a form: 403 and the console's message.
     #[track_caller]
-    fn refused_form(&self) {
+    pub(crate) fn refused_form(&self) {
         assert_eq!(self.status, 403, "{}", self.html);
         assert_eq!(self.alert(), Some(REFUSED), "{}", self.html);
     }
 
     /// The `Set-Cookie` headers naming `name`.
-    fn set_cookies(&self, name: &str) -> Vec<String> {
+    pub(crate) fn set_cookies(&self, name: &str) -> Vec<String> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -101,28 +101,28 @@ impl Page {
 }
 
 /// A browser: a cookie jar, the `csrf` value of the last page with a form, and the vault.
-struct Browser<'v> {
+pub(crate) struct Browser<'v> {
     v: &'v TestVault,
-    cookies: BTreeMap<String, String>,
-    csrf: Option<String>,
+    pub(crate) cookies: BTreeMap<String, String>,
+    pub(crate) csrf: Option<String>,
 }
 
 impl<'v> Browser<'v> {
-    fn new(v: &'v TestVault) -> Browser<'v> {
+    pub(crate) fn new(v: &'v TestVault) -> Browser<'v> {
         Browser { v, cookies: BTreeMap::new(), csrf: None }
     }
 
     /// The session cookie's value, if any.
-    fn session(&self) -> Option<String> {
+    pub(crate) fn session(&self) -> Option<String> {
         self.cookies.get(COOKIE).cloned()
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         self.send("GET", path, Vec::new(), &[]).await
     }
 
     /// Posts `fields` with the current `csrf` value and the console's origin.
-    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.csrf.clone().unwrap_or_else(|| panic!("no form seen before posting to {path}"));
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
@@ -130,14 +130,14 @@ impl<'v> Browser<'v> {
     }
 
     /// Posts exactly `fields` with exactly `headers` (besides the host and cookies).
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
         let body = fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
         let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
         all.extend_from_slice(headers);
         self.send("POST", path, body.into_bytes(), &all).await
     }
 
-    async fn send(&mut self, method: &str, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Page {
+    pub(crate) async fn send(&mut self, method: &str, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Page {
         let mut request = Request::builder().method(method).uri(path).header(header::HOST, HOST);
         if !self.cookies.is_empty() {
             let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
@@ -168,20 +168,20 @@ impl<'v> Browser<'v> {
     }
 
     /// Logs in with an access token through the login page: the answer of the form.
-    async fn login_token(&mut self, token: &str) -> Page {
+    pub(crate) async fn login_token(&mut self, token: &str) -> Page {
         assert_eq!(self.get("/console/login").await.status, 200);
         self.submit("/console/login/token", &[("token", token)]).await
     }
 
     /// Logs in with an account of tenant `tenant` (empty: the main tenant).
-    async fn login_account(&mut self, tenant: &str, username: &str, password: &str) -> Page {
+    pub(crate) async fn login_account(&mut self, tenant: &str, username: &str, password: &str) -> Page {
         assert_eq!(self.get("/console/login").await.status, 200);
         self.submit("/console/login/account", &[("tenant", tenant), ("username", username), ("password", password)])
             .await
     }
 
     /// Logs in with the root token and opens the users page (for its forms' `csrf`).
-    async fn root(v: &'v TestVault) -> Browser<'v> {
+    pub(crate) async fn root(v: &'v TestVault) -> Browser<'v> {
         let mut browser = Browser::new(v);
         browser.login_token(&v.root).await.redirects_to("/console/users");
         assert_eq!(browser.get("/console/users").await.status, 200);
@@ -190,7 +190,7 @@ impl<'v> Browser<'v> {
 }
 
 /// A form value, percent-encoded.
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

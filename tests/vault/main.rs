@@ -48,6 +48,7 @@ mod master_key;
 mod openapi;
 mod pg_proxy;
 mod portal_login;
+mod portal_web;
 mod process;
 mod rates;
 mod recovery;

@@ -19,7 +19,7 @@ use crate::both;
 use crate::common::{Answer, TestVault, assert_absent};
 
 /// The answer of the captchas the tests store.
-const ANSWER: &str = "Zq7xK";
+pub(crate) const ANSWER: &str = "Zq7xK";
 /// The refusal of a wrong, used, expired or exhausted code.
 const INVALID_CODE: &str = "The code is not valid or has expired";
 /// A wrong, used or expired captcha: HTTP 200 with this error.
@@ -93,7 +93,7 @@ async fn converse(stream: tokio::net::TcpStream, inbox: Arc<Mutex<Vec<Mail>>>) -
 
 /// The codes mailed to `email` so far, oldest first (a line of six digits, in the text or in a
 /// base64 body).
-fn codes_to(email: &str) -> Vec<String> {
+pub(crate) fn codes_to(email: &str) -> Vec<String> {
     let mails = sink().1.lock().expect("inbox").clone();
     let email = email.to_lowercase();
     mails
@@ -121,7 +121,7 @@ fn is_code(line: &str) -> bool {
 }
 
 /// Waits up to 10 s for `count` codes mailed to `email`; all of them.
-async fn wait_codes(email: &str, count: usize) -> Vec<String> {
+pub(crate) async fn wait_codes(email: &str, count: usize) -> Vec<String> {
     for _ in 0..100 {
         let codes = codes_to(email);
         if codes.len() >= count {
@@ -162,7 +162,7 @@ fn sms_sink() -> &'static (u16, Arc<Mutex<Vec<Value>>>) {
     })
 }
 
-fn settings(_: &std::path::Path) -> Settings {
+pub(crate) fn settings(_: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.accounts.mail = Some(bunker::accounts::MailSettings {
         url: format!("smtp://127.0.0.1:{}", sink().0),
@@ -176,12 +176,12 @@ fn settings(_: &std::path::Path) -> Settings {
 }
 
 /// An address no other test uses (the mail sink is shared).
-fn new_email() -> String {
+pub(crate) fn new_email() -> String {
     format!("p{}@portal.test", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// Stores a captcha in `tenant` whose answer is [`ANSWER`]; its id.
-async fn captcha_in(v: &TestVault, tenant: TenantId) -> String {
+pub(crate) async fn captcha_in(v: &TestVault, tenant: TenantId) -> String {
     let keys = v.state.tenant_keys(tenant).await.expect("keys");
     let id = uuid::Uuid::new_v4().to_string();
     let digest = bunker::portal::captcha::answer_digest(&keys, &id, ANSWER);
