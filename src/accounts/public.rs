@@ -16,19 +16,16 @@ use serde_json::{Value, json};
 
 use super::details::{self, Details};
 use super::{LOCK_SECS, MAX_FAILURES, OneTimeToken, RESET_SECS, mail, password, totp};
-use crate::audit::event::{self, EventBody, EventHeader};
-use crate::crypto::TenantKeys;
 use crate::crypto::secrets::{digests_match, random_uuid_string, token_digest};
 use crate::http::auth::{ConsoleCall, TOKEN_HEADER};
-use crate::http::error::ErrorMessage;
 use crate::http::lenient::{Text, text};
+use crate::http::public_call::{PublicCall as Call, finish as write_event};
 use crate::http::rate::ClientAddr;
 use crate::http::{ApiError, ApiResult, Body, Operation, Reply, op};
 use crate::state::AppState;
 use crate::store::accounts::AccountRow;
 use crate::store::roles::NewXToken;
 use crate::store::{self, StoreError};
-use crate::tenants::TenantId;
 
 /// The owners' operations.
 pub fn operations() -> Vec<Operation> {
@@ -55,94 +52,13 @@ fn invalid_token() -> ApiError {
     ApiError::bad_request(INVALID_TOKEN)
 }
 
-/// One call of a public operation: where it acts, who it turned out to be, and whether its
-/// event went in with its change.
-#[derive(Clone)]
-struct Call {
-    app: AppState,
-    operation: &'static str,
-    tenant: TenantId,
-    keys: Arc<TenantKeys>,
-    client: Option<ClientAddr>,
-    now_ms: i64,
-    /// `public`, or `account` once the account is known.
-    actor: (&'static str, String),
-    committed: bool,
-}
-
-impl Call {
-    async fn in_tenant(
-        app: &AppState,
-        operation: &'static str,
-        headers: &HeaderMap,
-        client: Option<ClientAddr>,
-    ) -> ApiResult<Call> {
-        let tenant = crate::shared::routes::tenant(app, headers).await?;
-        Call::new(app, operation, tenant, client).await
-    }
-
-    async fn new(
-        app: &AppState,
-        operation: &'static str,
-        tenant: TenantId,
-        client: Option<ClientAddr>,
-    ) -> ApiResult<Call> {
-        let keys = app.tenant_keys(tenant).await?;
-        Ok(Call {
-            app: app.clone(),
-            operation,
-            tenant,
-            keys,
-            client,
-            now_ms: app.clock.now_ms(),
-            actor: ("public", "-".into()),
-            committed: false,
-        })
-    }
-
-    fn now(&self) -> i64 {
-        self.now_ms.div_euclid(1000)
-    }
-
-    fn is_account(&mut self, account: &str) {
-        self.actor = ("account", account.to_owned());
-    }
-
-    fn event(&self, status: u16, message: Option<&str>, extra: Option<&Value>) -> store::audit::AuditRecord {
-        let header = EventHeader {
-            tenant: self.tenant,
-            principal_kind: self.actor.0,
-            principal_id: &self.actor.1,
-            operation: self.operation,
-            created_ms: self.now_ms,
-        };
-        let body = EventBody { extra, message, ..EventBody::default() };
-        event::seal(&header, &body, status, &self.keys)
-    }
-
-    /// Counts a failure against the client's address: 429 once it has spent its allowance.
-    fn failed(&self, err: ApiError) -> ApiError {
-        if self.app.rates.auth_failed(self.client) { ApiError::TooManyRequests } else { err }
-    }
-
-    fn refuse_if_blocked(&self) -> ApiResult<()> {
-        if self.app.rates.is_blocked(self.client) { Err(ApiError::TooManyRequests) } else { Ok(()) }
-    }
-}
-
 /// Answers `result`, after writing the call's event when its change did not carry it.
 async fn finish(call: Option<Call>, result: ApiResult<Value>) -> Response {
     let response = match result {
         Ok(value) => Reply(value).into_response(),
         Err(err) => err.into_response(),
     };
-    let Some(call) = call.filter(|call| !call.committed) else { return response };
-    let message = response.extensions().get::<ErrorMessage>().map(|m| m.0.clone());
-    let event = call.event(response.status().as_u16(), message.as_deref(), None);
-    match call.app.audit.submit(event).await {
-        Ok(()) => response,
-        Err(err) => ApiError::from(err).into_response(),
-    }
+    write_event(call, response).await
 }
 
 /// The account of the session token in `X-Bunker-Token`, and the session's id.
@@ -184,7 +100,7 @@ async fn account_of_session(
         && (row.console_seen_at.is_none() || console);
     let Some(account) = row.account_id.filter(|_| live) else { return Err(denied()) };
     let mut this = Call::new(app, operation, row.tenant, client).await?;
-    this.is_account(&account);
+    this.acts_as("account", &account);
     let found = app.db.tenant(row.tenant).accounts().get(&account).await?;
     *call = Some(this);
     let found = found.filter(|a| a.status == "active").ok_or_else(ApiError::access_denied)?;
@@ -238,11 +154,11 @@ async fn set_password(
         let accounts = app.db.tenant(this.tenant).accounts();
         let row =
             accounts.token_owner(&digest, purpose, this.now()).await?.ok_or_else(|| this.failed(invalid_token()))?;
-        this.is_account(&row.id);
+        this.acts_as("account", &row.id);
         let details = Details::open(&this.keys, &row.id, &row.details)?;
         password::acceptable(&new_password, &details.username)?;
         let hash = password::hash(new_password).await?;
-        let event = this.event(200, None, None);
+        let event = this.event(None, 200, None, None);
         match accounts.redeem(&digest, purpose, &row.id, &hash, &event, this.now_ms).await {
             Ok(()) => this.committed = true,
             Err(StoreError::NotFound) => return Err(invalid_token()),
@@ -258,7 +174,7 @@ async fn set_password(
 /// A refused attempt of an account that took one (counted, and locking the account at the
 /// maximum, when it was taken): its event, and a failure counted against the client's address.
 async fn refuse(call: &mut Call, message: &'static str) -> ApiError {
-    let event = call.event(403, Some(message), None);
+    let event = call.event(None, 403, Some(message), None);
     match call.app.db.tenant(call.tenant).accounts().login_refused(&event).await {
         Ok(()) => {
             call.committed = true;
@@ -309,7 +225,7 @@ async fn login(
         let hash = usable.as_ref().and_then(|a| a.password.clone());
         let matches = password::verify(given, hash).await?;
         let Some(account) = usable else { return Err(this.failed(invalid_login())) };
-        this.is_account(&account.id);
+        this.acts_as("account", &account.id);
         if !matches || (!account.admin && account.role_id.is_none()) {
             return Err(refuse(this, INVALID_LOGIN).await);
         }
@@ -337,7 +253,7 @@ async fn login(
             created_at: now,
             expires_at: expiration,
         };
-        let event = this.event(200, None, Some(&json!({"sessionid": id})));
+        let event = this.event(None, 200, None, Some(&json!({"sessionid": id})));
         match accounts.logged_in(&account, &session, step, &event).await {
             Ok(()) => this.committed = true,
             // Changed meanwhile (disabled, locked, another password or role), or a one-time code
@@ -373,7 +289,7 @@ async fn logout(
             session(&app, &headers, &mut call, "AccountLogout", client, console.is_some()).await?;
         let Body(NoParameters {}) = body?;
         let this = call.as_mut().ok_or_else(ApiError::access_denied)?;
-        let event = this.event(200, None, Some(&json!({"sessionid": session_id})));
+        let event = this.event(None, 200, None, Some(&json!({"sessionid": session_id})));
         match app.db.tenant(this.tenant).accounts().logout(&account.id, &session_id, &event, this.now_ms).await {
             Ok(()) => this.committed = true,
             Err(StoreError::NotFound) => return Err(ApiError::access_denied()),
@@ -437,10 +353,10 @@ async fn send_reset(mut call: Call, settings: mail::MailSettings, email: String)
     let accounts = app.db.tenant(call.tenant).accounts();
     let found = accounts.by_email(&details::email_index(&call.keys, &email)).await?;
     let Some(account) = found.filter(|a| a.status == "active") else { return Ok(()) };
-    call.is_account(&account.id);
+    call.acts_as("account", &account.id);
     let details = Details::open(&call.keys, &account.id, &account.details)?;
     let token = OneTimeToken::new();
-    let event = call.event(200, None, Some(&json!({"resettoken": "issued"})));
+    let event = call.event(None, 200, None, Some(&json!({"resettoken": "issued"})));
     let expires_at = call.now() + RESET_SECS;
     if !accounts.issue(&account.id, &token.stored("reset", expires_at), Some(expires_at - 60), &event).await? {
         return Ok(());
@@ -487,7 +403,7 @@ async fn totp_enroll(
         let mut details = Details::open(&this.keys, &account.id, &account.details)?;
         let secret = totp::new_secret();
         details.totp_pending = Some(secret.clone());
-        let event = this.event(200, None, None);
+        let event = this.event(None, 200, None, None);
         let sealed = details.seal(&this.keys, &account.id);
         match accounts.set_details(&account.id, &account.details, &sealed, false, &event).await {
             Ok(()) => this.committed = true,
@@ -528,7 +444,7 @@ async fn totp_confirm(
             return Err(this.failed(ApiError::bad_request("The code is not valid")));
         }
         details.totp = Some(pending);
-        let event = this.event(200, None, None);
+        let event = this.event(None, 200, None, None);
         let sealed = details.seal(&this.keys, &account.id);
         match app
             .db

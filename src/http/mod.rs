@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operation;
 pub mod paging;
+pub mod public_call;
 pub mod rate;
 pub mod reply;
 pub mod status;

@@ -101,20 +101,12 @@ impl RateLimits {
             settings,
         };
         let limits = RateLimits(Arc::new(inner));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let weak = Arc::downgrade(&limits.0);
-            runtime.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    let Some(inner) = weak.upgrade() else { break };
-                    inner.failures.retain_recent();
-                    inner.public.retain_recent();
-                    inner.failures.shrink_to_fit();
-                    inner.public.shrink_to_fit();
-                }
-            });
-        }
+        sweep_every_minute(&limits.0, |inner| {
+            inner.failures.retain_recent();
+            inner.public.retain_recent();
+            inner.failures.shrink_to_fit();
+            inner.public.shrink_to_fit();
+        });
         limits
     }
 
@@ -197,6 +189,21 @@ pub async fn public(State(limits): State<RateLimits>, req: Request, next: Next) 
         Ok(()) => next.run(req).await,
         Err(err) => err.into_response(),
     }
+}
+
+/// Runs `sweep` over `limiters` every minute on the current runtime (none: never), for as long
+/// as they live: keyed limiters forget the keys they no longer limit.
+pub fn sweep_every_minute<T: Send + Sync + 'static>(limiters: &Arc<T>, sweep: fn(&T)) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    let weak = Arc::downgrade(limiters);
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(limiters) = weak.upgrade() else { break };
+            sweep(&limiters);
+        }
+    });
 }
 
 #[cfg(test)]

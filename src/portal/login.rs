@@ -12,19 +12,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{LIFETIME_SECS, MAX_ATTEMPTS, captcha};
-use crate::audit::event::{self, EventBody, EventHeader, Subject};
 use crate::crypto::index::IndexValue;
 use crate::crypto::secrets::{digests_match, random_uuid_string, token_digest};
 use crate::crypto::{IndexKind, TenantKeys};
 use crate::http::error::ErrorMessage;
 use crate::http::lenient::{Text, text};
+use crate::http::public_call::{PublicCall as Call, finish as write_event};
 use crate::http::rate::ClientAddr;
 use crate::http::{ApiError, ApiResult, Body, Reply};
 use crate::state::{AppState, XTOKEN_DEFAULT_SECS};
+use crate::store::StoreError;
 use crate::store::portal::NewCode;
 use crate::store::roles::NewXToken;
-use crate::store::{self, StoreError};
-use crate::tenants::TenantId;
 use crate::users::service::{LoadedUser, open_in};
 
 /// The answer to a captcha that is wrong, used or expired (HTTP 200, as Databunker answers it).
@@ -33,58 +32,6 @@ pub const CAPTCHA_ERROR: &str = "captcha-error";
 pub const INVALID_CODE: &str = "The code is not valid or has expired";
 /// Longest identity looked at.
 const MAX_IDENTITY: usize = 256;
-
-/// One call: where it acts, whom it concerns once known, and whether its event went in with
-/// its change.
-struct Call {
-    app: AppState,
-    operation: &'static str,
-    tenant: TenantId,
-    keys: Arc<TenantKeys>,
-    client: Option<ClientAddr>,
-    now_ms: i64,
-    committed: bool,
-}
-
-impl Call {
-    async fn new(
-        app: &AppState,
-        operation: &'static str,
-        headers: &HeaderMap,
-        client: Option<ClientAddr>,
-    ) -> ApiResult<Call> {
-        let tenant = crate::shared::routes::tenant(app, headers).await?;
-        let keys = app.tenant_keys(tenant).await?;
-        Ok(Call { app: app.clone(), operation, tenant, keys, client, now_ms: app.clock.now_ms(), committed: false })
-    }
-
-    fn now(&self) -> i64 {
-        self.now_ms.div_euclid(1000)
-    }
-
-    fn event(
-        &self,
-        subject: Option<&Subject>,
-        status: u16,
-        message: Option<&str>,
-        extra: Option<&Value>,
-    ) -> store::audit::AuditRecord {
-        let header = EventHeader {
-            tenant: self.tenant,
-            principal_kind: "public",
-            principal_id: "-",
-            operation: self.operation,
-            created_ms: self.now_ms,
-        };
-        let body = EventBody { subject, extra, message, ..EventBody::default() };
-        event::seal(&header, &body, status, &self.keys)
-    }
-
-    /// Counts a failure against the client's address: 429 once it has spent its allowance.
-    fn failed(&self, err: ApiError) -> ApiError {
-        if self.app.rates.auth_failed(self.client) { ApiError::TooManyRequests } else { err }
-    }
-}
 
 /// What a call answers: a value, the captcha error (HTTP 200), or an error.
 enum Outcome {
@@ -104,13 +51,7 @@ async fn finish(call: Option<Call>, result: ApiResult<Outcome>) -> Response {
         }
         Err(err) => err.into_response(),
     };
-    let Some(call) = call.filter(|call| !call.committed) else { return response };
-    let message = response.extensions().get::<ErrorMessage>().map(|m| m.0.clone());
-    let event = call.event(None, response.status().as_u16(), message.as_deref(), None);
-    match call.app.audit.submit(event).await {
-        Ok(()) => response,
-        Err(err) => ApiError::from(err).into_response(),
-    }
+    write_event(call, response).await
 }
 
 /// A portal identity: an email address or a phone number, normalised as the user index is.
@@ -186,7 +127,7 @@ pub(super) async fn prelogin(
     let mut call = None;
     let result = async {
         app.portal.address(client)?;
-        let this = call.insert(Call::new(&app, "UserPrelogin", &headers, client).await?);
+        let this = call.insert(Call::in_tenant(&app, "UserPrelogin", &headers, client).await?);
         if app.rates.is_blocked(client) {
             return Err(ApiError::TooManyRequests);
         }
@@ -208,7 +149,8 @@ pub(super) async fn prelogin(
         // (beyond them a request is dropped, and logged).
         match SEND_JOBS.clone().try_acquire_owned() {
             Ok(turn) => {
-                let job = Call { app: app.clone(), keys: this.keys.clone(), committed: false, ..*this };
+                let mut job = this.clone();
+                job.committed = false;
                 tokio::spawn(async move {
                     let _turn = turn;
                     if let Err(err) = send_code(job, who, identity).await {
@@ -315,7 +257,7 @@ pub(super) async fn login(
     let mut call = None;
     let result = async {
         app.portal.address(client)?;
-        let this = call.insert(Call::new(&app, "UserLogin", &headers, client).await?);
+        let this = call.insert(Call::in_tenant(&app, "UserLogin", &headers, client).await?);
         if app.rates.is_blocked(client) {
             return Err(ApiError::TooManyRequests);
         }

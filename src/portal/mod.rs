@@ -98,20 +98,12 @@ impl PortalLimits {
             addresses: RateLimiter::keyed(Quota::per_minute(per_minute)),
             identities: RateLimiter::keyed(identity_quota),
         }));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let weak = Arc::downgrade(&limits.0);
-            runtime.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    let Some(inner) = weak.upgrade() else { break };
-                    inner.addresses.retain_recent();
-                    inner.identities.retain_recent();
-                    inner.addresses.shrink_to_fit();
-                    inner.identities.shrink_to_fit();
-                }
-            });
-        }
+        crate::http::rate::sweep_every_minute(&limits.0, |inner| {
+            inner.addresses.retain_recent();
+            inner.identities.retain_recent();
+            inner.addresses.shrink_to_fit();
+            inner.identities.shrink_to_fit();
+        });
         limits
     }
 

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::roles::NewXToken;
+use super::roles::{NewXToken, insert_xtoken};
 use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, with_pool};
 
 /// A live code, as a login attempt finds it.
@@ -159,20 +159,7 @@ impl Portal<'_> {
             if sqlx::query(&live).bind(tenant).bind(rid).fetch_optional(&mut *tx).await?.is_none() {
                 return Err(StoreError::NotFound);
             }
-            sqlx::query(
-                "INSERT INTO access_tokens (id, tenant_id, digest, kind, created_at, expires_at, role_id, user_rid) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(token.id)
-            .bind(tenant)
-            .bind(&token.digest[..])
-            .bind(token.kind)
-            .bind(token.created_at)
-            .bind(token.expires_at)
-            .bind(token.role_id)
-            .bind(token.user_rid)
-            .execute(&mut *tx)
-            .await?;
+            insert_xtoken!(&mut *tx, tenant, token);
             insert_audit!(&mut *tx, std::slice::from_ref(event));
             tx.commit().await?;
             Ok(())

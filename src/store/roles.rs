@@ -80,6 +80,29 @@ pub struct NewXToken<'a> {
     pub expires_at: i64,
 }
 
+/// Inserts a [`NewXToken`] of `tenant` on an open connection (inside the caller's
+/// transaction, with its event), on any backend.
+macro_rules! insert_xtoken {
+    ($exec:expr, $tenant:expr, $token:expr) => {{
+        let token: &$crate::store::roles::NewXToken<'_> = $token;
+        sqlx::query(
+            "INSERT INTO access_tokens (id, tenant_id, digest, kind, created_at, expires_at, role_id, user_rid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(token.id)
+        .bind($tenant)
+        .bind(&token.digest[..])
+        .bind(token.kind)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(token.role_id)
+        .bind(token.user_rid)
+        .execute($exec)
+        .await?;
+    }};
+}
+pub(crate) use insert_xtoken;
+
 const ROLE_COLUMNS: &str = "id, name, descr, created_at, updated_at";
 const POLICY_COLUMNS: &str = "id, name, descr, document, created_at, updated_at";
 
@@ -391,20 +414,7 @@ impl Roles<'_> {
                     return Err(StoreError::NotFound);
                 }
             }
-            sqlx::query(
-                "INSERT INTO access_tokens (id, tenant_id, digest, kind, created_at, expires_at, role_id, user_rid) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(token.id)
-            .bind(tenant)
-            .bind(&token.digest[..])
-            .bind(token.kind)
-            .bind(token.created_at)
-            .bind(token.expires_at)
-            .bind(token.role_id)
-            .bind(token.user_rid)
-            .execute(&mut *tx)
-            .await?;
+            insert_xtoken!(&mut *tx, tenant, token);
             insert_audit!(&mut *tx, std::slice::from_ref(event));
             tx.commit().await?;
             Ok(())

@@ -3,11 +3,11 @@
 //! for a session. Each step is the public operation of the same name (`CaptchaCreate`,
 //! `UserPrelogin`, `UserLogin`), with its limits and events. Logging out ends the session.
 
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Router};
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -146,17 +146,43 @@ impl IdentityForm {
     }
 }
 
-async fn send_code(
-    State(console): State<Console>,
+/// A login form, its token (double submit) and origin checked before a handler sees it, with
+/// the presentation of the tenant it names and the browser's address.
+pub struct Anonymous {
     headers: HeaderMap,
-    client: Option<Extension<ClientAddr>>,
-    Form(form): Form<IdentityForm>,
-) -> Response {
-    if let Some(refused) = check_form(&headers, form.csrf.as_deref()) {
-        return refused;
+    client: Option<ClientAddr>,
+    ui: Ui,
+    form: IdentityForm,
+}
+
+impl Anonymous {
+    /// How the form's operation is called: no token, the form's tenant, the browser's address.
+    fn caller(&self) -> Caller<'_> {
+        Caller { token: None, tenant: Some(&self.ui.tenant), client: self.client }
     }
-    let ui = Ui::named(&console, &tenant_of(form.tenant.as_deref())).await;
-    let caller = Caller { token: None, tenant: Some(&ui.tenant), client: client.map(|c| c.0) };
+}
+
+impl axum::extract::FromRequest<Console> for Anonymous {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, console: &Console) -> Result<Anonymous, Response> {
+        let client = req.extensions().get::<ClientAddr>().copied();
+        let headers = req.headers().clone();
+        let Form(form) = Form::<IdentityForm>::from_request(req, console).await.map_err(|_| {
+            let notice = Notice::Error("The form's fields are not what this page sends".into());
+            layout::respond(StatusCode::BAD_REQUEST, layout::page("Refused", None, &notice, html! {}))
+        })?;
+        if let Some(refused) = check_form(&headers, form.csrf.as_deref()) {
+            return Err(refused);
+        }
+        let ui = Ui::named(console, &tenant_of(form.tenant.as_deref())).await;
+        Ok(Anonymous { headers, client, ui, form })
+    }
+}
+
+async fn send_code(State(console): State<Console>, posted: Anonymous) -> Response {
+    let Anonymous { headers, ui, form, .. } = &posted;
+    let caller = posted.caller();
     let body = json!({
         "mode": form.mode(),
         "identity": form.identity(),
@@ -164,14 +190,14 @@ async fn send_code(
         "captchacode": form.captchaid.as_deref().unwrap_or_default(),
     });
     match console.call(&caller, "UserPrelogin", body).await {
-        Ok(_) => code_form(&headers, &ui, StatusCode::OK, &Notice::Ok(CODE_SENT.into()), &form),
+        Ok(_) => code_form(headers, ui, StatusCode::OK, &Notice::Ok(CODE_SENT.into()), form),
         Err(refusal) => {
             let (status, notice) = if refusal.message == CAPTCHA_ERROR {
                 (StatusCode::BAD_REQUEST, Notice::Error("The characters did not match the picture: try again.".into()))
             } else {
                 (refusal.status, (&refusal).into())
             };
-            identity_form(&console, &headers, &ui, status, &notice, form.mode(), form.identity()).await
+            identity_form(&console, headers, ui, status, &notice, form.mode(), form.identity()).await
         }
     }
 }
@@ -205,22 +231,14 @@ fn login_address(tenant: &str) -> String {
     }
 }
 
-async fn login(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    client: Option<Extension<ClientAddr>>,
-    Form(form): Form<IdentityForm>,
-) -> Response {
-    if let Some(refused) = check_form(&headers, form.csrf.as_deref()) {
-        return refused;
-    }
-    let ui = Ui::named(&console, &tenant_of(form.tenant.as_deref())).await;
-    let caller = Caller { token: None, tenant: Some(&ui.tenant), client: client.map(|c| c.0) };
+async fn login(State(console): State<Console>, posted: Anonymous) -> Response {
+    let Anonymous { headers, ui, form, .. } = &posted;
+    let caller = posted.caller();
     let code = form.code.as_deref().map(str::trim).unwrap_or_default();
     let body = json!({"mode": form.mode(), "identity": form.identity(), "smscode": code});
     let answer = match console.call(&caller, "UserLogin", body).await {
         Ok(answer) => answer,
-        Err(refusal) => return code_form(&headers, &ui, refusal.status, &(&refusal).into(), &form),
+        Err(refusal) => return code_form(headers, ui, refusal.status, &(&refusal).into(), form),
     };
     let (Some(secret), Some(user)) = (answer["xtoken"].as_str(), answer["token"].as_str()) else {
         return layout::refused(None, &unavailable());
@@ -239,8 +257,8 @@ async fn login(
     let mut response = see_other("/portal/profile");
     let value = format!("{secret}.{user}");
     let cookies = response.headers_mut();
-    cookies.append(header::SET_COOKIE, set_cookie_at(&headers, PATH, COOKIE, Some(&value), max_age));
-    cookies.append(header::SET_COOKIE, set_cookie_at(&headers, PATH, FORM_COOKIE, None, 0));
+    cookies.append(header::SET_COOKIE, set_cookie_at(headers, PATH, COOKIE, Some(&value), max_age));
+    cookies.append(header::SET_COOKIE, set_cookie_at(headers, PATH, FORM_COOKIE, None, 0));
     response
 }
 
