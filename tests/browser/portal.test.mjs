@@ -1,10 +1,11 @@
 // The data subject's portal (/portal/, issue 19). A person logs in with a code mailed to them (read
-// from the SMTP sink's folder), sees their profile, withdraws a consent and asks for their data to
-// be erased, each a request that waits for approval; an administrator approves the erasure in the
-// console; the person's session is then gone, and asking for a code again gets the same answer,
-// no mail, and no way in. On a phone-sized screen another person's pages fit the width and pass
-// axe-core; a post without the csrf field is refused; the answers carry the console's security
-// headers and a strict session cookie; the report downloads as JSON and as HTML.
+// from the SMTP sink's folder), sees their profile, corrects their name (approved in the console),
+// withdraws a consent and asks for their data to be erased, each a request that waits for
+// approval; an administrator approves the erasure in the console; the person's session is then
+// gone, and asking for a code again gets the same answer, no mail, and no way in. On a phone-sized
+// screen another person's pages fit the width and pass axe-core; a post without the csrf field is
+// refused; the answers carry the console's security headers and a strict session cookie; the
+// report downloads as JSON and as HTML.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe } from 'node:test';
@@ -80,6 +81,36 @@ describe('portal scenario', () => {
     assert.equal(await fieldValue(profile, 'name'), person.name);
     for (const link of NAV_LINKS) await navLink(page, link).waitFor();
     await page.getByRole('button', { name: 'Log out', exact: true }).waitFor();
+  });
+
+  step('they correct their name; an administrator approves; their profile shows it', async () => {
+    await page.getByLabel('name', { exact: true }).fill('Pat Corrected');
+    await page.getByRole('button', { name: 'Ask for this change', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/portal/requests');
+    await notice(page, 'Your change is waiting for approval.');
+    const row = tableRows(page, 'Your requests').filter({ hasText: 'Change my profile' });
+    assert.equal(await row.count(), 1, 'one "Change my profile" row');
+    assert.ok((await cellTexts(row)).includes('open'), 'the change is open');
+    const rows = await userRequests(person.email);
+    const change = rows.find((r) => kind(r) === 'change-profile' && r.status === 'open');
+    assert.ok(change, `an open change-profile request: ${JSON.stringify(rows)}`);
+    const admin = await newPage(browser);
+    shown = admin;
+    try {
+      await logInWithRootToken(admin);
+      await admin.goto('/console/requests');
+      const pending = requestRow(admin, change.requestuuid);
+      await pending.getByLabel('Reason', { exact: true }).fill('a correction asked for in the portal');
+      await pending.getByRole('button', { name: 'Approve', exact: true }).click();
+      await assertText(admin.getByRole('status'), 'Request approved');
+      shown = page;
+    } finally {
+      if (shown === page) await admin.context().close();
+    }
+    await navLink(page, 'Profile').click();
+    await page.waitForURL('**/portal/profile');
+    const profile = page.getByRole('table', { name: 'Your profile', exact: true });
+    assert.equal(await fieldValue(profile, 'name'), 'Pat Corrected');
   });
 
   step('they withdraw their consent: the withdrawal waits for approval', async () => {
