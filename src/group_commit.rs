@@ -15,6 +15,29 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::http::ApiError;
+
+/// The batch an item was part of failed; the detail is logged once for the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InsertFailed {
+    /// The database is away or did not answer in time: nothing was committed (or, if the
+    /// answer to COMMIT itself was lost, it cannot be known).
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The database refused the batch.
+    #[error("the write could not be stored")]
+    Failed,
+}
+
+impl From<InsertFailed> for ApiError {
+    fn from(err: InsertFailed) -> ApiError {
+        match err {
+            InsertFailed::Unavailable => ApiError::Unavailable,
+            InsertFailed::Failed => ApiError::internal(err),
+        }
+    }
+}
+
 /// Items waiting beyond this make callers wait for queue space (back-pressure).
 const QUEUE: usize = 8192;
 

@@ -24,6 +24,7 @@ use crate::http::metrics::Metrics;
 use crate::http::rate::RateLimits;
 use crate::store::{self, Db, Health};
 use crate::tenants::TenantId;
+use crate::tokens::inserts::TokenInserts;
 use crate::users::inserts::UserInserts;
 
 /// Shared state of the running vault.
@@ -42,6 +43,8 @@ pub struct Inner {
     pub health: Health,
     /// Group commit for `UserCreate`.
     pub user_inserts: UserInserts,
+    /// Group commit of `TokenCreate` (tokens that are not unique).
+    pub token_inserts: TokenInserts,
     /// Tunables.
     pub settings: Settings,
     /// Time source.
@@ -112,6 +115,7 @@ impl AppState {
         AppState(Arc::new(Inner {
             audit: AuditWriter::spawn(db.clone()),
             user_inserts: UserInserts::spawn(db.clone()),
+            token_inserts: TokenInserts::spawn(db.clone()),
             health: db.health(),
             checkpoints: store::checkpoint::Checkpoints::spawn(&db),
             db,

@@ -1,14 +1,15 @@
 //! Format-preserving tokens: a sealed value under blind indexes of its tokenuuid and tokenbase,
 //! and, for unique tokens, of the value itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
-use super::{ScopedPool, StoreResult, TenantScope, placeholders, with_pool};
+use super::{Db, ScopedPool, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::IndexValue;
 use crate::expiry::Lifetime;
+use crate::tenants::TenantId;
 
 /// A token row to insert.
 #[derive(Debug, Clone)]
@@ -324,4 +325,68 @@ impl Tokens<'_> {
 /// every tokenuuid index, then every tokenbase index.
 fn either(count: usize) -> String {
     format!("(uuid_idx IN ({}) OR base_idx IN ({}))", placeholders(3, count), placeholders(3 + count, count))
+}
+
+/// A new token of [`insert_groups`]: its tenant, row, lifetime from `now`, and the event of the
+/// call that creates it.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupedToken<'a> {
+    /// The call's tenant.
+    pub tenant: TenantId,
+    /// The row (not unique: no `value_idx`).
+    pub row: &'a NewToken,
+    /// When the call was made (unix seconds).
+    pub now: i64,
+    /// Its lifetime.
+    pub lifetime: Lifetime,
+    /// The creation's event.
+    pub event: &'a AuditRecord,
+}
+
+/// Inserts the tokens of several calls (of any tenants) with the events of those inserted, in
+/// one transaction whose COMMIT is sent only after every statement has answered and `proceed`
+/// agrees; otherwise it rolls back and answers `None`. A token whose tokenuuid or tokenbase is
+/// taken is skipped (its caller draws again). The `uuid_idx` of the tokens inserted come back.
+pub async fn insert_groups(
+    db: &Db,
+    tokens: &[GroupedToken<'_>],
+    proceed: impl FnOnce() -> bool,
+) -> StoreResult<Option<HashSet<Vec<u8>>>> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_all().await?;
+        let mut inserted = HashSet::with_capacity(tokens.len());
+        for chunk in tokens.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO tokens (tenant_id, uuid_idx, base_idx, value_idx, data, created_at, sliding_secs, \
+                 final_at, expires_at) ",
+            );
+            qb.push_values(chunk, |mut b, token| {
+                b.push_bind(token.tenant)
+                    .push_bind(&token.row.uuid_idx[..])
+                    .push_bind(&token.row.base_idx[..])
+                    .push_bind(token.row.value_idx.as_ref().map(|v| &v[..]))
+                    .push_bind(token.row.data.as_slice())
+                    .push_bind(token.now)
+                    .push_bind(token.lifetime.sliding_secs)
+                    .push_bind(token.lifetime.final_at)
+                    .push_bind(token.lifetime.expires_at);
+            });
+            qb.push(" ON CONFLICT DO NOTHING RETURNING uuid_idx");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
+            }
+        }
+        let events: Vec<AuditRecord> = tokens
+            .iter()
+            .filter(|token| inserted.contains(&token.row.uuid_idx[..]))
+            .map(|token| token.event.clone())
+            .collect();
+        insert_audit!(&mut *tx, &events);
+        if !proceed() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(inserted))
+    })
 }

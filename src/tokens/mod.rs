@@ -5,6 +5,7 @@
 
 pub mod base;
 pub mod bulk;
+pub mod inserts;
 pub mod record;
 pub mod routes;
 pub mod service;

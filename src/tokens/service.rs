@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::base::Generator;
+use super::inserts::PendingToken;
 use super::record::{Handle, Token, TokenValue};
 use crate::crypto::secrets::random_uuid_string;
 use crate::crypto::{IndexValue, TenantKeys};
@@ -75,6 +76,12 @@ pub async fn create_many(
     if values.is_empty() {
         return Ok(Vec::new());
     }
+    if let ([value], false) = (values, options.unique) {
+        if let Some(placed) = create_one(app, ctx, value, options, generator).await? {
+            return Ok(vec![Some(placed)]);
+        }
+        // Its identifiers were taken: the transaction below draws again.
+    }
     // Within the call, a unique value is tokenized once; repeats point at its first occurrence.
     let mut first: HashMap<IndexValue, usize> = HashMap::new();
     let mut distinct: Vec<(&TokenValue, Option<IndexValue>)> = Vec::new();
@@ -121,6 +128,28 @@ pub async fn create_many(
         .into_iter()
         .map(|(i, repeat)| outcomes[i].clone().map(|p| Placement { duplicate: p.duplicate || repeat, ..p }))
         .collect())
+}
+
+/// One token that is not unique, through the group commit (with the other calls' tokens of
+/// the moment); `None` when its tokenuuid or tokenbase was taken.
+async fn create_one(
+    app: &AppState,
+    ctx: &RequestContext,
+    value: &TokenValue,
+    options: Options,
+    generator: &mut Generator,
+) -> ApiResult<Option<Placement>> {
+    let mut batch = Batch { ctx, distinct: vec![(value, None)], drafts: Vec::new(), generator };
+    let (token, row) = batch.draft(0).ok_or_else(|| ApiError::Internal("no tokenbase could be drawn".into()))?;
+    batch.drafts.push(token);
+    let event = store::Batch::event(&batch, &[Placed::Inserted], 0);
+    let pending = PendingToken { tenant: ctx.tenant, row, now: ctx.now, lifetime: options.lifetime, event };
+    if !app.token_inserts.insert(pending).await? {
+        return Ok(None);
+    }
+    ctx.mark_committed();
+    let token = batch.drafts.pop().ok_or_else(|| ApiError::Internal("the drafted token went missing".into()))?;
+    Ok(Some(Placement { token, lifetime: options.lifetime, duplicate: false }))
 }
 
 /// The distinct values of a create call while its transaction is open.

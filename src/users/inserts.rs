@@ -10,8 +10,8 @@
 //! short because the database went away) is rolled back, never committed later with an event
 //! that says 200. One round trip more per batch than a single autocommit statement: BEGIN.
 
+pub use crate::group_commit::InsertFailed;
 use crate::group_commit::{Batch, GroupCommit};
-use crate::http::ApiError;
 use crate::store::audit::AuditRecord;
 use crate::store::users::{NewUser, TenantUsers, insert_groups};
 use crate::store::{Db, Health};
@@ -28,27 +28,6 @@ pub struct PendingUser {
     pub user: NewUser,
     /// The creation's audit event.
     pub event: AuditRecord,
-}
-
-/// The batch the user was part of failed; the detail is logged once for the batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum InsertFailed {
-    /// The database is away or did not answer in time: nothing was committed (or, if the
-    /// answer to COMMIT itself was lost, it cannot be known).
-    #[error("the database is unavailable")]
-    Unavailable,
-    /// The database refused the batch.
-    #[error("the user could not be stored")]
-    Failed,
-}
-
-impl From<InsertFailed> for ApiError {
-    fn from(err: InsertFailed) -> ApiError {
-        match err {
-            InsertFailed::Unavailable => ApiError::Unavailable,
-            InsertFailed::Failed => ApiError::internal(err),
-        }
-    }
 }
 
 /// `Ok(true)` inserted, `Ok(false)` skipped: an index value is taken.

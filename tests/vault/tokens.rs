@@ -454,6 +454,28 @@ both!(colliding_tokenbases_are_drawn_again, |v| {
     assert_eq!(v.scalar("SELECT COUNT(*) FROM tokens").await, before);
 });
 
+both!(tokens_created_at_once_share_commits_each_with_its_own_event, |v| {
+    // Concurrent TokenCreate calls go through the group commit: each gets its own token, every
+    // one resolves to its own value, and each creation has its own event.
+    let emails: Vec<String> = (0..48).map(|i| format!("person{i}@example.com")).collect();
+    let calls = emails.iter().map(|email| {
+        let body = json!({"tokentype": "email", "record": email});
+        async move { (email.clone(), v.call("TokenCreate", body).await) }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let mut uuids = std::collections::HashSet::new();
+    for (email, answer) in answers {
+        let answer = answer.ok();
+        let uuid = answer["tokenuuid"].as_str().expect("tokenuuid").to_owned();
+        assert!(uuids.insert(uuid.clone()), "a tokenuuid handed out twice");
+        let got = v.call("TokenGet", json!({"token": uuid})).await.ok();
+        assert_eq!(got["record"], json!(email));
+    }
+    let sql = "SELECT COUNT(*) FROM audit_events WHERE operation = 'TokenCreate' AND http_status = 200";
+    assert_eq!(v.scalar(sql).await, 48);
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM tokens").await, 48);
+});
+
 both!(listing_and_deleting_by_references_through_the_service, |v| {
     let mut tokens = Vec::new();
     for card in ["4111111111111111", "5500005555555559", "378282246310005"] {
