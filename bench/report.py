@@ -146,6 +146,7 @@ def machine(meta):
         ("CPU", f"{os.cpu_count()} × {model} ({platform.machine()})"),
         ("Memory", memory),
         ("Kernel", platform.release()),
+        ("Vault database", "SQLite file (WAL)" if meta.get("backend") == "sqlite" else "PostgreSQL"),
         ("PostgreSQL", meta.get("pg_version", "unknown")),
         ("Vault", meta.get("commit", "unknown")),
         ("Date", meta.get("date", "unknown")),
@@ -299,7 +300,9 @@ def generated(meta, data, table, hwm_mb, rss_ok):
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in machine(meta)],
         "",
-        "How it is measured: the vault is a release `bunker serve` on a fresh PostgreSQL database; the "
+        "How it is measured: the vault is a release `bunker serve` on a fresh "
+        + ("SQLite file (its embedded default)" if meta.get("backend") == "sqlite" else "PostgreSQL database")
+        + "; the "
         "load generator (`bench/loadgen`, a separate process) keeps the given number of HTTP/1.1 "
         "keep-alive connections, each sending its next request as soon as the previous answer is in, "
         "and records every latency of the measured window in an HDR histogram; an error is an answer "
