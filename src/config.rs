@@ -328,15 +328,18 @@ fn positive(name: &str) -> Result<Option<usize>, ConfigError> {
         .transpose()
 }
 
-/// Pool size from `BUNKER_DB_MAX_CONNECTIONS` (default 16).
-pub fn max_connections() -> u32 {
-    env("BUNKER_DB_MAX_CONNECTIONS").and_then(|v| v.parse().ok()).unwrap_or(16)
+/// Pool size from `BUNKER_DB_MAX_CONNECTIONS`, if given.
+fn max_connections() -> Option<u32> {
+    env("BUNKER_DB_MAX_CONNECTIONS").and_then(|v| v.parse().ok())
 }
 
 /// The pool: its size, `BUNKER_DB_TIMEOUT` (seconds, default 2) and
 /// `BUNKER_DB_STATEMENT_TIMEOUT` (seconds, default 30; 0 for none).
 pub fn pool_settings() -> Result<PoolSettings, ConfigError> {
-    let mut pool = PoolSettings { max_connections: max_connections(), ..PoolSettings::default() };
+    let mut pool = PoolSettings::default();
+    if let Some(size) = max_connections() {
+        (pool.max_connections, pool.sqlite_max_connections) = (size, size);
+    }
     if let Some(value) = env("BUNKER_DB_TIMEOUT") {
         pool.timeout = seconds(&value)
             .filter(|t| !t.is_zero())

@@ -182,11 +182,18 @@ impl Location {
     }
 }
 
+/// The SQLite file pool's size unless `BUNKER_DB_MAX_CONNECTIONS` says otherwise.
+pub const SQLITE_CONNECTIONS: u32 = 4;
+
 /// How the pool talks to its database.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// Most connections open at once.
+    /// Most connections open at once (PostgreSQL).
     pub max_connections: u32,
+    /// Most connections open at once to a SQLite file. Each is a thread of the vault's with its
+    /// own page cache and statements, and SQLite takes one writer at a time: a few serve a
+    /// machine's cores better than many (measured in BENCHMARKS.md).
+    pub sqlite_max_connections: u32,
     /// PostgreSQL: longest wait for a pool slot or a new connection (`BUNKER_DB_TIMEOUT`).
     pub timeout: Duration,
     /// PostgreSQL: `statement_timeout` and `idle_in_transaction_session_timeout` of every
@@ -198,6 +205,7 @@ impl Default for PoolSettings {
     fn default() -> PoolSettings {
         PoolSettings {
             max_connections: 16,
+            sqlite_max_connections: SQLITE_CONNECTIONS,
             timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(30),
         }
@@ -206,7 +214,9 @@ impl Default for PoolSettings {
 
 /// Opens a pool of at most `max_connections` with the default timeouts and runs the migrations.
 pub async fn connect(location: &Location, max_connections: u32) -> Result<Db, sqlx::Error> {
-    connect_with(location, &PoolSettings { max_connections, ..PoolSettings::default() }).await
+    let settings =
+        PoolSettings { max_connections, sqlite_max_connections: max_connections, ..PoolSettings::default() };
+    connect_with(location, &settings).await
 }
 
 /// Opens a pool and runs the migrations of its backend.
@@ -243,7 +253,6 @@ pub async fn connect_migrated(location: &Location, settings: &PoolSettings) -> R
 }
 
 async fn open(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::Error> {
-    let max_connections = settings.max_connections;
     let db = match location {
         Location::SqliteMemory => {
             // One connection: every new connection to ":memory:" would be a different database.
@@ -272,7 +281,8 @@ async fn open(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::
                 // FULL: a commit is on disk before the response leaves, as the audit promises.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new().max_connections(max_connections.max(1)).connect_with(opts).await?;
+            let size = settings.sqlite_max_connections.max(1);
+            let pool = SqlitePoolOptions::new().max_connections(size).connect_with(opts).await?;
             Db::Sqlite(pool)
         }
         Location::Postgres(opts) => Db::Postgres(connect_postgres(opts, settings).await?),
