@@ -214,8 +214,7 @@ impl Default for PoolSettings {
 
 /// Opens a pool of at most `max_connections` with the default timeouts and runs the migrations.
 pub async fn connect(location: &Location, max_connections: u32) -> Result<Db, sqlx::Error> {
-    let settings =
-        PoolSettings { max_connections, sqlite_max_connections: max_connections, ..PoolSettings::default() };
+    let settings = PoolSettings { max_connections, sqlite_max_connections: max_connections, ..PoolSettings::default() };
     connect_with(location, &settings).await
 }
 
