@@ -22,6 +22,10 @@ import sys
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 
+# The operations measured against the lean baseline too, and its target: UserGet and UserCreate
+# at least as fast as the least schema doing the same durable work with a commit per operation.
+LEAN_TARGET = {"userget": 1.0, "usercreate": 1.0, "roleget": None}
+
 # name, API operation, single-record (p99 target applies), ratio target (None: none)
 OPS = [
     ("userget", "UserGet", True, 1.0),
@@ -194,6 +198,13 @@ def rows(results, meta):
             if root and vault and root["ops_per_sec"]:
                 share = vault["ops_per_sec"] / root["ops_per_sec"]
                 checks.append((f"{share:.2f}× root UserGet ≥ 0.9×", share >= 0.9))
+        lean = raw_result(results, f"lean-{op}", batch) if op in LEAN_TARGET else None
+        lean_ratio = None
+        if vault and lean and "error" not in lean and lean["ops_per_sec"]:
+            lean_ratio = vault["ops_per_sec"] / lean["ops_per_sec"]
+        if LEAN_TARGET.get(op) is not None:
+            target = LEAN_TARGET[op]
+            checks.append((f"ops/s ≥ {target:.1f}× lean", lean_ratio is not None and lean_ratio >= target))
         if ratio_target is not None:
             what = "records/s" if op == "userbulk" else "ops/s"
             checks.append((f"{what} ≥ {ratio_target:.1f}× raw", ratio is not None and ratio >= ratio_target))
@@ -208,6 +219,8 @@ def rows(results, meta):
                 "vault": vault,
                 "raw": raw,
                 "ratio": ratio,
+                "lean": lean,
+                "lean_ratio": lean_ratio,
                 "rss_mb": peaks[op] / 1024 if op in peaks else None,
                 "checks": checks,
             }
@@ -234,8 +247,11 @@ def cells(row):
     else:
         raw_cells = ["no result", "—", "—", "—"]
     ratio = f"{row['ratio']:.2f}×" if row["ratio"] is not None else "—"
+    lean = row["lean"]
+    lean_ops = fmt(lean["ops_per_sec"]) if lean and "error" not in lean else "—"
+    lean_ratio = f"{row['lean_ratio']:.2f}×" if row["lean_ratio"] is not None else "—"
     checks = "; ".join(f"{what} {verdict(ok)}" for what, ok in row["checks"])
-    return [row["name"], *vault_cells, *raw_cells, ratio, fmt(row["rss_mb"]), checks]
+    return [row["name"], *vault_cells, *raw_cells, ratio, lean_ops, lean_ratio, fmt(row["rss_mb"]), checks]
 
 
 HEADER = [
@@ -249,6 +265,8 @@ HEADER = [
     "Raw p99 ms",
     "Raw avg ms",
     "Vault/raw",
+    "Lean PG ops/s",
+    "Vault/lean",
     "Vault RSS MB",
     "Targets",
 ]
@@ -277,6 +295,7 @@ def generated(meta, data, table, hwm_mb, rss_ok):
         if r["vault"] and r["vault"]["errors"]
     ]
     errors += [f"- {r['name']} (raw): {r['raw']['error']}" for r in data if r["raw"] and "error" in r["raw"]]
+    errors += [f"- {r['name']} (lean): {r['lean']['error']}" for r in data if r["lean"] and "error" in r["lean"]]
     errors += [f"- vault log, {count}×: `{message}`" for message, count in vault_log_errors(meta["results"])]
     batch = f"{meta['batch']:,}"
     raw_lines = [
@@ -319,6 +338,12 @@ def generated(meta, data, table, hwm_mb, rss_ok):
         "The raw transactions leave out, by the baseline's definition, work the vault also does: "
         "the search-gram digests it writes with every new user (for UserSearch), and the audit "
         "event it writes per record of a bulk call (the raw bulk writes one audit row).",
+        "",
+        "The lean baseline (UserGet and UserCreate, `bench/sql/lean_*.sql`) is the least schema doing "
+        "the same durable work, written by hand: one users table (the sealed key and record in one "
+        "column, login, email and phone digests under unique indexes), one audit table with a "
+        "bigserial key, a commit per operation, pgbench with prepared statements on a database of "
+        "its own, preloaded alike. Vault/lean compares ops/s.",
         "",
         "Raw p50/p99 come from pgbench's per-transaction log, raw avg is pgbench's latency average. "
         "Vault/raw compares ops/s (records/s against rows/s for UserCreateBulk).",
