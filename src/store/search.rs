@@ -80,7 +80,8 @@ impl GramRows for sqlx::SqliteConnection {
                 b.push_bind(tenant).push_bind(&gram[..]).push_bind(*rid);
             });
             qb.push(" ON CONFLICT DO NOTHING");
-            qb.build().execute(&mut *self).await?;
+            // A statement of this many rows is seldom seen again: not kept prepared (see users.rs).
+            qb.build().persistent(false).execute(&mut *self).await?;
         }
         Ok(())
     }

@@ -161,7 +161,8 @@ impl Tokens<'_> {
                     });
                     // No conflict target: a clash on any of the three keys skips the row.
                     qb.push(" ON CONFLICT DO NOTHING RETURNING uuid_idx");
-                    for row in qb.build().fetch_all(&mut *tx).await? {
+                    // Not kept prepared: a statement per batch size (see users.rs).
+                    for row in qb.build().persistent(false).fetch_all(&mut *tx).await? {
                         inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
                     }
                 }
@@ -372,7 +373,8 @@ pub async fn insert_groups(
                     .push_bind(token.lifetime.expires_at);
             });
             qb.push(" ON CONFLICT DO NOTHING RETURNING uuid_idx");
-            for row in qb.build().fetch_all(&mut *tx).await? {
+            // Not kept prepared: a statement per batch size (see users.rs).
+            for row in qb.build().persistent(false).fetch_all(&mut *tx).await? {
                 inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
             }
         }

@@ -516,7 +516,10 @@ async fn insert_sqlite(tx: &mut sqlx::SqliteConnection, group: &TenantUsers<'_>)
                 .push_bind(u.lifetime.expires_at);
         });
         qb.push(" ON CONFLICT DO NOTHING RETURNING rid");
-        for row in qb.build().fetch_all(&mut *tx).await? {
+        // Not kept prepared: each batch size is a statement of its own, and SQLite keeps a
+        // prepared statement in the vault's memory (a multi-row VALUES of a large batch takes
+        // megabytes; the statement caches of the pool held some 30 MB of them).
+        for row in qb.build().persistent(false).fetch_all(&mut *tx).await? {
             inserted.insert(row.try_get::<Vec<u8>, _>(0)?);
         }
     }
