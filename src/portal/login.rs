@@ -128,9 +128,7 @@ pub(super) async fn prelogin(
     let result = async {
         app.portal.address(client)?;
         let this = call.insert(Call::in_tenant(&app, "UserPrelogin", &headers, client).await?);
-        if app.rates.is_blocked(client) {
-            return Err(ApiError::TooManyRequests);
-        }
+        this.refuse_if_blocked()?;
         let Body(req) = body?;
         let who = PortalIdentity::parse(req.mode, req.identity)?;
         let answer = text(req.code).unwrap_or_default();
@@ -258,9 +256,7 @@ pub(super) async fn login(
     let result = async {
         app.portal.address(client)?;
         let this = call.insert(Call::in_tenant(&app, "UserLogin", &headers, client).await?);
-        if app.rates.is_blocked(client) {
-            return Err(ApiError::TooManyRequests);
-        }
+        this.refuse_if_blocked()?;
         let Body(req) = body?;
         let who = PortalIdentity::parse(req.mode, req.identity)?;
         let given = text(req.smscode).or_else(|| text(req.code)).map(|c| c.trim().to_owned()).unwrap_or_default();

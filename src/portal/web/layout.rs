@@ -36,8 +36,12 @@ impl Ui {
 
     /// The presentation of the person's tenant.
     pub async fn of(console: &Console, tenant: TenantId) -> Ui {
-        let name = crate::accounts::tenant_name(&console.app, tenant).await.unwrap_or_default();
-        let name = if tenant == TenantId::MAIN { String::new() } else { name };
+        // The main tenant is the one named by no name: nothing to look up.
+        let name = if tenant == TenantId::MAIN {
+            String::new()
+        } else {
+            crate::accounts::tenant_name(&console.app, tenant).await.unwrap_or_default()
+        };
         Ui::named(console, &name).await
     }
 }
