@@ -38,6 +38,48 @@ impl From<InsertFailed> for ApiError {
     }
 }
 
+/// An item's outcome in an insert batch: `Ok(true)` inserted, `Ok(false)` skipped (a key it
+/// needs is taken).
+pub type Inserted = Result<bool, InsertFailed>;
+
+/// One try at an insert batch: each item's outcome, or `None` when it rolled back.
+pub type Attempt<'b> =
+    std::pin::Pin<Box<dyn Future<Output = crate::store::StoreResult<Option<Vec<Inserted>>>> + Send + 'b>>;
+
+/// Commits an insert batch through `attempt`, which runs its statements and commits only when
+/// no caller has gone (answering each item's outcome, in order), else rolls back and
+/// answers `None`: then it is tried again without the callers gone. Cut short (each caller told
+/// the database is unavailable) when the database is declared away; `what` names the items in
+/// the log of a failed batch.
+pub async fn commit_inserts<T>(
+    health: &crate::store::Health,
+    what: &'static str,
+    mut batch: Batch<T, Inserted>,
+    attempt: impl for<'b> Fn(&'b Batch<T, Inserted>) -> Attempt<'b>,
+) {
+    loop {
+        let outcome = tokio::select! {
+            stored = attempt(&batch) => Some(stored),
+            () = health.went_down() => None,
+        };
+        match outcome {
+            Some(Ok(Some(outcomes))) => return batch.answer(outcomes),
+            Some(Ok(None)) => {
+                batch.retain_live();
+                if batch.is_empty() {
+                    return;
+                }
+            }
+            Some(Err(err)) if err.is_unavailable() => return batch.answer_all(Err(InsertFailed::Unavailable)),
+            Some(Err(err)) => {
+                tracing::error!(error = %err, items = batch.items.len(), what, "insert batch failed");
+                return batch.answer_all(Err(InsertFailed::Failed));
+            }
+            None => return batch.answer_all(Err(InsertFailed::Unavailable)),
+        }
+    }
+}
+
 /// Items waiting beyond this make callers wait for queue space (back-pressure).
 const QUEUE: usize = 8192;
 

@@ -8,7 +8,7 @@
 //! bulk calls keep their own transaction.
 
 use crate::expiry::Lifetime;
-use crate::group_commit::{Batch, GroupCommit, InsertFailed};
+use crate::group_commit::{Batch, GroupCommit, InsertFailed, Inserted, commit_inserts};
 use crate::store::audit::AuditRecord;
 use crate::store::tokens::{GroupedToken, NewToken, insert_groups};
 use crate::store::{Db, Health};
@@ -31,9 +31,6 @@ pub struct PendingToken {
     pub event: AuditRecord,
 }
 
-/// `Ok(true)` inserted, `Ok(false)` skipped: its tokenuuid or tokenbase is taken.
-pub type Inserted = Result<bool, InsertFailed>;
-
 /// Handle to the task that inserts tokens for `TokenCreate`.
 #[derive(Clone, Debug)]
 pub struct TokenInserts(GroupCommit<PendingToken, Inserted>);
@@ -55,11 +52,11 @@ impl TokenInserts {
     }
 }
 
-/// Commits a batch; rolls back and commits again without them when callers went away while
-/// its statements ran. Cut short (rolled back) when the database is declared away.
-async fn commit(db: &Db, health: &Health, mut batch: Batch<PendingToken, Inserted>) {
-    loop {
-        let attempt = {
+/// Commits a batch (see [`commit_inserts`]).
+async fn commit(db: &Db, health: &Health, batch: Batch<PendingToken, Inserted>) {
+    commit_inserts(health, "tokens", batch, |batch| {
+        let db = db.clone();
+        Box::pin(async move {
             let tokens: Vec<GroupedToken<'_>> = batch
                 .items
                 .iter()
@@ -71,29 +68,9 @@ async fn commit(db: &Db, health: &Health, mut batch: Batch<PendingToken, Inserte
                     event: &p.event,
                 })
                 .collect();
-            tokio::select! {
-                stored = insert_groups(db, &tokens, || !batch.any_gone()) => {
-                    Some(stored.map(|set| set.map(|set| {
-                        tokens.iter().map(|t| Ok(set.contains(&t.row.uuid_idx[..]))).collect::<Vec<Inserted>>()
-                    })))
-                }
-                () = health.went_down() => None,
-            }
-        };
-        match attempt {
-            Some(Ok(Some(outcomes))) => return batch.answer(outcomes),
-            Some(Ok(None)) => {
-                batch.retain_live();
-                if batch.is_empty() {
-                    return;
-                }
-            }
-            Some(Err(err)) if err.is_unavailable() => return batch.answer_all(Err(InsertFailed::Unavailable)),
-            Some(Err(err)) => {
-                tracing::error!(error = %err, tokens = batch.items.len(), "token batch failed");
-                return batch.answer_all(Err(InsertFailed::Failed));
-            }
-            None => return batch.answer_all(Err(InsertFailed::Unavailable)),
-        }
-    }
+            let stored = insert_groups(&db, &tokens, || !batch.any_gone()).await?;
+            Ok(stored.map(|set| tokens.iter().map(|t| Ok(set.contains(&t.row.uuid_idx[..]))).collect()))
+        })
+    })
+    .await;
 }

@@ -11,7 +11,7 @@
 //! that says 200. One round trip more per batch than a single autocommit statement: BEGIN.
 
 pub use crate::group_commit::InsertFailed;
-use crate::group_commit::{Batch, GroupCommit};
+use crate::group_commit::{Batch, GroupCommit, commit_inserts};
 use crate::store::audit::AuditRecord;
 use crate::store::users::{NewUser, TenantUsers, insert_groups};
 use crate::store::{Db, Health};
@@ -31,7 +31,7 @@ pub struct PendingUser {
 }
 
 /// `Ok(true)` inserted, `Ok(false)` skipped: an index value is taken.
-pub type Inserted = Result<bool, InsertFailed>;
+pub use crate::group_commit::Inserted;
 
 /// Handle to the task that inserts users for `UserCreate`.
 #[derive(Clone, Debug)]
@@ -54,35 +54,17 @@ impl UserInserts {
     }
 }
 
-/// Commits a batch; rolls back and commits again without them when callers went away while
-/// its statements ran. Cut short (rolled back) when the database is declared away.
-async fn commit(db: &Db, health: &Health, mut batch: Batch<PendingUser, Inserted>) {
-    loop {
-        let attempt = {
+/// Commits a batch (see [`commit_inserts`]).
+async fn commit(db: &Db, health: &Health, batch: Batch<PendingUser, Inserted>) {
+    commit_inserts(health, "users", batch, |batch| {
+        let db = db.clone();
+        Box::pin(async move {
             let (groups, positions) = by_tenant(&batch.items);
-            tokio::select! {
-                stored = insert_groups(db, &groups, || !batch.any_gone()) => {
-                    Some(stored.map(|sets| sets.map(|sets| outcomes(&groups, &positions, &sets, batch.items.len()))))
-                }
-                () = health.went_down() => None,
-            }
-        };
-        match attempt {
-            Some(Ok(Some(outcomes))) => return batch.answer(outcomes),
-            Some(Ok(None)) => {
-                batch.retain_live();
-                if batch.is_empty() {
-                    return;
-                }
-            }
-            Some(Err(err)) if err.is_unavailable() => return batch.answer_all(Err(InsertFailed::Unavailable)),
-            Some(Err(err)) => {
-                tracing::error!(error = %err, users = batch.items.len(), "user batch failed");
-                return batch.answer_all(Err(InsertFailed::Failed));
-            }
-            None => return batch.answer_all(Err(InsertFailed::Unavailable)),
-        }
-    }
+            let stored = insert_groups(&db, &groups, || !batch.any_gone()).await?;
+            Ok(stored.map(|sets| outcomes(&groups, &positions, &sets, batch.items.len())))
+        })
+    })
+    .await;
 }
 
 /// The batch by tenant, in order of first arrival, with each user's position in the batch.
