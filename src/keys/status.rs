@@ -36,6 +36,9 @@ pub(super) async fn status(
     ctx.require(Rule::TenantAdmin)?;
     let tenant = crate::tenants::target(&app, &ctx, req.tenantid, text(req.tenantname)).await?;
     ctx.set_extra(json!({"tenantid": tenant}));
+    // The job first: its end and the versions it retires are one transaction, so a job read as
+    // done is never shown beside versions read before it ended.
+    let job = key_rotation::job(&app.db, tenant).await?;
     let stored = key_rotation::versions(&app.db, tenant).await?;
     let active = stored
         .iter()
@@ -54,7 +57,7 @@ pub(super) async fn status(
             json!({"version": v.version, "state": state, "created": v.created_at, "retired": v.retired_at})
         })
         .collect();
-    let job = key_rotation::job(&app.db, tenant).await?.map(|job| {
+    let job = job.map(|job| {
         json!({
             "version": job.version,
             "stage": job.stage,
