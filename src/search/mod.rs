@@ -2,10 +2,11 @@
 //!
 //! Each user's login, e-mail (local part and domain apart), phone (digits) and custom id are
 //! folded (case, accents and spacing ignored), cut into trigrams framed by spaces, and each
-//! trigram is stored only as an HMAC-SHA256 digest under a per-tenant key mixed with the field
-//! name ([`grams`]). The digests are written in the same transaction as the user row on every
-//! create, update, patch and bulk create, and go with the row on every delete, bulk delete,
-//! approved erasure and retention sweep (`ON DELETE CASCADE`).
+//! trigram is stored only as the first 8 bytes of an HMAC-SHA256 digest under a per-tenant key
+//! mixed with the field name ([`grams`]). The digests are written in the same transaction as the
+//! user row on every create, update, patch and bulk create, and go with the row on every delete,
+//! bulk delete, approved erasure and retention sweep (`ON DELETE CASCADE` on PostgreSQL, a
+//! trigger on SQLite).
 //!
 //! A query is cut and keyed the same way. The database counts, per user, the digests it shares
 //! with the query and hands back the users above a threshold (the fewest digests any real

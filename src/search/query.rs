@@ -8,8 +8,8 @@
 
 use std::collections::BTreeSet;
 
-use super::grams::{self, Field};
-use crate::crypto::{IndexKind, IndexValue, TenantKeys};
+use super::grams::{self, Field, Gram};
+use crate::crypto::{IndexKind, TenantKeys};
 
 /// What a query searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +56,8 @@ struct Part {
     field: Field,
     /// The folded query text.
     text: Vec<char>,
-    /// Digests of the padded trigrams (what the database is asked about).
-    padded: Vec<IndexValue>,
+    /// Grams of the padded trigrams (what the database is asked about).
+    padded: Vec<Gram>,
     /// How many of the inner trigrams there are.
     inner: usize,
 }
@@ -68,7 +68,7 @@ impl Part {
         Part {
             field,
             text: value.chars().collect(),
-            padded: trigrams.padded.iter().map(|gram| keys.search_gram(field.name(), gram)).collect(),
+            padded: trigrams.padded.iter().map(|trigram| grams::gram(keys, field, trigram)).collect(),
             inner: trigrams.inner.len(),
         }
     }
@@ -169,8 +169,8 @@ impl Query {
     }
 
     /// Every digest of the query, without duplicates.
-    pub fn digests(&self) -> Vec<IndexValue> {
-        let all: BTreeSet<IndexValue> =
+    pub fn digests(&self) -> Vec<Gram> {
+        let all: BTreeSet<Gram> =
             self.alternatives.iter().flatten().flat_map(|part| part.padded.iter().copied()).collect();
         all.into_iter().collect()
     }
@@ -233,7 +233,7 @@ mod tests {
     /// Whether `identity` (with `mode`, or detected) finds `profile`; checks that the digest
     /// threshold would have let a match through.
     fn finds(keys: &TenantKeys, mode: Option<IndexKind>, identity: &str, profile: Value) -> bool {
-        let stored: HashSet<IndexValue> = grams::of_profile(keys, &profile).into_iter().collect();
+        let stored: HashSet<Gram> = grams::of_profile(keys, &profile).into_iter().collect();
         let target = mode.map_or_else(|| Target::detect(identity), Target::Kind);
         let query = Query::new(keys, target, identity);
         let shared = query.digests().iter().filter(|d| stored.contains(*d)).count();

@@ -12,12 +12,12 @@ use sqlx::Row;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::bulk::prefixed;
-use super::search::short_gram;
 use super::users::{USER_COLUMNS, UserRow, decode_user_at, index_column, live};
 use super::{Db, ScopedPool, StoreError, StoreResult, placeholders, with_pool};
 use crate::access::VaultWide;
 use crate::crypto::keyring::WrappedMasterKey;
 use crate::crypto::{IndexKind, IndexValue};
+use crate::search::grams::Gram;
 use crate::tenants::TenantId;
 
 /// Pairs (of a tenant and a value) per SQLite statement: two binds each, under its limit.
@@ -173,7 +173,7 @@ impl EveryTenant<'_> {
     /// tenant's `grams`, most shared first, at most `cap`: `(tenant, rid, shared)`.
     pub async fn candidates(
         &self,
-        grams: &[(TenantId, Vec<IndexValue>)],
+        grams: &[(TenantId, Vec<Gram>)],
         min_shared: usize,
         cap: usize,
     ) -> StoreResult<Vec<(TenantId, Vec<u8>, i64)>> {
@@ -187,7 +187,7 @@ impl EveryTenant<'_> {
                 for (tenant, digests) in grams {
                     for digest in digests {
                         tenants.push(tenant.get());
-                        shorts.push(short_gram(digest));
+                        shorts.push(*digest);
                     }
                 }
                 if shorts.is_empty() {
@@ -221,13 +221,14 @@ impl EveryTenant<'_> {
             }
             Db::Sqlite(pool) => {
                 // A tenant's digests stay in one statement, so each user's count is whole.
-                let mut batch: Vec<(TenantId, &[u8])> = Vec::new();
+                // SQLite keeps a gram as an 8-byte blob (see `super::search`).
+                let mut batch: Vec<(TenantId, [u8; 8])> = Vec::new();
                 let mut batches = Vec::new();
                 for (tenant, digests) in grams {
                     if !batch.is_empty() && batch.len() + digests.len() > SQLITE_PAIRS {
                         batches.push(std::mem::take(&mut batch));
                     }
-                    batch.extend(digests.iter().map(|d| (*tenant, &d[..])));
+                    batch.extend(digests.iter().map(|d| (*tenant, d.to_be_bytes())));
                 }
                 batches.push(batch);
                 for batch in batches.iter().filter(|b| !b.is_empty()) {
@@ -244,7 +245,7 @@ impl EveryTenant<'_> {
                     );
                     let mut query = sqlx::query(&sql);
                     for (tenant, gram) in batch {
-                        query = query.bind(*tenant).bind(*gram);
+                        query = query.bind(*tenant).bind(gram.to_vec());
                     }
                     for row in &query.bind(min).bind(cap_rows).fetch_all(pool).await? {
                         found.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));

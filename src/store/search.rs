@@ -1,19 +1,20 @@
-//! Search grams: keyed digests of profile trigrams.
+//! Search grams: keyed digests of profile trigrams, cut to their first 8 bytes
+//! ([`crate::search::grams::Gram`]).
 //!
-//! SQLite keeps one row per user and digest in `search_grams`, found through its primary key.
-//! PostgreSQL keeps one row per user in `user_grams` with the digests, cut to their first
-//! 8 bytes, in a `bigint[]` under a GIN index: a user's grams cost one row and one GIN entry per
+//! SQLite keeps one row per user and gram in `search_grams` (the gram as an 8-byte blob), found
+//! through its primary key; a user's grams go with it by trigger. PostgreSQL keeps one row per
+//! user in `user_grams` with its grams in a `bigint[]` under a GIN index: a user's grams cost one row and one GIN entry per
 //! digest (deferred into GIN's pending list) instead of sixty B-tree insertions, which made bulk
 //! creation ten times slower. A shorter digest only adds false candidates, and every candidate
 //! is judged on its opened value anyway.
 //!
 //! Written in the same transaction as the user row they describe (see [`super::users`]);
-//! deleting a user deletes its grams by cascade.
+//! deleting a user deletes its grams (by cascade on PostgreSQL, by trigger on SQLite).
 
 use sqlx::Row;
 
 use super::{Db, ScopedPool, StoreResult, TenantScope, placeholders};
-use crate::crypto::IndexValue;
+use crate::search::grams::Gram;
 use crate::tenants::TenantId;
 
 /// Rows per multi-row INSERT on SQLite: 3 binds each stays under its parameter limit.
@@ -22,33 +23,26 @@ const CHUNK: usize = 5000;
 /// Users per grams statement on PostgreSQL.
 const PG_USERS_PER_STATEMENT: usize = 500;
 
-/// The PostgreSQL form of a gram digest: its first 8 bytes, big-endian.
-pub fn short_gram(gram: &IndexValue) -> i64 {
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&gram[..8]);
-    i64::from_be_bytes(head)
-}
-
 /// The grams of several users for one PostgreSQL statement: `(lo, hi, grams)`, all of them in
 /// one flat array and each user's, in order, as its slice `lo..=hi` (1-based; empty when
 /// `hi < lo`). The database cuts each user's array out of the flat one, where grouping
 /// `(owner, gram)` pairs back into arrays cost a join and a sort (about 50 ms per 1,000 users,
 /// against 13 ms). A user's grams are already distinct (see [`crate::search::grams::of_profile`]).
-pub(crate) fn pg_slices<'a>(users: impl Iterator<Item = &'a [IndexValue]>) -> (Vec<i32>, Vec<i32>, Vec<i64>) {
+pub(crate) fn pg_slices<'a>(users: impl Iterator<Item = &'a [Gram]>) -> (Vec<i32>, Vec<i32>, Vec<i64>) {
     let (mut lo, mut hi, mut grams) = (Vec::new(), Vec::new(), Vec::new());
     for own in users {
         lo.push(i32::try_from(grams.len() + 1).unwrap_or(i32::MAX));
-        grams.extend(own.iter().map(short_gram));
+        grams.extend_from_slice(own);
         hi.push(i32::try_from(grams.len()).unwrap_or(i32::MAX));
     }
     (lo, hi, grams)
 }
 
 /// Inserts the grams of users on an executor (a transaction): `$users` yields
-/// `(rid: &[u8], grams: &[IndexValue])`. Expands for either backend.
+/// `(rid: &[u8], grams: &[Gram])`. Expands for either backend.
 macro_rules! insert_grams {
     ($exec:expr, $tenant:expr, $users:expr) => {{
-        let users: Vec<(&[u8], &[$crate::crypto::IndexValue])> = $users.into_iter().collect();
+        let users: Vec<(&[u8], &[$crate::search::grams::Gram])> = $users.into_iter().collect();
         $crate::store::search::GramRows::insert_grams($exec, $tenant, &users).await?;
     }};
 }
@@ -65,15 +59,16 @@ pub(crate) use replace_grams;
 /// Writes grams on an open connection, inside the caller's transaction.
 pub(crate) trait GramRows {
     /// Inserts the grams of newly inserted users.
-    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error>;
+    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[Gram])]) -> Result<(), sqlx::Error>;
     /// Replaces one user's grams.
-    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error>;
+    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[Gram]) -> Result<(), sqlx::Error>;
 }
 
 impl GramRows for sqlx::SqliteConnection {
-    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error> {
-        let rows: Vec<(&[u8], &IndexValue)> =
-            users.iter().flat_map(|(rid, grams)| grams.iter().map(move |gram| (*rid, gram))).collect();
+    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[Gram])]) -> Result<(), sqlx::Error> {
+        // SQLite keeps a gram as an 8-byte blob, in the byte order of the digest it was cut from.
+        let rows: Vec<(&[u8], [u8; 8])> =
+            users.iter().flat_map(|(rid, grams)| grams.iter().map(move |gram| (*rid, gram.to_be_bytes()))).collect();
         for chunk in rows.chunks(CHUNK) {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO search_grams (tenant_id, gram, rid) ");
             qb.push_values(chunk, |mut b, (rid, gram)| {
@@ -86,7 +81,7 @@ impl GramRows for sqlx::SqliteConnection {
         Ok(())
     }
 
-    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error> {
+    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[Gram]) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM search_grams WHERE tenant_id = $1 AND rid = $2")
             .bind(tenant)
             .bind(rid)
@@ -97,7 +92,7 @@ impl GramRows for sqlx::SqliteConnection {
 }
 
 impl GramRows for sqlx::PgConnection {
-    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[IndexValue])]) -> Result<(), sqlx::Error> {
+    async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[Gram])]) -> Result<(), sqlx::Error> {
         // One statement text for any number of users: the rids, and each digest with the
         // position of its user among them, grouped back into one row per user by the database.
         // A few hundred users per statement keep the encoded arguments small.
@@ -123,7 +118,7 @@ impl GramRows for sqlx::PgConnection {
         Ok(())
     }
 
-    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[IndexValue]) -> Result<(), sqlx::Error> {
+    async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[Gram]) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM user_grams WHERE rid = $1").bind(rid).execute(&mut *self).await?;
         self.insert_grams(tenant, &[(rid, grams)]).await
     }
@@ -136,12 +131,7 @@ pub struct Search<'a>(pub(super) TenantScope<'a>);
 impl Search<'_> {
     /// Users holding at least `min_shared` of `grams`, most shared first, at most `cap` of them:
     /// `(rid, shared)`, counted by the database.
-    pub async fn candidates(
-        &self,
-        grams: &[IndexValue],
-        min_shared: usize,
-        cap: usize,
-    ) -> StoreResult<Vec<(Vec<u8>, i64)>> {
+    pub async fn candidates(&self, grams: &[Gram], min_shared: usize, cap: usize) -> StoreResult<Vec<(Vec<u8>, i64)>> {
         let (db, tenant) = self.0.parts();
         if grams.is_empty() {
             return Ok(Vec::new());
@@ -163,7 +153,7 @@ impl Search<'_> {
                 );
                 let mut query = sqlx::query(&sql).bind(tenant);
                 for gram in grams {
-                    query = query.bind(&gram[..]);
+                    query = query.bind(gram.to_be_bytes().to_vec());
                 }
                 let rows = query.bind(min).bind(cap).fetch_all(pool).await?;
                 rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
@@ -171,7 +161,7 @@ impl Search<'_> {
             Db::Postgres(pool) => {
                 let mut conn = pool.conn_for(tenant).await?;
                 // The GIN index finds the users sharing any digest; each one's count is its overlap.
-                let mut wanted: Vec<i64> = grams.iter().map(short_gram).collect();
+                let mut wanted: Vec<Gram> = grams.to_vec();
                 wanted.sort_unstable();
                 wanted.dedup();
                 let rows = sqlx::query(
@@ -191,5 +181,74 @@ impl Search<'_> {
             }
         };
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, SqliteConnection};
+
+    async fn scalar(conn: &mut SqliteConnection, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(conn).await.expect(sql)
+    }
+
+    /// SQLite's migration 0029 carries 32-byte grams over as their 8-byte heads (what the vault
+    /// now computes), and a deleted user's grams still go with it, by trigger.
+    #[tokio::test]
+    async fn sqlite_grams_are_cut_to_eight_bytes_and_go_with_their_user() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.expect("connect");
+        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut conn).await.expect("pragma");
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = all.migrations.iter().filter(|m| m.version < 29).cloned().collect::<Vec<_>>().into();
+        before.run(&mut conn).await.expect("migrations up to 0028");
+
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (7, 'acme', 0)")
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+        for rid in [[1u8; 16], [2u8; 16]] {
+            sqlx::query(
+                "INSERT INTO users (rid, tenant_id, token_idx, wrapped_key, record, version, created_at, updated_at) \
+                 VALUES ($1, 7, $1, x'00', x'00', 1, 0, 0)",
+            )
+            .bind(&rid[..])
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+        }
+        let mut digest = [0xabu8; 32];
+        digest[..8].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 1]);
+        for (rid, last) in [([1u8; 16], 1u8), ([1u8; 16], 2), ([2u8; 16], 1)] {
+            let mut gram = digest;
+            gram[31] = last;
+            sqlx::query("INSERT INTO search_grams (tenant_id, gram, rid) VALUES (7, $1, $2)")
+                .bind(&gram[..])
+                .bind(&rid[..])
+                .execute(&mut conn)
+                .await
+                .expect("statement");
+        }
+
+        all.run(&mut conn).await.expect("migration 0029");
+        let head = crate::search::grams::short(&digest).to_be_bytes().to_vec();
+        let carried: Vec<Vec<u8>> = sqlx::query_scalar("SELECT gram FROM search_grams ORDER BY rid")
+            .fetch_all(&mut conn)
+            .await
+            .expect("statement");
+        // The first user's two digests differed only past the head: one gram is left of them.
+        assert_eq!(carried, [head.clone(), head]);
+
+        sqlx::query("DELETE FROM users WHERE rid = $1")
+            .bind(&[1u8; 16][..])
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+        assert_eq!(scalar(&mut conn, "SELECT COUNT(*) FROM search_grams").await, 1);
+        assert_eq!(
+            scalar(&mut conn, "SELECT COUNT(*) FROM search_grams WHERE rid = x'02020202020202020202020202020202'")
+                .await,
+            1
+        );
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use sqlx::Row;
+use tokio::sync::mpsc::Receiver;
 
 use super::audit::{AuditRecord, insert as insert_audit};
 use super::audit_chain::ChainWrites;
@@ -12,6 +13,7 @@ use super::search::{insert_grams, replace_grams};
 use super::{Db, ScopedPool, StoreError, StoreResult, TenantScope, placeholders, with_pool};
 use crate::crypto::{IndexKind, IndexValue};
 use crate::expiry::Lifetime;
+use crate::search::grams::Gram;
 use crate::tenants::TenantId;
 
 /// Blind indexes of the four profile identities, in [`IndexKind::PROFILE`] order.
@@ -31,7 +33,7 @@ pub struct NewUser {
     /// Sealed current record (version 1).
     pub record: Vec<u8>,
     /// Search gram digests of the profile (see `crate::search`).
-    pub grams: Vec<IndexValue>,
+    pub grams: Vec<Gram>,
     /// Creation time.
     pub now: i64,
     /// Lifetime.
@@ -74,7 +76,7 @@ pub struct UserChange {
     /// New sealed record.
     pub record: Vec<u8>,
     /// Search gram digests of the new profile.
-    pub grams: Vec<IndexValue>,
+    pub grams: Vec<Gram>,
     /// The superseded version, sealed for the history table.
     pub previous: VersionRow,
     /// Time of the change.
@@ -237,15 +239,42 @@ impl Users<'_> {
         Ok(rows.iter().filter_map(|v| IndexValue::try_from(v.as_slice()).ok()).collect())
     }
 
-    /// Inserts users with their search grams and, for each one actually inserted, `audits[i]`
-    /// (the event whose subject is `users[i]`), all atomically. Rows whose token or any profile
-    /// index is already taken are skipped (`ON CONFLICT DO NOTHING`); the returned set holds the
-    /// rids inserted.
-    pub async fn insert_many(&self, users: &[&NewUser], audits: &[AuditRecord]) -> StoreResult<HashSet<Vec<u8>>> {
+    /// Inserts users arriving in chunks, with their search grams and, for each one actually
+    /// inserted, its creation event, all in one transaction: a large batch is sealed and written
+    /// a chunk at a time instead of held whole. The transaction opens with the first chunk and
+    /// commits on [`Chunk::End`]; rows whose token or any profile index is already taken are
+    /// skipped (`ON CONFLICT DO NOTHING`). Returns the rids inserted, or `None` when the chunks
+    /// stopped without `End` (the sender went): then nothing was written.
+    pub async fn insert_chunks(&self, chunks: &mut Receiver<Chunk>) -> StoreResult<Option<HashSet<Vec<u8>>>> {
         let (db, tenant) = self.0.parts();
-        let group = TenantUsers { tenant, users: users.to_vec(), events: audits.iter().collect() };
-        let inserted = insert_groups(db, std::slice::from_ref(&group), || true).await?;
-        Ok(inserted.and_then(|mut sets| sets.pop()).unwrap_or_default())
+        let mut inserted = HashSet::new();
+        let Some(mut next) = chunks.recv().await else { return Ok(None) };
+        macro_rules! each_chunk {
+            ($pool:expr, $insert:ident) => {{
+                let mut tx = $pool.begin_for(tenant).await?;
+                loop {
+                    match next {
+                        Chunk::Users(users, events) => {
+                            let group =
+                                TenantUsers { tenant, users: users.iter().collect(), events: events.iter().collect() };
+                            inserted.extend($insert(&mut tx, &group).await?);
+                        }
+                        Chunk::End => break,
+                    }
+                    let Some(chunk) = chunks.recv().await else {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    };
+                    next = chunk;
+                }
+                tx.commit().await?;
+            }};
+        }
+        match db {
+            Db::Postgres(pool) => each_chunk!(pool, insert_pg),
+            Db::Sqlite(pool) => each_chunk!(pool, insert_sqlite),
+        }
+        Ok(Some(inserted))
     }
 
     /// Changes one user under a row lock: `build` sees the locked row and returns the change and
@@ -438,6 +467,15 @@ pub(crate) fn index_column(kind: IndexKind) -> &'static str {
 
 fn profile_position(kind: IndexKind) -> usize {
     IndexKind::PROFILE.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+/// One chunk of [`Users::insert_chunks`].
+#[derive(Debug)]
+pub enum Chunk {
+    /// New users, each with its creation event (`events[i]` is about `users[i]`).
+    Users(Vec<NewUser>, Vec<AuditRecord>),
+    /// Every chunk was sent: the insert may commit.
+    End,
 }
 
 /// The users of one tenant to insert, each with its creation event (`events[i]` is about

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::identity::IdentityFields;
+use super::record;
 use super::routes::Assignment;
 use super::service::{self, Prepared};
 use crate::crypto::IndexKind;
@@ -18,6 +19,7 @@ use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
 use crate::store::roles::Ref;
+use crate::store::users::{Chunk, ProfileIndexes};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
@@ -74,10 +76,11 @@ impl Serialize for CreateBulkReply {
     }
 }
 
-/// One submitted record: prepared for insertion (with the group and role it joins, once looked
-/// up), or refused with a reason.
+/// One submitted record: checked and indexed for insertion (with the group and role it joins,
+/// once looked up), or refused with a reason. Only its identity digests are kept: a record is
+/// sealed later, a chunk at a time, while the chunk before it is written.
 enum Outcome {
-    Ready(Box<Prepared>, Option<Join>),
+    Ready(Box<ProfileIndexes>, Option<Join>),
     Refused(String),
 }
 
@@ -85,6 +88,25 @@ enum Outcome {
 enum Join {
     Named(Ref, Option<Ref>),
     Found(i64, Option<i64>),
+}
+
+/// A group id, and the id of the role held there.
+type Membership = (i64, Option<i64>);
+
+/// Records sealed and sent to the database at a time: a call of thousands holds a few chunks
+/// in memory, not all of its records sealed at once.
+const CHUNK_RECORDS: usize = 500;
+
+/// Sealed chunks waiting for the database beside the one being written and the one being sealed.
+const CHUNKS_AHEAD: usize = 1;
+
+/// A record that became a new user: its position in the call, its token, its record id, and
+/// the group it joins with the event of that (written only if the user was inserted).
+struct Made {
+    position: usize,
+    token: String,
+    rid: Vec<u8>,
+    joins: Option<(i64, Option<i64>, AuditRecord)>,
 }
 
 pub(super) async fn create_bulk(
@@ -100,14 +122,12 @@ pub(super) async fn create_bulk(
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing API request parameters: records"))?;
     let lifetime = service::lifetime(&app, ctx.now, small(req.slidingtime.as_ref()), small(req.finaltime.as_ref()))?;
-    // Sealing thousands of profiles is CPU work: keep it off the async workers.
-    let sealing_ctx = ctx.clone();
+    // Checking and indexing thousands of profiles is CPU work: keep it off the async workers.
+    let checking_ctx = ctx.clone();
     let max_record_size = app.settings.max_record_size;
     let (records, mut outcomes) = tokio::task::spawn_blocking(move || {
-        let outcomes = records
-            .iter()
-            .map(|record| prepare_one(&sealing_ctx, record, lifetime, max_record_size))
-            .collect::<Vec<_>>();
+        let outcomes =
+            records.iter().map(|record| check_one(&checking_ctx, record, max_record_size)).collect::<Vec<_>>();
         (records, outcomes)
     })
     .await
@@ -119,54 +139,100 @@ pub(super) async fn create_bulk(
         refuse_past(&mut outcomes, room);
     }
 
-    let ready: Vec<&Prepared> = outcomes.iter().filter_map(Outcome::ready).collect();
-    let rows: Vec<_> = ready.iter().map(|p| &p.new).collect();
-    let events: Vec<AuditRecord> = ready.iter().map(|p| ctx.change_event(Some(&p.subject), None, None, None)).collect();
-    let inserted = app.db.tenant(ctx.tenant).users().insert_many(&rows, &events).await?;
+    let (records, mut made, inserted) = insert(&app, &ctx, records, &outcomes, lifetime).await?;
 
     // The new users join their groups in one transaction, one event each.
-    let joined: Vec<(&Prepared, i64, Option<i64>)> = outcomes
-        .iter()
-        .filter_map(|outcome| match outcome {
-            Outcome::Ready(p, Some(Join::Found(group, role))) if inserted.contains(&p.new.rid) => {
-                Some((&**p, *group, *role))
-            }
-            _ => None,
-        })
-        .collect();
-    if !joined.is_empty() {
-        let joins: Vec<(i64, &[u8], Option<i64>)> =
-            joined.iter().map(|(p, group, role)| (*group, p.new.rid.as_slice(), *role)).collect();
-        let events: Vec<AuditRecord> = joined
-            .iter()
-            .map(|(p, group, role)| {
-                let after = json!({"groupid": group, "roleid": role});
-                ctx.change_event(Some(&p.subject), None, Some(&after), Some(&json!({"joins": "group"})))
-            })
-            .collect();
+    type Joins<'a> = Vec<(i64, &'a [u8], Option<i64>)>;
+    let (joins, events): (Joins, Vec<AuditRecord>) = made
+        .iter_mut()
+        .filter(|m| inserted.contains(&m.rid))
+        .filter_map(|m| m.joins.take().map(|(group, role, event)| ((group, m.rid.as_slice(), role), event)))
+        .unzip();
+    if !joins.is_empty() {
         app.db.tenant(ctx.tenant).groups().add_members(&joins, ctx.now_ms, &events).await?;
         app.caches.forget_grants(ctx.tenant);
     }
 
+    let mut made = made.into_iter().peekable();
     let mut answers = Vec::with_capacity(records.len());
     let mut created = 0;
-    for outcome in outcomes {
-        answers.push(match outcome {
-            Outcome::Ready(p, _) if inserted.contains(&p.new.rid) => {
+    for (position, outcome) in outcomes.into_iter().enumerate() {
+        let new = made.next_if(|m| m.position == position);
+        answers.push(match (outcome, new) {
+            (Outcome::Ready(..), Some(m)) if inserted.contains(&m.rid) => {
                 created += 1;
-                Answer::Created(p.subject.token)
+                Answer::Created(m.token)
             }
-            Outcome::Ready(p, _) => {
+            (Outcome::Ready(indexes, _), _) => {
                 // Lost a race with a concurrent writer since the duplicate check.
-                let kind = app.db.tenant(ctx.tenant).users().clash(&p.new.indexes, None).await?;
+                let kind = app.db.tenant(ctx.tenant).users().clash(&indexes, None).await?;
                 Answer::Refused(format!("Duplicate {} value", kind.map_or("token", IndexKind::name)))
             }
-            Outcome::Refused(reason) => Answer::Refused(reason),
+            (Outcome::Refused(reason), _) => Answer::Refused(reason),
         });
     }
     let errors = records.len() - created;
     ctx.set_extra(json!({"records": records.len(), "created": created, "errors": errors}));
     Ok(Reply(CreateBulkReply { records, answers }))
+}
+
+/// Seals the records ready for insertion, a chunk at a time on a blocking thread, while the
+/// database writes the chunk before (all in one transaction, with one creation event per user).
+/// Returns the records back, the users made in input order, and the rids inserted.
+async fn insert(
+    app: &AppState,
+    ctx: &RequestContext,
+    records: Vec<Box<RawValue>>,
+    outcomes: &[Outcome],
+    lifetime: Lifetime,
+) -> ApiResult<(Vec<Box<RawValue>>, Vec<Made>, HashSet<Vec<u8>>)> {
+    let ready: Vec<(usize, Option<Membership>)> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(position, outcome)| match outcome {
+            Outcome::Ready(_, Some(Join::Found(group, role))) => Some((position, Some((*group, *role)))),
+            Outcome::Ready(..) => Some((position, None)),
+            Outcome::Refused(_) => None,
+        })
+        .collect();
+    let (sender, mut chunks) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    let sealing_ctx = ctx.clone();
+    let sealing = tokio::task::spawn_blocking(move || {
+        let mut made = Vec::with_capacity(ready.len());
+        for positions in ready.chunks(CHUNK_RECORDS) {
+            let mut users = Vec::with_capacity(positions.len());
+            let mut events = Vec::with_capacity(positions.len());
+            for &(position, joins) in positions {
+                // Checked before: the profile is an object that parses.
+                let Some(profile) = profile_of(&records[position]).and_then(|p| serde_json::from_str(p.get()).ok())
+                else {
+                    continue;
+                };
+                let Prepared { new, subject } = service::prepare(&sealing_ctx, &profile, lifetime);
+                events.push(sealing_ctx.change_event(Some(&subject), None, None, None));
+                let joins = joins.map(|(group, role)| {
+                    let after = json!({"groupid": group, "roleid": role});
+                    let joined = json!({"joins": "group"});
+                    (group, role, sealing_ctx.change_event(Some(&subject), None, Some(&after), Some(&joined)))
+                });
+                made.push(Made { position, token: subject.token, rid: new.rid.clone(), joins });
+                users.push(new);
+            }
+            if sender.blocking_send(Chunk::Users(users, events)).is_err() {
+                return (records, made, false);
+            }
+        }
+        let sent = sender.blocking_send(Chunk::End).is_ok();
+        (records, made, sent)
+    });
+    let written = app.db.tenant(ctx.tenant).users().insert_chunks(&mut chunks).await;
+    // The sealing thread stops at its next chunk once the receiver is gone.
+    drop(chunks);
+    let (records, made, sent) = sealing.await.map_err(ApiError::internal)?;
+    match written? {
+        Some(inserted) if sent => Ok((records, made, inserted)),
+        _ => Err(ApiError::internal(std::io::Error::other("the bulk insert stopped before its last chunk"))),
+    }
 }
 
 /// Refuses the records ready for insertion past the first `room` ones.
@@ -177,9 +243,9 @@ fn refuse_past(outcomes: &mut [Outcome], room: usize) {
 }
 
 impl Outcome {
-    fn ready(&self) -> Option<&Prepared> {
+    fn ready(&self) -> Option<&ProfileIndexes> {
         match self {
-            Outcome::Ready(p, _) => Some(p),
+            Outcome::Ready(indexes, _) => Some(indexes),
             Outcome::Refused(_) => None,
         }
     }
@@ -190,8 +256,8 @@ fn profile_of(record: &RawValue) -> Option<&RawValue> {
     record_object(record)?.take("profile")
 }
 
-/// Validates, seals and indexes one record.
-fn prepare_one(ctx: &RequestContext, record: &RawValue, lifetime: Lifetime, max_record_size: usize) -> Outcome {
+/// Validates one record and computes its identity digests (it is sealed later, in its chunk).
+fn check_one(ctx: &RequestContext, record: &RawValue, max_record_size: usize) -> Outcome {
     let refused = || Outcome::Refused("The profile parameter has an incorrect format".to_owned());
     let Some(mut fields) = record_object(record) else { return refused() };
     let Some(profile) = fields.take("profile").filter(|p| p.get().starts_with('{')) else { return refused() };
@@ -206,7 +272,7 @@ fn prepare_one(ctx: &RequestContext, record: &RawValue, lifetime: Lifetime, max_
     match checked {
         Err(err) => Outcome::Refused(err.to_string()),
         Ok(refs) => Outcome::Ready(
-            Box::new(service::prepare(ctx, &profile, lifetime)),
+            Box::new(record::indexes(&ctx.keys, &profile)),
             refs.map(|(group, role)| Join::Named(group, role)),
         ),
     }
@@ -236,7 +302,7 @@ async fn refuse_unknown_groups(app: &AppState, ctx: &RequestContext, outcomes: &
             (None, _) => Outcome::Refused("The group record was not found".to_owned()),
             (Some(_), Some(None)) => Outcome::Refused("The role record was not found".to_owned()),
             (Some(group), role) => match std::mem::replace(outcome, Outcome::Refused(String::new())) {
-                Outcome::Ready(p, _) => Outcome::Ready(p, Some(Join::Found(group, role.flatten()))),
+                Outcome::Ready(indexes, _) => Outcome::Ready(indexes, Some(Join::Found(group, role.flatten()))),
                 other => other,
             },
         };
@@ -250,7 +316,7 @@ async fn refuse_duplicates(app: &AppState, ctx: &RequestContext, outcomes: &mut 
     let mut taken: Vec<HashSet<[u8; 32]>> = Vec::with_capacity(IndexKind::PROFILE.len());
     for position in 0..IndexKind::PROFILE.len() {
         let values: Vec<[u8; 32]> =
-            outcomes.iter().filter_map(Outcome::ready).filter_map(|p| p.new.indexes[position]).collect();
+            outcomes.iter().filter_map(Outcome::ready).filter_map(|indexes| indexes[position]).collect();
         let existing = if values.is_empty() {
             HashSet::new()
         } else {
@@ -259,8 +325,8 @@ async fn refuse_duplicates(app: &AppState, ctx: &RequestContext, outcomes: &mut 
         taken.push(existing);
     }
     for outcome in outcomes.iter_mut() {
-        let Outcome::Ready(prepared, _) = outcome else { continue };
-        let indexes = prepared.new.indexes;
+        let Outcome::Ready(indexes, _) = outcome else { continue };
+        let indexes = **indexes;
         let clash =
             indexes.iter().enumerate().find(|(position, idx)| idx.is_some_and(|idx| taken[*position].contains(&idx)));
         if let Some((position, _)) = clash {

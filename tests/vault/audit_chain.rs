@@ -8,15 +8,6 @@ use crate::both;
 use crate::common::TestVault;
 use bunker::store::Db;
 
-/// Runs a statement on the vault's database as its administrator (the "attacker" of the tests).
-async fn exec(v: &TestVault, sql: &str) {
-    match v.db() {
-        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-    }
-    .unwrap_or_else(|err| panic!("{sql}: {err}"));
-}
-
 /// One bytes column of one row.
 async fn blob(v: &TestVault, sql: &str) -> Vec<u8> {
     match v.db() {
@@ -85,26 +76,26 @@ both!(an_intact_trail_verifies_and_every_kind_of_edit_is_named, |v| {
 
     // A changed column.
     let third = text(v, "SELECT uuid FROM audit_events WHERE chain_seq = 3").await;
-    exec(v, "UPDATE audit_events SET http_status = http_status + 1 WHERE chain_seq = 3").await;
+    v.exec("UPDATE audit_events SET http_status = http_status + 1 WHERE chain_seq = 3").await;
     let answer = verify(v, json!({})).await;
     assert_broken(&answer, 3, "altered");
     assert_eq!(answer["broken"]["auditeventuuid"], third.as_str());
-    exec(v, "UPDATE audit_events SET http_status = http_status - 1 WHERE chain_seq = 3").await;
+    v.exec("UPDATE audit_events SET http_status = http_status - 1 WHERE chain_seq = 3").await;
     assert_intact(&verify(v, json!({})).await);
 
     // A changed payload (the sealed details) is named as well.
-    exec(v, "UPDATE audit_events SET created_ms = created_ms + 1 WHERE chain_seq = 5").await;
+    v.exec("UPDATE audit_events SET created_ms = created_ms + 1 WHERE chain_seq = 5").await;
     assert_broken(&verify(v, json!({})).await, 5, "altered");
-    exec(v, "UPDATE audit_events SET created_ms = created_ms - 1 WHERE chain_seq = 5").await;
+    v.exec("UPDATE audit_events SET created_ms = created_ms - 1 WHERE chain_seq = 5").await;
 
     // Two events swapped.
-    exec(v, "UPDATE audit_events SET chain_seq = -1 WHERE chain_seq = 4").await;
-    exec(v, "UPDATE audit_events SET chain_seq = 4 WHERE chain_seq = 5").await;
-    exec(v, "UPDATE audit_events SET chain_seq = 5 WHERE chain_seq = -1").await;
+    v.exec("UPDATE audit_events SET chain_seq = -1 WHERE chain_seq = 4").await;
+    v.exec("UPDATE audit_events SET chain_seq = 4 WHERE chain_seq = 5").await;
+    v.exec("UPDATE audit_events SET chain_seq = 5 WHERE chain_seq = -1").await;
     assert_broken(&verify(v, json!({})).await, 4, "altered");
-    exec(v, "UPDATE audit_events SET chain_seq = -1 WHERE chain_seq = 4").await;
-    exec(v, "UPDATE audit_events SET chain_seq = 4 WHERE chain_seq = 5").await;
-    exec(v, "UPDATE audit_events SET chain_seq = 5 WHERE chain_seq = -1").await;
+    v.exec("UPDATE audit_events SET chain_seq = -1 WHERE chain_seq = 4").await;
+    v.exec("UPDATE audit_events SET chain_seq = 4 WHERE chain_seq = 5").await;
+    v.exec("UPDATE audit_events SET chain_seq = 5 WHERE chain_seq = -1").await;
 
     // A range, then an anchor recorded outside the vault.
     let whole = verify(v, json!({})).await;
@@ -120,7 +111,7 @@ both!(an_intact_trail_verifies_and_every_kind_of_edit_is_named, |v| {
     assert_eq!(wrong["broken"]["reason"], "anchor", "{wrong}");
 
     // A removed event.
-    exec(v, "DELETE FROM audit_events WHERE chain_seq = 2").await;
+    v.exec("DELETE FROM audit_events WHERE chain_seq = 2").await;
     let answer = verify(v, json!({})).await;
     assert_broken(&answer, 2, "missing");
     assert!(answer["broken"].get("auditeventuuid").is_none(), "{answer}");
@@ -140,22 +131,19 @@ both!(cutting_the_chain_back_is_seen_at_the_head_or_by_an_anchor, |v| {
     assert_intact(&before);
     let top = before["head"]["seq"].as_i64().expect("seq");
     // The newest chained event removed: the stored head names a position nobody holds.
-    exec(v, &format!("DELETE FROM audit_events WHERE chain_seq = {top}")).await;
+    v.exec(&format!("DELETE FROM audit_events WHERE chain_seq = {top}")).await;
     let answer = verify(v, json!({})).await;
     assert_eq!(answer["intact"], false, "{answer}");
     assert_eq!(answer["broken"]["seq"], top, "{answer}");
     assert_eq!(answer["broken"]["reason"], "missing", "{answer}");
     // Cut back cleanly, head and all: only an anchor kept outside the vault tells.
-    exec(v, &format!("DELETE FROM audit_events WHERE chain_seq >= {top} OR chain_seq IS NULL")).await;
+    v.exec(&format!("DELETE FROM audit_events WHERE chain_seq >= {top} OR chain_seq IS NULL")).await;
     let link = blob(v, &format!("SELECT chain_mac FROM audit_events WHERE chain_seq = {}", top - 1)).await;
-    exec(
-        v,
-        &format!(
-            "UPDATE audit_chain SET seq = {}, head = (SELECT chain_mac FROM audit_events WHERE chain_seq = {})",
-            top - 1,
-            top - 1
-        ),
-    )
+    v.exec(&format!(
+        "UPDATE audit_chain SET seq = {}, head = (SELECT chain_mac FROM audit_events WHERE chain_seq = {})",
+        top - 1,
+        top - 1
+    ))
     .await;
     assert_eq!(link.len(), 32);
     assert_intact(&verify(v, json!({})).await);
@@ -190,18 +178,15 @@ both!(an_erased_user_leaves_no_linked_event_and_links_cannot_be_cut_otherwise, |
     assert_eq!(listed["total"], 2, "{listed}");
     let theirs = listed["rows"][0]["auditeventuuid"].as_str().expect("uuid").to_owned();
     let seq = v.scalar(&format!("SELECT chain_seq FROM audit_events WHERE uuid = '{theirs}'")).await;
-    exec(v, &format!("UPDATE audit_events SET user_ref = NULL, subject_rid = NULL WHERE uuid = '{theirs}'")).await;
+    v.exec(&format!("UPDATE audit_events SET user_ref = NULL, subject_rid = NULL WHERE uuid = '{theirs}'")).await;
     let answer = verify(v, json!({})).await;
     assert_broken(&answer, seq, "detached");
     assert_eq!(answer["broken"]["auditeventuuid"], theirs.as_str());
     // Copying an erased event's tag does not help either.
-    exec(
-        v,
-        &format!(
-            "UPDATE audit_events SET link_mac = (SELECT link_mac FROM audit_events WHERE uuid = '{update}') \
+    v.exec(&format!(
+        "UPDATE audit_events SET link_mac = (SELECT link_mac FROM audit_events WHERE uuid = '{update}') \
              WHERE uuid = '{theirs}'"
-        ),
-    )
+    ))
     .await;
     assert_broken(&verify(v, json!({})).await, seq, "detached");
 });
@@ -213,7 +198,7 @@ both!(events_committed_after_their_user_was_erased_lose_their_links_when_chained
     let user_ref = blob(v, "SELECT user_ref FROM audit_events WHERE operation = 'UserGet'").await;
     // The user's row goes while its events wait for the chain (as when an event commits just
     // after a concurrent UserDelete).
-    exec(v, "DELETE FROM users").await;
+    v.exec("DELETE FROM users").await;
     assert_intact(&verify(v, json!({})).await);
     let dump = v.dump().await;
     assert_bytes_absent(&dump, &rid, "the erased user's record id");

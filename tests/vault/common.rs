@@ -251,6 +251,16 @@ impl TestVault {
         state.db.close().await;
     }
 
+    /// Runs one statement on this vault's database as its administrator (for tests that change
+    /// what is stored behind the vault's back, or make the database refuse a write).
+    pub async fn exec(&self, sql: &str) {
+        match self.db() {
+            Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    }
+
     /// Runs a query returning one integer (e.g. `SELECT COUNT(*) ...`) on this vault's database.
     pub async fn scalar(&self, sql: &str) -> i64 {
         use sqlx::Row;

@@ -3,7 +3,6 @@
 //! a tenant's purge, a profile held), exact under concurrent writers on two replicas.
 
 use bunker::crypto::secrets::random_uuid_string;
-use bunker::store::Db;
 use bunker::store::counts::{self, Counts};
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -132,15 +131,6 @@ fn sum(a: Counts, b: Counts) -> Counts {
     )
 }
 
-/// Runs one statement on the vault's database as its administrator.
-async fn execute(v: &TestVault, sql: &str) {
-    match v.db() {
-        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-    }
-    .expect("statement");
-}
-
 /// Creates tenant `name`; its id and admin token.
 async fn tenant(v: &TestVault, name: &str) -> (i64, String) {
     let body = v.call("TenantCreate", json!({"tenantname": name})).await.ok();
@@ -199,15 +189,15 @@ both!(counts_follow_cascades_expiry_holds_and_tenant_purge, |v| {
         "UPDATE users SET held_until = 1 WHERE tenant_id = {a_id} AND rid IN \
          (SELECT rid FROM users WHERE tenant_id = {a_id} ORDER BY rid LIMIT 1)"
     );
-    execute(v, &held).await;
+    v.exec(&held).await;
     assert_eq!(stats(v, Some(&a_token), None).await.0.users, 1);
-    execute(v, &format!("UPDATE users SET held_until = NULL WHERE tenant_id = {a_id}")).await;
+    v.exec(&format!("UPDATE users SET held_until = NULL WHERE tenant_id = {a_id}")).await;
     assert_eq!(stats(v, Some(&a_token), None).await.0.users, 2);
-    execute(v, &held).await;
-    execute(v, &format!("UPDATE users SET version = version + 1 WHERE tenant_id = {a_id}")).await;
+    v.exec(&held).await;
+    v.exec(&format!("UPDATE users SET version = version + 1 WHERE tenant_id = {a_id}")).await;
     assert_eq!(stats(v, Some(&a_token), None).await.0.users, 1, "other updates leave the count alone");
     let before = stats(v, Some(&a_token), None).await.0;
-    execute(v, &format!("DELETE FROM users WHERE tenant_id = {a_id} AND held_until IS NOT NULL")).await;
+    v.exec(&format!("DELETE FROM users WHERE tenant_id = {a_id} AND held_until IS NOT NULL")).await;
     let after = stats(v, Some(&a_token), None).await.0;
     assert_eq!(after.users, before.users, "the held profile was already uncounted");
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::common::TestVault;
+use crate::common::{Backend, TestVault};
 
 /// Tokens of `created`, in order; checks each is UUID-shaped.
 fn tokens(created: &Value) -> Vec<String> {
@@ -371,4 +371,55 @@ both!(delete_bulk_skips_identities_that_name_nobody, |v| {
     v.call("UserDeleteBulk", json!({"users": [{"mode": "shoe", "identity": "x"}]}))
         .await
         .error(400, "The mode parameter has an incorrect format");
+});
+
+both!(a_bulk_call_is_one_transaction_across_its_chunks, |v| {
+    // The records are sealed and written 500 at a time. The database refuses users past the
+    // thousandth: the call's third chunk fails, and the two written before it must go too.
+    match v.backend {
+        Backend::Sqlite => {
+            v.exec(
+                "CREATE TRIGGER refuse_past_1000 BEFORE INSERT ON users \
+                 WHEN (SELECT COUNT(*) FROM users) >= 1000 BEGIN SELECT RAISE(ABORT, 'full'); END",
+            )
+            .await
+        }
+        Backend::Postgres => {
+            v.exec(
+                "CREATE FUNCTION refuse_past_1000() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF (SELECT COUNT(*) FROM users) >= 1000 THEN RAISE EXCEPTION 'full'; END IF; RETURN NEW; END $$",
+            )
+            .await;
+            v.exec("CREATE TRIGGER refuse_past_1000 BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION refuse_past_1000()")
+                .await
+        }
+    }
+    const N: usize = 1200;
+    let records: Vec<Value> = (0..N).map(|i| json!({"profile": {"login": format!("chunk-{i}")}})).collect();
+    let refused = v.call("UserCreateBulk", json!({"records": records})).await;
+    assert!(refused.status.is_server_error(), "{refused:?}");
+    assert_eq!(refused.body["status"], "error");
+    assert_eq!(user_count(v).await, 0, "no chunk of the failed call stays");
+    let linked = "SELECT COUNT(*) FROM audit_events WHERE subject_rid IS NOT NULL";
+    assert_eq!(v.scalar(linked).await, 0, "no creation event of the failed call stays");
+
+    v.exec(match v.backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_past_1000",
+        Backend::Postgres => "DROP TRIGGER refuse_past_1000 ON users",
+    })
+    .await;
+    let body = v.call("UserCreateBulk", json!({"records": records})).await.ok();
+    assert_eq!(body["errors"], json!([]));
+    let tokens = tokens(&body["created"]);
+    assert_eq!(tokens.len(), N);
+    assert_eq!(user_count(v).await, i64::try_from(N).expect("small"));
+    // One creation event per user, and each user's own trail shows it.
+    assert_eq!(v.scalar(linked).await, i64::try_from(N).expect("small"));
+    for i in [0, 499, 500, 1199] {
+        let trail = v.call("AuditListUserEvents", json!({"mode": "token", "identity": tokens[i]})).await.ok();
+        let titles: Vec<&Value> = trail["rows"].as_array().expect("rows").iter().map(|row| &row["title"]).collect();
+        assert!(titles.contains(&&json!("UserCreateBulk")), "record {i}: {trail}");
+        let got = v.call("UserGet", json!({"mode": "login", "identity": format!("chunk-{i}")})).await.ok();
+        assert_eq!(got["token"], tokens[i].as_str());
+    }
 });
