@@ -220,6 +220,8 @@ impl EveryTenant<'_> {
                 }
             }
             Db::Sqlite(pool) => {
+                // The index and the pending list in one snapshot (see `super::search`).
+                let mut tx = pool.begin().await?;
                 // A tenant's digests stay in one statement, so each user's count is whole.
                 // SQLite keeps a gram as an 8-byte blob (see `super::search`).
                 let mut batch: Vec<(TenantId, [u8; 8])> = Vec::new();
@@ -247,10 +249,14 @@ impl EveryTenant<'_> {
                     for (tenant, gram) in batch {
                         query = query.bind(*tenant).bind(gram.to_vec());
                     }
-                    for row in &query.bind(min).bind(cap_rows).fetch_all(pool).await? {
+                    for row in &query.bind(min).bind(cap_rows).fetch_all(&mut *tx).await? {
                         found.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
                     }
                 }
+                let wanted =
+                    grams.iter().map(|(tenant, digests)| (*tenant, digests.iter().copied().collect())).collect();
+                found.extend(super::search::pending_shared(&mut *tx, &wanted, min).await?);
+                tx.commit().await?;
                 found.sort_by(|a, b| (std::cmp::Reverse(a.2), a.0, &a.1).cmp(&(std::cmp::Reverse(b.2), b.0, &b.1)));
                 found.truncate(cap);
             }

@@ -64,19 +64,45 @@ pub(crate) trait GramRows {
     async fn replace_grams(&mut self, tenant: TenantId, rid: &[u8], grams: &[Gram]) -> Result<(), sqlx::Error>;
 }
 
+/// Users waiting in SQLite's `search_pending` past which an insert moves them into the index.
+const SQLITE_PENDING_USERS: i64 = 1000;
+
+/// Pending users per statement on SQLite.
+const SQLITE_PENDING_PER_STATEMENT: usize = 500;
+
+/// A user's grams packed for `search_pending`: 8 bytes each, in the digest's byte order.
+fn packed(grams: &[Gram]) -> Vec<u8> {
+    grams.iter().flat_map(|gram| gram.to_be_bytes()).collect()
+}
+
+/// The grams of a `search_pending` row (a trailing partial gram, which is never written, is
+/// ignored).
+fn unpacked(packed: &[u8]) -> impl Iterator<Item = Gram> + '_ {
+    packed.chunks_exact(8).map(|head| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(head);
+        i64::from_be_bytes(bytes)
+    })
+}
+
+/// SQLite: a new user's grams are appended to `search_pending` (one row, a few per page) and
+/// moved into the index with the others when a thousand are waiting (see migration 0029).
 impl GramRows for sqlx::SqliteConnection {
     async fn insert_grams(&mut self, tenant: TenantId, users: &[(&[u8], &[Gram])]) -> Result<(), sqlx::Error> {
-        // SQLite keeps a gram as an 8-byte blob, in the byte order of the digest it was cut from.
-        let rows: Vec<(&[u8], [u8; 8])> =
-            users.iter().flat_map(|(rid, grams)| grams.iter().map(move |gram| (*rid, gram.to_be_bytes()))).collect();
-        for chunk in rows.chunks(CHUNK) {
-            let mut qb = sqlx::QueryBuilder::new("INSERT INTO search_grams (tenant_id, gram, rid) ");
-            qb.push_values(chunk, |mut b, (rid, gram)| {
-                b.push_bind(tenant).push_bind(&gram[..]).push_bind(*rid);
+        let rows: Vec<(&[u8], Vec<u8>)> =
+            users.iter().filter(|(_, grams)| !grams.is_empty()).map(|(rid, grams)| (*rid, packed(grams))).collect();
+        for chunk in rows.chunks(SQLITE_PENDING_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO search_pending (rid, tenant_id, grams) ");
+            qb.push_values(chunk, |mut b, (rid, grams)| {
+                b.push_bind(*rid).push_bind(tenant).push_bind(grams.as_slice());
             });
-            qb.push(" ON CONFLICT DO NOTHING");
+            qb.push(" ON CONFLICT (rid) DO UPDATE SET grams = excluded.grams");
             // A statement of this many rows is seldom seen again: not kept prepared (see users.rs).
             qb.build().persistent(false).execute(&mut *self).await?;
+        }
+        let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_pending").fetch_one(&mut *self).await?;
+        if waiting >= SQLITE_PENDING_USERS {
+            merge_pending(self).await?;
         }
         Ok(())
     }
@@ -87,8 +113,70 @@ impl GramRows for sqlx::SqliteConnection {
             .bind(rid)
             .execute(&mut *self)
             .await?;
+        sqlx::query("DELETE FROM search_pending WHERE rid = $1").bind(rid).execute(&mut *self).await?;
         self.insert_grams(tenant, &[(rid, grams)]).await
     }
+}
+
+/// Moves every user of `search_pending` into the index, a thousand users at a time, each
+/// thousand's grams inserted in index order.
+pub async fn merge_pending(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    loop {
+        let rows = sqlx::query("SELECT rid, tenant_id, grams FROM search_pending ORDER BY rid LIMIT $1")
+            .bind(SQLITE_PENDING_USERS)
+            .fetch_all(&mut *conn)
+            .await?;
+        let Some(last) = rows.last() else { return Ok(()) };
+        let last: Vec<u8> = last.try_get(0)?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in &rows {
+            users.push((row.try_get::<Vec<u8>, _>(0)?, row.try_get::<i64, _>(1)?, row.try_get::<Vec<u8>, _>(2)?));
+        }
+        let mut entries: Vec<(i64, [u8; 8], &[u8])> = users
+            .iter()
+            .flat_map(|(rid, tenant, grams)| {
+                unpacked(grams).map(move |gram| (*tenant, gram.to_be_bytes(), rid.as_slice()))
+            })
+            .collect();
+        entries.sort_unstable();
+        for chunk in entries.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO search_grams (tenant_id, gram, rid) ");
+            qb.push_values(chunk, |mut b, (tenant, gram, rid)| {
+                b.push_bind(*tenant).push_bind(&gram[..]).push_bind(*rid);
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build().persistent(false).execute(&mut *conn).await?;
+        }
+        sqlx::query("DELETE FROM search_pending WHERE rid <= $1").bind(last).execute(&mut *conn).await?;
+    }
+}
+
+/// The users of `search_pending` (live, of the tenants asked about) sharing at least
+/// `min_shared` of their own tenant's `wanted` grams: `(tenant, rid, shared)`. The list is short
+/// (at most about a thousand users, see [`merge_pending`]), so it is read whole and counted here.
+pub(crate) async fn pending_shared(
+    conn: &mut sqlx::SqliteConnection,
+    wanted: &std::collections::HashMap<TenantId, std::collections::HashSet<Gram>>,
+    min_shared: i64,
+) -> Result<Vec<(TenantId, Vec<u8>, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT p.tenant_id, p.rid, p.grams FROM search_pending p \
+         JOIN users u ON u.tenant_id = p.tenant_id AND u.rid = p.rid AND u.held_until IS NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut found = Vec::new();
+    for row in &rows {
+        let tenant: TenantId = row.try_get(0)?;
+        let Some(grams) = wanted.get(&tenant) else { continue };
+        let packed: Vec<u8> = row.try_get(2)?;
+        let shared = unpacked(&packed).filter(|gram| grams.contains(gram)).count();
+        let shared = i64::try_from(shared).unwrap_or(i64::MAX);
+        if shared >= min_shared && shared > 0 {
+            found.push((tenant, row.try_get(1)?, shared));
+        }
+    }
+    Ok(found)
 }
 
 impl GramRows for sqlx::PgConnection {
@@ -140,7 +228,9 @@ impl Search<'_> {
         let cap = i64::try_from(cap).unwrap_or(i64::MAX);
         let rows = match db {
             Db::Sqlite(pool) => {
-                // One indexed lookup per gram.
+                // One indexed lookup per gram, and the pending list beside it, in one snapshot
+                // (a merge between the two would otherwise hide the users it moved).
+                let mut tx = pool.begin().await?;
                 let n = grams.len();
                 let sql = format!(
                     "SELECT g.rid, COUNT(*) AS shared FROM search_grams g \
@@ -155,8 +245,18 @@ impl Search<'_> {
                 for gram in grams {
                     query = query.bind(gram.to_be_bytes().to_vec());
                 }
-                let rows = query.bind(min).bind(cap).fetch_all(pool).await?;
-                rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
+                let rows = query.bind(min).bind(cap).fetch_all(&mut *tx).await?;
+                let mut found: Vec<(Vec<u8>, i64)> = rows
+                    .iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<_, sqlx::Error>>()?;
+                let wanted = std::collections::HashMap::from([(tenant, grams.iter().copied().collect())]);
+                let pending = pending_shared(&mut *tx, &wanted, min).await?;
+                tx.commit().await?;
+                found.extend(pending.into_iter().map(|(_, rid, shared)| (rid, shared)));
+                found.sort_by(|a, b| (std::cmp::Reverse(a.1), &a.0).cmp(&(std::cmp::Reverse(b.1), &b.0)));
+                found.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+                found
             }
             Db::Postgres(pool) => {
                 let mut conn = pool.conn_for(tenant).await?;
@@ -237,14 +337,22 @@ mod tests {
             .await
             .expect("statement");
         // The first user's two digests differed only past the head: one gram is left of them.
-        assert_eq!(carried, [head.clone(), head]);
+        assert_eq!(carried, [head.clone(), head.clone()]);
 
+        // A user waiting in the pending list (as the first might, after a change) loses those too.
+        sqlx::query("INSERT INTO search_pending (rid, tenant_id, grams) VALUES ($1, 7, $2)")
+            .bind(&[1u8; 16][..])
+            .bind(&head[..])
+            .execute(&mut conn)
+            .await
+            .expect("statement");
         sqlx::query("DELETE FROM users WHERE rid = $1")
             .bind(&[1u8; 16][..])
             .execute(&mut conn)
             .await
             .expect("statement");
         assert_eq!(scalar(&mut conn, "SELECT COUNT(*) FROM search_grams").await, 1);
+        assert_eq!(scalar(&mut conn, "SELECT COUNT(*) FROM search_pending").await, 0);
         assert_eq!(
             scalar(&mut conn, "SELECT COUNT(*) FROM search_grams WHERE rid = x'02020202020202020202020202020202'")
                 .await,

@@ -277,9 +277,9 @@ const COUNT_TABLES_SQLITE: &[&str] = &["record_counts"];
 /// removal by the files' own trigger). Runs again harmlessly; the sweeper finishes a purge that
 /// a stopped process left undone.
 pub async fn purge(db: &Db, id: TenantId, now: i64) -> StoreResult<()> {
-    let (search, counts) = match db {
-        Db::Sqlite(_) => ("search_grams", COUNT_TABLES_SQLITE),
-        Db::Postgres(_) => ("user_grams", COUNT_TABLES_PG),
+    let (search, counts): (&[&str], _) = match db {
+        Db::Sqlite(_) => (&["search_grams", "search_pending"], COUNT_TABLES_SQLITE),
+        Db::Postgres(_) => (&["user_grams"], COUNT_TABLES_PG),
     };
     with_pool!(db, pool => {
         let mut tx = pool.begin_for(id).await?;
@@ -289,7 +289,7 @@ pub async fn purge(db: &Db, id: TenantId, now: i64) -> StoreResult<()> {
             // rather than the two deadlocking on each other's rows.
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(super::counts::COMPACT_LOCK).execute(&mut *tx).await?;
         }
-        for table in std::iter::once(search).chain(TENANT_TABLES).chain(counts.iter().copied()) {
+        for table in search.iter().copied().chain(TENANT_TABLES).chain(counts.iter().copied()) {
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1")).bind(id).execute(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM key_rotations WHERE tenant_id = $1").bind(id).execute(&mut *tx).await?;

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::bulk::{INVALID, MISSING, unlock};
 use crate::common::TestVault;
+use bunker::store::Db;
 
 /// `rows[].profile.login` of a search for `identity` (with `mode` when given).
 async fn logins(v: &TestVault, uuid: &str, identity: &str, mode: Option<&str>) -> Vec<String> {
@@ -160,10 +161,17 @@ both!(every_erasure_path_removes_the_grams, |v| {
     assert_eq!(logins(v, &uuid, "kept", None).await, ["kept"]);
 });
 
-/// Stored gram digests: rows on SQLite, array elements on PostgreSQL.
+/// Stored gram digests: rows of the index and grams of the pending list on SQLite, array
+/// elements on PostgreSQL.
 async fn gram_count(v: &crate::common::TestVault) -> i64 {
     match v.backend {
-        crate::common::Backend::Sqlite => v.scalar("SELECT COUNT(*) FROM search_grams").await,
+        crate::common::Backend::Sqlite => {
+            v.scalar(
+                "SELECT (SELECT COUNT(*) FROM search_grams) \
+                 + (SELECT COALESCE(SUM(length(grams)), 0) / 8 FROM search_pending)",
+            )
+            .await
+        }
         crate::common::Backend::Postgres => {
             v.scalar("SELECT COALESCE(SUM(cardinality(grams)), 0)::BIGINT FROM user_grams").await
         }
@@ -178,8 +186,17 @@ both!(only_keyed_digests_are_stored, |v| {
     // keyed apart.
     let distinct = match v.backend {
         crate::common::Backend::Sqlite => {
-            let odd = v.scalar("SELECT COUNT(*) FROM search_grams WHERE length(gram) <> 8").await;
+            // A new user's grams wait in the pending list, packed 8 bytes each.
+            assert_eq!(v.scalar("SELECT COUNT(*) FROM search_grams").await, 0);
+            assert_eq!(v.scalar("SELECT COUNT(*) FROM search_pending").await, 1, "one row per user");
+            let odd = v.scalar("SELECT COUNT(*) FROM search_pending WHERE length(grams) % 8 <> 0").await;
             assert_eq!(odd, 0, "every stored gram is the 8-byte head of a digest");
+            // Moved into the index, they are rows of their own, as distinct as they were.
+            let Db::Sqlite(pool) = v.db() else { unreachable!() };
+            let mut conn = pool.acquire().await.expect("connection");
+            bunker::store::search::merge_pending(&mut conn).await.expect("merge");
+            assert_eq!(v.scalar("SELECT COUNT(*) FROM search_pending").await, 0);
+            assert_eq!(v.scalar("SELECT COUNT(*) FROM search_grams WHERE length(gram) <> 8").await, 0);
             v.scalar("SELECT COUNT(DISTINCT gram) FROM search_grams").await
         }
         crate::common::Backend::Postgres => {
@@ -245,4 +262,42 @@ both!(search_needs_a_token_an_unlock_and_an_identity, |v| {
     assert_eq!(details["title"], "UserSearch");
     assert_eq!(details["details"]["extra"], json!({"mode": "phone", "matched": 1, "records": 1}));
     assert!(!details.to_string().contains("900123"), "{details}");
+});
+
+both!(search_reads_the_index_and_the_users_not_yet_merged_into_it, |v| {
+    // On SQLite a new user's grams wait in a pending list until a thousand users do; this bulk
+    // call moves its first thousand into the index and leaves the last hundred waiting.
+    let records: Vec<Value> = (0..1100).map(|i| json!({"profile": {"login": format!("member{i:04}")}})).collect();
+    v.call("UserCreateBulk", json!({"records": records})).await.ok();
+    v.create_user(json!({"login": "newcomer"})).await;
+    if v.backend == crate::common::Backend::Sqlite {
+        assert_eq!(v.scalar("SELECT COUNT(*) FROM search_pending").await, 101);
+        assert_eq!(v.scalar("SELECT COUNT(DISTINCT rid) FROM search_grams").await, 1000);
+    }
+    let uuid = unlock(v).await;
+    for login in ["member0007", "member0999", "member1000", "member1099", "newcomer"] {
+        assert_eq!(logins(v, &uuid, login, Some("login")).await.first().map(String::as_str), Some(login));
+    }
+    // A user in the index, changed: found by its new login only.
+    v.call("UserUpdate", json!({"mode": "login", "identity": "member0007", "profile": {"login": "renamedone"}}))
+        .await
+        .ok();
+    assert!(!logins(v, &uuid, "member0007", Some("login")).await.contains(&"member0007".to_owned()));
+    assert_eq!(logins(v, &uuid, "renamedone", None).await, ["renamedone"]);
+    // Users deleted from the index and from the pending list are no longer found.
+    for gone in ["member0008", "member1098"] {
+        v.call("UserDelete", json!({"mode": "login", "identity": gone})).await.ok();
+        assert!(!logins(v, &uuid, gone, Some("login")).await.contains(&gone.to_owned()), "{gone}");
+    }
+    // Every remaining user's grams are in one place: the index or the pending list, not both.
+    let holders = match v.backend {
+        crate::common::Backend::Sqlite => {
+            let both =
+                "SELECT COUNT(*) FROM search_pending p WHERE EXISTS (SELECT 1 FROM search_grams g WHERE g.rid = p.rid)";
+            assert_eq!(v.scalar(both).await, 0);
+            v.scalar("SELECT COUNT(*) FROM (SELECT rid FROM search_grams UNION SELECT rid FROM search_pending)").await
+        }
+        crate::common::Backend::Postgres => v.scalar("SELECT COUNT(*) FROM user_grams").await,
+    };
+    assert_eq!(holders, 1100 + 1 - 2);
 });
