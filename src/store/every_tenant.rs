@@ -255,7 +255,7 @@ impl EveryTenant<'_> {
                 }
                 let wanted =
                     grams.iter().map(|(tenant, digests)| (*tenant, digests.iter().copied().collect())).collect();
-                found.extend(super::search::pending_shared(&mut *tx, &wanted, min).await?);
+                found.extend(super::search::pending_shared(&mut tx, &wanted, min).await?);
                 tx.commit().await?;
                 found.sort_by(|a, b| (std::cmp::Reverse(a.2), a.0, &a.1).cmp(&(std::cmp::Reverse(b.2), b.0, &b.1)));
                 found.truncate(cap);

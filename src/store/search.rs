@@ -251,7 +251,7 @@ impl Search<'_> {
                     .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                     .collect::<Result<_, sqlx::Error>>()?;
                 let wanted = std::collections::HashMap::from([(tenant, grams.iter().copied().collect())]);
-                let pending = pending_shared(&mut *tx, &wanted, min).await?;
+                let pending = pending_shared(&mut tx, &wanted, min).await?;
                 tx.commit().await?;
                 found.extend(pending.into_iter().map(|(_, rid, shared)| (rid, shared)));
                 found.sort_by(|a, b| (std::cmp::Reverse(a.1), &a.0).cmp(&(std::cmp::Reverse(b.1), &b.0)));
