@@ -1,12 +1,17 @@
 //! Search grams: keyed digests of profile trigrams, cut to their first 8 bytes
 //! ([`crate::search::grams::Gram`]).
 //!
+//! PostgreSQL keeps one row per user in `user_grams` with its grams in a `bigint[]` under a GIN
+//! index: a user's grams cost one row and one GIN entry per digest (deferred into GIN's pending
+//! list) instead of sixty B-tree insertions, which made bulk creation ten times slower.
+//!
 //! SQLite keeps one row per user and gram in `search_grams` (the gram as an 8-byte blob), found
-//! through its primary key; a user's grams go with it by trigger. PostgreSQL keeps one row per
-//! user in `user_grams` with its grams in a `bigint[]` under a GIN index: a user's grams cost one row and one GIN entry per
-//! digest (deferred into GIN's pending list) instead of sixty B-tree insertions, which made bulk
-//! creation ten times slower. A shorter digest only adds false candidates, and every candidate
-//! is judged on its opened value anyway.
+//! through its primary key, and a pending list of its own, `search_pending`: a new user's grams
+//! wait there, one row per user, until a thousand users do, then move into the index in gram
+//! order (see migration 0029). A user's grams go with it by trigger.
+//!
+//! A shorter digest only adds false candidates, and every candidate is judged on its opened
+//! value anyway.
 //!
 //! Written in the same transaction as the user row they describe (see [`super::users`]);
 //! deleting a user deletes its grams (by cascade on PostgreSQL, by trigger on SQLite).

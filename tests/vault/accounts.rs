@@ -760,85 +760,15 @@ both!(no_password_token_or_account_detail_is_stored_in_clear, |v| {
 
 /// Invitations and resets mailed through a fake SMTP server.
 mod mailed {
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use base64::Engine as _;
     use bunker::state::Settings;
     use serde_json::json;
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::TcpListener;
 
     use super::{BAD_LOGIN, BAD_TOKEN, PASSWORD, login, public};
     use crate::common::{Backend, TestVault};
-
-    /// One message the fake server received.
-    #[derive(Debug, Clone)]
-    struct Mail {
-        from: String,
-        to: Vec<String>,
-        text: String,
-    }
-
-    /// A fake SMTP server on a free loopback port: the minimal dialogue, every message kept.
-    async fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let inbox = Arc::new(Mutex::new(Vec::new()));
-        let kept = inbox.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let inbox = kept.clone();
-                tokio::spawn(async move {
-                    let _ = converse(stream, inbox).await;
-                });
-            }
-        });
-        (port, inbox)
-    }
-
-    async fn converse(stream: tokio::net::TcpStream, inbox: Arc<Mutex<Vec<Mail>>>) -> std::io::Result<()> {
-        let (read, mut write) = stream.into_split();
-        let mut lines = BufReader::new(read);
-        write.write_all(b"220 fake.test ESMTP\r\n").await?;
-        let (mut from, mut to) = (String::new(), Vec::new());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if lines.read_line(&mut line).await? == 0 {
-                return Ok(());
-            }
-            let command = line.trim_end().to_ascii_uppercase();
-            if command.starts_with("EHLO") || command.starts_with("HELO") {
-                write.write_all(b"250 fake.test\r\n").await?;
-            } else if command.starts_with("MAIL FROM:") {
-                from = line.trim_end()[10..].trim().to_owned();
-                to.clear();
-                write.write_all(b"250 OK\r\n").await?;
-            } else if command.starts_with("RCPT TO:") {
-                to.push(line.trim_end()[8..].trim().to_owned());
-                write.write_all(b"250 OK\r\n").await?;
-            } else if command == "DATA" {
-                write.write_all(b"354 go ahead\r\n").await?;
-                let mut text = String::new();
-                while !text.ends_with("\r\n.\r\n") && !text.ends_with("\n.\n") {
-                    let mut more = String::new();
-                    if lines.read_line(&mut more).await? == 0 {
-                        return Ok(());
-                    }
-                    text.push_str(&more);
-                }
-                inbox.lock().expect("inbox").push(Mail { from: from.clone(), to: to.clone(), text });
-                write.write_all(b"250 OK queued\r\n").await?;
-            } else if command == "QUIT" {
-                write.write_all(b"221 bye\r\n").await?;
-                return Ok(());
-            } else {
-                // RSET, NOOP and the like.
-                write.write_all(b"250 OK\r\n").await?;
-            }
-        }
-    }
+    use crate::fake_smtp::{Inbox, Mail};
 
     /// The text of a message with its transfer encodings undone (quoted-printable, base64).
     fn decoded(mail: &Mail) -> String {
@@ -877,7 +807,7 @@ mod mailed {
     }
 
     /// Waits up to 10 s for the inbox to hold `count` messages.
-    async fn wait_for(inbox: &Arc<Mutex<Vec<Mail>>>, count: usize) -> Vec<Mail> {
+    async fn wait_for(inbox: &Inbox, count: usize) -> Vec<Mail> {
         for _ in 0..100 {
             let mails = inbox.lock().expect("inbox").clone();
             if mails.len() >= count {
@@ -900,7 +830,7 @@ mod mailed {
         panic!("no token in the mail that {op} accepts:\n{}", decoded(mail));
     }
 
-    async fn body(v: &TestVault, inbox: Arc<Mutex<Vec<Mail>>>) {
+    async fn body(v: &TestVault, inbox: Inbox) {
         let created = v
             .call("AccountCreate", json!({"username": "mailed", "email": "Mailed@Accounts.Test", "admin": true}))
             .await;
@@ -990,7 +920,7 @@ mod mailed {
 
     async fn run(backend: Backend) {
         use futures::FutureExt;
-        let (port, inbox) = smtp_server().await;
+        let (port, inbox) = crate::fake_smtp::start();
         let mut settings = Settings::default();
         settings.accounts.mail = Some(bunker::accounts::MailSettings {
             url: format!("smtp://127.0.0.1:{port}"),

@@ -32,6 +32,7 @@ mod deadlines;
 mod disclosures;
 mod erased_bytes;
 mod external_db;
+mod fake_smtp;
 mod faults;
 mod file_storage;
 mod files;

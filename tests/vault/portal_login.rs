@@ -13,10 +13,10 @@ use base64::Engine as _;
 use bunker::state::Settings;
 use bunker::tenants::TenantId;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::both;
 use crate::common::{Answer, TestVault, assert_absent};
+use crate::fake_smtp::Inbox;
 
 /// The answer of the captchas the tests store.
 pub(crate) const ANSWER: &str = "Zq7xK";
@@ -25,70 +25,10 @@ const INVALID_CODE: &str = "The code is not valid or has expired";
 /// A wrong, used or expired captcha: HTTP 200 with this error.
 const CAPTCHA_ERROR: &str = "captcha-error";
 
-/// One message the fake server received: its recipients and text.
-type Mail = (Vec<String>, String);
-
-/// A fake SMTP server shared by the tests of this process (on a thread of its own, so that it
-/// outlives each test's runtime); every message kept.
-fn sink() -> &'static (u16, Arc<Mutex<Vec<Mail>>>) {
-    static SINK: OnceLock<(u16, Arc<Mutex<Vec<Mail>>>)> = OnceLock::new();
-    SINK.get_or_init(|| {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let inbox = Arc::new(Mutex::new(Vec::new()));
-        let kept = inbox.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                while let Ok((stream, _)) = listener.accept().await {
-                    let inbox = kept.clone();
-                    tokio::spawn(async move {
-                        let _ = converse(stream, inbox).await;
-                    });
-                }
-            });
-        });
-        (port, inbox)
-    })
-}
-
-async fn converse(stream: tokio::net::TcpStream, inbox: Arc<Mutex<Vec<Mail>>>) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    write.write_all(b"220 fake.test ESMTP\r\n").await?;
-    let mut to = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if lines.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let command = line.trim_end().to_ascii_uppercase();
-        if command.starts_with("RCPT TO:") {
-            to.push(line.trim_end()[8..].trim().to_lowercase());
-            write.write_all(b"250 OK\r\n").await?;
-        } else if command == "DATA" {
-            write.write_all(b"354 go ahead\r\n").await?;
-            let mut text = String::new();
-            while !text.ends_with("\r\n.\r\n") && !text.ends_with("\n.\n") {
-                let mut more = String::new();
-                if lines.read_line(&mut more).await? == 0 {
-                    return Ok(());
-                }
-                text.push_str(&more);
-            }
-            inbox.lock().expect("inbox").push((std::mem::take(&mut to), text));
-            write.write_all(b"250 OK queued\r\n").await?;
-        } else if command == "QUIT" {
-            write.write_all(b"221 bye\r\n").await?;
-            return Ok(());
-        } else {
-            // EHLO, MAIL FROM, RSET and the like.
-            write.write_all(b"250 OK\r\n").await?;
-        }
-    }
+/// The fake SMTP server shared by the tests of this process.
+fn sink() -> &'static (u16, Inbox) {
+    static SINK: OnceLock<(u16, Inbox)> = OnceLock::new();
+    SINK.get_or_init(crate::fake_smtp::start)
 }
 
 /// The codes mailed to `email` so far, oldest first (a line of six digits, in the text or in a
@@ -98,8 +38,9 @@ pub(crate) fn codes_to(email: &str) -> Vec<String> {
     let email = email.to_lowercase();
     mails
         .iter()
-        .filter(|(to, _)| to.iter().any(|t| t.contains(&email)))
-        .filter_map(|(_, text)| {
+        .filter(|mail| mail.to.iter().any(|t| t.to_lowercase().contains(&email)))
+        .map(|mail| &mail.text)
+        .filter_map(|text| {
             let body = text.split_once("\r\n\r\n").map_or(text.as_str(), |(_, body)| body);
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(body.lines().map(str::trim).filter(|l| *l != ".").collect::<String>())
