@@ -42,20 +42,33 @@ impl From<InsertFailed> for ApiError {
 /// needs is taken).
 pub type Inserted = Result<bool, InsertFailed>;
 
+/// What every caller of a batch is told when the batch as a whole could not be committed.
+pub trait BatchFailed: Clone {
+    /// The database is away or did not answer in time.
+    const UNAVAILABLE: Self;
+    /// The database refused the batch.
+    const FAILED: Self;
+}
+
+impl BatchFailed for Inserted {
+    const UNAVAILABLE: Self = Err(InsertFailed::Unavailable);
+    const FAILED: Self = Err(InsertFailed::Failed);
+}
+
 /// One try at an insert batch: each item's outcome, or `None` when it rolled back.
-pub type Attempt<'b> =
-    std::pin::Pin<Box<dyn Future<Output = crate::store::StoreResult<Option<Vec<Inserted>>>> + Send + 'b>>;
+pub type Attempt<'b, R = Inserted> =
+    std::pin::Pin<Box<dyn Future<Output = crate::store::StoreResult<Option<Vec<R>>>> + Send + 'b>>;
 
 /// Commits an insert batch through `attempt`, which runs its statements and commits only when
 /// no caller has gone (answering each item's outcome, in order), else rolls back and
 /// answers `None`: then it is tried again without the callers gone. Cut short (each caller told
 /// the database is unavailable) when the database is declared away; `what` names the items in
-/// the log of a failed batch.
-pub async fn commit_inserts<T>(
+/// the log of a failed batch. Users, tokens and the audit writer's events commit through it.
+pub async fn commit_inserts<T, R: BatchFailed>(
     health: &crate::store::Health,
     what: &'static str,
-    mut batch: Batch<T, Inserted>,
-    attempt: impl for<'b> Fn(&'b Batch<T, Inserted>) -> Attempt<'b>,
+    mut batch: Batch<T, R>,
+    attempt: impl for<'b> Fn(&'b Batch<T, R>) -> Attempt<'b, R>,
 ) {
     loop {
         let outcome = tokio::select! {
@@ -70,12 +83,12 @@ pub async fn commit_inserts<T>(
                     return;
                 }
             }
-            Some(Err(err)) if err.is_unavailable() => return batch.answer_all(Err(InsertFailed::Unavailable)),
+            Some(Err(err)) if err.is_unavailable() => return batch.answer_all(R::UNAVAILABLE),
             Some(Err(err)) => {
                 tracing::error!(error = %err, items = batch.items.len(), what, "insert batch failed");
-                return batch.answer_all(Err(InsertFailed::Failed));
+                return batch.answer_all(R::FAILED);
             }
-            None => return batch.answer_all(Err(InsertFailed::Unavailable)),
+            None => return batch.answer_all(R::UNAVAILABLE),
         }
     }
 }

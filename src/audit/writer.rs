@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::group_commit::{Batch, GroupCommit};
+use crate::group_commit::{Batch, BatchFailed, GroupCommit, commit_inserts};
 use crate::http::ApiError;
 use crate::store::audit::{AuditRecord, insert_batch};
 use crate::store::{Db, Health};
@@ -82,30 +82,21 @@ impl AuditWriter {
     }
 }
 
-/// Commits a batch; rolls back and commits again without them when callers went away while
-/// its statement ran. Cut short (rolled back) when the database is declared away.
-async fn commit(db: &Db, health: &Health, mut batch: Batch<AuditRecord, Outcome>) {
-    loop {
-        let attempt = tokio::select! {
-            stored = insert_batch(db, &batch.items, || !batch.any_gone()) => Some(stored),
-            () = health.went_down() => None,
-        };
-        match attempt {
-            Some(Ok(true)) => return batch.answer_all(Ok(())),
-            Some(Ok(false)) => {
-                batch.retain_live();
-                if batch.is_empty() {
-                    return;
-                }
-            }
-            Some(Err(err)) if err.is_unavailable() => return batch.answer_all(Err(AuditFailed::Unavailable)),
-            Some(Err(err)) => {
-                tracing::error!(error = %err, events = batch.items.len(), "audit batch failed");
-                return batch.answer_all(Err(AuditFailed::Failed));
-            }
-            None => return batch.answer_all(Err(AuditFailed::Unavailable)),
-        }
-    }
+impl BatchFailed for Outcome {
+    const UNAVAILABLE: Self = Err(AuditFailed::Unavailable);
+    const FAILED: Self = Err(AuditFailed::Failed);
+}
+
+/// Commits a batch (see [`commit_inserts`]): every event of a batch committed is stored.
+async fn commit(db: &Db, health: &Health, batch: Batch<AuditRecord, Outcome>) {
+    commit_inserts(health, "audit events", batch, |batch| {
+        let db = db.clone();
+        Box::pin(async move {
+            let stored = insert_batch(&db, &batch.items, || !batch.any_gone()).await?;
+            Ok(stored.then(|| vec![Ok(()); batch.items.len()]))
+        })
+    })
+    .await;
 }
 
 /// Writes the events of [`AuditWriter::submit_later`] whenever the database is up.
