@@ -48,6 +48,11 @@ macro_rules! insert {
 }
 pub(crate) use insert;
 
+/// The events of one user, in the tenant `$1`, whose token's blind index is `$2`. They are
+/// found through the index on its first 8 bytes (`audit_events_user_prefix`), and the whole value
+/// is compared too, so users who share a prefix do not see each other's events.
+pub const OF_USER: &str = "tenant_id = $1 AND substr(user_ref, 1, 8) = substr($2, 1, 8) AND user_ref = $2";
+
 pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO audit_events (uuid, tenant_id, created_ms, principal_kind, principal_id, \
      operation, event_type, result, http_status, user_ref, subject_rid, key_scope, payload, link_mac) ";
 
@@ -270,15 +275,14 @@ impl Audit<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let total: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1 AND user_ref = $2")
+            let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM audit_events WHERE {OF_USER}"))
                 .bind(tenant)
                 .bind(user_ref)
                 .fetch_one(&mut *conn)
                 .await?
                 .try_get(0)?;
             let sql = format!(
-                "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND user_ref = $2 \
-                 ORDER BY id DESC LIMIT $3 OFFSET $4"
+                "SELECT {COLUMNS} FROM audit_events WHERE {OF_USER} ORDER BY id DESC LIMIT $3 OFFSET $4"
             );
             let rows = sqlx::query(&sql)
                 .bind(tenant)
@@ -308,10 +312,10 @@ impl Audit<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let rows = sqlx::query(
+            let rows = sqlx::query(&format!(
                 "SELECT operation, COUNT(*), MIN(created_ms), MAX(created_ms) FROM audit_events \
-                 WHERE tenant_id = $1 AND user_ref = $2 GROUP BY operation ORDER BY operation",
-            )
+                 WHERE {OF_USER} GROUP BY operation ORDER BY operation"
+            ))
             .bind(tenant)
             .bind(user_ref)
             .fetch_all(&mut *conn)

@@ -292,8 +292,10 @@ pub(crate) trait ChainWrites {
 }
 
 /// The first [`UNLINK_CHUNK`] events still linked to the user `rid`.
-const LINKED_EVENTS: &str = "SELECT uuid FROM audit_events WHERE tenant_id = $1 AND user_ref = \
-     (SELECT token_idx FROM users WHERE tenant_id = $1 AND rid = $2) LIMIT $3";
+const LINKED_EVENTS: &str = "WITH u AS (SELECT token_idx FROM users WHERE tenant_id = $1 AND rid = $2) \
+     SELECT uuid FROM audit_events WHERE tenant_id = $1 AND user_ref IS NOT NULL \
+     AND substr(user_ref, 1, 8) = (SELECT substr(token_idx, 1, 8) FROM u) \
+     AND user_ref = (SELECT token_idx FROM u) LIMIT $3";
 
 impl ChainWrites for sqlx::PgConnection {
     async fn store_links(&mut self, tenant: TenantId, chained: &[Chained]) -> Result<(), sqlx::Error> {
