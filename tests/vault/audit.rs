@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both;
+use crate::bulk::{Bind, explain};
 use crate::common::TestVault;
 use bunker::store::Db;
 
@@ -365,37 +366,6 @@ async fn move_event(v: &TestVault, uuid: &str, user_ref: &[u8]) {
     .unwrap_or_else(|err| panic!("{sql}: {err}"));
 }
 
-/// The plan of `query` (its `$1` a tenant, its `$2` a user's blind index), as text.
-async fn plan(v: &TestVault, query: &str) -> String {
-    use sqlx::Row;
-    let user_ref = vec![7_u8; 32];
-    match v.db() {
-        Db::Sqlite(pool) => {
-            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {query}"))
-                .bind(1_i64)
-                .bind(user_ref)
-                .fetch_all(pool)
-                .await
-                .expect("explain");
-            rows.iter().map(|r| r.try_get::<String, _>(3).expect("detail")).collect::<Vec<_>>().join("\n")
-        }
-        Db::Postgres(pool) => {
-            // A test table is tiny; forbid the sequential scan a planner prefers for it so the
-            // plan shows the index path it takes on a real one.
-            let mut conn = pool.acquire().await.expect("connection");
-            sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.expect("set");
-            let rows = sqlx::query(&format!("EXPLAIN {query}"))
-                .bind(1_i64)
-                .bind(user_ref)
-                .fetch_all(&mut *conn)
-                .await
-                .expect("explain");
-            sqlx::query("RESET enable_seqscan").execute(&mut *conn).await.expect("reset");
-            rows.iter().map(|r| r.try_get::<String, _>(0).expect("plan")).collect::<Vec<_>>().join("\n")
-        }
-    }
-}
-
 both!(a_trail_is_found_by_the_first_bytes_of_its_index_and_holds_only_its_own_events, |v| {
     let ann = v.create_user(json!({"login": "ann"})).await;
     let ben = v.create_user(json!({"login": "ben"})).await;
@@ -424,7 +394,7 @@ both!(a_trail_is_found_by_the_first_bytes_of_its_index_and_holds_only_its_own_ev
         format!("SELECT COUNT(*) FROM audit_events WHERE {}", bunker::store::audit::OF_USER),
         format!("SELECT id FROM audit_events WHERE {} ORDER BY id DESC LIMIT 10", bunker::store::audit::OF_USER),
     ] {
-        let plan = plan(v, &query).await;
+        let plan = explain(v, &query, &[Bind::Int(1), Bind::Bytes(vec![7; 32])]).await;
         assert!(plan.contains("audit_events_user_prefix"), "{query}:\n{plan}");
     }
 });

@@ -44,6 +44,7 @@ pub async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
             let mut query = sqlx::query(sql);
             for bind in binds {
                 query = match bind {
+                    Bind::Int(n) => query.bind(*n),
                     Bind::Text(t) => query.bind(*t),
                     Bind::Bytes(b) => query.bind(b.as_slice()),
                 };
@@ -57,8 +58,9 @@ pub async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
     }
 }
 
-/// A bound value of [`execute`].
+/// A bound value of [`execute`] and [`explain`].
 pub enum Bind<'a> {
+    Int(i64),
     Text(&'a str),
     Bytes(Vec<u8>),
 }
@@ -347,7 +349,8 @@ both!(walking_pages_continues_from_keys_not_offsets, |v| {
     let continued = v.db().tenant(TenantId::MAIN).bulk().cursor(grant, "users", 25).await.expect("cursor");
     let sql = users_page_sql(&continued);
     assert!(!sql.contains("OFFSET"), "{sql}");
-    let plan = explain(v, &sql, continued.after.clone().expect("key")).await;
+    let after = continued.after.clone().expect("key");
+    let plan = explain(v, &sql, &[Bind::Int(1), Bind::Int(0), Bind::Bytes(after), Bind::Int(5)]).await;
     match v.db() {
         Db::Sqlite(_) => assert!(plan.contains("users_tenant_rid") && plan.contains("rid<?"), "{plan}"),
         // PostgreSQL's primary key of users is (tenant_id, rid) itself.
@@ -355,19 +358,26 @@ both!(walking_pages_continues_from_keys_not_offsets, |v| {
     }
 });
 
-/// The query plan of a users page statement with these binds, as text.
-async fn explain(v: &TestVault, sql: &str, after: Vec<u8>) -> String {
+/// The query plan of `sql` with these binds, as text.
+pub async fn explain(v: &TestVault, sql: &str, binds: &[Bind<'_>]) -> String {
     use sqlx::Row;
+    macro_rules! bound {
+        ($query:expr) => {{
+            let mut query = $query;
+            for bind in binds {
+                query = match bind {
+                    Bind::Int(n) => query.bind(*n),
+                    Bind::Text(t) => query.bind(*t),
+                    Bind::Bytes(b) => query.bind(b.as_slice()),
+                };
+            }
+            query
+        }};
+    }
     match v.db() {
         Db::Sqlite(pool) => {
-            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind(1_i64)
-                .bind(0_i64)
-                .bind(after)
-                .bind(5_i64)
-                .fetch_all(pool)
-                .await
-                .expect("explain");
+            let sql = format!("EXPLAIN QUERY PLAN {sql}");
+            let rows = bound!(sqlx::query(&sql)).fetch_all(pool).await.expect("explain");
             rows.iter().map(|r| r.try_get::<String, _>(3).expect("detail")).collect::<Vec<_>>().join("\n")
         }
         Db::Postgres(pool) => {
@@ -375,14 +385,8 @@ async fn explain(v: &TestVault, sql: &str, after: Vec<u8>) -> String {
             // plan shows the index path it takes on a real one.
             let mut conn = pool.acquire().await.expect("connection");
             sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.expect("set");
-            let rows = sqlx::query(&format!("EXPLAIN {sql}"))
-                .bind(1_i64)
-                .bind(0_i64)
-                .bind(after)
-                .bind(5_i64)
-                .fetch_all(&mut *conn)
-                .await
-                .expect("explain");
+            let sql = format!("EXPLAIN {sql}");
+            let rows = bound!(sqlx::query(&sql)).fetch_all(&mut *conn).await.expect("explain");
             sqlx::query("RESET enable_seqscan").execute(&mut *conn).await.expect("reset");
             rows.iter().map(|r| r.try_get::<String, _>(0).expect("plan")).collect::<Vec<_>>().join("\n")
         }
