@@ -113,7 +113,8 @@ impl StoreError {
 
 /// True for driver errors that mean "the database is away or too slow": no pool slot in time,
 /// a connection refused, reset or cut mid-answer, a server shutting down or not accepting
-/// connections yet, a statement cancelled by `statement_timeout`.
+/// connections yet, a statement cancelled by `statement_timeout`, a SQLite file whose write
+/// lock stayed taken for the whole busy timeout.
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
@@ -124,12 +125,22 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         // PostgreSQL's SQLSTATE class 08: connection exception; 57P01-57P03: shutdown, crash,
         // starting up; 57014: query cancelled (statement_timeout); 53300: too many connections.
-        sqlx::Error::Database(db) => db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|pg| {
-            let code = pg.code();
-            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57014" | "53300")
-        }),
+        sqlx::Error::Database(db) => {
+            let pg_away = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|pg| {
+                let code = pg.code();
+                code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57014" | "53300")
+            });
+            pg_away || db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some_and(sqlite_busy)
+        }
         _ => false,
     }
+}
+
+/// SQLite's SQLITE_BUSY (5) and its extended codes: "database is locked" once the busy
+/// handler gave up. A write refused so is load to retry, not a failure of the vault.
+fn sqlite_busy(err: &sqlx::sqlite::SqliteError) -> bool {
+    use sqlx::error::DatabaseError;
+    err.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5)
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -499,6 +510,29 @@ mod tests {
         assert!(StoreError::from(sqlx::Error::Io(reset)).is_unavailable());
         assert!(!StoreError::from(sqlx::Error::RowNotFound).is_unavailable());
         assert!(!StoreError::NotFound.is_unavailable());
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_locked_past_the_busy_timeout_is_unavailable() {
+        let dir = std::env::temp_dir().join(format!("bunker-busy-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join("busy.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_millis(50));
+        let pool = SqlitePoolOptions::new().max_connections(2).connect_with(opts).await.expect("pool");
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&pool).await.expect("table");
+        let holder = pool.begin_with("BEGIN IMMEDIATE").await.expect("the write lock");
+        let err = pool.begin_with("BEGIN IMMEDIATE").await.expect_err("the lock is taken");
+        assert!(is_unavailable(&err), "{err}");
+        assert!(StoreError::from(err).is_unavailable());
+        drop(holder);
+        // Other SQLite errors are not.
+        let err = sqlx::query("INSERT INTO missing VALUES (1)").execute(&pool).await.expect_err("no table");
+        assert!(!is_unavailable(&err), "{err}");
+        pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
