@@ -514,10 +514,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_sqlite_file_locked_past_the_busy_timeout_is_unavailable() {
-        let dir = std::env::temp_dir().join(format!("bunker-busy-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = tempfile::tempdir().expect("tempdir");
         let opts = SqliteConnectOptions::new()
-            .filename(dir.join("busy.db"))
+            .filename(dir.path().join("busy.db"))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_millis(50));
@@ -532,7 +531,6 @@ mod tests {
         let err = sqlx::query("INSERT INTO missing VALUES (1)").execute(&pool).await.expect_err("no table");
         assert!(!is_unavailable(&err), "{err}");
         pool.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::bulk::{Bind, explain};
+use crate::bulk::{Bind, execute, explain};
 use crate::common::TestVault;
 use bunker::store::Db;
 
@@ -356,16 +356,6 @@ async fn bytes_and_text(v: &TestVault, sql: &str) -> Vec<(Vec<u8>, String)> {
     .unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
 
-/// Makes the event `uuid` name the user whose token's blind index is `user_ref`.
-async fn move_event(v: &TestVault, uuid: &str, user_ref: &[u8]) {
-    let sql = "UPDATE audit_events SET user_ref = $1 WHERE uuid = $2";
-    match v.db() {
-        Db::Sqlite(pool) => sqlx::query(sql).bind(user_ref).bind(uuid).execute(pool).await.map(drop),
-        Db::Postgres(pool) => sqlx::query(sql).bind(user_ref).bind(uuid).execute(pool).await.map(drop),
-    }
-    .unwrap_or_else(|err| panic!("{sql}: {err}"));
-}
-
 both!(a_trail_is_found_by_the_first_bytes_of_its_index_and_holds_only_its_own_events, |v| {
     let ann = v.create_user(json!({"login": "ann"})).await;
     let ben = v.create_user(json!({"login": "ben"})).await;
@@ -377,7 +367,8 @@ both!(a_trail_is_found_by_the_first_bytes_of_its_index_and_holds_only_its_own_ev
     // Ben's read now names a user whose blind index begins as Ann's does and ends otherwise.
     let mut neighbour = ann_ref[..8].to_vec();
     neighbour.extend_from_slice(&ben_ref[8..]);
-    move_event(v, &ben_read, &neighbour).await;
+    let moved = "UPDATE audit_events SET user_ref = $1 WHERE uuid = $2";
+    execute(v, moved, &[Bind::Bytes(neighbour.clone()), Bind::Text(&ben_read)]).await;
 
     let anns = events(v, &ann, json!({})).await;
     assert_eq!((anns["total"].clone(), column(&anns, "title")), (json!(1), vec![json!("UserCreate")]), "{anns}");
