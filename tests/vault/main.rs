@@ -59,6 +59,7 @@ mod requests;
 mod restart;
 mod retention;
 mod roles;
+mod schema;
 mod search;
 mod sessions;
 mod shared;
