@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// jemalloc with background threads: freed memory goes back to the system about a second after
-/// a spike (.cargo/config.toml), where glibc's malloc kept 130-170 MB of it resident
+/// jemalloc with background threads: freed memory goes back to the system within a quarter of a
+/// second after a spike (.cargo/config.toml), where glibc's malloc kept 130-170 MB of it resident
 /// (BENCHMARKS.md, "Memory under abuse"). It also replaces the C library's `malloc`, which the
 /// embedded SQLite allocates with.
 #[global_allocator]
