@@ -37,25 +37,28 @@ async fn create_users(v: &TestVault, n: usize) -> Vec<String> {
     tokens(&json!({"rows": body["created"]}))
 }
 
-/// Runs a statement with text and byte binds on the vault's database.
+/// `$query` (of either backend) with each of `$binds` bound in order.
+macro_rules! bound {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for bind in $binds {
+            query = match bind {
+                Bind::Int(n) => query.bind(*n),
+                Bind::Text(t) => query.bind(*t),
+                Bind::Bytes(b) => query.bind(b.as_slice()),
+            };
+        }
+        query
+    }};
+}
+
+/// Runs a statement with integer, text and byte binds on the vault's database.
 pub async fn execute(v: &TestVault, sql: &str, binds: &[Bind<'_>]) {
-    macro_rules! run {
-        ($pool:expr) => {{
-            let mut query = sqlx::query(sql);
-            for bind in binds {
-                query = match bind {
-                    Bind::Int(n) => query.bind(*n),
-                    Bind::Text(t) => query.bind(*t),
-                    Bind::Bytes(b) => query.bind(b.as_slice()),
-                };
-            }
-            query.execute($pool).await.expect("statement");
-        }};
-    }
     match v.db() {
-        Db::Sqlite(pool) => run!(pool),
-        Db::Postgres(pool) => run!(pool),
+        Db::Sqlite(pool) => bound!(sqlx::query(sql), binds).execute(pool).await.map(drop),
+        Db::Postgres(pool) => bound!(sqlx::query(sql), binds).execute(pool).await.map(drop),
     }
+    .expect("statement");
 }
 
 /// A bound value of [`execute`] and [`explain`].
@@ -361,23 +364,10 @@ both!(walking_pages_continues_from_keys_not_offsets, |v| {
 /// The query plan of `sql` with these binds, as text.
 pub async fn explain(v: &TestVault, sql: &str, binds: &[Bind<'_>]) -> String {
     use sqlx::Row;
-    macro_rules! bound {
-        ($query:expr) => {{
-            let mut query = $query;
-            for bind in binds {
-                query = match bind {
-                    Bind::Int(n) => query.bind(*n),
-                    Bind::Text(t) => query.bind(*t),
-                    Bind::Bytes(b) => query.bind(b.as_slice()),
-                };
-            }
-            query
-        }};
-    }
     match v.db() {
         Db::Sqlite(pool) => {
             let sql = format!("EXPLAIN QUERY PLAN {sql}");
-            let rows = bound!(sqlx::query(&sql)).fetch_all(pool).await.expect("explain");
+            let rows = bound!(sqlx::query(&sql), binds).fetch_all(pool).await.expect("explain");
             rows.iter().map(|r| r.try_get::<String, _>(3).expect("detail")).collect::<Vec<_>>().join("\n")
         }
         Db::Postgres(pool) => {
@@ -386,7 +376,7 @@ pub async fn explain(v: &TestVault, sql: &str, binds: &[Bind<'_>]) -> String {
             let mut conn = pool.acquire().await.expect("connection");
             sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.expect("set");
             let sql = format!("EXPLAIN {sql}");
-            let rows = bound!(sqlx::query(&sql)).fetch_all(&mut *conn).await.expect("explain");
+            let rows = bound!(sqlx::query(&sql), binds).fetch_all(&mut *conn).await.expect("explain");
             sqlx::query("RESET enable_seqscan").execute(&mut *conn).await.expect("reset");
             rows.iter().map(|r| r.try_get::<String, _>(0).expect("plan")).collect::<Vec<_>>().join("\n")
         }
