@@ -56,6 +56,16 @@ pub const OF_USER: &str = "tenant_id = $1 AND substr(user_ref, 1, 8) = substr($2
 pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO audit_events (uuid, tenant_id, created_ms, principal_kind, principal_id, \
      operation, event_type, result, http_status, user_ref, subject_rid, key_scope, payload, link_mac) ";
 
+/// PostgreSQL: appended to an insert of events (`{INSERT_COLUMNS} SELECT ...`), which then goes
+/// in a `WITH` clause, so that [`queue_inserted`] queues every inserted event for the chain in
+/// the same statement (migration 0031).
+pub(crate) const RETURNING_KEYS: &str = " RETURNING tenant_id, id";
+
+/// PostgreSQL: queues for the chain the events that the `WITH` clause `cte` inserted.
+pub(crate) fn queue_inserted(cte: &str) -> String {
+    format!("INSERT INTO audit_unchained (tenant_id, event_id) SELECT tenant_id, id FROM {cte}")
+}
+
 /// Appends audit rows on an open connection (inside the caller's transaction). Each backend
 /// uses one statement text whatever the number of rows, so it is prepared once per connection:
 /// a multi-row `VALUES` list would be a new statement, parsed and planned, for every batch size.
@@ -69,8 +79,13 @@ impl AuditRows for sqlx::PgConnection {
         if records.is_empty() {
             return Ok(());
         }
-        static SQL: LazyLock<String> =
-            LazyLock::new(|| format!("{INSERT_COLUMNS} SELECT {PG_COLUMNS} FROM {}", pg_unnest(1)));
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH e AS ({INSERT_COLUMNS} SELECT {PG_COLUMNS} FROM {}{RETURNING_KEYS}) {}",
+                pg_unnest(1),
+                queue_inserted("e")
+            )
+        });
         let records: Vec<&AuditRecord> = records.iter().collect();
         PgColumns::of(&records).bind(sqlx::query(&SQL)).execute(self).await?;
         Ok(())
@@ -160,10 +175,14 @@ impl<'a> PgColumns<'a> {
 
 impl AuditRows for sqlx::SqliteConnection {
     async fn insert_audit(&mut self, records: &[AuditRecord]) -> Result<(), sqlx::Error> {
-        // In-process: one prepared single-row statement per record costs no round trips.
-        let sql = format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)");
+        // In-process: one prepared single-row statement per record costs no round trips. Each
+        // event is queued for the chain (migration 0031) by the rowid it was given.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
+        });
+        let sql = SQL.as_str();
         for r in records {
-            sqlx::query(&sql)
+            sqlx::query(sql)
                 .bind(r.uuid.as_str())
                 .bind(r.tenant)
                 .bind(r.created_ms)
@@ -178,6 +197,10 @@ impl AuditRows for sqlx::SqliteConnection {
                 .bind(r.key_scope)
                 .bind(r.payload.as_slice())
                 .bind(r.link_mac.as_deref())
+                .execute(&mut *self)
+                .await?;
+            sqlx::query("INSERT INTO audit_unchained (tenant_id, event_id) VALUES ($1, last_insert_rowid())")
+                .bind(r.tenant)
                 .execute(&mut *self)
                 .await?;
         }

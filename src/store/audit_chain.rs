@@ -1,5 +1,9 @@
 //! The audit chain's storage: positions and links of chained events, each tenant's head, and
 //! the clearing of an erased subject's links (see `crate::audit::chain`).
+//!
+//! An event row is written once: its insert queues it in `audit_unchained`, and the chainer
+//! records its position and link in `audit_links` and takes it off the queue (migration 0031).
+//! Only subject links (`user_ref`, `subject_rid`, `link_mac`) are ever updated in place.
 
 use std::collections::HashSet;
 
@@ -47,8 +51,17 @@ pub struct ChainRow {
     pub link_mac: Option<Vec<u8>>,
 }
 
-const COLUMNS: &str = "id, uuid, tenant_id, created_ms, principal_kind, principal_id, operation, event_type, result, \
-     http_status, user_ref, subject_rid, key_scope, payload, COALESCE(chain_seq, 0), chain_mac, link_mac";
+/// The event's own columns (of `audit_events a`), then its position and link: in the order
+/// [`decode`] reads them.
+macro_rules! columns {
+    ($chain:literal) => {
+        concat!(
+            "a.id, a.uuid, a.tenant_id, a.created_ms, a.principal_kind, a.principal_id, a.operation, a.event_type, \
+             a.result, a.http_status, a.user_ref, a.subject_rid, a.key_scope, a.payload, a.link_mac, ",
+            $chain
+        )
+    };
+}
 
 fn decode<R: Row>(row: &R) -> Result<ChainRow, sqlx::Error>
 where
@@ -72,9 +85,9 @@ where
         subject_rid: row.try_get(11)?,
         key_scope: row.try_get(12)?,
         payload: row.try_get(13)?,
-        chain_seq: row.try_get(14)?,
-        chain_mac: row.try_get(15)?,
-        link_mac: row.try_get(16)?,
+        link_mac: row.try_get(14)?,
+        chain_seq: row.try_get(15)?,
+        chain_mac: row.try_get(16)?,
     })
 }
 
@@ -113,8 +126,8 @@ pub const BATCH: i64 = 1000;
 pub async fn tenants_pending(db: &Db) -> StoreResult<Vec<TenantId>> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_all().await?;
-        let rows = sqlx::query("SELECT DISTINCT tenant_id FROM audit_events WHERE chain_seq IS NULL \
-             AND tenant_id IN (SELECT id FROM tenants WHERE deleted_at IS NULL)")
+        let rows = sqlx::query("SELECT DISTINCT tenant_id FROM audit_unchained \
+             WHERE tenant_id IN (SELECT id FROM tenants WHERE deleted_at IS NULL)")
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -148,7 +161,7 @@ impl AuditChain<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let row = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL")
+            let row = sqlx::query("SELECT COUNT(*) FROM audit_unchained WHERE tenant_id = $1")
                 .bind(tenant)
                 .fetch_one(&mut *conn)
                 .await?;
@@ -156,15 +169,19 @@ impl AuditChain<'_> {
         })
     }
 
-    /// Chained events from position `from`, in order, at most `limit`.
+    /// Chained events from position `from`, in order, at most `limit`. A position whose event
+    /// is gone is left out (the walk names it missing).
     pub async fn page(&self, from: i64, limit: i64) -> StoreResult<Vec<ChainRow>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            columns!("l.chain_seq, l.chain_mac"),
+            " FROM audit_links l JOIN audit_events a ON a.tenant_id = l.tenant_id AND a.id = l.event_id \
+             WHERE l.tenant_id = $1 AND l.chain_seq >= $2 ORDER BY l.chain_seq LIMIT $3"
+        );
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let sql = format!(
-                "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND chain_seq >= $2 ORDER BY chain_seq LIMIT $3"
-            );
-            let rows = sqlx::query(&sql).bind(tenant).bind(from).bind(limit).fetch_all(&mut *conn).await?;
+            let rows = sqlx::query(SQL).bind(tenant).bind(from).bind(limit).fetch_all(&mut *conn).await?;
             Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
         })
     }
@@ -174,12 +191,15 @@ impl AuditChain<'_> {
         let (db, tenant) = self.0.parts();
         with_pool!(db, pool => {
             let mut conn = pool.conn_for(tenant).await?;
-            let row = sqlx::query("SELECT chain_mac FROM audit_events WHERE tenant_id = $1 AND chain_seq = $2")
-                .bind(tenant)
-                .bind(seq)
-                .fetch_optional(&mut *conn)
-                .await?;
-            Ok(row.map(|row| row.try_get(0)).transpose()?.flatten())
+            let row = sqlx::query(
+                "SELECT l.chain_mac FROM audit_links l JOIN audit_events a ON a.tenant_id = l.tenant_id \
+                 AND a.id = l.event_id WHERE l.tenant_id = $1 AND l.chain_seq = $2",
+            )
+            .bind(tenant)
+            .bind(seq)
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(row.map(|row| row.try_get(0)).transpose()?)
         })
     }
 
@@ -214,22 +234,47 @@ impl AuditChain<'_> {
                 return Ok(None);
             };
             let head = Head { seq: row.try_get(0)?, link: row.try_get(1)? };
-            // PostgreSQL: the events are locked before their users (below), in the order an
-            // erasure locks them (its events, then its user row), so the two cannot deadlock.
+            // The queue's oldest events. PostgreSQL: they are locked before their users (below),
+            // in the order an erasure locks them (its events, then its user row), so the two
+            // cannot deadlock.
+            let queued: Vec<i64> = sqlx::query_scalar(
+                "SELECT event_id FROM audit_unchained WHERE tenant_id = $1 ORDER BY event_id LIMIT $2",
+            )
+            .bind(tenant)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            if queued.is_empty() {
+                tx.rollback().await?;
+                return Ok(Some(0));
+            }
             let rows_lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
             let sql = format!(
-                "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL ORDER BY id LIMIT $2{rows_lock}"
+                concat!(
+                    "SELECT ",
+                    columns!("CAST(0 AS BIGINT), NULL"),
+                    " FROM audit_events a WHERE a.tenant_id = $1 AND a.id IN ({}) ORDER BY a.id{}"
+                ),
+                placeholders(2, queued.len()),
+                rows_lock
             );
-            let rows: Vec<ChainRow> = sqlx::query(&sql)
-                .bind(tenant)
-                .bind(BATCH)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(decode)
-                .collect::<Result<_, _>>()?;
+            // Not prepared: its text changes with the number of events.
+            let mut query = sqlx::query(&sql).persistent(false).bind(tenant);
+            for id in &queued {
+                query = query.bind(*id);
+            }
+            let rows: Vec<ChainRow> =
+                query.fetch_all(&mut *tx).await?.iter().map(decode).collect::<Result<_, _>>()?;
+            if rows.len() < queued.len() {
+                // Queued events whose rows are gone (removed by hand before they were chained,
+                // which nothing else could tell) leave the queue, or they would hold it up.
+                let found: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+                let gone: Vec<i64> = queued.into_iter().filter(|id| !found.contains(id)).collect();
+                tracing::warn!(tenant = tenant.get(), events = gone.len(), "queued audit events no longer exist");
+                tx.dequeue(tenant, &gone).await?;
+            }
             if rows.is_empty() {
-                tx.rollback().await?;
+                tx.commit().await?;
                 return Ok(Some(0));
             }
             let rids: Vec<&[u8]> = rows.iter().filter_map(|r| r.subject_rid.as_deref()).collect();
@@ -277,8 +322,11 @@ const UNLINK_CHUNK: i64 = 1000;
 /// The chain's writes on an open connection (inside the caller's transaction), one statement
 /// per batch on PostgreSQL.
 pub(crate) trait ChainWrites {
-    /// Stores the positions and links the chainer decided.
+    /// Stores the positions and links the chainer decided and takes their events off the queue.
     async fn store_links(&mut self, tenant: TenantId, chained: &[Chained]) -> Result<(), sqlx::Error>;
+
+    /// Takes the events `ids` off the queue without chaining them.
+    async fn dequeue(&mut self, tenant: TenantId, ids: &[i64]) -> Result<(), sqlx::Error>;
 
     /// Clears the links of every event of the users `rids` (call before their rows are
     /// deleted, in the same transaction) and marks each event erased with `tag(uuid)`:
@@ -299,22 +347,45 @@ const LINKED_EVENTS: &str = "WITH u AS (SELECT token_idx FROM users WHERE tenant
 
 impl ChainWrites for sqlx::PgConnection {
     async fn store_links(&mut self, tenant: TenantId, chained: &[Chained]) -> Result<(), sqlx::Error> {
+        let ids: Vec<i64> = chained.iter().map(|c| c.id).collect();
         sqlx::query(
-            "UPDATE audit_events a SET chain_seq = v.seq, chain_mac = v.mac, \
+            "WITH l AS (INSERT INTO audit_links (tenant_id, chain_seq, event_id, chain_mac) \
+             SELECT $1, v.seq, v.id, v.mac FROM UNNEST($2::int8[], $3::int8[], $4::bytea[]) AS v (id, seq, mac)) \
+             DELETE FROM audit_unchained WHERE tenant_id = $1 AND event_id = ANY($2)",
+        )
+        .bind(tenant)
+        .bind(&ids)
+        .bind(chained.iter().map(|c| c.seq).collect::<Vec<_>>())
+        .bind(chained.iter().map(|c| c.mac.as_slice()).collect::<Vec<_>>())
+        .execute(&mut *self)
+        .await?;
+        let relinked: Vec<&Chained> = chained.iter().filter(|c| c.erased.is_some() || c.link.is_some()).collect();
+        if relinked.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE audit_events a SET \
              user_ref = CASE WHEN v.erased IS NULL THEN a.user_ref ELSE NULL END, \
              subject_rid = CASE WHEN v.erased IS NULL THEN a.subject_rid ELSE NULL END, \
              link_mac = COALESCE(v.erased, a.link_mac, v.link) \
-             FROM UNNEST($2::int8[], $3::int8[], $4::bytea[], $5::bytea[], $6::bytea[]) AS v (id, seq, mac, erased, link) \
+             FROM UNNEST($2::int8[], $3::bytea[], $4::bytea[]) AS v (id, erased, link) \
              WHERE a.tenant_id = $1 AND a.id = v.id",
         )
         .bind(tenant)
-        .bind(chained.iter().map(|c| c.id).collect::<Vec<_>>())
-        .bind(chained.iter().map(|c| c.seq).collect::<Vec<_>>())
-        .bind(chained.iter().map(|c| c.mac.as_slice()).collect::<Vec<_>>())
-        .bind(chained.iter().map(|c| c.erased.as_deref()).collect::<Vec<_>>())
-        .bind(chained.iter().map(|c| c.link.as_deref()).collect::<Vec<_>>())
+        .bind(relinked.iter().map(|c| c.id).collect::<Vec<_>>())
+        .bind(relinked.iter().map(|c| c.erased.as_deref()).collect::<Vec<_>>())
+        .bind(relinked.iter().map(|c| c.link.as_deref()).collect::<Vec<_>>())
         .execute(self)
         .await?;
+        Ok(())
+    }
+
+    async fn dequeue(&mut self, tenant: TenantId, ids: &[i64]) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM audit_unchained WHERE tenant_id = $1 AND event_id = ANY($2)")
+            .bind(tenant)
+            .bind(ids)
+            .execute(self)
+            .await?;
         Ok(())
     }
 
@@ -353,23 +424,42 @@ impl ChainWrites for sqlx::PgConnection {
 
 impl ChainWrites for sqlx::SqliteConnection {
     async fn store_links(&mut self, tenant: TenantId, chained: &[Chained]) -> Result<(), sqlx::Error> {
-        // In-process: one prepared statement per event costs no round trips.
+        // In-process: prepared statements per event cost no round trips.
         for item in chained {
-            sqlx::query(
-                "UPDATE audit_events SET chain_seq = $1, chain_mac = $2, \
-                 user_ref = CASE WHEN $3 IS NULL THEN user_ref ELSE NULL END, \
-                 subject_rid = CASE WHEN $3 IS NULL THEN subject_rid ELSE NULL END, \
-                 link_mac = COALESCE($3, link_mac, $4) \
-                 WHERE tenant_id = $5 AND id = $6",
-            )
-            .bind(item.seq)
-            .bind(&item.mac)
-            .bind(item.erased.as_deref())
-            .bind(item.link.as_deref())
-            .bind(tenant)
-            .bind(item.id)
-            .execute(&mut *self)
-            .await?;
+            sqlx::query("INSERT INTO audit_links (tenant_id, chain_seq, event_id, chain_mac) VALUES ($1, $2, $3, $4)")
+                .bind(tenant)
+                .bind(item.seq)
+                .bind(item.id)
+                .bind(&item.mac)
+                .execute(&mut *self)
+                .await?;
+            if item.erased.is_some() || item.link.is_some() {
+                sqlx::query(
+                    "UPDATE audit_events SET \
+                     user_ref = CASE WHEN $1 IS NULL THEN user_ref ELSE NULL END, \
+                     subject_rid = CASE WHEN $1 IS NULL THEN subject_rid ELSE NULL END, \
+                     link_mac = COALESCE($1, link_mac, $2) \
+                     WHERE tenant_id = $3 AND id = $4",
+                )
+                .bind(item.erased.as_deref())
+                .bind(item.link.as_deref())
+                .bind(tenant)
+                .bind(item.id)
+                .execute(&mut *self)
+                .await?;
+            }
+        }
+        let ids: Vec<i64> = chained.iter().map(|c| c.id).collect();
+        self.dequeue(tenant, &ids).await
+    }
+
+    async fn dequeue(&mut self, tenant: TenantId, ids: &[i64]) -> Result<(), sqlx::Error> {
+        for id in ids {
+            sqlx::query("DELETE FROM audit_unchained WHERE tenant_id = $1 AND event_id = $2")
+                .bind(tenant)
+                .bind(*id)
+                .execute(&mut *self)
+                .await?;
         }
         Ok(())
     }

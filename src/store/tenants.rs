@@ -234,7 +234,7 @@ pub async fn delete(db: &Db, id: TenantId, now_ms: i64, event: &AuditRecord) -> 
 
 /// Every table that holds a tenant's rows, children before their parents (and the backend's search
 /// index table first).
-const TENANT_TABLES: [&str; 31] = [
+const TENANT_TABLES: [&str; 33] = [
     "portal_codes",
     "portal_captchas",
     "account_tokens",
@@ -263,6 +263,8 @@ const TENANT_TABLES: [&str; 31] = [
     "processing_activities",
     "legal_bases",
     "audit_events",
+    "audit_links",
+    "audit_unchained",
     "audit_chain",
     "access_tokens",
     "access_roles",

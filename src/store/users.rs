@@ -573,7 +573,7 @@ async fn insert_sqlite(tx: &mut sqlx::SqliteConnection, group: &TenantUsers<'_>)
 const PG_USERS_PER_STATEMENT: usize = 1000;
 
 /// PostgreSQL: each chunk of users is one statement that inserts the users, then the grams and
-/// the audit events of those actually inserted.
+/// the audit events of those actually inserted, and queues those events for the chain.
 async fn insert_pg(tx: &mut sqlx::PgConnection, group: &TenantUsers<'_>) -> StoreResult<HashSet<Vec<u8>>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
@@ -593,11 +593,14 @@ async fn insert_pg(tx: &mut sqlx::PgConnection, group: &TenantUsers<'_>) -> Stor
                 FROM UNNEST($2::bytea[], $14::int4[], $15::int4[]) AS o (rid, lo, hi) \
                 WHERE o.hi >= o.lo AND o.rid IN (SELECT rid FROM u)), \
              a AS ( \
-                {} SELECT {} FROM {} WHERE e.subject_rid IN (SELECT rid FROM u)) \
+                {} SELECT {} FROM {} WHERE e.subject_rid IN (SELECT rid FROM u){}), \
+             q AS ({}) \
              SELECT rid FROM u",
             super::audit::INSERT_COLUMNS,
             super::audit::PG_COLUMNS,
             super::audit::pg_unnest(17),
+            super::audit::RETURNING_KEYS,
+            super::audit::queue_inserted("a"),
         )
     });
     let tenant = group.tenant;

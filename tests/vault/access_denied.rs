@@ -309,14 +309,18 @@ async fn expect_all_refused(v: &TestVault, xtoken: &str, rows: &[(&'static str, 
     failures
 }
 
+/// The tables a refused request writes: its audit event, and the event's place in the queue for
+/// the chain.
+const AUDIT_TRAIL: &[&str] = &["audit_events", "audit_unchained"];
+
 both!(a_role_without_policies_is_refused_everything_and_changes_nothing, |v| {
     let (w, victim, _) = world(v, "").await;
     let rows = table(&w, &victim);
     assert_table_covers_routes(&rows);
     let (xtoken, _) = role_xtoken(v, "powerless", &[]).await;
-    let before = tenant_rows(v, 1, &["audit_events"]).await;
+    let before = tenant_rows(v, 1, AUDIT_TRAIL).await;
     let failures = expect_all_refused(v, &xtoken, &rows).await;
-    let changed = changed_tables(&before, &tenant_rows(v, 1, &["audit_events"]).await);
+    let changed = changed_tables(&before, &tenant_rows(v, 1, AUDIT_TRAIL).await);
     assert!(failures.is_empty(), "{} requests of a powerless role:\n{}", failures.len(), failures.join("\n"));
     assert!(changed.is_empty(), "refused requests changed {changed:?}");
 });
@@ -332,9 +336,9 @@ both!(an_account_session_of_a_role_without_policies_is_refused_everything_and_ch
     let login = json!({"username": "powerless", "password": password});
     let session = v.call_as("AccountLogin", None, None, login).await.ok();
     let xtoken = session["xtoken"].as_str().expect("xtoken").to_owned();
-    let before = tenant_rows(v, 1, &["audit_events"]).await;
+    let before = tenant_rows(v, 1, AUDIT_TRAIL).await;
     let failures = expect_all_refused(v, &xtoken, &rows).await;
-    let changed = changed_tables(&before, &tenant_rows(v, 1, &["audit_events"]).await);
+    let changed = changed_tables(&before, &tenant_rows(v, 1, AUDIT_TRAIL).await);
     assert!(failures.is_empty(), "{} requests of a powerless account:\n{}", failures.len(), failures.join("\n"));
     assert!(changed.is_empty(), "refused requests changed {changed:?}");
 });
@@ -343,9 +347,9 @@ both!(a_user_token_is_refused_everything_on_another_users_records, |v| {
     let (w, victim, caller) = world(v, "").await;
     let rows = table(&w, &victim);
     let xtoken = user_xtoken(v, &caller.token).await;
-    let before = tenant_rows(v, 1, &["audit_events"]).await;
+    let before = tenant_rows(v, 1, AUDIT_TRAIL).await;
     let failures = expect_all_refused(v, &xtoken, &rows).await;
-    let changed = changed_tables(&before, &tenant_rows(v, 1, &["audit_events"]).await);
+    let changed = changed_tables(&before, &tenant_rows(v, 1, AUDIT_TRAIL).await);
     assert!(failures.is_empty(), "{} requests of U aimed at V:\n{}", failures.len(), failures.join("\n"));
     assert!(changed.is_empty(), "refused requests changed {changed:?}");
 });

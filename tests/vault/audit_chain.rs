@@ -26,6 +26,11 @@ async fn text(v: &TestVault, sql: &str) -> String {
     .unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
 
+/// The condition that selects the event at chain position `seq` (from the links, migration 0031).
+fn at(seq: i64) -> String {
+    format!("id = (SELECT event_id FROM audit_links WHERE chain_seq = {seq})")
+}
+
 async fn verify(v: &TestVault, body: Value) -> Value {
     v.call("AuditVerify", body).await.ok()
 }
@@ -75,27 +80,50 @@ both!(an_intact_trail_verifies_and_every_kind_of_edit_is_named, |v| {
     assert_eq!(again["verified"].as_i64(), first["verified"].as_i64().map(|n| n + 1), "{again}");
 
     // A changed column.
-    let third = text(v, "SELECT uuid FROM audit_events WHERE chain_seq = 3").await;
-    v.exec("UPDATE audit_events SET http_status = http_status + 1 WHERE chain_seq = 3").await;
+    let third = text(v, &format!("SELECT uuid FROM audit_events WHERE {}", at(3))).await;
+    v.exec(&format!("UPDATE audit_events SET http_status = http_status + 1 WHERE {}", at(3))).await;
     let answer = verify(v, json!({})).await;
     assert_broken(&answer, 3, "altered");
     assert_eq!(answer["broken"]["auditeventuuid"], third.as_str());
-    v.exec("UPDATE audit_events SET http_status = http_status - 1 WHERE chain_seq = 3").await;
+    v.exec(&format!("UPDATE audit_events SET http_status = http_status - 1 WHERE {}", at(3))).await;
     assert_intact(&verify(v, json!({})).await);
 
     // A changed payload (the sealed details) is named as well.
-    v.exec("UPDATE audit_events SET created_ms = created_ms + 1 WHERE chain_seq = 5").await;
+    v.exec(&format!("UPDATE audit_events SET created_ms = created_ms + 1 WHERE {}", at(5))).await;
     assert_broken(&verify(v, json!({})).await, 5, "altered");
-    v.exec("UPDATE audit_events SET created_ms = created_ms - 1 WHERE chain_seq = 5").await;
+    v.exec(&format!("UPDATE audit_events SET created_ms = created_ms - 1 WHERE {}", at(5))).await;
 
-    // Two events swapped.
-    v.exec("UPDATE audit_events SET chain_seq = -1 WHERE chain_seq = 4").await;
-    v.exec("UPDATE audit_events SET chain_seq = 4 WHERE chain_seq = 5").await;
-    v.exec("UPDATE audit_events SET chain_seq = 5 WHERE chain_seq = -1").await;
+    // Two events swapped, with their links or without them.
+    let swap_positions = [
+        "UPDATE audit_links SET chain_seq = -1 WHERE chain_seq = 4",
+        "UPDATE audit_links SET chain_seq = 4 WHERE chain_seq = 5",
+        "UPDATE audit_links SET chain_seq = 5 WHERE chain_seq = -1",
+    ];
+    for sql in swap_positions {
+        v.exec(sql).await;
+    }
     assert_broken(&verify(v, json!({})).await, 4, "altered");
-    v.exec("UPDATE audit_events SET chain_seq = -1 WHERE chain_seq = 4").await;
-    v.exec("UPDATE audit_events SET chain_seq = 4 WHERE chain_seq = 5").await;
-    v.exec("UPDATE audit_events SET chain_seq = 5 WHERE chain_seq = -1").await;
+    for sql in swap_positions {
+        v.exec(sql).await;
+    }
+    assert_intact(&verify(v, json!({})).await);
+    // The links keep their places and the events change theirs.
+    let fourth = v.scalar("SELECT event_id FROM audit_links WHERE chain_seq = 4").await;
+    let sixth = v.scalar("SELECT event_id FROM audit_links WHERE chain_seq = 6").await;
+    let swap_events = |first: i64, second: i64| {
+        [
+            "UPDATE audit_links SET event_id = -1 WHERE chain_seq = 4".to_owned(),
+            format!("UPDATE audit_links SET event_id = {first} WHERE chain_seq = 6"),
+            format!("UPDATE audit_links SET event_id = {second} WHERE chain_seq = 4"),
+        ]
+    };
+    for sql in swap_events(fourth, sixth) {
+        v.exec(&sql).await;
+    }
+    assert_broken(&verify(v, json!({})).await, 4, "altered");
+    for sql in swap_events(sixth, fourth) {
+        v.exec(&sql).await;
+    }
 
     // A range, then an anchor recorded outside the vault.
     let whole = verify(v, json!({})).await;
@@ -110,8 +138,14 @@ both!(an_intact_trail_verifies_and_every_kind_of_edit_is_named, |v| {
     let wrong = verify(v, json!({"anchorseq": anchor["seq"], "anchorhead": "00".repeat(32)})).await;
     assert_eq!(wrong["broken"]["reason"], "anchor", "{wrong}");
 
-    // A removed event.
-    v.exec("DELETE FROM audit_events WHERE chain_seq = 2").await;
+    // A link taken away from its position, then a removed event.
+    v.exec("UPDATE audit_links SET chain_seq = -3 WHERE chain_seq = 3").await;
+    let answer = verify(v, json!({})).await;
+    assert_broken(&answer, 3, "missing");
+    assert!(answer["broken"].get("auditeventuuid").is_none(), "{answer}");
+    v.exec("UPDATE audit_links SET chain_seq = 3 WHERE chain_seq = -3").await;
+    assert_intact(&verify(v, json!({})).await);
+    v.exec(&format!("DELETE FROM audit_events WHERE {}", at(2))).await;
     let answer = verify(v, json!({})).await;
     assert_broken(&answer, 2, "missing");
     assert!(answer["broken"].get("auditeventuuid").is_none(), "{answer}");
@@ -131,16 +165,22 @@ both!(cutting_the_chain_back_is_seen_at_the_head_or_by_an_anchor, |v| {
     assert_intact(&before);
     let top = before["head"]["seq"].as_i64().expect("seq");
     // The newest chained event removed: the stored head names a position nobody holds.
-    v.exec(&format!("DELETE FROM audit_events WHERE chain_seq = {top}")).await;
+    v.exec(&format!("DELETE FROM audit_events WHERE {}", at(top))).await;
     let answer = verify(v, json!({})).await;
     assert_eq!(answer["intact"], false, "{answer}");
     assert_eq!(answer["broken"]["seq"], top, "{answer}");
     assert_eq!(answer["broken"]["reason"], "missing", "{answer}");
     // Cut back cleanly, head and all: only an anchor kept outside the vault tells.
-    v.exec(&format!("DELETE FROM audit_events WHERE chain_seq >= {top} OR chain_seq IS NULL")).await;
-    let link = blob(v, &format!("SELECT chain_mac FROM audit_events WHERE chain_seq = {}", top - 1)).await;
     v.exec(&format!(
-        "UPDATE audit_chain SET seq = {}, head = (SELECT chain_mac FROM audit_events WHERE chain_seq = {})",
+        "DELETE FROM audit_events WHERE id IN (SELECT event_id FROM audit_links WHERE chain_seq >= {top}) \
+         OR id IN (SELECT event_id FROM audit_unchained)"
+    ))
+    .await;
+    v.exec(&format!("DELETE FROM audit_links WHERE chain_seq >= {top}")).await;
+    v.exec("DELETE FROM audit_unchained").await;
+    let link = blob(v, &format!("SELECT chain_mac FROM audit_links WHERE chain_seq = {}", top - 1)).await;
+    v.exec(&format!(
+        "UPDATE audit_chain SET seq = {}, head = (SELECT chain_mac FROM audit_links WHERE chain_seq = {})",
         top - 1,
         top - 1
     ))
@@ -177,7 +217,11 @@ both!(an_erased_user_leaves_no_linked_event_and_links_cannot_be_cut_otherwise, |
     let listed = v.call("AuditListUserEvents", json!({"mode": "token", "identity": kept})).await.ok();
     assert_eq!(listed["total"], 2, "{listed}");
     let theirs = listed["rows"][0]["auditeventuuid"].as_str().expect("uuid").to_owned();
-    let seq = v.scalar(&format!("SELECT chain_seq FROM audit_events WHERE uuid = '{theirs}'")).await;
+    let seq = v
+        .scalar(&format!(
+            "SELECT l.chain_seq FROM audit_links l JOIN audit_events a ON a.id = l.event_id WHERE a.uuid = '{theirs}'"
+        ))
+        .await;
     v.exec(&format!("UPDATE audit_events SET user_ref = NULL, subject_rid = NULL WHERE uuid = '{theirs}'")).await;
     let answer = verify(v, json!({})).await;
     assert_broken(&answer, seq, "detached");
@@ -222,4 +266,27 @@ both!(users_erased_by_the_retention_sweeper_leave_no_linked_event_either, |v| {
     let dump = v.dump().await;
     assert_bytes_absent(&dump, &rid, "the expired user's record id");
     assert_bytes_absent(&dump, &user_ref, "the expired user's token index");
+});
+
+both!(each_event_is_queued_once_chained_once_and_a_removed_one_does_not_hold_up_the_queue, |v| {
+    some_traffic(v, 2).await;
+    let events = v.scalar("SELECT COUNT(*) FROM audit_events WHERE tenant_id = 1").await;
+    let queued = v.scalar("SELECT COUNT(*) FROM audit_unchained WHERE tenant_id = 1").await;
+    assert!(events >= 4, "{events} events");
+    assert_eq!(queued, events, "every event waits for the chain");
+    // The oldest waiting event removed by hand: the rest are chained past it.
+    v.exec("DELETE FROM audit_events WHERE id = (SELECT MIN(event_id) FROM audit_unchained)").await;
+    let answer = verify(v, json!({})).await;
+    assert_intact(&answer);
+    assert_eq!(answer["verified"], events - 1, "{answer}");
+    assert_eq!(answer["pending"], 0, "{answer}");
+    // Only the verification's own event waits now; every other holds one position.
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM audit_unchained WHERE tenant_id = 1").await, 1);
+    assert_eq!(v.scalar("SELECT COUNT(*) FROM audit_links WHERE tenant_id = 1").await, events - 1);
+    let unlinked = "SELECT COUNT(*) FROM audit_events a WHERE tenant_id = 1 \
+         AND NOT EXISTS (SELECT 1 FROM audit_links l WHERE l.tenant_id = 1 AND l.event_id = a.id)";
+    assert_eq!(v.scalar(unlinked).await, 1, "the verification's event");
+    let again = verify(v, json!({})).await;
+    assert_intact(&again);
+    assert_eq!(again["verified"], events, "{again}");
 });
