@@ -69,9 +69,15 @@ pub fn router(state: AppState) -> Router {
     // Calls that hold thousands of records in memory take turns, one per core, so that many
     // clients bulk-loading at once queue (their bodies unread) instead of multiplying the
     // vault's memory; the answer's wait counts against the request timeout like any other.
-    let bulk_gate = Arc::new(tokio::sync::Semaphore::new(
-        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).clamp(1, 8),
-    ));
+    // SQLite writes one transaction at a time: a second call in would only wait for the write
+    // lock holding its records.
+    let turns = match state.db {
+        crate::store::Db::Sqlite(_) => 1,
+        crate::store::Db::Postgres(_) => {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).clamp(1, 8)
+        }
+    };
+    let bulk_gate = Arc::new(tokio::sync::Semaphore::new(turns));
     let mut names = Vec::new();
     for operation in operations() {
         let path = format!("/v2/{}", operation.name);
