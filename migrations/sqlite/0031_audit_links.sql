@@ -24,3 +24,15 @@ DROP INDEX audit_events_chain;
 DROP INDEX audit_events_unchained;
 ALTER TABLE audit_events DROP COLUMN chain_seq;
 ALTER TABLE audit_events DROP COLUMN chain_mac;
+
+-- In-process, an event joins the queue as it is inserted and leaves it as its link is inserted,
+-- by trigger: with a statement of the vault's own for each, every event cost two more calls
+-- into SQLite's connection thread under the one write lock, and UserGet lost 15 % of its rate.
+CREATE TRIGGER audit_events_queue AFTER INSERT ON audit_events
+BEGIN
+    INSERT INTO audit_unchained (tenant_id, event_id) VALUES (NEW.tenant_id, NEW.id);
+END;
+CREATE TRIGGER audit_links_dequeue AFTER INSERT ON audit_links
+BEGIN
+    DELETE FROM audit_unchained WHERE tenant_id = NEW.tenant_id AND event_id = NEW.event_id;
+END;

@@ -175,8 +175,8 @@ impl<'a> PgColumns<'a> {
 
 impl AuditRows for sqlx::SqliteConnection {
     async fn insert_audit(&mut self, records: &[AuditRecord]) -> Result<(), sqlx::Error> {
-        // In-process: one prepared single-row statement per record costs no round trips. Each
-        // event is queued for the chain (migration 0031) by the rowid it was given.
+        // In-process: one prepared single-row statement per record costs no round trips. A
+        // trigger queues each event for the chain (migration 0031).
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
         });
@@ -197,10 +197,6 @@ impl AuditRows for sqlx::SqliteConnection {
                 .bind(r.key_scope)
                 .bind(r.payload.as_slice())
                 .bind(r.link_mac.as_deref())
-                .execute(&mut *self)
-                .await?;
-            sqlx::query("INSERT INTO audit_unchained (tenant_id, event_id) VALUES ($1, last_insert_rowid())")
-                .bind(r.tenant)
                 .execute(&mut *self)
                 .await?;
         }

@@ -424,7 +424,8 @@ impl ChainWrites for sqlx::PgConnection {
 
 impl ChainWrites for sqlx::SqliteConnection {
     async fn store_links(&mut self, tenant: TenantId, chained: &[Chained]) -> Result<(), sqlx::Error> {
-        // In-process: prepared statements per event cost no round trips.
+        // In-process: prepared statements per event cost no round trips. A trigger takes each
+        // event off the queue as its link goes in (migration 0031).
         for item in chained {
             sqlx::query("INSERT INTO audit_links (tenant_id, chain_seq, event_id, chain_mac) VALUES ($1, $2, $3, $4)")
                 .bind(tenant)
@@ -449,8 +450,7 @@ impl ChainWrites for sqlx::SqliteConnection {
                 .await?;
             }
         }
-        let ids: Vec<i64> = chained.iter().map(|c| c.id).collect();
-        self.dequeue(tenant, &ids).await
+        Ok(())
     }
 
     async fn dequeue(&mut self, tenant: TenantId, ids: &[i64]) -> Result<(), sqlx::Error> {
