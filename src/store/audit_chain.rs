@@ -115,6 +115,13 @@ pub struct Chained {
     pub link: Option<Vec<u8>>,
 }
 
+impl Chained {
+    /// True when the event's own row changes too (its subject links), not only its link.
+    fn relinks(&self) -> bool {
+        self.erased.is_some() || self.link.is_some()
+    }
+}
+
 /// Marks an erased subject's audit events: the tag for an event's uuid (see
 /// `crate::audit::chain::erased_tag`).
 pub type ErasedTag = Box<dyn Fn(&str) -> [u8; 32] + Send + Sync>;
@@ -234,9 +241,7 @@ impl AuditChain<'_> {
                 return Ok(None);
             };
             let head = Head { seq: row.try_get(0)?, link: row.try_get(1)? };
-            // The queue's oldest events. PostgreSQL: they are locked before their users (below),
-            // in the order an erasure locks them (its events, then its user row), so the two
-            // cannot deadlock.
+            // The queue's oldest events.
             let queued: Vec<i64> = sqlx::query_scalar(
                 "SELECT event_id FROM audit_unchained WHERE tenant_id = $1 ORDER BY event_id LIMIT $2",
             )
@@ -248,6 +253,8 @@ impl AuditChain<'_> {
                 tx.rollback().await?;
                 return Ok(Some(0));
             }
+            // PostgreSQL: the events are locked before their users (below), in the order an
+            // erasure locks them (its events, then its user row), so the two cannot deadlock.
             let rows_lock = if matches!(db, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
             let sql = format!(
                 concat!(
@@ -359,7 +366,7 @@ impl ChainWrites for sqlx::PgConnection {
         .bind(chained.iter().map(|c| c.mac.as_slice()).collect::<Vec<_>>())
         .execute(&mut *self)
         .await?;
-        let relinked: Vec<&Chained> = chained.iter().filter(|c| c.erased.is_some() || c.link.is_some()).collect();
+        let relinked: Vec<&Chained> = chained.iter().filter(|c| c.relinks()).collect();
         if relinked.is_empty() {
             return Ok(());
         }
@@ -434,7 +441,7 @@ impl ChainWrites for sqlx::SqliteConnection {
                 .bind(&item.mac)
                 .execute(&mut *self)
                 .await?;
-            if item.erased.is_some() || item.link.is_some() {
+            if item.relinks() {
                 sqlx::query(
                     "UPDATE audit_events SET \
                      user_ref = CASE WHEN $1 IS NULL THEN user_ref ELSE NULL END, \
