@@ -295,9 +295,9 @@ async fn open(location: &Location, settings: &PoolSettings) -> Result<Db, sqlx::
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 // Each pooled connection keeps a page cache of its own, full after a bulk call:
-                // 512 KiB instead of SQLite's 2 MB took 4–7 MB off the peak, with reads and
-                // writes no slower at 10,000 and 100,000 users (BENCHMARKS.md, "SQLite's page
-                // cache"). Pages it drops are read back from the system's file cache.
+                // 512 KiB instead of SQLite's 2 MB took 3–5 MB off the peak, with reads and
+                // writes no slower at 10,000 users, nor reads at 100,000 (BENCHMARKS.md, "A 512
+                // KiB page cache"). Pages it drops are read back from the system's file cache.
                 .pragma("cache_size", SQLITE_CACHE_SIZE);
             let size = settings.sqlite_max_connections.max(1);
             let pool = SqlitePoolOptions::new().max_connections(size).connect_with(opts).await?;
