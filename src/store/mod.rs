@@ -553,13 +553,12 @@ mod tests {
             conns.push(pool.acquire().await.expect("a connection"));
         }
         for conn in &mut conns {
-            let pragma = |name: &str| format!("PRAGMA {name}");
-            let cache: i64 = sqlx::query_scalar(&pragma("cache_size")).fetch_one(&mut **conn).await.expect("cache");
+            let cache: i64 = sqlx::query_scalar("PRAGMA cache_size").fetch_one(&mut **conn).await.expect("cache");
             assert_eq!(cache, -512);
-            let mode: String = sqlx::query_scalar(&pragma("journal_mode")).fetch_one(&mut **conn).await.expect("mode");
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut **conn).await.expect("mode");
             assert_eq!(mode, "wal");
             // 2 = FULL: a commit is on disk before it is acknowledged.
-            let sync: i64 = sqlx::query_scalar(&pragma("synchronous")).fetch_one(&mut **conn).await.expect("sync");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut **conn).await.expect("sync");
             assert_eq!(sync, 2);
         }
         drop(conns);
