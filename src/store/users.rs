@@ -243,12 +243,12 @@ impl Users<'_> {
     /// inserted, its creation event, all in one transaction: a large batch is sealed and written
     /// a chunk at a time instead of held whole. The transaction opens with the first chunk and
     /// commits on [`Chunk::End`]; rows whose token or any profile index is already taken are
-    /// skipped (`ON CONFLICT DO NOTHING`). Returns the rids inserted, or `None` when the chunks
-    /// stopped without `End` (the sender went): then nothing was written.
-    pub async fn insert_chunks(&self, chunks: &mut Receiver<Chunk>) -> StoreResult<Option<HashSet<Vec<u8>>>> {
+    /// skipped (`ON CONFLICT DO NOTHING`), or, with [`Whole::AllOrNone`], roll the whole insert
+    /// back at the first chunk that had one.
+    pub async fn insert_chunks(&self, chunks: &mut Receiver<Chunk>, whole: Whole) -> StoreResult<ChunksWritten> {
         let (db, tenant) = self.0.parts();
         let mut inserted = HashSet::new();
-        let Some(mut next) = chunks.recv().await else { return Ok(None) };
+        let Some(mut next) = chunks.recv().await else { return Ok(ChunksWritten::Stopped) };
         macro_rules! each_chunk {
             ($pool:expr, $insert:ident) => {{
                 let mut tx = $pool.begin_for(tenant).await?;
@@ -257,13 +257,18 @@ impl Users<'_> {
                         Chunk::Users(users, events) => {
                             let group =
                                 TenantUsers { tenant, users: users.iter().collect(), events: events.iter().collect() };
-                            inserted.extend($insert(&mut tx, &group).await?);
+                            let written = $insert(&mut tx, &group).await?;
+                            if whole == Whole::AllOrNone && written.len() < users.len() {
+                                tx.rollback().await?;
+                                return Ok(ChunksWritten::Clashed);
+                            }
+                            inserted.extend(written);
                         }
                         Chunk::End => break,
                     }
                     let Some(chunk) = chunks.recv().await else {
                         tx.rollback().await?;
-                        return Ok(None);
+                        return Ok(ChunksWritten::Stopped);
                     };
                     next = chunk;
                 }
@@ -274,7 +279,7 @@ impl Users<'_> {
             Db::Postgres(pool) => each_chunk!(pool, insert_pg),
             Db::Sqlite(pool) => each_chunk!(pool, insert_sqlite),
         }
-        Ok(Some(inserted))
+        Ok(ChunksWritten::Committed(inserted))
     }
 
     /// Changes one user under a row lock: `build` sees the locked row and returns the change and
@@ -476,6 +481,26 @@ pub enum Chunk {
     Users(Vec<NewUser>, Vec<AuditRecord>),
     /// Every chunk was sent: the insert may commit.
     End,
+}
+
+/// Whether [`Users::insert_chunks`] may skip users whose token or a profile index is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whole {
+    /// Skip them and insert the rest.
+    SkipTaken,
+    /// Insert every user or none.
+    AllOrNone,
+}
+
+/// What [`Users::insert_chunks`] did.
+#[derive(Debug)]
+pub enum ChunksWritten {
+    /// Committed: the rids inserted.
+    Committed(HashSet<Vec<u8>>),
+    /// The chunks stopped without [`Chunk::End`] (the sender went): nothing was written.
+    Stopped,
+    /// [`Whole::AllOrNone`] and a user's token or profile index was taken: nothing was written.
+    Clashed,
 }
 
 /// The users of one tenant to insert, each with its creation event (`events[i]` is about

@@ -19,7 +19,7 @@ use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
 use crate::store::roles::Ref;
-use crate::store::users::{Chunk, ProfileIndexes};
+use crate::store::users::{Chunk, ChunksWritten, ProfileIndexes, Whole};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
@@ -133,13 +133,36 @@ pub(super) async fn create_bulk(
     .await
     .map_err(ApiError::internal)?;
     refuse_unknown_groups(&app, &ctx, &mut outcomes).await?;
-    refuse_duplicates(&app, &ctx, &mut outcomes).await?;
     // Read once before the write: records past the licence's room are refused.
-    if let Some(room) = crate::licence::room(&app).await? {
-        refuse_past(&mut outcomes, room);
-    }
+    let room = crate::licence::room(&app).await?;
 
-    let (records, mut made, inserted) = insert(&app, &ctx, records, &outcomes, lifetime).await?;
+    // Most calls repeat no value another user holds: they are inserted whole without looking
+    // the values up first, which costs the database a lookup per record and index. When a
+    // record repeats an earlier one of the call, the licence's room would refuse some, or the
+    // insert meets a value already taken (and rolls back), the values are looked up first and
+    // the records refused one by one, as a sequence of UserCreates would see them.
+    let ready = outcomes.iter().filter(|outcome| outcome.ready().is_some()).count();
+    let whole = !repeats_within(&outcomes) && room.is_none_or(|room| ready <= room);
+    let written = if whole {
+        insert(&app, &ctx, records, &outcomes, lifetime, Whole::AllOrNone).await?
+    } else {
+        Written::Clashed(records)
+    };
+    let (records, mut made, inserted) = match written {
+        Written::Done(records, made, inserted) => (records, made, inserted),
+        Written::Clashed(records) => {
+            refuse_duplicates(&app, &ctx, &mut outcomes).await?;
+            if let Some(room) = room {
+                refuse_past(&mut outcomes, room);
+            }
+            match insert(&app, &ctx, records, &outcomes, lifetime, Whole::SkipTaken).await? {
+                Written::Done(records, made, inserted) => (records, made, inserted),
+                Written::Clashed(_) => {
+                    return Err(ApiError::internal(std::io::Error::other("a skipping insert clashed")));
+                }
+            }
+        }
+    };
 
     // The new users join their groups in one transaction, one event each.
     type Joins<'a> = Vec<(i64, &'a [u8], Option<i64>)>;
@@ -176,16 +199,24 @@ pub(super) async fn create_bulk(
     Ok(Reply(CreateBulkReply { records, answers }))
 }
 
+/// What [`insert`] did, with the records back.
+enum Written {
+    /// Committed: the users made in input order, and the rids inserted.
+    Done(Vec<Box<RawValue>>, Vec<Made>, HashSet<Vec<u8>>),
+    /// [`Whole::AllOrNone`], and some record's value was taken: nothing was written.
+    Clashed(Vec<Box<RawValue>>),
+}
+
 /// Seals the records ready for insertion, a chunk at a time on a blocking thread, while the
 /// database writes the chunk before (all in one transaction, with one creation event per user).
-/// Returns the records back, the users made in input order, and the rids inserted.
 async fn insert(
     app: &AppState,
     ctx: &RequestContext,
     records: Vec<Box<RawValue>>,
     outcomes: &[Outcome],
     lifetime: Lifetime,
-) -> ApiResult<(Vec<Box<RawValue>>, Vec<Made>, HashSet<Vec<u8>>)> {
+    whole: Whole,
+) -> ApiResult<Written> {
     let ready: Vec<(usize, Option<Membership>)> = outcomes
         .iter()
         .enumerate()
@@ -225,14 +256,25 @@ async fn insert(
         let sent = sender.blocking_send(Chunk::End).is_ok();
         (records, made, sent)
     });
-    let written = app.db.tenant(ctx.tenant).users().insert_chunks(&mut chunks).await;
+    let written = app.db.tenant(ctx.tenant).users().insert_chunks(&mut chunks, whole).await;
     // The sealing thread stops at its next chunk once the receiver is gone.
     drop(chunks);
     let (records, made, sent) = sealing.await.map_err(ApiError::internal)?;
     match written? {
-        Some(inserted) if sent => Ok((records, made, inserted)),
+        ChunksWritten::Committed(inserted) if sent => Ok(Written::Done(records, made, inserted)),
+        ChunksWritten::Clashed => Ok(Written::Clashed(records)),
         _ => Err(ApiError::internal(std::io::Error::other("the bulk insert stopped before its last chunk"))),
     }
+}
+
+/// Whether a record ready for insertion repeats a login, email, phone or custom value of an
+/// earlier one.
+fn repeats_within(outcomes: &[Outcome]) -> bool {
+    let mut seen: Vec<HashSet<[u8; 32]>> = vec![HashSet::new(); IndexKind::PROFILE.len()];
+    outcomes
+        .iter()
+        .filter_map(Outcome::ready)
+        .any(|indexes| indexes.iter().zip(&mut seen).any(|(idx, seen)| idx.is_some_and(|idx| !seen.insert(idx))))
 }
 
 /// Refuses the records ready for insertion past the first `room` ones.

@@ -423,3 +423,35 @@ both!(a_bulk_call_is_one_transaction_across_its_chunks, |v| {
         assert_eq!(got["token"], tokens[i].as_str());
     }
 });
+
+both!(a_value_taken_in_a_late_chunk_refuses_only_its_record, |v| {
+    // A call is first written whole, without looking its values up; a record whose email is
+    // taken, in the third chunk, undoes the two chunks written before it, and the call is then
+    // checked record by record: only that record is refused, and nothing is written twice.
+    v.create_user(json!({"email": "late@x.io"})).await;
+    const N: usize = 1200;
+    const TAKEN: usize = 1100;
+    let records: Vec<Value> = (0..N)
+        .map(|i| {
+            let email = if i == TAKEN { "late@x.io".to_owned() } else { format!("late-{i}@x.io") };
+            json!({"profile": {"email": email, "login": format!("late-{i}")}})
+        })
+        .collect();
+    let body = v.call("UserCreateBulk", json!({"records": records})).await.ok();
+    assert_eq!(body["errors"], json!([{"profile": records[TAKEN]["profile"], "reason": "Duplicate email value"}]));
+    let tokens = tokens(&body["created"]);
+    assert_eq!(tokens.len(), N - 1);
+    assert_eq!(user_count(v).await, i64::try_from(N).expect("small"));
+    let linked = "SELECT COUNT(*) FROM audit_events WHERE subject_rid IS NOT NULL";
+    assert_eq!(v.scalar(linked).await, i64::try_from(N).expect("small"), "one creation event per user");
+    for (position, i) in [(0, 0), (499, 499), (1099, 1099), (1100, 1101), (N - 2, N - 1)] {
+        // The trail first: reading the user appends an event to it.
+        let trail = v.call("AuditListUserEvents", json!({"mode": "token", "identity": tokens[position]})).await.ok();
+        assert_eq!(trail["total"], 1, "record {i}: {trail}");
+        assert_eq!(trail["rows"][0]["title"], "UserCreateBulk", "record {i}: {trail}");
+        let got = v.call("UserGet", json!({"mode": "login", "identity": format!("late-{i}")})).await.ok();
+        assert_eq!(got["token"], tokens[position].as_str(), "record {i}");
+    }
+    let refused = v.call("UserGet", json!({"mode": "login", "identity": format!("late-{TAKEN}")})).await;
+    assert_eq!(refused.status, 404);
+});
