@@ -243,9 +243,9 @@ impl Users<'_> {
     /// inserted, its creation event, all in one transaction: a large batch is sealed and written
     /// a chunk at a time instead of held whole. The transaction opens with the first chunk and
     /// commits on [`Chunk::End`]; rows whose token or any profile index is already taken are
-    /// skipped (`ON CONFLICT DO NOTHING`), or, with [`Whole::AllOrNone`], roll the whole insert
+    /// skipped (`ON CONFLICT DO NOTHING`), or, with [`OnTaken::RollBack`], roll the whole insert
     /// back at the first chunk that had one.
-    pub async fn insert_chunks(&self, chunks: &mut Receiver<Chunk>, whole: Whole) -> StoreResult<ChunksWritten> {
+    pub async fn insert_chunks(&self, chunks: &mut Receiver<Chunk>, on_taken: OnTaken) -> StoreResult<ChunksWritten> {
         let (db, tenant) = self.0.parts();
         let mut inserted = HashSet::new();
         let Some(mut next) = chunks.recv().await else { return Ok(ChunksWritten::Stopped) };
@@ -258,7 +258,7 @@ impl Users<'_> {
                             let group =
                                 TenantUsers { tenant, users: users.iter().collect(), events: events.iter().collect() };
                             let written = $insert(&mut tx, &group).await?;
-                            if whole == Whole::AllOrNone && written.len() < users.len() {
+                            if on_taken == OnTaken::RollBack && written.len() < users.len() {
                                 tx.rollback().await?;
                                 return Ok(ChunksWritten::Clashed);
                             }
@@ -483,13 +483,13 @@ pub enum Chunk {
     End,
 }
 
-/// Whether [`Users::insert_chunks`] may skip users whose token or a profile index is taken.
+/// What [`Users::insert_chunks`] does with a user whose token or a profile index is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Whole {
-    /// Skip them and insert the rest.
-    SkipTaken,
-    /// Insert every user or none.
-    AllOrNone,
+pub enum OnTaken {
+    /// Skips it and inserts the rest.
+    Skip,
+    /// Rolls the whole insert back: every user or none.
+    RollBack,
 }
 
 /// What [`Users::insert_chunks`] did.
@@ -499,7 +499,7 @@ pub enum ChunksWritten {
     Committed(HashSet<Vec<u8>>),
     /// The chunks stopped without [`Chunk::End`] (the sender went): nothing was written.
     Stopped,
-    /// [`Whole::AllOrNone`] and a user's token or profile index was taken: nothing was written.
+    /// [`OnTaken::RollBack`] and a user's token or profile index was taken: nothing was written.
     Clashed,
 }
 

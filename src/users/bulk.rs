@@ -19,7 +19,7 @@ use crate::http::{ApiError, ApiResult, Body, Reply, RequestContext, Rule};
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
 use crate::store::roles::Ref;
-use crate::store::users::{Chunk, ChunksWritten, ProfileIndexes, Whole};
+use crate::store::users::{Chunk, ChunksWritten, OnTaken, ProfileIndexes};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CreateBulkRequest {
@@ -142,10 +142,11 @@ pub(super) async fn create_bulk(
     // insert meets a value already taken (and rolls back), the values are looked up first and
     // the records refused one by one, as a sequence of UserCreates would see them.
     let ready = outcomes.iter().filter(|outcome| outcome.ready().is_some()).count();
-    let whole = !repeats_within(&outcomes) && room.is_none_or(|room| ready <= room);
-    let written = if whole {
-        insert(&app, &ctx, records, &outcomes, lifetime, Whole::AllOrNone).await?
+    let at_once = !repeats_within(&outcomes) && room.is_none_or(|room| ready <= room);
+    let written = if at_once {
+        insert(&app, &ctx, records, &outcomes, lifetime, OnTaken::RollBack).await?
     } else {
+        // Not tried: the records go the way of a call that clashed.
         Written::Clashed(records)
     };
     let (records, mut made, inserted) = match written {
@@ -155,7 +156,7 @@ pub(super) async fn create_bulk(
             if let Some(room) = room {
                 refuse_past(&mut outcomes, room);
             }
-            match insert(&app, &ctx, records, &outcomes, lifetime, Whole::SkipTaken).await? {
+            match insert(&app, &ctx, records, &outcomes, lifetime, OnTaken::Skip).await? {
                 Written::Done(records, made, inserted) => (records, made, inserted),
                 Written::Clashed(_) => {
                     return Err(ApiError::internal(std::io::Error::other("a skipping insert clashed")));
@@ -203,7 +204,7 @@ pub(super) async fn create_bulk(
 enum Written {
     /// Committed: the users made in input order, and the rids inserted.
     Done(Vec<Box<RawValue>>, Vec<Made>, HashSet<Vec<u8>>),
-    /// [`Whole::AllOrNone`], and some record's value was taken: nothing was written.
+    /// [`OnTaken::RollBack`], and some record's value was taken: nothing was written.
     Clashed(Vec<Box<RawValue>>),
 }
 
@@ -215,7 +216,7 @@ async fn insert(
     records: Vec<Box<RawValue>>,
     outcomes: &[Outcome],
     lifetime: Lifetime,
-    whole: Whole,
+    on_taken: OnTaken,
 ) -> ApiResult<Written> {
     let ready: Vec<(usize, Option<Membership>)> = outcomes
         .iter()
@@ -256,7 +257,7 @@ async fn insert(
         let sent = sender.blocking_send(Chunk::End).is_ok();
         (records, made, sent)
     });
-    let written = app.db.tenant(ctx.tenant).users().insert_chunks(&mut chunks, whole).await;
+    let written = app.db.tenant(ctx.tenant).users().insert_chunks(&mut chunks, on_taken).await;
     // The sealing thread stops at its next chunk once the receiver is gone.
     drop(chunks);
     let (records, made, sent) = sealing.await.map_err(ApiError::internal)?;
